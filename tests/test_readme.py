@@ -1,0 +1,31 @@
+"""The README's first two commands are the contract with newcomers and with CI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert match is not None, "README.md must open with a ```sh block"
+    return [line for line in match.group(1).splitlines() if line.strip()]
+
+
+def test_readme_opens_with_exactly_two_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = text.index("```sh")
+    assert text[:first_block].strip() == "# qomsim"
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert commands[0].startswith("pip install . && qomsim ")
+    assert commands[1] == "pip install '.[test]' && python -m pytest"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert readme_commands()[1] in ci
+    assert "export QOMSIM_REQUIRE_QEMU=1" in ci
