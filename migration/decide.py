@@ -1,0 +1,662 @@
+"""``qomsim decide``: run every design against every property and scenario, then write MADR notes.
+
+A short tour::
+
+    $ qomsim decide                              # every design, every property, notes in docs/decisions/
+    $ qomsim decide --designs qemu-9.1,qemu-10.0 --properties no-use-after-free --out /tmp/notes
+    $ qomsim decide --seed 7 --date 2026-01-01 --json matrix.json   # byte-identical on every run
+
+Each cell (design × property) is decided by :func:`migration.check.check_cell`: Hypothesis with a fixed seed,
+then exhaustive confirmation unless ``--no-exhaustive``. Each scenario of the spec is replayed on every design
+with :func:`migration.check.run_scenario`. The notes are rendered by :mod:`migration.notes` from those results
+only.
+
+Nothing is lost:
+
+* every file is written to a temporary file next to it and moved into place with :func:`os.replace`, and only
+  once every cell has run, so an interrupted run (Ctrl-C, or ``--budget`` spent) leaves the previous notes
+  untouched;
+* a manifest (``.qomsim-decide.json`` in the output directory) records the SHA-256 of every file the last run
+  wrote; a file whose bytes no longer match was edited by hand and is kept, and the run says so, unless
+  ``--force``.
+
+Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 2 on a usage error; 3 when
+``--budget`` ran out (the JSON matrix, if asked for, is still written, with the cells not reached listed as
+such; the notes are not); 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol, TextIO
+
+from migration import notes
+from migration.outcomes import Outcome
+from migration.results import CellResult
+
+__all__ = [
+    "DEFAULT_OUT",
+    "DEFAULT_SEED",
+    "MANIFEST",
+    "Reporter",
+    "WriteReport",
+    "add_arguments",
+    "design_costs",
+    "out_display",
+    "run",
+    "run_matrix",
+    "summary_lines",
+    "write_files",
+]
+
+#: the Hypothesis seed used when ``--seed`` is not given (fixed, so the default run is reproducible)
+DEFAULT_SEED = 0
+#: where notes go when ``--out`` is not given
+DEFAULT_OUT = "docs/decisions"
+#: the sidecar manifest of the files the last run wrote, with their SHA-256
+MANIFEST = ".qomsim-decide.json"
+
+
+# --------------------------------------------------------------------------------------------------------
+# progress reporting
+
+
+class Reporter(Protocol):
+    """Receives progress while the matrix runs."""
+
+    def start(self, designs: Sequence[str], per_design: int) -> None:
+        """:param designs: design ids in run order. :param per_design: cells and scenarios per design."""
+
+    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
+        """:param design: the design. :param label: the property or scenario id. :param text: the result.
+        :param verdict: ``holds``/``fails`` for a property cell, None for a scenario."""
+
+    def stop(self) -> None:
+        """Called once, when the run ends (normally or not)."""
+
+
+@dataclass
+class _Counts:
+    holds: int = 0
+    fails: int = 0
+    scenarios: int = 0
+
+    def add(self, verdict: str | None) -> None:
+        if verdict == "holds":
+            self.holds += 1
+        elif verdict == "fails":
+            self.fails += 1
+        else:
+            self.scenarios += 1
+
+    def __str__(self) -> str:
+        return f"holds {self.holds}, fails {self.fails}, scenarios replayed {self.scenarios}"
+
+
+class PlainReporter:
+    """One plain line per result, for logs and pipes.
+
+    :param stream: where to write.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.counts = _Counts()
+        self.total = 0
+        self.n = 0
+
+    def start(self, designs: Sequence[str], per_design: int) -> None:
+        """:param designs: design ids. :param per_design: results per design."""
+        self.total = len(designs) * per_design
+        print(f"decide: {len(designs)} designs, {self.total} checks", file=self.stream, flush=True)
+
+    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
+        """:param design: design id. :param label: property or scenario. :param text: result.
+        :param verdict: holds/fails or None."""
+        self.n += 1
+        self.counts.add(verdict)
+        print(
+            f"[{self.n}/{self.total}] {design} {label}: {text} ({self.counts})", file=self.stream, flush=True
+        )
+
+    def stop(self) -> None:
+        """Nothing to tear down."""
+
+
+class RichReporter:
+    """A progress bar per design and a running count of verdicts, with ``rich``.
+
+    :param stream: the terminal.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.counts = _Counts()
+        self.progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=Console(file=stream),
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.count_task: Any = None
+
+    def start(self, designs: Sequence[str], per_design: int) -> None:
+        """:param designs: design ids. :param per_design: results per design."""
+        self.progress.start()
+        self.count_task = self.progress.add_task("verdicts", total=None, last=str(self.counts))
+        for d in designs:
+            self.tasks[d] = self.progress.add_task(d, total=per_design, last="")
+
+    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
+        """:param design: design id. :param label: property or scenario. :param text: result.
+        :param verdict: holds/fails or None."""
+        self.counts.add(verdict)
+        self.progress.update(self.tasks[design], advance=1, last=f"{label}: {text}")
+        self.progress.update(self.count_task, last=str(self.counts))
+
+    def stop(self) -> None:
+        """Stop the live display."""
+        self.progress.stop()
+
+
+# --------------------------------------------------------------------------------------------------------
+# running the matrix
+
+
+class CheckFn(Protocol):
+    """The signature of :func:`migration.check.check_cell` as :func:`run_matrix` calls it."""
+
+    def __call__(
+        self, design: str, property_id: str, *, seed: int, exhaustive: bool, deadline_s: float | None
+    ) -> CellResult:
+        """:return: the cell's result."""
+        ...
+
+
+#: replays one scenario on one design: ``(design, scenario) -> outcome``
+ScenarioFn = Callable[[str, str], Outcome]
+
+
+class BudgetSpent(Exception):
+    """Raised inside :func:`run_matrix` when the time budget is spent; caught there."""
+
+
+def run_matrix(
+    designs: Sequence[str],
+    properties: Sequence[str],
+    scenarios: Sequence[str],
+    *,
+    seed: int,
+    exhaustive: bool,
+    budget_s: float | None = None,
+    reporter: Reporter | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    check: CheckFn | None = None,
+    scenario: ScenarioFn | None = None,
+) -> notes.Matrix:
+    """Decide every cell and replay every scenario, design by design.
+
+    :param designs: design ids.
+    :param properties: property ids.
+    :param scenarios: scenario ids.
+    :param seed: the Hypothesis seed of every cell.
+    :param exhaustive: whether to confirm exhaustively.
+    :param budget_s: a time budget in seconds; cells not started before it is spent are left out of the
+        matrix (reported as not reached), never guessed.
+    :param reporter: receives progress.
+    :param clock: a monotonic clock (injectable for tests).
+    :param check: decides one cell (default: :func:`migration.check.check_cell`).
+    :param scenario: replays one scenario and returns its outcome (default: the outcome of
+        :func:`migration.check.run_scenario` on the scenario's default schedule).
+    :return: the matrix (``.complete`` is False when the budget ran out).
+    :raise KeyboardInterrupt: when interrupted; nothing has been written.
+    """
+    if check is None or scenario is None:
+        from migration import check as model
+
+        check = check or model.check_cell
+        scenario = scenario or (lambda d, s: model.run_scenario(d, s).outcome)
+
+    deadline = None if budget_s is None else clock() + budget_s
+    cells: dict[tuple[str, str], CellResult] = {}
+    scen: dict[tuple[str, str], Outcome] = {}
+    if reporter is not None:
+        reporter.start(designs, len(properties) + len(scenarios))
+    try:
+        for d in designs:
+            for p in properties:
+                remaining = None if deadline is None else deadline - clock()
+                if remaining is not None and remaining <= 0:
+                    raise BudgetSpent
+                c = check(d, p, seed=seed, exhaustive=exhaustive, deadline_s=remaining)
+                cells[(d, p)] = c
+                if reporter is not None:
+                    reporter.done(d, p, _cell_brief(c), c.verdict)
+            for s in scenarios:
+                if deadline is not None and deadline - clock() <= 0:
+                    raise BudgetSpent
+                o = scenario(d, s)
+                scen[(d, s)] = o
+                if reporter is not None:
+                    reporter.done(d, s, o.name, None)
+    except BudgetSpent:
+        pass
+    finally:
+        if reporter is not None:
+            reporter.stop()
+    return notes.Matrix(
+        seed=seed,
+        exhaustive=exhaustive,
+        designs=tuple(designs),
+        properties=tuple(properties),
+        scenarios=tuple(scenarios),
+        cells=cells,
+        scenario_outcomes=scen,
+    )
+
+
+def _cell_brief(c: CellResult) -> str:
+    ev = "E" if c.evidence == "exhaustive" else "S"
+    return f"holds {ev}" if c.verdict == "holds" else f"fails {c.outcome.name} {ev}"
+
+
+def design_costs(designs: Mapping[str, Any]) -> dict[str, int]:
+    """Count, for every design, the mechanism knobs that differ from :data:`migration.notes.BASELINE`.
+
+    A design is compared field by field when it and the baseline are dataclasses of the same type; a design
+    that cannot be compared gets no cost (the choice rule then sorts it after the ones that have one).
+
+    :param designs: ``id -> Design``.
+    :return: ``id -> number of knobs that differ``.
+    """
+    base = designs.get(notes.BASELINE)
+    if base is None or not dataclasses.is_dataclass(base):
+        return {}
+    knobs = [f.name for f in dataclasses.fields(base) if f.name not in {"name", "id", "description", "doc"}]
+    costs: dict[str, int] = {}
+    for d, design in designs.items():
+        if type(design) is not type(base):
+            continue
+        costs[d] = sum(1 for k in knobs if getattr(design, k) != getattr(base, k))
+    return costs
+
+
+def summary_lines(matrix: notes.Matrix) -> list[str]:
+    """The summary table as plain text: designs as rows, properties as columns.
+
+    :param matrix: the run's results.
+    :return: lines (E = exhaustive evidence, S = sampled, ``-`` = not reached).
+    """
+    header = ["design", *matrix.properties]
+    rows = [
+        [d, *(_cell_brief(c) if (c := matrix.cell(d, p)) is not None else "-" for p in matrix.properties)]
+        for d in matrix.designs
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [fmt.format(*header).rstrip(), fmt.format(*("-" * w for w in widths))]
+    out.extend(fmt.format(*r).rstrip() for r in rows)
+    out.append("E = exhaustive evidence, S = sampled evidence, - = not reached")
+    return out
+
+
+def _print_summary(matrix: notes.Matrix, stream: TextIO, rich_ok: bool) -> None:
+    if not rich_ok:
+        for line in summary_lines(matrix):
+            print(line, file=stream)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="qomsim decide: designs × properties", caption="E = exhaustive, S = sampled")
+    table.add_column("design", no_wrap=True)
+    for p in matrix.properties:
+        table.add_column(p)
+    for d in matrix.designs:
+        row = [d]
+        for p in matrix.properties:
+            c = matrix.cell(d, p)
+            if c is None:
+                row.append("[dim]not reached[/dim]")
+            elif c.verdict == "holds":
+                row.append(f"[green]{_cell_brief(c)}[/green]")
+            else:
+                row.append(f"[red]{_cell_brief(c)}[/red]")
+        table.add_row(*row)
+    Console(file=stream).print(table)
+
+
+# --------------------------------------------------------------------------------------------------------
+# writing files without losing any
+
+
+@dataclass
+class WriteReport:
+    """What :func:`write_files` did.
+
+    :ivar written: files created or replaced.
+    :ivar unchanged: files already holding the new bytes.
+    :ivar kept: files edited by hand (or not written by qomsim) that were left alone.
+    :ivar removed: files an earlier run wrote that this run no longer produces.
+    :ivar interrupted: Ctrl-C arrived while files were being swapped (the swap was finished first).
+    """
+
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_manifest(out: Path) -> dict[str, str]:
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _sigint_deferred(report: WriteReport) -> Iterator[None]:
+    """Hold Ctrl-C back while files are swapped, so a swap is never cut in half; record that it came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        report.interrupted = True
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def write_files(out: Path, files: Mapping[str, str], *, force: bool) -> WriteReport:
+    """Write generated files into ``out`` without losing a hand edit.
+
+    A file is replaced only when it is absent, when its bytes match the hash the manifest recorded for it
+    (so nobody edited it since), or with ``force``. Files the previous run wrote and this one does not are
+    removed, unless edited. Every write goes through a temporary file and :func:`os.replace`; the manifest
+    is written last.
+
+    :param out: the output directory.
+    :param files: ``relative path -> text``.
+    :param force: replace edited files too.
+    :return: what was done.
+    """
+    manifest = _read_manifest(out)
+    report = WriteReport()
+    new_manifest: dict[str, str] = {}
+    plan: list[tuple[Path, bytes]] = []
+    for rel in sorted(files):
+        data = files[rel].encode("utf-8")
+        path = out / rel
+        digest = _sha(data)
+        if path.exists():
+            current = path.read_bytes()
+            if current == data:
+                report.unchanged.append(rel)
+                new_manifest[rel] = digest
+                continue
+            ours = rel in manifest and _sha(current) == manifest[rel]
+            if not ours and not force:
+                report.kept.append(rel)
+                if rel in manifest:
+                    new_manifest[rel] = manifest[rel]
+                continue
+        plan.append((path, data))
+        report.written.append(rel)
+        new_manifest[rel] = digest
+    stale: list[Path] = []
+    for rel in sorted(set(manifest) - set(files)):
+        path = out / rel
+        if not path.exists():
+            continue
+        if _sha(path.read_bytes()) == manifest[rel] or force:
+            stale.append(path)
+            report.removed.append(rel)
+        else:
+            report.kept.append(rel)
+            new_manifest[rel] = manifest[rel]
+    body = {"generator": "qomsim decide", "files": dict(sorted(new_manifest.items()))}
+    with _sigint_deferred(report):
+        for path, data in plan:
+            _atomic_write(path, data)
+        for path in stale:
+            path.unlink()
+        _atomic_write(out / MANIFEST, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    report.kept.sort()
+    return report
+
+
+def out_display(out: Path, cwd: Path | None = None) -> str:
+    """The output directory as commands written into the notes name it: relative when possible.
+
+    :param out: the output directory as given.
+    :param cwd: the directory it is relative to (default: the current one).
+    :return: a POSIX path, relative to ``cwd`` when ``out`` lies under it.
+    """
+    if not out.is_absolute():
+        return out.as_posix()
+    base = (cwd or Path.cwd()).resolve()
+    try:
+        return out.resolve().relative_to(base).as_posix() or "."
+    except ValueError:
+        return out.as_posix()
+
+
+# --------------------------------------------------------------------------------------------------------
+# the command
+
+
+def _id_list(text: str) -> list[str]:
+    return [t for t in (s.strip() for s in text.split(",")) if t]
+
+
+def _date(text: str) -> str:
+    try:
+        return datetime.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date '{text}' (expected YYYY-MM-DD)") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``qomsim decide``'s options.
+
+    :param parser: the subcommand's parser.
+    """
+    parser.add_argument(
+        "--designs",
+        type=_id_list,
+        default=None,
+        metavar="IDS",
+        help="comma-separated design ids (default: every design)",
+    )
+    parser.add_argument(
+        "--properties",
+        type=_id_list,
+        default=None,
+        metavar="IDS",
+        help="comma-separated property ids (default: every property)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"Hypothesis seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--date",
+        type=_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the date written into the notes (default: today)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DEFAULT_OUT),
+        metavar="DIR",
+        help=f"where the notes go (default {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="FILE", help="also write the matrix as JSON"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop starting new checks after this long; unreached cells are reported as such",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite notes edited by hand")
+    parser.add_argument(
+        "--template",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a MADR template of your own (string.Template placeholders, see migration/notes.py)",
+    )
+    parser.add_argument(
+        "--no-exhaustive",
+        dest="exhaustive",
+        action="store_false",
+        help="skip exhaustive confirmation (sampled evidence only)",
+    )
+
+
+def _select(kind: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
+    if wanted is None:
+        return list(known)
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise ValueError(f"unknown {kind} {', '.join(unknown)}; known: {', '.join(known)}")
+    # keep the spec's order whatever order the user typed, so the output does not depend on it
+    return [k for k in known if k in wanted]
+
+
+def _summaries(designs: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for d, design in designs.items():
+        for attr in ("summary", "description"):
+            text = getattr(design, attr, None)
+            if isinstance(text, str) and text.strip():
+                out[d] = " ".join(text.split()).rstrip(".")
+                break
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``qomsim decide``.
+
+    :param args: the parsed options (see :func:`add_arguments`).
+    :return: the exit status (see the module docstring).
+    """
+    from migration.check import PROPERTIES
+    from migration.designs import DESIGNS
+    from migration.scenarios import SCENARIOS
+
+    stdout: TextIO = sys.stdout
+    try:
+        designs = _select("design", args.designs, list(DESIGNS))
+        properties = _select("property", args.properties, list(PROPERTIES))
+        template = notes.load_template(args.template)
+    except (ValueError, OSError) as exc:
+        print(f"qomsim decide: {exc}", file=sys.stderr)
+        return 2
+    date = args.date or datetime.date.today().isoformat()
+    tty = stdout.isatty()
+    reporter: Reporter = RichReporter(stdout) if tty else PlainReporter(stdout)
+    try:
+        matrix = run_matrix(
+            designs,
+            properties,
+            list(SCENARIOS),
+            seed=args.seed,
+            exhaustive=args.exhaustive,
+            budget_s=args.budget,
+            reporter=reporter,
+        )
+    except KeyboardInterrupt:
+        print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
+        return 130
+    _print_summary(matrix, stdout, tty)
+    if args.json is not None:
+        text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"
+        _atomic_write(args.json, text.encode("utf-8"))
+        print(f"wrote the matrix to {args.json}", file=stdout)
+    if not matrix.complete:
+        print(
+            f"qomsim decide: the budget of {args.budget} s ran out before every check ran; the notes were "
+            "not written (the previous ones are intact); re-run with a larger --budget",
+            file=sys.stderr,
+        )
+        return 3
+    files = notes.render_all(
+        matrix,
+        date=date,
+        template=template,
+        out_display=out_display(args.out),
+        costs=design_costs(DESIGNS),
+        summaries=_summaries(DESIGNS),
+    )
+    try:
+        report = write_files(args.out, files, force=args.force)
+    except KeyboardInterrupt:
+        print("qomsim decide: interrupted; the previous notes are intact", file=sys.stderr)
+        return 130
+    print(
+        f"notes in {args.out}: {len(report.written)} written, {len(report.unchanged)} unchanged, "
+        f"{len(report.removed)} removed",
+        file=stdout,
+    )
+    if report.interrupted:
+        print("qomsim decide: Ctrl-C arrived while writing; every file was written first", file=sys.stderr)
+    for rel in report.kept:
+        print(
+            f"qomsim decide: kept {args.out / rel}: edited by hand since qomsim wrote it "
+            "(re-run with --force to overwrite)",
+            file=sys.stderr,
+        )
+    return 1 if report.kept else 0

@@ -1,0 +1,327 @@
+"""Rendering of decision notes (``migration.notes``) and the file writer of ``qomsim decide``.
+
+These tests feed hand-built results to the renderer and the writer, so they pin the rendering rules and the
+"nothing lost" guarantees without running the model; ``test_decide_run.py`` runs the real model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from migration import decide, notes
+from migration.outcomes import Fault, Outcome, TraceStep
+from migration.results import CellResult, Counterexample
+
+PROPS = ("no-use-after-free", "no-deadlock")
+
+
+def _cx(design: str, prop: str) -> Counterexample:
+    trace = [
+        TraceStep(0, "T_main", "migration_object_init", "mig#1", 1, ""),
+        TraceStep(1, "T_mig", "unref", "mig#1", 0, "finalize; locks destroyed"),
+        TraceStep(2, "T_main", "lock qemu_file_lock", "mig#1", None, "a;b"),
+    ]
+    return Counterexample(
+        design=design,
+        property=prop,
+        scenario="S3-load-free-use",
+        program=[{"event": "init"}, {"event": "helper", "name": "migration_file_set_error"}],
+        schedule=[0, 1, 0],
+        fault=Fault(Outcome.UAF, 2, "T_main", "mig#1", "lock of a finalized object"),
+        trace=trace,
+    )
+
+
+def _cell(design: str, prop: str, verdict: str, evidence: str = "exhaustive") -> CellResult:
+    fails = verdict == "fails"
+    return CellResult(
+        design=design,
+        property=prop,
+        verdict="fails" if fails else "holds",
+        evidence="exhaustive" if evidence == "exhaustive" else "sampled",
+        outcome=Outcome.UAF if fails else Outcome.OK,
+        counterexample=_cx(design, prop) if fails else None,
+        schedules_explored=12,
+        examples_sampled=0 if evidence == "exhaustive" else 50,
+    )
+
+
+def _matrix(verdicts: dict[tuple[str, str], tuple[str, str]]) -> notes.Matrix:
+    designs = tuple(dict.fromkeys(d for d, _ in verdicts))
+    return notes.Matrix(
+        seed=3,
+        exhaustive=True,
+        designs=designs,
+        properties=PROPS,
+        scenarios=("S1-helper-after-idle-shutdown",),
+        cells={k: _cell(k[0], k[1], v, e) for k, (v, e) in verdicts.items()},
+        scenario_outcomes={(d, "S1-helper-after-idle-shutdown"): Outcome.OK for d in designs},
+    )
+
+
+def test_choose_prefers_fewest_failures_then_exhaustive_then_cost() -> None:
+    m = _matrix(
+        {
+            ("qemu-9.1", PROPS[0]): ("fails", "exhaustive"),
+            ("qemu-9.1", PROPS[1]): ("holds", "exhaustive"),
+            ("mutex", PROPS[0]): ("holds", "sampled"),
+            ("mutex", PROPS[1]): ("holds", "exhaustive"),
+            ("qemu-10.0", PROPS[0]): ("holds", "exhaustive"),
+            ("qemu-10.0", PROPS[1]): ("holds", "exhaustive"),
+            ("rcu", PROPS[0]): ("holds", "exhaustive"),
+            ("rcu", PROPS[1]): ("holds", "exhaustive"),
+        }
+    )
+    # qemu-10.0 and rcu tie on failures and evidence; rcu costs more knobs.
+    c = notes.choose(["qemu-9.1", "mutex", "rcu", "qemu-10.0"], PROPS, m, {"qemu-10.0": 0, "rcu": 2})
+    assert c.chosen == "qemu-10.0"
+    assert [d for d, _ in c.ranking] == ["qemu-10.0", "rcu", "mutex", "qemu-9.1"]
+    assert c.status == "accepted"
+    # without costs the list order breaks the tie
+    c2 = notes.choose(["rcu", "qemu-10.0"], PROPS, m, {})
+    assert c2.chosen == "rcu"
+
+
+def test_choose_never_picks_an_option_with_unreached_cells() -> None:
+    m = _matrix({("mutex", PROPS[0]): ("holds", "exhaustive"), ("rcu", PROPS[0]): ("fails", "exhaustive")})
+    c = notes.choose(["mutex"], PROPS, m, {})
+    assert c.chosen is None
+    assert c.status == "proposed"
+    c = notes.choose(["mutex", "rcu"], PROPS, m, {})
+    assert c.chosen is None
+
+
+def test_status_is_proposed_when_the_best_option_fails_or_is_sampled() -> None:
+    m = _matrix(
+        {
+            ("mutex", PROPS[0]): ("holds", "sampled"),
+            ("mutex", PROPS[1]): ("holds", "exhaustive"),
+        }
+    )
+    c = notes.choose(["mutex"], PROPS, m, {})
+    assert (c.chosen, c.status) == ("mutex", "proposed")
+
+
+def test_note_has_every_madr_section_and_derived_outcome() -> None:
+    m = _matrix(
+        {
+            ("qemu-9.1", PROPS[0]): ("fails", "exhaustive"),
+            ("qemu-9.1", PROPS[1]): ("holds", "exhaustive"),
+            ("qemu-10.0", PROPS[0]): ("holds", "exhaustive"),
+            ("qemu-10.0", PROPS[1]): ("holds", "sampled"),
+        }
+    )
+    text = notes.render_note(
+        notes.QUESTIONS[0],
+        m,
+        date="2026-01-02",
+        template=notes.default_template(),
+        out_display="docs/decisions",
+        costs={"qemu-10.0": 0, "qemu-9.1": 3},
+    )
+    assert text is not None
+    assert text.startswith(
+        "---\nstatus: proposed\ndate: 2026-01-02\n---\n\n# Lifetime of the migration object"
+    )
+    for heading in (
+        "## Context and Problem Statement",
+        "## Decision Drivers",
+        "## Considered Options",
+        "## Decision Outcome",
+        "### Consequences",
+        "### Confirmation",
+        "## Pros and Cons of the Options",
+        "## More Information",
+    ):
+        assert f"\n{heading}\n" in text
+    assert 'Chosen option: "qemu-10.0", because it holds every one of the 2 properties checked ' in text
+    assert "(1 on exhaustive evidence, 1 sampled)" in text
+    assert "* Good, because `no-use-after-free` holds (exhaustive)" in text
+    assert (
+        "* Bad, because `no-use-after-free` fails with UAF (exhaustive) in `S3-load-free-use`, see "
+        "[the trace](evidence/qemu-9.1--no-use-after-free.md)"
+    ) in text
+    assert (
+        "| `qemu-9.1` | **fails** UAF (exhaustive) [trace](evidence/qemu-9.1--no-use-after-free.md) "
+        "| holds (exhaustive) |"
+    ) in text
+    assert (
+        "qomsim decide --seed 3 --designs qemu-9.1,qemu-10.0 --properties no-use-after-free,no-deadlock\n"
+    ) in text
+    assert "qomsim check --design qemu-10.0 --property no-deadlock --seed 3 --exhaustive\n" in text
+    assert "| S1-helper-after-idle-shutdown | OK | OK |" in text
+
+
+def test_note_when_no_option_holds_everything() -> None:
+    m = _matrix({("mutex", PROPS[0]): ("fails", "exhaustive"), ("mutex", PROPS[1]): ("holds", "exhaustive")})
+    text = notes.render_note(
+        notes.QUESTIONS[0], m, date="2026-01-02", template=notes.default_template(), out_display="d", costs={}
+    )
+    assert text is not None
+    assert (
+        'Chosen option: "mutex", because no option holds every property checked, and it fails the fewest '
+        "(1 of 2: `no-use-after-free` (UAF))"
+    ) in text
+    assert "status: proposed" in text
+
+
+def test_note_is_skipped_when_the_run_checked_none_of_its_options() -> None:
+    m = _matrix(
+        {("qemu-9.1", PROPS[0]): ("holds", "exhaustive"), ("qemu-9.1", PROPS[1]): ("holds", "sampled")}
+    )
+    q = notes.QUESTIONS[1]
+    assert "qemu-9.1" not in q.options
+    assert notes.render_note(q, m, date="d", template="$title", out_display="d", costs={}) is None
+
+
+def test_designs_of_our_own_join_every_question() -> None:
+    m = _matrix({("own-proposal", PROPS[0]): ("holds", "exhaustive")})
+    for q in notes.QUESTIONS:
+        text = notes.render_note(q, m, date="d", template="$options", out_display="d", costs={})
+        assert text == "* `own-proposal`: a design of the model's own\n"
+
+
+def test_evidence_has_trace_diagram_and_replay_command() -> None:
+    cell = _cell("qemu-9.1", PROPS[0], "fails")
+    assert cell.counterexample is not None
+    text = notes.render_evidence(cell.counterexample, cell, "docs/decisions/evidence/x.json")
+    assert text.splitlines()[0] == "# `qemu-9.1` fails `no-use-after-free`"
+    assert "* Outcome: **UAF** at step 2, actor `T_main`, object `mig#1`: lock of a finalized object" in text
+    assert "* Evidence: exhaustive (12 schedules explored)" in text
+    assert "```sh\nqomsim replay docs/decisions/evidence/x.json\n```" in text
+    assert '1. `init`\n2. `helper {"name": "migration_file_set_error"}`' in text
+    assert "| # | actor | step | object | refcount | note |" in text
+    assert "| 1 | T_mig | unref | mig#1 | 0 | finalize; locks destroyed |" in text
+    assert (
+        "| 2 | T_main | lock qemu_file_lock | mig#1 |  | **UAF at step 2: lock of a finalized object** a;b |"
+    ) in text
+    mermaid = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert mermaid.splitlines() == [
+        "sequenceDiagram",
+        "    participant P0 as T_main",
+        "    participant P1 as mig#35;1",
+        "    participant P2 as T_mig",
+        "    P0->>P1: 0. migration_object_init (ref 1)",
+        "    P2->>P1: 1. unref (ref 0)",
+        "    P0->>P1: 2. lock qemu_file_lock",
+        "    Note over P0: UAF at step 2: lock of a finalized object",
+    ]
+
+
+def test_render_all_names_files_and_saves_replayable_json() -> None:
+    m = _matrix(
+        {("qemu-9.1", PROPS[0]): ("fails", "exhaustive"), ("qemu-9.1", PROPS[1]): ("holds", "sampled")}
+    )
+    files = notes.render_all(
+        m, date="2026-01-02", template=notes.default_template(), out_display="o", costs={}
+    )
+    assert list(files) == [
+        "0001-migration-object-lifetime.md",
+        "evidence/qemu-9.1--no-use-after-free.json",
+        "evidence/qemu-9.1--no-use-after-free.md",
+    ]
+    saved = json.loads(files["evidence/qemu-9.1--no-use-after-free.json"])
+    cx = m.cell("qemu-9.1", PROPS[0])
+    assert cx is not None and cx.counterexample is not None
+    assert Counterexample.from_json(saved) == cx.counterexample
+
+
+def test_matrix_json_has_the_issue_shape_and_lists_unreached_cells() -> None:
+    m = _matrix({("qemu-9.1", PROPS[0]): ("fails", "exhaustive")})
+    data = m.to_json()
+    assert data["complete"] is False
+    assert data["designs"]["qemu-9.1"]["properties"] == {
+        "no-use-after-free": {
+            "verdict": "fails",
+            "evidence": "exhaustive",
+            "outcome": "UAF",
+            "schedules_explored": 12,
+            "examples_sampled": 0,
+            "counterexample": "evidence/qemu-9.1--no-use-after-free.json",
+        }
+    }
+    assert data["designs"]["qemu-9.1"]["scenarios"] == {"S1-helper-after-idle-shutdown": {"outcome": "OK"}}
+    assert data["designs"]["qemu-9.1"]["not_reached"] == {"properties": ["no-deadlock"], "scenarios": []}
+
+
+def test_user_template_is_used_and_checked(tmp_path: Path) -> None:
+    own = tmp_path / "t.md"
+    own.write_text("# $title ($status, $date)\n\n$outcome\n", encoding="utf-8")
+    tpl = notes.load_template(own)
+    m = _matrix({("mutex", PROPS[0]): ("holds", "exhaustive"), ("mutex", PROPS[1]): ("holds", "exhaustive")})
+    text = notes.render_note(
+        notes.QUESTIONS[0], m, date="2026-01-02", template=tpl, out_display="d", costs={}
+    )
+    assert text is not None
+    assert text.startswith(
+        "# Lifetime of the migration object and of the pointers to it (accepted, 2026-01-02)"
+    )
+    bad = tmp_path / "bad.md"
+    bad.write_text("$title $verdict\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"unknown placeholder\(s\) \$verdict"):
+        notes.load_template(bad)
+    bad.write_text("costs $5\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="invalid"):
+        notes.load_template(bad)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the writer: hand edits, atomicity, stale files
+
+
+def test_write_files_detects_hand_edits_and_force_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "notes"
+    first = decide.write_files(out, {"0001-a.md": "one\n", "evidence/x.md": "x\n"}, force=False)
+    assert first.written == ["0001-a.md", "evidence/x.md"]
+    (out / "0001-a.md").write_text("one, edited by a reviewer\n", encoding="utf-8")
+    second = decide.write_files(out, {"0001-a.md": "two\n", "evidence/x.md": "x2\n"}, force=False)
+    assert second.kept == ["0001-a.md"]
+    assert second.written == ["evidence/x.md"]
+    assert (out / "0001-a.md").read_text(encoding="utf-8") == "one, edited by a reviewer\n"
+    # still detected on the next run: the manifest keeps the hash of what qomsim wrote
+    third = decide.write_files(out, {"0001-a.md": "three\n"}, force=False)
+    assert third.kept == ["0001-a.md"]
+    assert third.removed == ["evidence/x.md"]
+    assert not (out / "evidence/x.md").exists()
+    forced = decide.write_files(out, {"0001-a.md": "three\n"}, force=True)
+    assert forced.written == ["0001-a.md"]
+    assert (out / "0001-a.md").read_text(encoding="utf-8") == "three\n"
+
+
+def test_write_files_keeps_a_file_it_did_not_write(tmp_path: Path) -> None:
+    (tmp_path / "0001-a.md").write_text("written by a human\n", encoding="utf-8")
+    r = decide.write_files(tmp_path, {"0001-a.md": "generated\n"}, force=False)
+    assert (r.kept, r.written) == (["0001-a.md"], [])
+    assert (tmp_path / "0001-a.md").read_text(encoding="utf-8") == "written by a human\n"
+
+
+def test_write_files_keeps_an_edited_file_it_no_longer_produces(tmp_path: Path) -> None:
+    decide.write_files(tmp_path, {"old.md": "old\n"}, force=False)
+    (tmp_path / "old.md").write_text("old, annotated\n", encoding="utf-8")
+    r = decide.write_files(tmp_path, {"new.md": "new\n"}, force=False)
+    assert (r.kept, r.removed) == (["old.md"], [])
+    assert (tmp_path / "old.md").exists()
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decide.write_files(tmp_path, {"a.md": "old\n"}, force=False)
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(KeyboardInterrupt):
+        decide.write_files(tmp_path, {"a.md": "new\n"}, force=False)
+    assert (tmp_path / "a.md").read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".qomsim-decide.json", "a.md"]
+
+
+def test_out_display_is_relative_under_cwd(tmp_path: Path) -> None:
+    assert decide.out_display(Path("docs/decisions")) == "docs/decisions"
+    assert decide.out_display(tmp_path / "a" / "b", cwd=tmp_path) == "a/b"
