@@ -1,0 +1,264 @@
+"""Migration-object designs as presets of orthogonal mechanism knobs (spec §3).
+
+A :class:`Design` says *what the code does* (where the pointer is set and cleared,
+how readers are protected, who holds references, what QOM does for singletons...),
+never what happens: the model runs scenarios against it and the outcome is whatever
+the mechanism produces.
+
+Define a new combination in a few lines by deriving from a preset::
+
+    >>> from migration.designs import DESIGNS, PointerClear, derive
+    >>> mine = derive(DESIGNS["qemu-10.0"], "my-design",
+    ...               "qemu-10.0, plus clear the pointer in finalize if it is ours",
+    ...               pointer_clear=PointerClear.FINALIZE_IF_SELF)
+    >>> mine.pointer_clear.value
+    'finalize-if-self'
+    >>> from migration.check import run_scenario
+    >>> run_scenario(mine, "S1-helper-after-idle-shutdown").outcome.value
+    'OK'
+
+Designs from the October 2024 debate (``two-globals`` ... ``gobject-singleton``) are
+deltas against the code of that time (QEMU 9.1: the thread takes its reference inside
+the thread function, bottom halves hold references, the incoming side does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from enum import Enum
+from typing import Any
+
+from qom.universe import IntrospectionMode, SingletonPolicy
+
+__all__ = [
+    "ALL_HELPERS",
+    "DESIGNS",
+    "Design",
+    "PointerClear",
+    "PointerSet",
+    "Protection",
+    "ThreadRef",
+    "derive",
+    "knob_names",
+]
+
+#: the exported helpers of ``include/migration/misc.h`` the model implements
+ALL_HELPERS: frozenset[str] = frozenset(
+    {"migration_is_running", "migration_is_idle", "migration_is_active", "migration_file_set_error",
+     "migration_thread_is_self"}
+)
+
+
+class PointerSet(Enum):
+    """Where ``current_migration`` is set."""
+
+    OBJECT_INIT = "migration_object_init"  #: by migration_object_init(), after object_new
+    INSTANCE_INIT = "instance_init"  #: by the type's instance_init, for every instance
+
+
+class PointerClear(Enum):
+    """Where ``current_migration`` is cleared."""
+
+    NEVER = "never"
+    FINALIZE = "finalize"  #: unconditionally, in instance_finalize, on the finalizing thread
+    FINALIZE_IF_SELF = "finalize-if-self"  #: in instance_finalize, only if it points to the object
+    SHUTDOWN = "shutdown"  #: by the main thread in migration_shutdown(), before dropping its reference
+
+
+class Protection(Enum):
+    """How exported helpers protect their use of the pointer."""
+
+    NONE = "none"
+    BQL = "bql"  #: readers and the clearer hold the BQL
+    MUTEX = "mutex"  #: a dedicated pointer mutex, held for the helper's whole work
+    RCU = "rcu"  #: RCU read sections; the free is deferred by call_rcu, locks die at finalize
+
+
+class ThreadRef(Enum):
+    """When the outgoing migration thread takes its reference."""
+
+    IN_THREAD = "in-thread"  #: object_ref() inside the thread function (QEMU 9.1)
+    BEFORE_CREATE = "before-create"  #: object_ref() before qemu_thread_create (QEMU 9.2+)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A combination of mechanism knobs.  Hashable, so results can be cached per design.
+
+    :ivar pointer_set: where ``current_migration`` is set.
+    :ivar init_asserts_unset: the setter asserts the pointer is NULL before setting it.
+    :ivar pointer_clear: where ``current_migration`` is cleared.
+    :ivar export_pointer: a second global for exported helpers (``global_migration``), set at
+        object init and cleared by the main thread in ``migration_shutdown()``.
+    :ivar exports_split: internal code calls ``*_internal(s)`` with its own ``s`` instead of the
+        exported helpers.
+    :ivar protection: reader protection of exported helpers.
+    :ivar helper_takes_ref: helpers take a reference while protected and drop it at the end.
+    :ivar null_checks: the exported helpers that check the pointer for NULL.
+    :ivar get_current_asserts: ``migrate_get_current()`` asserts the pointer is set.
+    :ivar thread_ref: when the migration thread takes its reference.
+    :ivar bh_ref: each migration bottom half holds a reference.
+    :ivar incoming_ref: the incoming side holds a reference.
+    :ivar shutdown_join: ``migration_shutdown()`` joins the migration thread.
+    :ivar singleton: the class implements the ``singleton`` interface.
+    :ivar internal: the class implements the ``internal`` interface.
+    :ivar singleton_policy: what QOM's ``object_new`` does on a second singleton instance.
+    :ivar qom_list_properties: how ``qom-list-properties`` finds properties.
+    :ivar device_list_properties: how ``device-list-properties`` finds properties.
+    :ivar user_creation_checks_singleton: ``object-add``/``device_add`` refuse a second singleton.
+    :ivar hide_internal: QMP hides and refuses ``internal`` classes.
+    """
+
+    name: str
+    description: str
+    pointer_set: PointerSet = PointerSet.OBJECT_INIT
+    init_asserts_unset: bool = True
+    pointer_clear: PointerClear = PointerClear.NEVER
+    export_pointer: bool = False
+    exports_split: bool = False
+    protection: Protection = Protection.NONE
+    helper_takes_ref: bool = False
+    null_checks: frozenset[str] = ALL_HELPERS
+    get_current_asserts: bool = True
+    thread_ref: ThreadRef = ThreadRef.BEFORE_CREATE
+    bh_ref: bool = True
+    incoming_ref: bool = True
+    shutdown_join: bool = False
+    singleton: bool = False
+    internal: bool = False
+    singleton_policy: SingletonPolicy = SingletonPolicy.QMP_ERROR
+    qom_list_properties: IntrospectionMode = IntrospectionMode.INSTANTIATE
+    device_list_properties: IntrospectionMode = IntrospectionMode.INSTANTIATE
+    user_creation_checks_singleton: bool = False
+    hide_internal: bool = False
+
+    def __str__(self) -> str:
+        return f"Design({self.name!r})"
+
+    def knobs(self) -> dict[str, Any]:
+        """:return: the knob values (everything but name and description), JSON-friendly."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("name", "description"):
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, Enum):
+                v = v.value
+            elif isinstance(v, frozenset):
+                v = sorted(v)
+            out[f.name] = v
+        return out
+
+    def differs_from(self, other: Design) -> list[str]:
+        """:param other: another design.
+        :return: the names of the knobs whose values differ.
+        """
+        a, b = self.knobs(), other.knobs()
+        return [k for k in a if a[k] != b[k]]
+
+
+def knob_names() -> list[str]:
+    """:return: every knob name, in declaration order."""
+    return [f.name for f in fields(Design) if f.name not in ("name", "description")]
+
+
+def derive(base: Design, name: str, description: str, **knobs: Any) -> Design:
+    """Make a new design from ``base`` with some knobs changed.
+
+    :param base: the design to start from.
+    :param name: the new design's id.
+    :param description: one line saying what it does.
+    :param knobs: knob values to change.
+    :return: the new design.
+    :raise TypeError: when a knob name is unknown.
+    """
+    unknown = set(knobs) - set(knob_names())
+    if unknown:
+        raise TypeError(f"Design has no knob(s) {', '.join(sorted(unknown))}")
+    return replace(base, name=name, description=description, **knobs)
+
+
+_QEMU_9_1 = Design(
+    name="qemu-9.1",
+    description="pointer set once in migration_object_init, never cleared; only migration_is_idle() "
+    "checks for NULL; the thread takes its reference inside the thread function",
+    null_checks=frozenset({"migration_is_idle"}),
+    thread_ref=ThreadRef.IN_THREAD,
+    incoming_ref=False,
+)
+
+_TWO_GLOBALS = derive(
+    _QEMU_9_1, "two-globals",
+    "misc.h v2: current_migration set in instance_init (asserting it unset) and cleared in finalize; "
+    "global_migration cleared in migration_shutdown() and read by exported helpers, with NULL checks",
+    pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE, export_pointer=True,
+    null_checks=ALL_HELPERS,
+)
+
+_SINGLETON_V1 = derive(
+    _QEMU_9_1, "singleton-v1",
+    "singleton interface; a second instance is a QOM assertion; qom-list-properties is class-only for "
+    "singletons, device-list-properties reuses the live instance; instance_init asserts and sets the "
+    "pointer, finalize clears it",
+    pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE, singleton=True,
+    singleton_policy=SingletonPolicy.FATAL,
+    qom_list_properties=IntrospectionMode.SINGLETON_CLASS_ONLY,
+    device_list_properties=IntrospectionMode.SINGLETON_FETCH,
+    user_creation_checks_singleton=True,
+)
+
+#: every design of spec §3, in spec order (the search adds its proposal, see migration.search)
+DESIGNS: dict[str, Design] = {
+    d.name: d
+    for d in (
+        _QEMU_9_1,
+        _TWO_GLOBALS,
+        derive(_TWO_GLOBALS, "exports-split",
+               "two-globals, and internal code calls *_internal(s) with its own s, never the exported "
+               "wrappers", exports_split=True),
+        derive(_QEMU_9_1, "mutex",
+               "misc.h v3: one pointer, cleared in finalize under a pointer mutex that exported helpers "
+               "hold (with a reference) for their whole work; singleton guard on",
+               pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE,
+               protection=Protection.MUTEX, helper_takes_ref=True, null_checks=ALL_HELPERS,
+               singleton=True, singleton_policy=SingletonPolicy.FATAL,
+               qom_list_properties=IntrospectionMode.SINGLETON_CLASS_ONLY,
+               device_list_properties=IntrospectionMode.SINGLETON_FETCH,
+               user_creation_checks_singleton=True),
+        derive(_QEMU_9_1, "rcu",
+               "readers in RCU read sections; finalize publishes NULL and defers the free with "
+               "call_rcu, but destroys the object's locks at once",
+               pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE,
+               protection=Protection.RCU, null_checks=ALL_HELPERS),
+        derive(_QEMU_9_1, "identity-clear",
+               "pointer set only in migration_object_init; finalize clears it only if it points to "
+               "the object being finalized",
+               pointer_clear=PointerClear.FINALIZE_IF_SELF, null_checks=ALL_HELPERS),
+        derive(_QEMU_9_1, "join-at-shutdown",
+               "migration_shutdown() cancels, joins the migration thread, drops the reference and "
+               "clears the pointer",
+               shutdown_join=True, pointer_clear=PointerClear.SHUTDOWN, null_checks=ALL_HELPERS),
+        _SINGLETON_V1,
+        derive(_SINGLETON_V1, "singleton-v2",
+               "singleton-v1 plus object_new_allowed() on user creation and object_new_or_fetch() in "
+               "both introspection commands; unconverted paths still hit the QOM assertion",
+               qom_list_properties=IntrospectionMode.SINGLETON_FETCH),
+        derive(_QEMU_9_1, "internal-hidden",
+               "an internal interface: hidden from qom-list-types and refused by introspection and "
+               "user creation; internal object_new unaffected",
+               internal=True, hide_internal=True),
+        derive(_QEMU_9_1, "class-only-introspection",
+               "qom-list-properties and device-list-properties never instantiate: class properties only",
+               qom_list_properties=IntrospectionMode.CLASS_ONLY,
+               device_list_properties=IntrospectionMode.CLASS_ONLY),
+        derive(_TWO_GLOBALS, "gobject-singleton",
+               "object_new on a singleton class with a live instance returns it with a new reference",
+               singleton=True, singleton_policy=SingletonPolicy.RETURN_EXISTING),
+        Design(
+            name="qemu-10.0",
+            description="what QEMU merged: pointer set in migration_object_init and never cleared; no "
+            "global side effects in init/finalize; thread ref before creation; BHs and the incoming "
+            "side hold references",
+        ),
+    )
+}

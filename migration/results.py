@@ -1,0 +1,150 @@
+"""Result types of the migration model: one run, one counterexample, one checked cell.
+
+These are the types ``migration.decide`` consumes (docs/architecture.md, "Migration
+model"); :mod:`migration.check` re-exports them.  Everything here is plain data and
+JSON-serialisable, so a counterexample written by ``qomsim check --json`` can be
+re-run with ``qomsim replay``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from migration.outcomes import Fault, Outcome, TraceStep
+
+__all__ = ["CellResult", "Counterexample", "IntrospectionRecord", "RunResult"]
+
+
+@dataclass(frozen=True)
+class IntrospectionRecord:
+    """What one introspection command answered during a run.
+
+    :ivar command: ``qom-list-properties`` or ``device-list-properties``.
+    :ivar phase: ``before-init``, ``running`` or ``after-shutdown``.
+    :ivar ok: whether the command returned successfully.
+    :ivar props: ``(name, type, default)`` triples as listed, sorted by name (empty on error).
+    :ivar error: the QMP error description, or ``""``.
+    :ivar step: the trace step at which the command ran.
+    """
+
+    command: str
+    phase: str
+    ok: bool
+    props: tuple[tuple[str, str, str], ...]
+    error: str
+    step: int
+
+
+@dataclass
+class RunResult:
+    """The outcome of running one program under one schedule.
+
+    :ivar outcome: ``OK`` or the outcome of the first fault.
+    :ivar fault: the first fault, or ``None``.
+    :ivar faults: every fault recorded, in order (a run stops at the first fatal one).
+    :ivar trace: every step taken.
+    :ivar schedule: the choices the scheduler made (indices into the enabled actors).
+    :ivar introspection: every introspection answer, in order.
+    :ivar impure: faults found by comparing the world before and after introspection.
+    :ivar creation_faults: fatal faults raised inside a creation path.
+    :ivar helper_faults: faults raised inside an exported helper.
+    """
+
+    design: str
+    scenario: str | None
+    program: list[dict[str, Any]]
+    schedule: list[int]
+    fault: Fault | None
+    faults: list[Fault]
+    trace: list[TraceStep]
+    introspection: list[IntrospectionRecord] = field(default_factory=list)
+    impure: list[Fault] = field(default_factory=list)
+    creation_faults: list[Fault] = field(default_factory=list)
+    helper_faults: list[Fault] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        """:return: ``OK`` or the first fault's outcome."""
+        return Outcome.OK if self.fault is None else self.fault.outcome
+
+
+def _fault_to_json(f: Fault) -> dict[str, Any]:
+    return {"outcome": f.outcome.value, "step": f.step, "actor": f.actor, "obj": f.obj, "detail": f.detail}
+
+
+def _fault_from_json(d: dict[str, Any]) -> Fault:
+    return Fault(Outcome(d["outcome"]), int(d["step"]), str(d["actor"]), str(d["obj"]), str(d["detail"]))
+
+
+@dataclass
+class Counterexample:
+    """A failing (design, property) witness that ``qomsim replay`` re-runs.
+
+    ``program`` is the list of events (each ``{"event": name, ...params}``) and
+    ``schedule`` the scheduler's choices; together they determine the run exactly.
+    """
+
+    design: str
+    property: str
+    scenario: str | None
+    program: list[dict[str, Any]]
+    schedule: list[int]
+    fault: Fault
+    trace: list[TraceStep]
+
+    def to_json(self) -> dict[str, Any]:
+        """:return: a JSON-serialisable dict."""
+        return {
+            "design": self.design,
+            "property": self.property,
+            "scenario": self.scenario,
+            "program": self.program,
+            "schedule": self.schedule,
+            "fault": _fault_to_json(self.fault),
+            "trace": [
+                {"index": t.index, "actor": t.actor, "action": t.action, "obj": t.obj,
+                 "refcount": t.refcount, "note": t.note}
+                for t in self.trace
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Counterexample:
+        """Rebuild a counterexample saved by :meth:`to_json`.
+
+        :param data: the dict.
+        :return: the counterexample.
+        :raise KeyError: when a field is missing.
+        """
+        return cls(
+            design=str(data["design"]),
+            property=str(data["property"]),
+            scenario=None if data["scenario"] is None else str(data["scenario"]),
+            program=[dict(e) for e in data["program"]],
+            schedule=[int(c) for c in data["schedule"]],
+            fault=_fault_from_json(data["fault"]),
+            trace=[
+                TraceStep(int(t["index"]), str(t["actor"]), str(t["action"]), str(t["obj"]),
+                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]))
+                for t in data["trace"]
+            ],
+        )
+
+
+@dataclass
+class CellResult:
+    """The verdict for one design against one property.
+
+    ``evidence`` is ``"exhaustive"`` when the verdict rests on complete enumeration of
+    every schedule of every relevant scenario, ``"sampled"`` when it rests on Hypothesis.
+    """
+
+    design: str
+    property: str
+    verdict: Literal["holds", "fails"]
+    evidence: Literal["exhaustive", "sampled"]
+    outcome: Outcome
+    counterexample: Counterexample | None
+    schedules_explored: int
+    examples_sampled: int
