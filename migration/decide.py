@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime
 import hashlib
 import json
@@ -56,7 +55,7 @@ __all__ = [
     "Reporter",
     "WriteReport",
     "add_arguments",
-    "design_costs",
+    "design_diffs",
     "out_display",
     "run",
     "run_matrix",
@@ -280,25 +279,21 @@ def _cell_brief(c: CellResult) -> str:
     return f"holds {ev}" if c.verdict == "holds" else f"fails {c.outcome.name} {ev}"
 
 
-def design_costs(designs: Mapping[str, Any]) -> dict[str, int]:
-    """Count, for every design, the mechanism knobs that differ from :data:`migration.notes.BASELINE`.
+def design_diffs(designs: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The knobs in which each design differs from :data:`migration.notes.BASELINE` (its cost).
 
-    A design is compared field by field when it and the baseline are dataclasses of the same type; a design
-    that cannot be compared gets no cost (the choice rule then sorts it after the ones that have one).
-
-    :param designs: ``id -> Design``.
-    :return: ``id -> number of knobs that differ``.
+    :param designs: ``id -> Design`` (anything with ``differs_from(other) -> list[str]``).
+    :return: ``id -> knob names``; designs that cannot be compared are left out.
     """
     base = designs.get(notes.BASELINE)
-    if base is None or not dataclasses.is_dataclass(base):
+    if base is None:
         return {}
-    knobs = [f.name for f in dataclasses.fields(base) if f.name not in {"name", "id", "description", "doc"}]
-    costs: dict[str, int] = {}
+    out: dict[str, list[str]] = {}
     for d, design in designs.items():
-        if type(design) is not type(base):
-            continue
-        costs[d] = sum(1 for k in knobs if getattr(design, k) != getattr(base, k))
-    return costs
+        differs = getattr(design, "differs_from", None)
+        if callable(differs):
+            out[d] = [str(k) for k in differs(base)]
+    return out
 
 
 def summary_lines(matrix: notes.Matrix) -> list[str]:
@@ -638,7 +633,7 @@ def run(args: argparse.Namespace) -> int:
         date=date,
         template=template,
         out_display=out_display(args.out),
-        costs=design_costs(DESIGNS),
+        diffs=design_diffs(DESIGNS),
         summaries=_summaries(DESIGNS),
     )
     try:

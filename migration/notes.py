@@ -245,34 +245,18 @@ QUESTIONS: tuple[Question, ...] = (
     ),
 )
 
-#: one-line summaries of the spec's designs (what each does, never what it suffers)
-SUMMARIES: dict[str, str] = {
-    "qemu-9.1": "the pointer is set once at object init and never cleared; only `migration_is_idle()` "
-    "checks it for NULL; the migration thread takes its reference after it was created",
-    "two-globals": "`current_migration` cleared in finalize (internal code, asserted non-NULL) next to "
-    "`global_migration` cleared by the main thread at shutdown (exported helpers, NULL-checked)",
-    "exports-split": "as `two-globals`, but exported helpers are thin wrappers and internal code always "
-    "passes its own `MigrationState`",
-    "mutex": "one pointer, cleared in finalize under a dedicated mutex that the exported helpers hold for "
-    "their whole work",
-    "rcu": "readers in RCU read sections; finalize publishes NULL and defers the free, but destroys the "
-    "object's locks at once",
-    "identity-clear": "set at object init; finalize clears the pointer only if it points to the object "
-    "being finalized",
-    "join-at-shutdown": "`migration_shutdown()` cancels and joins the migration thread, then drops the "
-    "reference and clears the pointer",
-    "singleton-v1": "a `singleton` interface: a second instance asserts in the QOM core; introspection "
-    "lists class properties or reuses the live instance; init sets and finalize clears the pointer",
-    "singleton-v2": "as `singleton-v1`, plus `object_new_allowed()` on user-facing creation paths and "
-    "`object_new_or_fetch()` in both introspection commands",
-    "internal-hidden": "an `internal` interface: the type is hidden from `qom-list-types` and refused by "
-    "introspection and by user creation",
-    "class-only-introspection": "introspection never instantiates: it lists class properties only",
-    "gobject-singleton": "`object_new` of a singleton class that has an instance returns it with a new "
-    "reference",
-    "qemu-10.0": "what QEMU merged: set at object init, never cleared, no global side effects in "
-    "init/finalize, every thread, BH and the incoming side hold references",
-}
+#: knobs whose change a QMP client can see (introspection, listing and creation commands)
+QMP_VISIBLE_KNOBS: frozenset[str] = frozenset(
+    {
+        "singleton",
+        "internal",
+        "singleton_policy",
+        "qom_list_properties",
+        "device_list_properties",
+        "user_creation_checks_singleton",
+        "hide_internal",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -330,14 +314,14 @@ CHOICE_RULE = (
 
 
 def choose(
-    options: Sequence[str], properties: Sequence[str], matrix: Matrix, costs: Mapping[str, int]
+    options: Sequence[str], properties: Sequence[str], matrix: Matrix, diffs: Mapping[str, Sequence[str]]
 ) -> Choice:
     """Pick an option from the results by the documented rule (:data:`CHOICE_RULE`).
 
     :param options: the option ids, in the question's order.
     :param properties: the property ids judged.
     :param matrix: the run's results.
-    :param costs: mechanism changes from :data:`BASELINE` per design (missing: unknown).
+    :param diffs: the knobs in which each design differs from :data:`BASELINE` (missing: unknown).
     :return: the choice, with the full ranking.
     """
     ranked: list[tuple[str, Rank]] = []
@@ -347,7 +331,7 @@ def choose(
         rank = Rank(
             fails=sum(1 for c in reached if c.verdict == "fails"),
             sampled=sum(1 for c in reached if c.verdict == "holds" and c.evidence == "sampled"),
-            cost=costs.get(d),
+            cost=len(diffs[d]) if d in diffs else None,
             position=position,
             unreached=len(cells) - len(reached),
         )
@@ -551,14 +535,14 @@ def _judged(question: Question, matrix: Matrix) -> tuple[str, ...]:
 
 
 def _options(question: Question, matrix: Matrix) -> tuple[str, ...]:
-    spec_ids = {d for q in QUESTIONS for d in q.options} | set(SUMMARIES)
+    spec_ids = {d for q in QUESTIONS for d in q.options}
     listed = [d for d in question.options if d in matrix.designs]
     own = [d for d in matrix.designs if d not in spec_ids]
     return (*listed, *own)
 
 
 def _summary(design: str, summaries: Mapping[str, str]) -> str:
-    return summaries.get(design) or SUMMARIES.get(design) or "a design of the model's own"
+    return summaries.get(design) or "a design of the model's own"
 
 
 def _confirmation(matrix: Matrix, options: Sequence[str], props: Sequence[str]) -> str:
@@ -576,7 +560,7 @@ def render_note(
     date: str,
     template: str,
     out_display: str,
-    costs: Mapping[str, int],
+    diffs: Mapping[str, Sequence[str]],
     summaries: Mapping[str, str] | None = None,
 ) -> str | None:
     """Render one MADR note from the run's results.
@@ -586,7 +570,7 @@ def render_note(
     :param date: the note's date (``YYYY-MM-DD``).
     :param template: a MADR template (see :func:`load_template`).
     :param out_display: the notes directory as commands in the note should name it.
-    :param costs: mechanism changes from :data:`BASELINE` per design.
+    :param diffs: the knobs in which each design differs from :data:`BASELINE`.
     :param summaries: one-line summaries of designs the spec does not name.
     :return: the note, or None when the run checked none of the question's options.
     """
@@ -595,7 +579,7 @@ def render_note(
     if not options or not matrix.properties:
         return None
     props = _judged(question, matrix)
-    choice = choose(options, props, matrix, costs)
+    choice = choose(options, props, matrix, diffs)
     command = _confirmation(matrix, options, props)
 
     drivers = _bullets([f"{_code(p)}" for p in props])
@@ -634,8 +618,8 @@ def render_note(
         cons: list[str] = []
         cons.extend(f"Good, because {_code(p)} holds ({_evidence_label(_must(matrix, d, p))})" for p in held)
         cons.extend(_bad_line(matrix, d, p) for p in failed)
-        if rank.cost is not None and d != BASELINE:
-            cons.append(f"Neutral, because it differs from `{BASELINE}` in {rank.cost} mechanism knob(s)")
+        if d in diffs:
+            cons.append(_cost_line(d, diffs[d]))
         consequences = _bullets(cons)
     outcome += (
         "\n\nThe evidence, cell by cell (every verdict below comes from the run that wrote this note):\n\n"
@@ -669,6 +653,8 @@ def render_note(
                 lines.append(f"Good, because {_code(p)} holds ({_evidence_label(c)})")
             else:
                 lines.append(_bad_line(matrix, d, p))
+        if d in diffs:
+            lines.append(_cost_line(d, diffs[d]))
         pros.append(_bullets(lines) + "\n")
     pros_and_cons = "\n".join(pros).rstrip("\n")
 
@@ -735,6 +721,23 @@ def render_note(
     return text.rstrip("\n") + "\n"
 
 
+def _cost_line(d: str, knobs: Sequence[str]) -> str:
+    if d == BASELINE:
+        return f"Neutral, because it is `{BASELINE}`, what QEMU merged: no mechanism changes"
+    if not knobs:
+        return f"Neutral, because it has the same mechanism knobs as `{BASELINE}`"
+    visible = [k for k in knobs if k in QMP_VISIBLE_KNOBS]
+    seen = (
+        f"; visible to QMP clients: {', '.join(_code(k) for k in visible)}"
+        if visible
+        else "; none of them visible to QMP clients"
+    )
+    return (
+        f"Neutral, because it changes {len(knobs)} mechanism knob(s) of `{BASELINE}`: "
+        f"{', '.join(_code(k) for k in knobs)}{seen}"
+    )
+
+
 def _must(matrix: Matrix, d: str, p: str) -> CellResult:
     c = matrix.cell(d, p)
     if c is None:  # pragma: no cover - callers only ask for reached cells
@@ -767,7 +770,7 @@ def render_all(
     date: str,
     template: str,
     out_display: str,
-    costs: Mapping[str, int],
+    diffs: Mapping[str, Sequence[str]],
     summaries: Mapping[str, str] | None = None,
     questions: Sequence[Question] = QUESTIONS,
 ) -> dict[str, str]:
@@ -778,7 +781,7 @@ def render_all(
     :param template: a MADR template (see :func:`load_template`).
     :param out_display: the notes directory as commands in the notes should name it (relative, no
         absolute path, so the output does not depend on where it was written).
-    :param costs: mechanism changes from :data:`BASELINE` per design.
+    :param diffs: the knobs in which each design differs from :data:`BASELINE`.
     :param summaries: one-line summaries of designs the spec does not name.
     :param questions: the questions to answer.
     :return: ``relative path -> text`` for every file, in a fixed order.
@@ -786,7 +789,7 @@ def render_all(
     files: dict[str, str] = {}
     for q in questions:
         note = render_note(
-            q, matrix, date=date, template=template, out_display=out_display, costs=costs, summaries=summaries
+            q, matrix, date=date, template=template, out_display=out_display, diffs=diffs, summaries=summaries
         )
         if note is not None:
             files[q.filename] = note

@@ -77,7 +77,9 @@ def test_choose_prefers_fewest_failures_then_exhaustive_then_cost() -> None:
         }
     )
     # qemu-10.0 and rcu tie on failures and evidence; rcu costs more knobs.
-    c = notes.choose(["qemu-9.1", "mutex", "rcu", "qemu-10.0"], PROPS, m, {"qemu-10.0": 0, "rcu": 2})
+    c = notes.choose(
+        ["qemu-9.1", "mutex", "rcu", "qemu-10.0"], PROPS, m, {"qemu-10.0": [], "rcu": ["a", "b"]}
+    )
     assert c.chosen == "qemu-10.0"
     assert [d for d, _ in c.ranking] == ["qemu-10.0", "rcu", "mutex", "qemu-9.1"]
     assert c.status == "accepted"
@@ -121,7 +123,7 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         date="2026-01-02",
         template=notes.default_template(),
         out_display="docs/decisions",
-        costs={"qemu-10.0": 0, "qemu-9.1": 3},
+        diffs={"qemu-10.0": [], "qemu-9.1": ["thread_ref", "singleton"]},
     )
     assert text is not None
     assert text.startswith(
@@ -154,12 +156,17 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
     ) in text
     assert "qomsim check --design qemu-10.0 --property no-deadlock --seed 3 --exhaustive\n" in text
     assert "| S1-helper-after-idle-shutdown | OK | OK |" in text
+    assert (
+        "* Neutral, because it changes 2 mechanism knob(s) of `qemu-10.0`: `thread_ref`, `singleton`; "
+        "visible to QMP clients: `singleton`\n"
+    ) in text
+    assert "* Neutral, because it is `qemu-10.0`, what QEMU merged: no mechanism changes\n" in text
 
 
 def test_note_when_no_option_holds_everything() -> None:
     m = _matrix({("mutex", PROPS[0]): ("fails", "exhaustive"), ("mutex", PROPS[1]): ("holds", "exhaustive")})
     text = notes.render_note(
-        notes.QUESTIONS[0], m, date="2026-01-02", template=notes.default_template(), out_display="d", costs={}
+        notes.QUESTIONS[0], m, date="2026-01-02", template=notes.default_template(), out_display="d", diffs={}
     )
     assert text is not None
     assert (
@@ -175,13 +182,13 @@ def test_note_is_skipped_when_the_run_checked_none_of_its_options() -> None:
     )
     q = notes.QUESTIONS[1]
     assert "qemu-9.1" not in q.options
-    assert notes.render_note(q, m, date="d", template="$title", out_display="d", costs={}) is None
+    assert notes.render_note(q, m, date="d", template="$title", out_display="d", diffs={}) is None
 
 
 def test_designs_of_our_own_join_every_question() -> None:
     m = _matrix({("own-proposal", PROPS[0]): ("holds", "exhaustive")})
     for q in notes.QUESTIONS:
-        text = notes.render_note(q, m, date="d", template="$options", out_display="d", costs={})
+        text = notes.render_note(q, m, date="d", template="$options", out_display="d", diffs={})
         assert text == "* `own-proposal`: a design of the model's own\n"
 
 
@@ -217,7 +224,7 @@ def test_render_all_names_files_and_saves_replayable_json() -> None:
         {("qemu-9.1", PROPS[0]): ("fails", "exhaustive"), ("qemu-9.1", PROPS[1]): ("holds", "sampled")}
     )
     files = notes.render_all(
-        m, date="2026-01-02", template=notes.default_template(), out_display="o", costs={}
+        m, date="2026-01-02", template=notes.default_template(), out_display="o", diffs={}
     )
     assert list(files) == [
         "0001-migration-object-lifetime.md",
@@ -254,7 +261,7 @@ def test_user_template_is_used_and_checked(tmp_path: Path) -> None:
     tpl = notes.load_template(own)
     m = _matrix({("mutex", PROPS[0]): ("holds", "exhaustive"), ("mutex", PROPS[1]): ("holds", "exhaustive")})
     text = notes.render_note(
-        notes.QUESTIONS[0], m, date="2026-01-02", template=tpl, out_display="d", costs={}
+        notes.QUESTIONS[0], m, date="2026-01-02", template=tpl, out_display="d", diffs={}
     )
     assert text is not None
     assert text.startswith(
