@@ -1,0 +1,494 @@
+"""QMP's wire format: QEMU's streaming JSON lexer, message splitter and parser.
+
+QEMU does not read QMP with an ordinary JSON parser.  Its lexer
+(``qobject/json-lexer.c``) cuts the byte stream into tokens, a streamer
+(``qobject/json-streamer.c``) counts braces and brackets to find where a
+message ends, and a recursive-descent parser (``qobject/json-parser.c``)
+turns each message's tokens into a value.  Errors are reported per message and
+the stream resynchronises, so one bad message never poisons the next.  This
+module reproduces that behaviour and its error texts:
+
+>>> p = JSONMessageParser()
+>>> for message in p.feed(b'{"execute": "quit"} @ [1,'):
+...     print(message)
+JSONMessage(value={'execute': 'quit'}, error=None)
+JSONMessage(value=None, error="JSON parse error, stray '@'")
+>>> p.feed(b' 2]')
+[JSONMessage(value=[1, 2], error=None)]
+
+Extensions QEMU accepts and so do we: single-quoted strings and the ``\\'``
+escape.  Integers become ``int`` when they fit in int64 or uint64, ``float``
+otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import cast
+
+from qom.visitor import JSON
+
+__all__ = [
+    "JSON",
+    "MAX_NESTING",
+    "MAX_TOKEN_COUNT",
+    "MAX_TOKEN_SIZE",
+    "JSONMessage",
+    "JSONMessageParser",
+    "parse_json",
+]
+
+#: QEMU's limits (``qobject/json-streamer.c``): bytes per message, tokens per message, nesting depth.
+MAX_TOKEN_SIZE = 64 << 20
+MAX_TOKEN_COUNT = 2 << 20
+MAX_NESTING = 1 << 10
+
+
+class _Tok(enum.Enum):
+    LCURLY = "{"
+    RCURLY = "}"
+    LSQUARE = "["
+    RSQUARE = "]"
+    COLON = ":"
+    COMMA = ","
+    INTEGER = "integer"
+    FLOAT = "float"
+    KEYWORD = "keyword"
+    STRING = "string"
+
+
+class _St(enum.Enum):
+    START = enum.auto()
+    RECOVERY = enum.auto()
+    DQ = enum.auto()
+    DQ_ESC = enum.auto()
+    SQ = enum.auto()
+    SQ_ESC = enum.auto()
+    ZERO = enum.auto()
+    SIGN = enum.auto()
+    DIGITS = enum.auto()
+    MANTISSA = enum.auto()
+    MANTISSA_DIGITS = enum.auto()
+    EXP_E = enum.auto()
+    EXP_SIGN = enum.auto()
+    EXP_DIGITS = enum.auto()
+    KEYWORD = enum.auto()
+
+
+_STRUCTURAL = {
+    ord("{"): _Tok.LCURLY,
+    ord("}"): _Tok.RCURLY,
+    ord("["): _Tok.LSQUARE,
+    ord("]"): _Tok.RSQUARE,
+    ord(":"): _Tok.COLON,
+    ord(","): _Tok.COMMA,
+}
+_WS = frozenset(b" \t\r\n")
+_DIGITS = frozenset(b"0123456789")
+_LOWER = frozenset(b"abcdefghijklmnopqrstuvwxyz")
+#: states whose token ends (without consuming) at the first byte that does not continue it
+_TERMINAL = {
+    _St.ZERO: _Tok.INTEGER,
+    _St.DIGITS: _Tok.INTEGER,
+    _St.MANTISSA_DIGITS: _Tok.FLOAT,
+    _St.EXP_DIGITS: _Tok.FLOAT,
+    _St.KEYWORD: _Tok.KEYWORD,
+}
+
+
+@dataclass(frozen=True)
+class JSONMessage:
+    """One complete message from the stream: a value, or the error QEMU reports for it."""
+
+    value: JSON
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: _Tok
+    text: bytes
+
+
+class _ParseError(Exception):
+    pass
+
+
+class JSONMessageParser:
+    """Incremental splitter and parser; one instance per connection.
+
+    :param max_token_size: byte cap of one message (QEMU: 64 MiB).
+    :param max_nesting: cap on open braces plus brackets (QEMU: 1024).
+    :param max_token_count: cap on tokens per message (QEMU: 2 Mi).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_token_size: int = MAX_TOKEN_SIZE,
+        max_nesting: int = MAX_NESTING,
+        max_token_count: int = MAX_TOKEN_COUNT,
+    ) -> None:
+        self.max_token_size = max_token_size
+        self.max_nesting = max_nesting
+        self.max_token_count = max_token_count
+        self._state = _St.START
+        self._text = bytearray()
+        self._tokens: list[_Token] = []
+        self._braces = 0
+        self._brackets = 0
+        self._size = 0
+        self._out: list[JSONMessage] = []
+
+    @property
+    def pending(self) -> bool:
+        """True while a message has started but not yet ended."""
+        return bool(self._tokens) or self._state not in (_St.START, _St.RECOVERY)
+
+    def feed(self, data: bytes) -> list[JSONMessage]:
+        """Feed bytes; return the messages they complete, in order.
+
+        :param data: the next bytes of the stream.
+        :return: the complete messages (values or errors).
+        """
+        for byte in data:
+            self._feed_byte(byte)
+        out, self._out = self._out, []
+        return out
+
+    # -- lexer -----------------------------------------------------------------------------------------
+
+    def _feed_byte(self, b: int) -> None:
+        consumed = False
+        while not consumed:
+            st = self._state
+            nxt: _St | _Tok | None  # None: lexical error
+            consumed = True
+            if st is _St.START:
+                if b in _WS:
+                    continue
+                if b in _STRUCTURAL:
+                    nxt = _STRUCTURAL[b]
+                elif b == 0x22:
+                    nxt = _St.DQ
+                elif b == 0x27:
+                    nxt = _St.SQ
+                elif b == 0x30:
+                    nxt = _St.ZERO
+                elif b in _DIGITS:
+                    nxt = _St.DIGITS
+                elif b == 0x2D:
+                    nxt = _St.SIGN
+                elif b in _LOWER:
+                    nxt = _St.KEYWORD
+                else:
+                    nxt = None
+            elif st is _St.RECOVERY:
+                # skip to a structural character, a control character other than TAB, or 0xFE/0xFF
+                if (b < 0x20 and b != 0x09) or b >= 0xFE or b in _STRUCTURAL:
+                    self._state = _St.START
+                    consumed = False
+                continue
+            elif st in (_St.DQ, _St.SQ):
+                quote = 0x22 if st is _St.DQ else 0x27
+                if 0x20 <= b <= 0xFD:
+                    if b == 0x5C:
+                        nxt = _St.DQ_ESC if st is _St.DQ else _St.SQ_ESC
+                    elif b == quote:
+                        nxt = _Tok.STRING
+                    else:
+                        nxt = st
+                else:
+                    nxt = None
+            elif st in (_St.DQ_ESC, _St.SQ_ESC):
+                nxt = (_St.DQ if st is _St.DQ_ESC else _St.SQ) if 0x20 <= b <= 0xFD else None
+            elif st is _St.SIGN:
+                nxt = _St.ZERO if b == 0x30 else _St.DIGITS if b in _DIGITS else None
+            elif st in (_St.MANTISSA, _St.EXP_SIGN):
+                digits = _St.MANTISSA_DIGITS if st is _St.MANTISSA else _St.EXP_DIGITS
+                nxt = digits if b in _DIGITS else None
+            elif st is _St.EXP_E:
+                nxt = _St.EXP_SIGN if b in (0x2B, 0x2D) else _St.EXP_DIGITS if b in _DIGITS else None
+            else:  # ZERO, DIGITS, MANTISSA_DIGITS, EXP_DIGITS, KEYWORD
+                nxt = self._continue_terminal(st, b)
+                if nxt is _TERMINAL[st]:
+                    consumed = False  # lookahead: the byte starts the next token
+                    self._emit_token(_TERMINAL[st])
+                    self._state = _St.START
+                    continue
+            if nxt is None:
+                self._text.append(b)
+                self._lex_error()
+            elif isinstance(nxt, _Tok):
+                self._text.append(b)
+                self._emit_token(nxt)
+                self._state = _St.START
+            else:
+                self._text.append(b)
+                self._state = nxt
+                if len(self._text) > self.max_token_size:
+                    self._text.clear()
+                    self._state = _St.START
+                    self._message_error("JSON token size limit exceeded")
+
+    @staticmethod
+    def _continue_terminal(st: _St, b: int) -> _St | _Tok | None:
+        if st is _St.KEYWORD:
+            return _St.KEYWORD if b in _LOWER else _Tok.KEYWORD
+        if st is _St.ZERO:
+            if b in _DIGITS:
+                return None
+            return _St.MANTISSA if b == 0x2E else _Tok.INTEGER
+        if st is _St.DIGITS:
+            if b in _DIGITS:
+                return _St.DIGITS
+            if b in (0x65, 0x45):
+                return _St.EXP_E
+            return _St.MANTISSA if b == 0x2E else _Tok.INTEGER
+        if st is _St.MANTISSA_DIGITS:
+            if b in _DIGITS:
+                return _St.MANTISSA_DIGITS
+            return _St.EXP_E if b in (0x65, 0x45) else _Tok.FLOAT
+        return _St.EXP_DIGITS if b in _DIGITS else _Tok.FLOAT
+
+    def _lex_error(self) -> None:
+        stray = self._text.decode("utf-8", "replace")
+        self._text.clear()
+        self._state = _St.RECOVERY
+        self._message_error(f"JSON parse error, stray '{stray}'")
+
+    # -- streamer --------------------------------------------------------------------------------------
+
+    def _emit_token(self, kind: _Tok) -> None:
+        text = bytes(self._text)
+        self._text.clear()
+        if kind is _Tok.LCURLY:
+            self._braces += 1
+        elif kind is _Tok.RCURLY:
+            self._braces -= 1
+        elif kind is _Tok.LSQUARE:
+            self._brackets += 1
+        elif kind is _Tok.RSQUARE:
+            self._brackets -= 1
+        if self._size + len(text) + 1 > self.max_token_size:
+            self._message_error("JSON token size limit exceeded")
+            return
+        if len(self._tokens) + 1 > self.max_token_count:
+            self._message_error("JSON token count limit exceeded")
+            return
+        if self._braces + self._brackets > self.max_nesting:
+            self._message_error("JSON nesting depth limit exceeded")
+            return
+        self._tokens.append(_Token(kind, text))
+        self._size += len(text)
+        if (self._braces > 0 or self._brackets > 0) and self._braces >= 0 and self._brackets >= 0:
+            return
+        tokens = self._tokens
+        self._reset()
+        try:
+            value = _Parser(tokens).parse()
+        except _ParseError as exc:
+            self._out.append(JSONMessage(None, f"JSON parse error, {exc}"))
+        else:
+            self._out.append(JSONMessage(value, None))
+
+    def _message_error(self, message: str) -> None:
+        self._reset()
+        self._out.append(JSONMessage(None, message))
+
+    def _reset(self) -> None:
+        self._braces = self._brackets = 0
+        self._tokens = []
+        self._size = 0
+
+
+@dataclass
+class _Frame:
+    container: list[JSON] | dict[str, JSON]
+    key: str | None = None
+
+
+_MORE = _Frame([])  # sentinel: the innermost container wants another value
+
+
+class _Parser:
+    """QEMU's recursive-descent grammar, run on an explicit stack (QMP allows 1024 levels).
+
+    The first error wins, as in ``json-parser.c``.
+    """
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+
+    def parse(self) -> JSON:
+        stack: list[_Frame] = []
+        while True:
+            item = self._begin(stack)
+            while item is not _MORE:
+                if not stack:
+                    return cast(JSON, item)
+                item = self._attach(stack, cast(JSON, item))
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def pop(self) -> _Token:
+        tok = self.peek()
+        if tok is None:
+            raise _ParseError("premature EOI")
+        self.pos += 1
+        return tok
+
+    def _begin(self, stack: list[_Frame]) -> JSON | _Frame:
+        tok = self.pop()
+        if tok.kind in (_Tok.LCURLY, _Tok.LSQUARE):
+            is_dict = tok.kind is _Tok.LCURLY
+            nxt = self.peek()
+            if nxt is None:
+                raise _ParseError("premature EOI")
+            if nxt.kind is (_Tok.RCURLY if is_dict else _Tok.RSQUARE):
+                self.pos += 1
+                return {} if is_dict else []
+            stack.append(_Frame({} if is_dict else []))
+            return _MORE
+        if tok.kind is _Tok.KEYWORD:
+            word = tok.text.decode("ascii")
+            if word == "true":
+                return True
+            if word == "false":
+                return False
+            if word == "null":
+                return None
+            raise _ParseError(f"invalid keyword '{word}'")
+        if tok.kind is _Tok.STRING:
+            return _parse_string(tok.text)
+        if tok.kind in (_Tok.INTEGER, _Tok.FLOAT):
+            return _parse_number(tok)
+        raise _ParseError("expecting value")
+
+    def _attach(self, stack: list[_Frame], value: JSON) -> JSON | _Frame:
+        frame = stack[-1]
+        container = frame.container
+        if isinstance(container, dict):
+            if frame.key is None:  # that value was a key
+                if not isinstance(value, str):
+                    raise _ParseError("key is not a string in object")
+                if self.pop().kind is not _Tok.COLON:
+                    raise _ParseError("missing : in object pair")
+                frame.key = value
+                return _MORE
+            if frame.key in container:
+                raise _ParseError("duplicate key")
+            container[frame.key] = value
+            frame.key = None
+            closer, separator = _Tok.RCURLY, "expected separator in dict"
+        else:
+            container.append(value)
+            closer, separator = _Tok.RSQUARE, "expected separator in list"
+        tok = self.pop()
+        if tok.kind is closer:
+            stack.pop()
+            return container
+        if tok.kind is not _Tok.COMMA:
+            raise _ParseError(separator)
+        return _MORE
+
+
+_ESCAPES = {ord('"'): '"', ord("'"): "'", ord("\\"): "\\", ord("/"): "/", ord("b"): "\b",
+            ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t"}
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _hex4(raw: bytes, i: int) -> int:
+    chunk = raw[i : i + 4]
+    if len(chunk) != 4 or any(c not in _HEX for c in chunk):
+        return -1
+    return int(chunk, 16)
+
+
+def _valid_codepoint(cp: int) -> bool:
+    # QEMU's is_valid_codepoint() (util/unicode.c): no surrogates, no noncharacters
+    if cp < 0 or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+        return False
+    return not ((cp & 0xFFFE) == 0xFFFE or 0xFDD0 <= cp <= 0xFDEF)
+
+
+def _parse_string(raw: bytes) -> str:
+    quote = raw[0]
+    body = raw[1:-1]
+    out: list[str] = []
+    i = 0
+    literal = bytearray()
+
+    def flush() -> None:
+        if literal:
+            try:
+                out.append(literal.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise _ParseError("invalid UTF-8 sequence in string") from None
+            literal.clear()
+
+    while i < len(body):
+        c = body[i]
+        if c != 0x5C:
+            literal.append(c)
+            i += 1
+            continue
+        flush()
+        esc = body[i + 1]
+        if esc in _ESCAPES:
+            out.append(_ESCAPES[esc])
+            i += 2
+            continue
+        if esc != ord("u"):
+            raise _ParseError("invalid escape sequence in string")
+        begin = i
+        cp = _hex4(body, i + 2)
+        i += 6
+        if 0xD800 <= cp <= 0xDBFF and body[i : i + 2] == b"\\u":
+            trailing = _hex4(body, i + 2)
+            if 0xDC00 <= trailing <= 0xDFFF:
+                cp = 0x10000 + ((cp & 0x3FF) << 10) + (trailing & 0x3FF)
+                i += 6
+            else:
+                cp = -1
+        if not _valid_codepoint(cp):
+            shown = body[begin:i].decode("utf-8", "replace")
+            raise _ParseError(f"{shown} is not a valid Unicode character")
+        out.append(chr(cp))
+    flush()
+    del quote
+    return "".join(out)
+
+
+def _parse_number(tok: _Token) -> JSON:
+    text = tok.text.decode("ascii")
+    if tok.kind is _Tok.INTEGER:
+        value = int(text)
+        if -(1 << 63) <= value < (1 << 64):
+            return value
+    return float(text)
+
+
+def parse_json(text: str) -> JSON:
+    """Parse exactly one JSON value as QEMU's ``qobject_from_json`` does (HMP ``qom-set -j``).
+
+    :param text: the text.
+    :return: the value.
+    :raise ValueError: when the text is not one valid value (the message is QEMU's).
+    """
+    parser = JSONMessageParser()
+    messages = parser.feed(text.encode("utf-8"))
+    messages += parser.feed(b"\n")
+    if parser.pending:
+        raise ValueError("JSON parse error, premature EOI")
+    if not messages:
+        raise ValueError("JSON parse error, expecting value")
+    first = messages[0]
+    if first.error is not None:
+        raise ValueError(first.error)
+    if len(messages) > 1:
+        raise ValueError("JSON parse error, expecting value")
+    return first.value
