@@ -1,0 +1,283 @@
+"""Objects: construction, reference counts and synchronous finalization (spec §3.1-§3.3)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from qom.errors import GenericError, QOMFatal
+from qom.types import ObjectClass, TypeImpl, object_class_dynamic_cast, type_initialize
+from qom.universe import EventKind, SingletonPolicy, Universe, current_universe
+
+if TYPE_CHECKING:
+    from qom.property import ObjectProperty
+
+__all__ = [
+    "Object",
+    "ObjectState",
+    "object_dynamic_cast",
+    "object_dynamic_cast_assert",
+    "object_get_class",
+    "object_get_typename",
+    "object_new",
+    "object_new_with_class",
+    "object_ref",
+    "object_unref",
+]
+
+_INT_MAX = 2**31 - 1
+
+
+class ObjectState(Enum):
+    """Lifecycle of an :class:`Object`; only :mod:`qom.object` changes it."""
+
+    LIVE = "live"
+    FINALIZING = "finalizing"
+    FINALIZED = "finalized"
+
+
+class Object:
+    """The base instance struct.
+
+    Fields: ``klass``, ``ref``, ``parent``, ``properties`` (own instance properties),
+    ``state``, ``universe``, ``serial`` (creation number within the universe).
+    Subclasses (``TypeInfo.instance_type``) declare their zero-initialized fields in
+    ``__init__``, which takes no arguments: it plays the role of QEMU's ``memset(0)``.
+    """
+
+    klass: ObjectClass
+    universe: Universe
+
+    def __init__(self) -> None:
+        self.ref = 0
+        self.parent: Object | None = None
+        self.properties: dict[str, ObjectProperty] = {}
+        self.state = ObjectState.LIVE
+        self.serial = 0
+        #: name of the child<> property in ``parent`` that holds this object
+        self.child_name: str | None = None
+        #: bumped on every instance-property add/remove (restart logic of finalize)
+        self.prop_generation = 0
+
+    def __repr__(self) -> str:
+        name = getattr(getattr(self, "klass", None), "type", None)
+        typename = name.name if name is not None else "?"
+        path = _canonical_path_or_none(self)
+        where = f" {path}" if path is not None else ""
+        extra = "" if self.state is ObjectState.LIVE else f" {self.state.value}"
+        return f"<Object {typename!r}{where} ref={self.ref}{extra}>"
+
+
+def _canonical_path_or_none(obj: Object) -> str | None:
+    if getattr(obj, "universe", None) is None:
+        return None
+    root = obj.universe.root
+    parts: list[str] = []
+    o: Object | None = obj
+    while o is not None and o is not root:
+        if o.child_name is None:
+            return None
+        parts.append(o.child_name)
+        o = o.parent
+    if o is None:
+        return None
+    return "/" + "/".join(reversed(parts))
+
+
+def _check_obj(obj: object, what: str = "obj") -> Object:
+    if not isinstance(obj, Object):
+        raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    return obj
+
+
+def _object_new_with_type(ti: TypeImpl) -> Object:
+    klass = type_initialize(ti)
+    if ti.abstract:
+        raise QOMFatal("assertion failed: (type->abstract == false)")
+    u = ti.universe
+    if ti.is_singleton:
+        existing = u.singletons.get(ti.name)
+        if existing is not None:
+            policy = u.singleton_policy
+            if policy is SingletonPolicy.RETURN_EXISTING:
+                return object_ref(existing)
+            if policy is SingletonPolicy.QMP_ERROR:
+                raise GenericError(f"Object type '{ti.name}' conflicts with an existing singleton instance")
+            raise QOMFatal("assertion failed: (!singleton_get_instance(type->class))")
+    cls = ti.py_instance_type or Object
+    obj = cls()
+    obj.klass = klass
+    obj.universe = u
+    obj.ref = 1
+    obj.serial = u.next_serial
+    u.next_serial += 1
+    u.objects[obj.serial] = obj
+    u.live[ti.name] = u.live.get(ti.name, 0) + 1
+    u.created[ti.name] = u.created.get(ti.name, 0) + 1
+    u.created_total += 1
+    if ti.is_singleton:
+        u.singletons[ti.name] = obj
+    for prop in klass.class_property_inits():
+        prop.init(obj, prop)  # type: ignore[misc]  # filtered on init is not None
+    for hook in ti.init_hooks:
+        hook(obj)
+    for hook in ti.post_init_hooks:
+        hook(obj)
+    if u.listeners:
+        u.emit(EventKind.INSTANCE_CREATED, obj, ti.name)
+    return obj
+
+
+def object_new(typename: str) -> Object:
+    """Create an object of type ``typename`` with one reference, owned by the caller.
+
+    :param typename: a concrete registered type.
+    :return: the new object (or, for a singleton under ``RETURN_EXISTING``, the live one).
+    :raise QOMFatal: when the type is unknown or abstract, or a second singleton under ``FATAL``.
+    :raise GenericError: for a second singleton under ``QMP_ERROR``.
+    """
+    if not isinstance(typename, str):
+        raise TypeError(f"type name must be a str, not {type(typename).__name__}")
+    ti = current_universe().types.get(typename)
+    if ti is None:
+        raise QOMFatal(f"unknown type '{typename}'")
+    return _object_new_with_type(ti)
+
+
+def object_new_with_class(klass: ObjectClass) -> Object:
+    """Create an object of ``klass``'s type (no name lookup).
+
+    :param klass: the class.
+    :return: the new object.
+    :raise QOMFatal: as :func:`object_new`.
+    :raise GenericError: as :func:`object_new`.
+    """
+    if not isinstance(klass, ObjectClass):
+        raise TypeError(f"expected an ObjectClass, not {type(klass).__name__}")
+    return _object_new_with_type(klass.type)
+
+
+def object_ref(obj: Object) -> Object:
+    """Take a reference.
+
+    :param obj: the object.
+    :return: ``obj``.
+    :raise QOMFatal: on overflow.
+    """
+    if obj is None:
+        return obj
+    _check_obj(obj)
+    if obj.ref >= _INT_MAX:
+        raise QOMFatal("assertion failed: (ref < INT_MAX)")
+    obj.ref += 1
+    return obj
+
+
+def object_unref(obj: Object) -> None:
+    """Drop a reference; at zero the object is finalized synchronously (spec §3.3).
+
+    :param obj: the object (``None`` is ignored).
+    :raise QOMFatal: when the refcount is already 0.
+    """
+    if obj is None:
+        return
+    _check_obj(obj)
+    if obj.ref <= 0:
+        raise QOMFatal("assertion failed: (obj->ref > 0)")
+    obj.ref -= 1
+    if obj.ref == 0:
+        _object_finalize(obj)
+
+
+def object_property_del_all(obj: Object) -> None:
+    """Release every property at most once, restarting after each release (QEMU's loop).
+
+    :param obj: the object being finalized.
+    """
+    done: set[int] = set()
+    keep: list[ObjectProperty] = []  # keeps ids stable while ``done`` refers to them
+    u = obj.universe
+    while True:
+        restart = False
+        gen = (obj.prop_generation, u.class_generation)
+        props = [*obj.properties.values(), *obj.klass.class_property_chain()]
+        for prop in props:
+            key = id(prop)
+            if key in done:
+                continue
+            done.add(key)
+            keep.append(prop)
+            if prop.release is not None:
+                prop.release(obj, prop.name, prop.opaque)
+                # QEMU restarts the iteration after every release; when neither table
+                # changed, a restart would only skip the entries already done, so we go on.
+                if gen != (obj.prop_generation, u.class_generation):
+                    restart = True
+                    break
+        if not restart:
+            break
+    obj.properties.clear()
+
+
+def _object_finalize(obj: Object) -> None:
+    u = obj.universe
+    ti = obj.klass.type
+    obj.state = ObjectState.FINALIZING
+    object_property_del_all(obj)
+    for hook in ti.finalize_hooks:
+        hook(obj)
+    if obj.ref != 0:
+        raise QOMFatal("assertion failed: (obj->ref == 0)")
+    if obj.parent is not None:
+        raise QOMFatal("assertion failed: (obj->parent == NULL)")
+    obj.state = ObjectState.FINALIZED
+    u.objects.pop(obj.serial, None)
+    u.live[ti.name] -= 1
+    if u.singletons.get(ti.name) is obj:
+        del u.singletons[ti.name]
+    if u.listeners:
+        u.emit(EventKind.INSTANCE_FINALIZED, obj, ti.name)
+
+
+def object_dynamic_cast(obj: Object | None, typename: str) -> Object | None:
+    """Cast an object: itself when its class casts to ``typename``, else ``None``.
+
+    :param obj: the object, or ``None``.
+    :param typename: the target type.
+    :return: ``obj`` or ``None``.
+    """
+    if obj is None:
+        return None
+    _check_obj(obj)
+    if object_class_dynamic_cast(obj.klass, typename) is not None:
+        return obj
+    return None
+
+
+def object_dynamic_cast_assert(obj: Object, typename: str) -> Object:
+    """Cast, aborting on failure (``OBJECT_CHECK``).
+
+    :param obj: the object.
+    :param typename: the target type.
+    :return: ``obj``.
+    :raise QOMFatal: when ``obj`` is not an instance of ``typename``.
+    """
+    if obj is None:
+        return obj
+    if object_dynamic_cast(obj, typename) is None:
+        raise QOMFatal(
+            f"qom/object.c:0:object_dynamic_cast_assert: Object {obj!r} is not an instance of type {typename}"
+        )
+    return obj
+
+
+def object_get_typename(obj: Object) -> str:
+    """:param obj: the object.
+    :return: its type name."""
+    return _check_obj(obj).klass.type.name
+
+
+def object_get_class(obj: Object) -> ObjectClass:
+    """:param obj: the object.
+    :return: its class."""
+    return _check_obj(obj).klass

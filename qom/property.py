@@ -1,0 +1,985 @@
+"""Properties: add, find, iterate, delete, get/set/parse, typed helpers and defaults (spec §4).
+
+A property's ``get(obj, v, name, opaque)`` writes its value into visitor ``v``;
+``set(obj, v, name, opaque)`` reads the new value from ``v`` (see :mod:`qom.visitor`).
+Errors are raised as :class:`~qom.errors.QOMError`; QEMU's ``error_abort`` cases raise
+:class:`~qom.errors.QOMFatal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from enum import Flag
+from typing import Any
+
+from qom.errors import GenericError, QOMError, QOMFatal
+from qom.object import Object
+from qom.types import ObjectClass
+from qom.universe import EventKind
+from qom.visitor import (
+    JSON,
+    QObjectInputVisitor,
+    QObjectOutputVisitor,
+    StringInputVisitor,
+    StringOutputVisitor,
+    Visitor,
+    check_json,
+)
+
+__all__ = [
+    "ObjectProperty",
+    "ObjectPropertyAccessor",
+    "ObjectPropertyFlags",
+    "ObjectPropertyInit",
+    "ObjectPropertyRelease",
+    "ObjectPropertyResolve",
+    "object_class_property_add",
+    "object_class_property_add_bool",
+    "object_class_property_add_enum",
+    "object_class_property_add_str",
+    "object_class_property_add_uint8_ptr",
+    "object_class_property_add_uint16_ptr",
+    "object_class_property_add_uint32_ptr",
+    "object_class_property_add_uint64_ptr",
+    "object_class_property_find",
+    "object_class_property_find_err",
+    "object_class_property_iter",
+    "object_class_property_set_description",
+    "object_property_add",
+    "object_property_add_bool",
+    "object_property_add_enum",
+    "object_property_add_str",
+    "object_property_add_uint8_ptr",
+    "object_property_add_uint16_ptr",
+    "object_property_add_uint32_ptr",
+    "object_property_add_uint64_ptr",
+    "object_property_del",
+    "object_property_find",
+    "object_property_find_err",
+    "object_property_get",
+    "object_property_get_bool",
+    "object_property_get_enum",
+    "object_property_get_int",
+    "object_property_get_str",
+    "object_property_get_uint",
+    "object_property_get_visitor",
+    "object_property_iter",
+    "object_property_parse",
+    "object_property_print",
+    "object_property_set",
+    "object_property_set_bool",
+    "object_property_set_default_bool",
+    "object_property_set_default_int",
+    "object_property_set_default_str",
+    "object_property_set_default_uint",
+    "object_property_set_description",
+    "object_property_set_int",
+    "object_property_set_str",
+    "object_property_set_uint",
+    "object_property_set_visitor",
+    "object_property_try_add",
+]
+
+#: get/set hook: ``(obj, visitor, name, opaque)``; raises QOMError on failure
+ObjectPropertyAccessor = Callable[[Object, Visitor, str, Any], None]
+#: release hook: ``(obj, name, opaque)``
+ObjectPropertyRelease = Callable[[Object, str, Any], None]
+#: resolve hook: ``(obj, opaque, part)``
+ObjectPropertyResolve = Callable[[Object, Any, str], "Object | None"]
+#: init hook: ``(obj, prop)``, applies the default
+ObjectPropertyInit = Callable[[Object, "ObjectProperty"], None]
+
+_ARRAY_MAX = 2**15 - 1  # INT16_MAX
+
+
+class ObjectPropertyFlags(Flag):
+    """``ObjectPropertyFlags`` of the ``*_ptr`` helpers."""
+
+    READ = 1
+    WRITE = 2
+    READWRITE = 3
+
+
+class ObjectProperty:
+    """One property (C: ``ObjectProperty``)."""
+
+    __slots__ = (
+        "defval",
+        "description",
+        "get",
+        "init",
+        "name",
+        "opaque",
+        "release",
+        "resolve",
+        "set",
+        "type",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        get: ObjectPropertyAccessor | None,
+        set: ObjectPropertyAccessor | None,
+        release: ObjectPropertyRelease | None = None,
+        opaque: Any = None,
+    ) -> None:
+        self.name = name
+        self.type = type
+        self.description: str | None = None
+        self.get = get
+        self.set = set
+        self.resolve: ObjectPropertyResolve | None = None
+        self.release = release
+        self.init: ObjectPropertyInit | None = None
+        self.opaque = opaque
+        self.defval: JSON = None
+
+    def __repr__(self) -> str:
+        rw = ("r" if self.get else "-") + ("w" if self.set else "-")
+        return f"<ObjectProperty {self.name!r} {self.type!r} {rw}>"
+
+
+# -- argument checks ----------------------------------------------------------------------
+
+
+def _obj(obj: object) -> Object:
+    if not isinstance(obj, Object):
+        raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
+    return obj
+
+
+def _klass(klass: object) -> ObjectClass:
+    if not isinstance(klass, ObjectClass):
+        raise TypeError(f"klass must be an ObjectClass, not {type(klass).__name__}")
+    return klass
+
+
+def _str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _hooks(**hooks: object) -> None:
+    for name, hook in hooks.items():
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} must be callable or None, not {type(hook).__name__}")
+
+
+# -- adding, finding, iterating, deleting ---------------------------------------------------------
+
+
+def object_property_try_add(
+    obj: Object,
+    name: str,
+    type: str,
+    get: ObjectPropertyAccessor | None,
+    set: ObjectPropertyAccessor | None,
+    release: ObjectPropertyRelease | None = None,
+    opaque: Any = None,
+) -> ObjectProperty:
+    """Add an instance property; a name ending in ``[*]`` takes the first free index.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param type: the type string.
+    :param get: the getter, or ``None`` (not readable).
+    :param set: the setter, or ``None`` (not writable).
+    :param release: run once when the property goes away.
+    :param opaque: passed to the hooks.
+    :return: the new property.
+    :raise GenericError: "attempt to add duplicate property '%s' to object (type '%s')".
+    :raise QOMFatal: when every array index is taken.
+    """
+    _obj(obj)
+    _str(name, "name")
+    _str(type, "type")
+    _hooks(get=get, set=set, release=release)
+    if name.endswith("[*]"):
+        base = name[:-3]
+        for i in range(_ARRAY_MAX):
+            full = f"{base}[{i}]"
+            if object_property_find(obj, full) is None:
+                return object_property_try_add(obj, full, type, get, set, release, opaque)
+        raise QOMFatal("assertion failed: (ret)")
+    if object_property_find(obj, name) is not None:
+        raise GenericError(
+            f"attempt to add duplicate property '{name}' to object (type '{obj.klass.type.name}')"
+        )
+    prop = ObjectProperty(name, type, get, set, release, opaque)
+    obj.properties[name] = prop
+    obj.prop_generation += 1
+    u = obj.universe
+    if u.listeners:
+        u.emit(EventKind.PROPERTY_ADDED, obj, obj.klass.type.name, name)
+    return prop
+
+
+def object_property_add(
+    obj: Object,
+    name: str,
+    type: str,
+    get: ObjectPropertyAccessor | None,
+    set: ObjectPropertyAccessor | None,
+    release: ObjectPropertyRelease | None = None,
+    opaque: Any = None,
+) -> ObjectProperty:
+    """As :func:`object_property_try_add`, but a duplicate is fatal (``error_abort``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param type: the type string.
+    :param get: the getter.
+    :param set: the setter.
+    :param release: the release hook.
+    :param opaque: passed to the hooks.
+    :return: the new property.
+    :raise QOMFatal: on a duplicate name.
+    """
+    try:
+        return object_property_try_add(obj, name, type, get, set, release, opaque)
+    except QOMError as err:
+        raise QOMFatal(err.desc) from None
+
+
+def object_class_property_add(
+    klass: ObjectClass,
+    name: str,
+    type: str,
+    get: ObjectPropertyAccessor | None,
+    set: ObjectPropertyAccessor | None,
+    release: ObjectPropertyRelease | None = None,
+    opaque: Any = None,
+) -> ObjectProperty:
+    """Add a class property (normally from ``class_init``).
+
+    :param klass: the class.
+    :param name: the property name.
+    :param type: the type string.
+    :param get: the getter.
+    :param set: the setter.
+    :param release: run once per instance at finalize.
+    :param opaque: passed to the hooks.
+    :return: the new property.
+    :raise QOMFatal: when the class chain already has a property of that name.
+    """
+    _klass(klass)
+    _str(name, "name")
+    _str(type, "type")
+    _hooks(get=get, set=set, release=release)
+    if object_class_property_find(klass, name) is not None:
+        raise QOMFatal("assertion failed: (!object_class_property_find(klass, name))")
+    prop = ObjectProperty(name, type, get, set, release, opaque)
+    klass.properties[name] = prop
+    klass.universe.class_generation += 1
+    return prop
+
+
+def object_class_property_find(klass: ObjectClass, name: str) -> ObjectProperty | None:
+    """Find a class property in ``klass``'s chain (the root-most definition wins).
+
+    :param klass: the class.
+    :param name: the property name.
+    :return: the property, or ``None``.
+    """
+    _klass(klass)
+    return klass.class_property_lookup().get(_str(name, "name"))
+
+
+def object_class_property_find_err(klass: ObjectClass, name: str) -> ObjectProperty:
+    """:param klass: the class.
+    :param name: the property name.
+    :return: the property.
+    :raise GenericError: "Property '.%s' not found"."""
+    prop = object_class_property_find(klass, name)
+    if prop is None:
+        raise GenericError(f"Property '.{name}' not found")
+    return prop
+
+
+def object_property_find(obj: Object, name: str) -> ObjectProperty | None:
+    """Find a property: class chain first, then the instance table.
+
+    :param obj: the object.
+    :param name: the property name.
+    :return: the property, or ``None``.
+    """
+    prop = _obj(obj).klass.class_property_lookup().get(name)
+    if prop is not None:
+        return prop
+    return obj.properties.get(_str(name, "name"))
+
+
+def object_property_find_err(obj: Object, name: str) -> ObjectProperty:
+    """:param obj: the object.
+    :param name: the property name.
+    :return: the property.
+    :raise GenericError: "Property '%s.%s' not found"."""
+    prop = object_property_find(obj, name)
+    if prop is None:
+        raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
+    return prop
+
+
+def object_property_iter(obj: Object) -> Iterator[ObjectProperty]:
+    """Iterate instance properties, then class properties leaf to root.
+
+    :param obj: the object.
+    :return: an iterator (over a copy of the instance table).
+    """
+    _obj(obj)
+    yield from list(obj.properties.values())
+    yield from obj.klass.class_property_chain()
+
+
+def object_class_property_iter(klass: ObjectClass) -> Iterator[ObjectProperty]:
+    """Iterate a class's own properties, then its ancestors'.
+
+    :param klass: the class.
+    :return: an iterator.
+    """
+    return iter(_klass(klass).class_property_chain())
+
+
+def object_property_del(obj: Object, name: str) -> None:
+    """Delete an instance property: run its ``release``, then remove it.
+
+    :param obj: the object.
+    :param name: an instance property name.
+    :raise QOMFatal: when there is no such instance property (QEMU crashes).
+    """
+    _obj(obj)
+    prop = obj.properties.get(_str(name, "name"))
+    if prop is None:
+        raise QOMFatal(f"object_property_del: no instance property '{name}' (NULL dereference)")
+    if prop.release is not None:
+        prop.release(obj, name, prop.opaque)
+    if obj.properties.get(name) is prop:
+        del obj.properties[name]
+        obj.prop_generation += 1
+        u = obj.universe
+        if u.listeners:
+            u.emit(EventKind.PROPERTY_REMOVED, obj, obj.klass.type.name, name)
+
+
+# -- get / set / parse / print ------------------------------------------------------------------
+
+
+def object_property_get_visitor(obj: Object, name: str, v: Visitor) -> None:
+    """Run a property's getter into visitor ``v`` (C: ``object_property_get``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param v: an output visitor.
+    :raise GenericError: when not found or not readable, or the getter fails.
+    """
+    prop = object_property_find_err(obj, name)
+    if prop.get is None:
+        raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not readable")
+    prop.get(obj, v, name, prop.opaque)
+
+
+def object_property_set_visitor(obj: Object, name: str, v: Visitor) -> None:
+    """Run a property's setter from visitor ``v`` (C: ``object_property_set``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param v: an input visitor.
+    :raise GenericError: when not found or not writable, or the setter fails.
+    """
+    prop = object_property_find_err(obj, name)
+    if prop.set is None:
+        raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not writable")
+    prop.set(obj, v, name, prop.opaque)
+
+
+def object_property_get(obj: Object, name: str) -> JSON:
+    """Read a property as a JSON value (QObject output visitor, as ``qom-get``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :return: the value.
+    :raise GenericError: "Property '%s.%s' not found" / "... is not readable", or the getter's error.
+    """
+    v = QObjectOutputVisitor()
+    object_property_get_visitor(obj, name, v)
+    return v.result
+
+
+def object_property_set(obj: Object, name: str, value: JSON) -> None:
+    """Write a property from a JSON value (QObject input visitor: exact types, as ``qom-set``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param value: the JSON value.
+    :raise GenericError: "Property '%s.%s' not found" / "... is not writable", or the setter's error.
+    :raise TypeError: when ``value`` is not JSON-like.
+    """
+    _obj(obj)
+    _str(name, "name")
+    check_json(value)
+    object_property_set_visitor(obj, name, QObjectInputVisitor(value))
+
+
+def object_property_parse(obj: Object, name: str, string: str) -> None:
+    """Write a property from a string (string input visitor, as ``-global``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param string: the text.
+    :raise GenericError: as :func:`object_property_set`, or a parse error.
+    """
+    _obj(obj)
+    _str(name, "name")
+    _str(string, "string")
+    object_property_set_visitor(obj, name, StringInputVisitor(string))
+
+
+def object_property_print(obj: Object, name: str, human: bool = False) -> str:
+    """Read a property as a string (string output visitor).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param human: HMP's human-readable mode.
+    :return: the text.
+    :raise GenericError: as :func:`object_property_get`.
+    """
+    v = StringOutputVisitor(human)
+    object_property_get_visitor(obj, name, v)
+    return v.result
+
+
+def object_property_get_str(obj: Object, name: str) -> str:
+    """:param obj: the object.
+    :param name: the property name.
+    :return: its string value.
+    :raise GenericError: "Invalid parameter type for '%s', expected: string", or get errors."""
+    value = object_property_get(obj, name)
+    if not isinstance(value, str):
+        raise GenericError(f"Invalid parameter type for '{name}', expected: string")
+    return value
+
+
+def object_property_get_bool(obj: Object, name: str) -> bool:
+    """:param obj: the object.
+    :param name: the property name.
+    :return: its boolean value.
+    :raise GenericError: "Invalid parameter type for '%s', expected: boolean", or get errors."""
+    value = object_property_get(obj, name)
+    if not isinstance(value, bool):
+        raise GenericError(f"Invalid parameter type for '{name}', expected: boolean")
+    return value
+
+
+def object_property_get_int(obj: Object, name: str) -> int:
+    """:param obj: the object.
+    :param name: the property name.
+    :return: its signed integer value.
+    :raise GenericError: "Invalid parameter type for '%s', expected: int", or get errors."""
+    value = object_property_get(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise GenericError(f"Invalid parameter type for '{name}', expected: int")
+    return value
+
+
+def object_property_get_uint(obj: Object, name: str) -> int:
+    """:param obj: the object.
+    :param name: the property name.
+    :return: its unsigned integer value.
+    :raise GenericError: "Invalid parameter type for '%s', expected: uint", or get errors."""
+    value = object_property_get(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise GenericError(f"Invalid parameter type for '{name}', expected: uint")
+    return value
+
+
+def object_property_get_enum(obj: Object, name: str, typename: str) -> int:
+    """Read an enum property as its index.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param typename: the enum type name the property must have.
+    :return: the index.
+    :raise GenericError: "Property %s on %s is not '%s' enum type", or get errors.
+    """
+    prop = object_property_find_err(obj, name)
+    if prop.type != typename:
+        raise GenericError(f"Property {name} on {obj.klass.type.name} is not '{typename}' enum type")
+    text = object_property_get_str(obj, name)
+    lookup = getattr(prop.opaque, "lookup", None)
+    if lookup is None or text not in lookup:
+        raise GenericError(f"Parameter '{name}' does not accept value '{text}'")
+    return list(lookup).index(text)
+
+
+def object_property_set_str(obj: Object, name: str, value: str) -> None:
+    """:param obj: the object.
+    :param name: the property name.
+    :param value: the string.
+    :raise GenericError: as :func:`object_property_set`."""
+    object_property_set(obj, name, _str(value, "value"))
+
+
+def object_property_set_bool(obj: Object, name: str, value: bool) -> None:
+    """:param obj: the object.
+    :param name: the property name.
+    :param value: the boolean.
+    :raise GenericError: as :func:`object_property_set`."""
+    if not isinstance(value, bool):
+        raise TypeError(f"value must be a bool, not {type(value).__name__}")
+    object_property_set(obj, name, value)
+
+
+def object_property_set_int(obj: Object, name: str, value: int) -> None:
+    """:param obj: the object.
+    :param name: the property name.
+    :param value: the integer.
+    :raise GenericError: as :func:`object_property_set`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"value must be an int, not {type(value).__name__}")
+    object_property_set(obj, name, value)
+
+
+def object_property_set_uint(obj: Object, name: str, value: int) -> None:
+    """:param obj: the object.
+    :param name: the property name.
+    :param value: the non-negative integer.
+    :raise GenericError: as :func:`object_property_set`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"value must be an int, not {type(value).__name__}")
+    object_property_set(obj, name, value)
+
+
+# -- descriptions and defaults -------------------------------------------------------------------
+
+
+def object_property_set_description(obj: Object, name: str, description: str | None) -> None:
+    """:param obj: the object.
+    :param name: the property name.
+    :param description: the text.
+    :raise QOMFatal: when the property does not exist (``error_abort``)."""
+    try:
+        prop = object_property_find_err(obj, name)
+    except QOMError as err:
+        raise QOMFatal(err.desc) from None
+    prop.description = description
+
+
+def object_class_property_set_description(klass: ObjectClass, name: str, description: str | None) -> None:
+    """:param klass: the class.
+    :param name: a class property in its chain.
+    :param description: the text.
+    :raise QOMFatal: when the property does not exist."""
+    prop = object_class_property_find(klass, name)
+    if prop is None:
+        raise QOMFatal("assertion failed: (op)")
+    prop.description = description
+
+
+def _init_defval(obj: Object, prop: ObjectProperty) -> None:
+    if prop.set is None:
+        raise QOMFatal("assertion failed: (prop->set)")
+    try:
+        prop.set(obj, QObjectInputVisitor(prop.defval), prop.name, prop.opaque)
+    except QOMError as err:
+        raise QOMFatal(err.desc) from None
+
+
+def _set_default(prop: ObjectProperty, value: JSON) -> None:
+    if not isinstance(prop, ObjectProperty):
+        raise TypeError(f"prop must be an ObjectProperty, not {type(prop).__name__}")
+    if prop.defval is not None:
+        raise QOMFatal("assertion failed: (!prop->defval)")
+    if prop.init is not None:
+        raise QOMFatal("assertion failed: (!prop->init)")
+    prop.defval = value
+    prop.init = _init_defval
+
+
+def object_property_set_default_bool(prop: ObjectProperty, value: bool) -> None:
+    """Record a default applied before ``instance_init`` (class properties only).
+
+    :param prop: the property.
+    :param value: the default.
+    :raise QOMFatal: when the property already has a default.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"value must be a bool, not {type(value).__name__}")
+    _set_default(prop, value)
+
+
+def object_property_set_default_str(prop: ObjectProperty, value: str) -> None:
+    """:param prop: the property.
+    :param value: the default.
+    :raise QOMFatal: when the property already has a default."""
+    _set_default(prop, _str(value, "value"))
+
+
+def object_property_set_default_int(prop: ObjectProperty, value: int) -> None:
+    """:param prop: the property.
+    :param value: the default.
+    :raise QOMFatal: when the property already has a default."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"value must be an int, not {type(value).__name__}")
+    _set_default(prop, value)
+
+
+def object_property_set_default_uint(prop: ObjectProperty, value: int) -> None:
+    """:param prop: the property.
+    :param value: the default (non-negative).
+    :raise QOMFatal: when the property already has a default."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError("value must be a non-negative int")
+    _set_default(prop, value)
+
+
+# -- typed helpers ----------------------------------------------------------------------------------
+
+
+class _BoolHooks:
+    __slots__ = ("get", "set")
+
+    def __init__(
+        self, get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
+    ) -> None:
+        self.get = get
+        self.set = set
+
+
+def _get_bool(obj: Object, v: Visitor, name: str, opaque: _BoolHooks) -> None:
+    assert opaque.get is not None  # registered only with a getter
+    v.type_bool(name, opaque.get(obj))
+
+
+def _set_bool(obj: Object, v: Visitor, name: str, opaque: _BoolHooks) -> None:
+    assert opaque.set is not None  # registered only with a setter
+    opaque.set(obj, v.type_bool(name))
+
+
+def _bool_args(
+    get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
+) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _BoolHooks]:
+    _hooks(get=get, set=set)
+    return (_get_bool if get else None), (_set_bool if set else None), _BoolHooks(get, set)
+
+
+def object_property_add_bool(
+    obj: Object, name: str, get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
+) -> ObjectProperty:
+    """Add a ``bool`` instance property backed by two callbacks.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param get: returns the value (``None``: not readable).
+    :param set: stores a value (``None``: not writable).
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    g, s, opaque = _bool_args(get, set)
+    return object_property_add(obj, name, "bool", g, s, None, opaque)
+
+
+def object_class_property_add_bool(
+    klass: ObjectClass,
+    name: str,
+    get: Callable[[Object], bool] | None,
+    set: Callable[[Object, bool], None] | None,
+) -> ObjectProperty:
+    """Class form of :func:`object_property_add_bool`.
+
+    :param klass: the class.
+    :param name: the property name.
+    :param get: returns the value.
+    :param set: stores a value.
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    g, s, opaque = _bool_args(get, set)
+    return object_class_property_add(klass, name, "bool", g, s, None, opaque)
+
+
+class _StrHooks:
+    __slots__ = ("get", "set")
+
+    def __init__(
+        self, get: Callable[[Object], str | None] | None, set: Callable[[Object, str], None] | None
+    ) -> None:
+        self.get = get
+        self.set = set
+
+
+def _get_str(obj: Object, v: Visitor, name: str, opaque: _StrHooks) -> None:
+    assert opaque.get is not None  # registered only with a getter
+    v.type_str(name, opaque.get(obj))
+
+
+def _set_str(obj: Object, v: Visitor, name: str, opaque: _StrHooks) -> None:
+    assert opaque.set is not None  # registered only with a setter
+    opaque.set(obj, v.type_str(name))
+
+
+def _str_args(
+    get: Callable[[Object], str | None] | None, set: Callable[[Object, str], None] | None
+) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _StrHooks]:
+    _hooks(get=get, set=set)
+    return (_get_str if get else None), (_set_str if set else None), _StrHooks(get, set)
+
+
+def object_property_add_str(
+    obj: Object,
+    name: str,
+    get: Callable[[Object], str | None] | None,
+    set: Callable[[Object, str], None] | None,
+) -> ObjectProperty:
+    """Add a ``string`` instance property backed by two callbacks.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param get: returns the value (``None`` reads as ``""``).
+    :param set: stores a value.
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    g, s, opaque = _str_args(get, set)
+    return object_property_add(obj, name, "string", g, s, None, opaque)
+
+
+def object_class_property_add_str(
+    klass: ObjectClass,
+    name: str,
+    get: Callable[[Object], str | None] | None,
+    set: Callable[[Object, str], None] | None,
+) -> ObjectProperty:
+    """Class form of :func:`object_property_add_str`.
+
+    :param klass: the class.
+    :param name: the property name.
+    :param get: returns the value.
+    :param set: stores a value.
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    g, s, opaque = _str_args(get, set)
+    return object_class_property_add(klass, name, "string", g, s, None, opaque)
+
+
+class _EnumHooks:
+    __slots__ = ("get", "lookup", "set")
+
+    def __init__(
+        self,
+        lookup: Sequence[str],
+        get: Callable[[Object], int] | None,
+        set: Callable[[Object, int], None] | None,
+    ) -> None:
+        self.lookup = tuple(lookup)
+        self.get = get
+        self.set = set
+
+
+def _get_enum(obj: Object, v: Visitor, name: str, opaque: _EnumHooks) -> None:
+    assert opaque.get is not None  # registered only with a getter
+    v.type_enum(name, opaque.get(obj), opaque.lookup)
+
+
+def _set_enum(obj: Object, v: Visitor, name: str, opaque: _EnumHooks) -> None:
+    assert opaque.set is not None  # registered only with a setter
+    opaque.set(obj, v.type_enum(name, 0, opaque.lookup))
+
+
+def _enum_args(
+    typename: str,
+    lookup: Sequence[str],
+    get: Callable[[Object], int] | None,
+    set: Callable[[Object, int], None] | None,
+) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _EnumHooks]:
+    _str(typename, "typename")
+    if isinstance(lookup, str) or not all(isinstance(x, str) for x in lookup):
+        raise TypeError("lookup must be a sequence of str")
+    _hooks(get=get, set=set)
+    return (_get_enum if get else None), (_set_enum if set else None), _EnumHooks(lookup, get, set)
+
+
+def object_property_add_enum(
+    obj: Object,
+    name: str,
+    typename: str,
+    lookup: Sequence[str],
+    get: Callable[[Object], int] | None,
+    set: Callable[[Object, int], None] | None,
+) -> ObjectProperty:
+    """Add an enum instance property (type string = ``typename``; values travel as names).
+
+    :param obj: the object.
+    :param name: the property name.
+    :param typename: the enum type name.
+    :param lookup: the names, by index.
+    :param get: returns the index.
+    :param set: stores an index.
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    g, s, opaque = _enum_args(typename, lookup, get, set)
+    return object_property_add(obj, name, typename, g, s, None, opaque)
+
+
+def object_class_property_add_enum(
+    klass: ObjectClass,
+    name: str,
+    typename: str,
+    lookup: Sequence[str],
+    get: Callable[[Object], int] | None,
+    set: Callable[[Object, int], None] | None,
+) -> ObjectProperty:
+    """Class form of :func:`object_property_add_enum`.
+
+    :param klass: the class.
+    :param name: the property name.
+    :param typename: the enum type name.
+    :param lookup: the names, by index.
+    :param get: returns the index.
+    :param set: stores an index.
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    g, s, opaque = _enum_args(typename, lookup, get, set)
+    return object_class_property_add(klass, name, typename, g, s, None, opaque)
+
+
+def _ptr_get(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> None:
+    attr, kind = opaque
+    v.type_uint(name, getattr(obj, attr, 0), kind)
+
+
+def _ptr_set(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> None:
+    attr, kind = opaque
+    setattr(obj, attr, v.type_uint(name, 0, kind))
+
+
+def _ptr_args(
+    attr: str, flags: ObjectPropertyFlags
+) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None]:
+    _str(attr, "attr")
+    if not isinstance(flags, ObjectPropertyFlags):
+        raise TypeError(f"flags must be ObjectPropertyFlags, not {type(flags).__name__}")
+    g = _ptr_get if ObjectPropertyFlags.READ in flags else None
+    s = _ptr_set if ObjectPropertyFlags.WRITE in flags else None
+    return g, s
+
+
+def _add_ptr(obj: Object, name: str, attr: str, flags: ObjectPropertyFlags, kind: str) -> ObjectProperty:
+    g, s = _ptr_args(attr, flags)
+    return object_property_add(obj, name, kind, g, s, None, (attr, kind))
+
+
+def _class_add_ptr(
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags, kind: str
+) -> ObjectProperty:
+    g, s = _ptr_args(attr, flags)
+    return object_class_property_add(klass, name, kind, g, s, None, (attr, kind))
+
+
+def object_property_add_uint8_ptr(
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """Add a ``uint8`` property backed by instance attribute ``attr``.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param attr: the attribute holding the value.
+    :param flags: READ and/or WRITE.
+    :return: the property.
+    :raise QOMFatal: on a duplicate.
+    """
+    return _add_ptr(obj, name, attr, flags, "uint8")
+
+
+def object_property_add_uint16_ptr(
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """As :func:`object_property_add_uint8_ptr`, for ``uint16``.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param attr: the attribute holding the value.
+    :param flags: READ and/or WRITE.
+    :return: the property.
+    """
+    return _add_ptr(obj, name, attr, flags, "uint16")
+
+
+def object_property_add_uint32_ptr(
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """As :func:`object_property_add_uint8_ptr`, for ``uint32``.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param attr: the attribute holding the value.
+    :param flags: READ and/or WRITE.
+    :return: the property.
+    """
+    return _add_ptr(obj, name, attr, flags, "uint32")
+
+
+def object_property_add_uint64_ptr(
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """As :func:`object_property_add_uint8_ptr`, for ``uint64``.
+
+    :param obj: the object.
+    :param name: the property name.
+    :param attr: the attribute holding the value.
+    :param flags: READ and/or WRITE.
+    :return: the property.
+    """
+    return _add_ptr(obj, name, attr, flags, "uint64")
+
+
+def object_class_property_add_uint8_ptr(
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """Class form of :func:`object_property_add_uint8_ptr` (``attr`` lives on each instance).
+
+    :param klass: the class.
+    :param name: the property name.
+    :param attr: the instance attribute holding the value.
+    :param flags: READ and/or WRITE.
+    :return: the property.
+    """
+    return _class_add_ptr(klass, name, attr, flags, "uint8")
+
+
+def object_class_property_add_uint16_ptr(
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """:param klass: the class.
+    :param name: the property name.
+    :param attr: the instance attribute.
+    :param flags: READ and/or WRITE.
+    :return: the property."""
+    return _class_add_ptr(klass, name, attr, flags, "uint16")
+
+
+def object_class_property_add_uint32_ptr(
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """:param klass: the class.
+    :param name: the property name.
+    :param attr: the instance attribute.
+    :param flags: READ and/or WRITE.
+    :return: the property."""
+    return _class_add_ptr(klass, name, attr, flags, "uint32")
+
+
+def object_class_property_add_uint64_ptr(
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+) -> ObjectProperty:
+    """:param klass: the class.
+    :param name: the property name.
+    :param attr: the instance attribute.
+    :param flags: READ and/or WRITE.
+    :return: the property."""
+    return _class_add_ptr(klass, name, attr, flags, "uint64")
