@@ -173,7 +173,7 @@ def object_ref(obj: Object) -> Object:
     return obj
 
 
-def object_unref(obj: Object) -> None:
+def object_unref(obj: Object | None) -> None:
     """Drop a reference; at zero the object is finalized synchronously (spec §3.3).
 
     :param obj: the object (``None`` is ignored).

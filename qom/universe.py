@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -317,18 +317,26 @@ def current_universe() -> Universe:
     return _DEFAULT.default
 
 
-@contextlib.contextmanager
-def use_universe(u: Universe) -> Iterator[Universe]:
+class _UseUniverse(contextlib.AbstractContextManager["Universe"]):
+    def __init__(self, u: Universe) -> None:
+        self.u = u
+        self.tokens: list[Token[Universe | None]] = []
+
+    def __enter__(self) -> Universe:
+        self.tokens.append(_CURRENT.set(self.u))
+        return self.u
+
+    def __exit__(self, *exc: object) -> None:
+        _CURRENT.reset(self.tokens.pop())
+
+
+def use_universe(u: Universe) -> contextlib.AbstractContextManager[Universe]:
     """Make ``u`` the current universe inside a ``with`` block.
 
     :param u: the universe.
     :return: a context manager yielding ``u``.
-    :raise TypeError: when ``u`` is not a :class:`Universe`.
+    :raise TypeError: when ``u`` is not a :class:`Universe` (raised at the call, before ``with``).
     """
     if not isinstance(u, Universe):
         raise TypeError(f"use_universe() needs a Universe, not {type(u).__name__}")
-    token = _CURRENT.set(u)
-    try:
-        yield u
-    finally:
-        _CURRENT.reset(token)
+    return _UseUniverse(u)
