@@ -1,0 +1,103 @@
+"""A few example types to try QMP with (``qomsim serve --examples``), also used by the QMP tests.
+
+The built-in ``-machine none`` universe has no user-creatable object and no
+pluggable device, so ``object-add`` and ``device_add`` could only fail there, as
+on a real ``qemu-system-x86_64 -machine none``.  These types give them something
+to create:
+
+========================  ==========================================================
+``example-memory``        user-creatable object: ``size`` (uint64), ``share`` (bool,
+                          default false); ``object-del`` refuses while ``pinned``
+``example-device``        pluggable device without a bus: ``level`` (uint8, default
+                          3), ``label`` (str)
+``example-singleton``     pluggable device implementing ``singleton``
+``example-internal``      user-creatable object implementing ``internal``
+========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qom.object import Object
+from qom.property import (
+    ObjectPropertyFlags,
+    object_class_property_add_bool,
+    object_class_property_add_uint64_ptr,
+    object_class_property_set_description,
+    object_property_set_default_bool,
+)
+from qom.qdev import DeviceClass, Property, device_class_set_props, qdev_prop_string, qdev_prop_uint8
+from qom.types import ObjectClass, TypeInfo, object_class_dynamic_cast, type_register_static
+
+__all__ = ["EXAMPLE_TYPES", "register_example_types"]
+
+#: the names registered by :func:`register_example_types`
+EXAMPLE_TYPES = ("example-memory", "example-device", "example-singleton", "example-internal")
+
+
+def _memory_class_init(oc: ObjectClass, data: Any) -> None:
+    object_class_property_add_uint64_ptr(oc, "size", "size", ObjectPropertyFlags.READWRITE)
+    object_class_property_set_description(oc, "size", "size of the memory region in bytes")
+    share = object_class_property_add_bool(oc, "share", _get_share, _set_share)
+    object_property_set_default_bool(share, False)
+    object_class_property_add_bool(oc, "pinned", _get_pinned, _set_pinned)
+    uc = object_class_dynamic_cast(oc, "user-creatable")
+    if uc is not None:
+        uc.can_be_deleted = _can_be_deleted  # type: ignore[attr-defined]  # UserCreatableClass hook
+
+
+def _memory_init(obj: Object) -> None:
+    obj.size = 0  # type: ignore[attr-defined]  # the C struct field behind the uint64 property
+    obj.share = False  # type: ignore[attr-defined]
+    obj.pinned = False  # type: ignore[attr-defined]
+
+
+def _get_share(obj: Object) -> bool:
+    return bool(getattr(obj, "share", False))
+
+
+def _set_share(obj: Object, value: bool) -> None:
+    obj.share = value  # type: ignore[attr-defined]
+
+
+def _get_pinned(obj: Object) -> bool:
+    return bool(getattr(obj, "pinned", False))
+
+
+def _set_pinned(obj: Object, value: bool) -> None:
+    obj.pinned = value  # type: ignore[attr-defined]
+
+
+def _can_be_deleted(obj: Object) -> bool:
+    return not getattr(obj, "pinned", False)
+
+
+def _device_class_init(oc: ObjectClass, data: Any) -> None:
+    if isinstance(oc, DeviceClass):
+        oc.desc = "an example device without a bus"
+        device_class_set_props(oc, [
+            Property("level", qdev_prop_uint8, "level", default=3, set_default=True),
+            Property("label", qdev_prop_string, "label"),
+        ])
+
+
+def _singleton_class_init(oc: ObjectClass, data: Any) -> None:
+    if isinstance(oc, DeviceClass):
+        oc.desc = "an example device of which only one may exist"
+
+
+def register_example_types() -> None:
+    """Register the example types in the current universe."""
+    type_register_static(TypeInfo(
+        name="example-memory", parent="object", class_init=_memory_class_init,
+        instance_init=_memory_init, interfaces=("user-creatable",),
+    ))
+    type_register_static(TypeInfo(name="example-device", parent="device", class_init=_device_class_init))
+    type_register_static(TypeInfo(
+        name="example-singleton", parent="device", class_init=_singleton_class_init,
+        interfaces=("singleton",),
+    ))
+    type_register_static(TypeInfo(
+        name="example-internal", parent="object", interfaces=("user-creatable", "internal"),
+    ))
