@@ -1,0 +1,21 @@
+"""The explicit registry of figure groups, in table order (no discovery)."""
+
+from __future__ import annotations
+
+from benchmarks import fig_objects
+from benchmarks.model import FigureSpec
+
+__all__ = ["FIGURES", "figure_keys"]
+
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("lifecycle", ("1",), "Object lifecycle", fig_objects.measure_lifecycle,
+               (("1", "object_new + object_unref, 3-level type, 5 class properties",
+                 fig_objects.LIFECYCLE_TARGET),)),
+    FigureSpec("properties", ("2",), "Property access", fig_objects.measure_properties,
+               (("2", "property get/set through QOM", fig_objects.PROPERTY_TARGET),)),
+)
+
+
+def figure_keys() -> list[str]:
+    """:return: the ``--only`` keys, in table order."""
+    return [spec.key for spec in FIGURES]
