@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import fig_objects
+from benchmarks import fig_memory, fig_objects
 from benchmarks.model import FigureSpec
 
 __all__ = ["FIGURES", "figure_keys"]
@@ -13,6 +13,9 @@ FIGURES: tuple[FigureSpec, ...] = (
                  fig_objects.LIFECYCLE_TARGET),)),
     FigureSpec("properties", ("2",), "Property access", fig_objects.measure_properties,
                (("2", "property get/set through QOM", fig_objects.PROPERTY_TARGET),)),
+    FigureSpec("memory", ("7",), "Memory", fig_memory.measure_memory,
+               (("7a", "peak RSS growth over object_new/object_unref cycles", fig_memory.RSS_TARGET),
+                ("7b", "universe size after loading the real snapshot", None))),
 )
 
 
