@@ -55,6 +55,7 @@ __all__ = [
     "Reporter",
     "WriteReport",
     "add_arguments",
+    "all_designs",
     "design_diffs",
     "out_display",
     "run",
@@ -561,6 +562,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def all_designs() -> dict[str, Any]:
+    """The designs ``decide`` weighs by default: the spec's (:data:`migration.designs.DESIGNS`), then the
+    model's own proposals (``migration.search.proposed_designs()``), in that order.
+
+    :return: ``id -> Design``.
+    """
+    from migration import search
+    from migration.designs import DESIGNS
+
+    out: dict[str, Any] = dict(DESIGNS)
+    proposed = getattr(search, "proposed_designs", None)
+    if callable(proposed):
+        for d in proposed():
+            out.setdefault(d.name, d)
+    return out
+
+
 def _select(kind: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
     if wanted is None:
         return list(known)
@@ -589,12 +607,13 @@ def run(args: argparse.Namespace) -> int:
     :return: the exit status (see the module docstring).
     """
     from migration.check import PROPERTIES
-    from migration.designs import DESIGNS
     from migration.scenarios import SCENARIOS
+
+    known = all_designs()
 
     stdout: TextIO = sys.stdout
     try:
-        designs = _select("design", args.designs, list(DESIGNS))
+        designs = _select("design", args.designs, list(known))
         properties = _select("property", args.properties, list(PROPERTIES))
         template = notes.load_template(args.template)
     except (ValueError, OSError) as exc:
@@ -633,8 +652,8 @@ def run(args: argparse.Namespace) -> int:
         date=date,
         template=template,
         out_display=out_display(args.out),
-        diffs=design_diffs(DESIGNS),
-        summaries=_summaries(DESIGNS),
+        diffs=design_diffs(known),
+        summaries=_summaries(known),
     )
     try:
         report = write_files(args.out, files, force=args.force)

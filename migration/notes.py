@@ -149,8 +149,8 @@ class Question:
     :param slug: the title with dashes, as in the file name.
     :param title: the note's title.
     :param context: the problem statement (framing only, no outcome).
-    :param drivers: property ids in the order this question weighs them (shown first); every property the
-        run checked is judged, these only come first.
+    :param drivers: the property ids this question is about; they are weighed first, then every other
+        property the run checked (a design must be safe as a whole).
     :param options: spec design ids this question weighs; designs of the model's own are added by the run.
     """
 
@@ -186,16 +186,7 @@ QUESTIONS: tuple[Question, ...] = (
             "for the whole lifecycle, without deadlocks, and without breaking introspection of the "
             "`migration` type?"
         ),
-        drivers=(
-            "no-use-after-free",
-            "no-null-deref",
-            "helpers-whole-lifecycle",
-            "no-deadlock",
-            "introspection-pure",
-            "introspection-works",
-            "single-instance",
-            "creation-paths-safe",
-        ),
+        drivers=("no-use-after-free", "no-null-deref", "helpers-whole-lifecycle", "no-deadlock"),
         options=(
             "qemu-9.1",
             "two-globals",
@@ -224,16 +215,7 @@ QUESTIONS: tuple[Question, ...] = (
             "Which mechanism keeps introspection of `migration` working and pure while a second instance can"
             " never exist and no creation path aborts?"
         ),
-        drivers=(
-            "single-instance",
-            "introspection-works",
-            "introspection-pure",
-            "creation-paths-safe",
-            "no-use-after-free",
-            "no-null-deref",
-            "helpers-whole-lifecycle",
-            "no-deadlock",
-        ),
+        drivers=("single-instance", "introspection-works", "introspection-pure", "creation-paths-safe"),
         options=(
             "singleton-v1",
             "singleton-v2",
@@ -263,24 +245,27 @@ QMP_VISIBLE_KNOBS: frozenset[str] = frozenset(
 class Rank:
     """Where one option stands under the choice rule (smaller sorts first).
 
-    :param fails: properties that fail.
+    :param driver_fails: the question's own drivers that fail.
+    :param fails: properties that fail, drivers included.
     :param sampled: properties that hold on sampled evidence only.
     :param cost: mechanism changes from :data:`BASELINE` (None when unknown: sorts last).
     :param position: the option's place in the question's list.
     :param unreached: properties the run did not reach.
     """
 
+    driver_fails: int
     fails: int
     sampled: int
     cost: int | None
     position: int
     unreached: int
 
-    def key(self) -> tuple[int, int, int, int, int]:
-        """:return: the sort key of the rule: reached first, then fewest failures, fewest sampled holds,
-        lowest cost, earliest in the list."""
+    def key(self) -> tuple[int, int, int, int, int, int]:
+        """:return: the sort key of the rule: reached first, then fewest failing drivers, fewest failures,
+        fewest sampled holds, lowest cost, earliest in the list."""
         return (
             1 if self.unreached else 0,
+            self.driver_fails,
             self.fails,
             self.sampled,
             self.cost if self.cost is not None else 1 << 30,
@@ -305,7 +290,8 @@ class Choice:
 
 #: the rule :func:`choose` applies, quoted in every note
 CHOICE_RULE = (
-    "Options are ranked by, in order: every cell reached; fewest failing properties; fewest properties "
+    "Options are ranked by, in order: every cell reached; fewest failing drivers of this question; "
+    "fewest failing properties in all; fewest properties "
     "that hold on sampled (rather than exhaustive) evidence; fewest mechanism changes from "
     f"`{BASELINE}` (what QEMU merged; the count of design knobs that differ from it); earlier in the list "
     "of considered options. The first option is chosen. The status is `accepted` when the chosen option "
@@ -314,12 +300,17 @@ CHOICE_RULE = (
 
 
 def choose(
-    options: Sequence[str], properties: Sequence[str], matrix: Matrix, diffs: Mapping[str, Sequence[str]]
+    options: Sequence[str],
+    properties: Sequence[str],
+    matrix: Matrix,
+    diffs: Mapping[str, Sequence[str]],
+    drivers: Sequence[str] = (),
 ) -> Choice:
     """Pick an option from the results by the documented rule (:data:`CHOICE_RULE`).
 
     :param options: the option ids, in the question's order.
     :param properties: the property ids judged.
+    :param drivers: the question's own properties (weighed first).
     :param matrix: the run's results.
     :param diffs: the knobs in which each design differs from :data:`BASELINE` (missing: unknown).
     :return: the choice, with the full ranking.
@@ -329,6 +320,7 @@ def choose(
         cells = [matrix.cell(d, p) for p in properties]
         reached = [c for c in cells if c is not None]
         rank = Rank(
+            driver_fails=sum(1 for c in reached if c.verdict == "fails" and c.property in drivers),
             fails=sum(1 for c in reached if c.verdict == "fails"),
             sampled=sum(1 for c in reached if c.verdict == "holds" and c.evidence == "sampled"),
             cost=len(diffs[d]) if d in diffs else None,
@@ -579,10 +571,17 @@ def render_note(
     if not options or not matrix.properties:
         return None
     props = _judged(question, matrix)
-    choice = choose(options, props, matrix, diffs)
+    own = [p for p in question.drivers if p in matrix.properties]
+    choice = choose(options, props, matrix, diffs, own)
     command = _confirmation(matrix, options, props)
 
-    drivers = _bullets([f"{_code(p)}" for p in props])
+    others = [p for p in props if p not in own]
+    drivers = "This question's own properties, weighed first:\n\n" + _bullets([_code(p) for p in own])
+    if others:
+        drivers += (
+            "\n\nEvery other property checked, weighed next (a design must be safe as a whole):\n\n"
+            + _bullets([_code(p) for p in others])
+        )
     considered = _bullets([f"{_code(d)}: {_summary(d, summaries)}" for d in options])
 
     matrix_table = _table(
@@ -611,8 +610,9 @@ def render_note(
         else:
             fail_list = ", ".join(f"{_code(p)} ({_outcome_of(matrix, d, p)})" for p in failed)
             because = (
-                f"no option holds every property checked, and it fails the fewest ({len(failed)} of "
-                f"{len(props)}: {fail_list}); ties are broken by the rule below"
+                f"no option holds every property checked, and it ranks first by the rule below: it fails "
+                f"{rank.driver_fails} of this question's {len(own)} drivers and {len(failed)} of the "
+                f"{len(props)} properties in all ({fail_list})"
             )
         outcome = f'Chosen option: "{d}", because {because}.'
         cons: list[str] = []
@@ -643,7 +643,7 @@ def render_note(
 
     pros: list[str] = []
     for d in options:
-        pros.append(f"### {_code(d)}\n\n{_summary(d, summaries)[0].upper()}{_summary(d, summaries)[1:]}.\n")
+        pros.append(f"### {_code(d)}\n\nMechanism: {_summary(d, summaries)}.\n")
         lines: list[str] = []
         for p in props:
             c = matrix.cell(d, p)
@@ -674,6 +674,7 @@ def render_note(
                 [
                     str(i),
                     _code(d),
+                    str(r.driver_fails),
                     str(r.fails),
                     str(r.sampled),
                     "unknown" if r.cost is None else str(r.cost),

@@ -88,6 +88,19 @@ def test_choose_prefers_fewest_failures_then_exhaustive_then_cost() -> None:
     assert c2.chosen == "rcu"
 
 
+def test_choose_weighs_the_question_drivers_before_the_other_properties() -> None:
+    m = _matrix(
+        {
+            ("mutex", PROPS[0]): ("fails", "exhaustive"),
+            ("mutex", PROPS[1]): ("holds", "exhaustive"),
+            ("rcu", PROPS[0]): ("holds", "exhaustive"),
+            ("rcu", PROPS[1]): ("fails", "exhaustive"),
+        }
+    )
+    assert notes.choose(["mutex", "rcu"], PROPS, m, {}, drivers=[PROPS[1]]).chosen == "mutex"
+    assert notes.choose(["mutex", "rcu"], PROPS, m, {}, drivers=[PROPS[0]]).chosen == "rcu"
+
+
 def test_choose_never_picks_an_option_with_unreached_cells() -> None:
     m = _matrix({("mutex", PROPS[0]): ("holds", "exhaustive"), ("rcu", PROPS[0]): ("fails", "exhaustive")})
     c = notes.choose(["mutex"], PROPS, m, {})
@@ -170,8 +183,9 @@ def test_note_when_no_option_holds_everything() -> None:
     )
     assert text is not None
     assert (
-        'Chosen option: "mutex", because no option holds every property checked, and it fails the fewest '
-        "(1 of 2: `no-use-after-free` (UAF))"
+        'Chosen option: "mutex", because no option holds every property checked, and it ranks first by '
+        "the rule below: it fails 1 of this question's 2 drivers and 1 of the 2 properties in all "
+        "(`no-use-after-free` (UAF))"
     ) in text
     assert "status: proposed" in text
 
