@@ -194,21 +194,26 @@ def object_property_del_all(obj: Object) -> None:
 
     :param obj: the object being finalized.
     """
+    # Only properties with a release hook do anything in QEMU's loop; the others are merely
+    # marked done, so we skip them up front.
     done: set[int] = set()
     keep: list[ObjectProperty] = []  # keeps ids stable while ``done`` refers to them
     u = obj.universe
+    klass = obj.klass
     while True:
         restart = False
         gen = (obj.prop_generation, u.class_generation)
-        props = [*obj.properties.values(), *obj.klass.class_property_chain()]
+        props = [p for p in obj.properties.values() if p.release is not None]
+        props.extend(klass.class_property_releases())
         for prop in props:
             key = id(prop)
             if key in done:
                 continue
             done.add(key)
             keep.append(prop)
-            if prop.release is not None:
-                prop.release(obj, prop.name, prop.opaque)
+            release = prop.release
+            if release is not None:
+                release(obj, prop.name, prop.opaque)
                 # QEMU restarts the iteration after every release; when neither table
                 # changed, a restart would only skip the entries already done, so we go on.
                 if gen != (obj.prop_generation, u.class_generation):

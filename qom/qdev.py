@@ -37,7 +37,7 @@ from qom.tree import (
 )
 from qom.types import TYPE_INTERFACE, TYPE_OBJECT, InterfaceClass, ObjectClass, TypeInfo, type_register_static
 from qom.universe import GlobalProperty, MachinePhase, current_universe
-from qom.visitor import JSON, Visitor
+from qom.visitor import JSON, QObjectInputVisitor, Visitor
 
 __all__ = [
     "TYPE_BUS",
@@ -157,6 +157,8 @@ class PropertyInfo:
     release: FieldRelease | None = None
     set_default_value: SetDefault | None = None
     realized_set_allowed: bool = False
+    #: ``set`` only stores the parsed value (no side effects), so a default may be parsed once
+    plain_store: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ def _int_info(kind: str, signed: bool) -> PropertyInfo:
                 raise QOMFatal(f"qdev property '{prop.name}': default must be a non-negative int")
             object_property_set_default_uint(op, prop.default)
 
-    return PropertyInfo(type=kind, get=get, set=set_, set_default_value=default)
+    return PropertyInfo(type=kind, get=get, set=set_, set_default_value=default, plain_store=True)
 
 
 def _get_bool(obj: Object, v: Visitor, name: str, prop: Property) -> None:
@@ -257,7 +259,12 @@ def _default_str_or_null(op: ObjectProperty, prop: Property) -> None:
 
 
 qdev_prop_bool = PropertyInfo(
-    type="bool", description="on/off", get=_get_bool, set=_set_bool, set_default_value=_default_bool
+    type="bool",
+    description="on/off",
+    get=_get_bool,
+    set=_set_bool,
+    set_default_value=_default_bool,
+    plain_store=True,
 )
 qdev_prop_uint8 = _int_info("uint8", False)
 qdev_prop_uint16 = _int_info("uint16", False)
@@ -266,7 +273,11 @@ qdev_prop_uint64 = _int_info("uint64", False)
 qdev_prop_int32 = _int_info("int32", True)
 qdev_prop_int64 = _int_info("int64", True)
 qdev_prop_size = PropertyInfo(
-    type="size", get=_get_size, set=_set_size, set_default_value=qdev_prop_uint64.set_default_value
+    type="size",
+    get=_get_size,
+    set=_set_size,
+    set_default_value=qdev_prop_uint64.set_default_value,
+    plain_store=True,
 )
 qdev_prop_string = PropertyInfo(type="str", get=_get_string, set=_set_string, release=_release_string)
 #: TYPE_MIGRATION's TLS options (``migration/options.c``): reads as a string, default ""
@@ -276,6 +287,7 @@ qdev_prop_str_or_null = PropertyInfo(
     set=_set_string,
     release=_release_string,
     set_default_value=_default_str_or_null,
+    plain_store=True,
 )
 
 
@@ -315,6 +327,7 @@ def qdev_prop_enum(typename: str, values: Sequence[str], description: str | None
         get=get,
         set=set_,
         set_default_value=default,
+        plain_store=True,
     )
 
 
@@ -350,6 +363,32 @@ def _field_prop_release(obj: Object, name: str, prop: Property) -> None:
     release(obj, name, prop)
 
 
+class _Scratch(Object):
+    """A stand-in instance on which a default is parsed once, at class init."""
+
+
+def _fast_default(op: ObjectProperty, prop: Property) -> Callable[[Object, ObjectProperty], None]:
+    """Parse ``defval`` once with the property's own setter; each instance then gets a plain store.
+
+    Equivalent to QEMU's ``object_property_init_defval`` (QObject input visitor into the setter):
+    at init time a device is never realized and a field setter only stores the parsed value.
+    """
+    setter = prop.info.set
+    assert setter is not None  # checked by the caller
+    scratch = _Scratch()
+    try:
+        setter(scratch, QObjectInputVisitor(op.defval), prop.name, prop)
+    except QOMError as err:
+        raise QOMFatal(err.desc) from None
+    value = getattr(scratch, prop.attr)
+    attr = prop.attr
+
+    def init(obj: Object, _op: ObjectProperty) -> None:
+        setattr(obj, attr, value)
+
+    return init
+
+
 def _qdev_class_add_property(klass: ObjectClass, prop: Property) -> None:
     info = prop.info
     op = object_class_property_add(
@@ -365,6 +404,8 @@ def _qdev_class_add_property(klass: ObjectClass, prop: Property) -> None:
         if info.set_default_value is None:
             raise QOMFatal(f"qdev property '{prop.name}' of type '{info.type}' cannot have a default")
         info.set_default_value(op, prop)
+        if info.plain_store and info.set is not None and op.init is not None:
+            op.init = _fast_default(op, prop)
     object_class_property_set_description(klass, prop.name, info.description)
 
 

@@ -90,6 +90,7 @@ class ObjectClass:
         self._lookup: dict[str, ObjectProperty] = {}
         self._chain_props: tuple[ObjectProperty, ...] = ()
         self._init_props: tuple[ObjectProperty, ...] = ()
+        self._release_props: tuple[ObjectProperty, ...] = ()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.type.name!r}{' abstract' if self.type.abstract else ''}>"
@@ -107,6 +108,7 @@ class ObjectClass:
         self._lookup = lookup
         self._chain_props = tuple(chain)
         self._init_props = tuple(p for p in chain if p.init is not None)
+        self._release_props = tuple(p for p in chain if p.release is not None)
         self._lookup_gen = self.universe.class_generation
 
     def class_property_lookup(self) -> dict[str, ObjectProperty]:
@@ -136,6 +138,15 @@ class ObjectClass:
             self._refresh()
         return self._init_props
 
+    def class_property_releases(self) -> tuple[ObjectProperty, ...]:
+        """Return the class properties that have a ``release`` hook, in iteration order.
+
+        :return: a cached tuple.
+        """
+        if self._lookup_gen != self.universe.class_generation:
+            self._refresh()
+        return self._release_props
+
 
 class InterfaceClass(ObjectClass):
     """The class struct of interfaces; ``interface_type`` is the interface implemented."""
@@ -145,7 +156,7 @@ class InterfaceClass(ObjectClass):
         self.interface_type: TypeImpl | None = None
 
 
-_CLASS_PRIVATE = ("_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props")
+_CLASS_PRIVATE = ("_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props")
 
 
 class TypeImpl:

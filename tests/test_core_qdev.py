@@ -306,3 +306,32 @@ def test_unrealize_failure_is_fatal(universe: Universe) -> None:
     with pytest.raises(QOMFatal):
         qdev_unrealize(dev)
     assert object_property_get(dev, "realized") is True  # QEMU would have aborted here
+
+
+def test_default_of_custom_info_goes_through_its_setter(universe: Universe) -> None:
+    from qom import PropertyInfo, Visitor, object_property_set_default_uint, type_register_static
+
+    calls: list[int] = []
+
+    def get(obj: Object, v: Visitor, name: str, prop: Property) -> None:
+        v.type_uint(name, getattr(obj, prop.attr, 0), "uint32")
+
+    def set_(obj: Object, v: Visitor, name: str, prop: Property) -> None:
+        value = v.type_uint(name, 0, "uint32")
+        calls.append(value)
+        setattr(obj, prop.attr, value)
+
+    def set_default(op: Any, prop: Property) -> None:
+        assert isinstance(prop.default, int)
+        object_property_set_default_uint(op, prop.default)
+
+    info = PropertyInfo(type="counted", get=get, set=set_, set_default_value=set_default)
+
+    def class_init(k: ObjectClass, d: Any) -> None:
+        assert isinstance(k, DeviceClass)
+        device_class_set_props(k, [Property("c", info, "c", 4, True)])
+
+    type_register_static(TypeInfo(name="counted-dev", parent="device", class_init=class_init))
+    for _ in range(2):
+        object_unref(qdev_new("counted-dev"))
+    assert calls == [4, 4]  # once per instance, before instance_init, as QEMU does
