@@ -309,7 +309,7 @@ def test_unrealize_failure_is_fatal(universe: Universe) -> None:
 
 
 def test_default_of_custom_info_goes_through_its_setter(universe: Universe) -> None:
-    from qom import PropertyInfo, Visitor, object_property_set_default_uint, type_register_static
+    from qom import Object, PropertyInfo, Visitor, object_property_set_default_uint, type_register_static
 
     calls: list[int] = []
 
