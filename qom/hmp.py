@@ -25,9 +25,11 @@ from typing import cast
 from qom.errors import DeviceNotFound, GenericError, QOMError
 from qom.object import Object, object_get_typename
 from qom.property import object_property_parse
-from qom.qmp_commands import QOM_COMMANDS, device_list_properties, property_info
+from qom.qdev import DeviceClass
+from qom.qmp_commands import QOM_COMMANDS, TYPE_DEVICE, device_list_properties, property_info, qdev_device_add
 from qom.qmp_json import JSON, parse_json
 from qom.qmp_schema import Arg, Command, CommandContext
+from qom.singleton import object_class_is_internal
 from qom.tree import (
     object_child_foreach,
     object_get_canonical_path_component,
@@ -35,6 +37,7 @@ from qom.tree import (
     object_resolve_path,
     object_resolve_path_ambiguous,
 )
+from qom.types import object_class_get_list_sorted, object_class_get_name
 
 __all__ = ["HMP_COMMANDS", "human_monitor_command", "json_pretty", "property_help"]
 
@@ -155,7 +158,8 @@ def _parse_args(cmd: _HMPCommand, line: str, pos: int) -> dict[str, str | bool]:
         got = _get_str(line, pos)
         if got is None:
             raise _Usage(f"{cmd.name}: string expected")
-        args[key], pos = got
+        text, pos = got
+        args[key] = text
     while pos < len(line) and line[pos].isspace():
         pos += 1
     if pos < len(line):
@@ -204,12 +208,11 @@ def _print_composition(obj: Object, indent: int, out: list[str], root: Object) -
 def _info_qom_tree(ctx: CommandContext, args: dict[str, str | bool], out: list[str]) -> None:
     path = args.get("path")
     if isinstance(path, str):
-        obj, ambiguous = object_resolve_path_ambiguous(path)
+        obj, _ambiguous = object_resolve_path_ambiguous(path)
         if obj is None:
-            if ambiguous:
-                out.append(f"Warning: Path '{path}' is ambiguous.")
-            else:
-                out.append(f"Path '{path}' could not be resolved.")
+            # an ambiguous partial path resolves to nothing, so QEMU's "Warning: Path '%s' is
+            # ambiguous." branch (qom/qom-hmp-cmds.c) is never reached
+            out.append(f"Path '{path}' could not be resolved.")
             return
     else:
         found = object_resolve_path("/machine")
@@ -264,13 +267,34 @@ def _device_add(ctx: CommandContext, args: dict[str, str | bool], out: list[str]
         out.append(f"{driver} options:" if infos else f"There are no options for {driver}.")
         out.extend(sorted(property_help(i) for i in infos))
         return
+    if driver in ("help", "?"):
+        _print_devinfos(ctx, out)
+        return
     qargs: dict[str, JSON] = {}
     if driver is not None:
         qargs["driver"] = driver
     for opt in options:
         key, sep, val = opt.partition("=")
         qargs[key] = val if sep else "on"
-    _QMP["device_add"].handler(ctx, qargs)
+    qdev_device_add(ctx.universe, qargs, from_json=False)
+
+
+def _print_devinfos(ctx: CommandContext, out: list[str]) -> None:
+    """``qdev_print_devinfos(false)``: pluggable devices; qomsim has no device categories."""
+    lines = []
+    for klass in object_class_get_list_sorted(TYPE_DEVICE, False):
+        dc = cast(DeviceClass, klass)
+        if not dc.user_creatable or (ctx.universe.qmp_policy.hide_internal and object_class_is_internal(dc)):
+            continue
+        line = f'name "{object_class_get_name(dc)}"'
+        if dc.bus_type is not None:
+            line += f", bus {dc.bus_type}"
+        if dc.desc is not None:
+            line += f', desc "{dc.desc}"'
+        lines.append(line)
+    if lines:
+        out.append("Uncategorized devices:")
+        out.extend(lines)
 
 
 def _device_del(ctx: CommandContext, args: dict[str, str | bool], out: list[str]) -> None:

@@ -34,6 +34,7 @@ from qom.property import (
     object_class_property_iter,
     object_property_get,
     object_property_iter,
+    object_property_parse,
     object_property_set,
 )
 from qom.qdev import DeviceClass, DeviceState, phase_check, qdev_new, qdev_realize, qdev_unrealize
@@ -60,7 +61,7 @@ from qom.types import (
 )
 from qom.universe import IntrospectionMode, MachinePhase, Universe
 from qom.user_creatable import user_creatable_add_type, user_creatable_del
-from qom.visitor import QObjectInputVisitor
+from qom.visitor import QObjectInputVisitor, StringInputVisitor, Visitor
 
 __all__ = [
     "DEVICE_HIDDEN_PROPERTIES",
@@ -68,6 +69,7 @@ __all__ = [
     "device_list_properties",
     "introspection_properties",
     "property_info",
+    "qdev_device_add",
     "qom_resolve_path",
 ]
 
@@ -304,9 +306,12 @@ def _object_add(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
     return None
 
 
-def _check_value_type(prop: ObjectProperty, value: JSON) -> None:
-    """Type-check a value the way the QObject input visitor will, for the scalar property types."""
-    v = QObjectInputVisitor(value)
+def _check_value_type(prop: ObjectProperty, value: JSON, from_json: bool = True) -> None:
+    """Type-check a value the way the setter's visitor will, for the scalar property types.
+
+    :param from_json: QObject input visitor (QMP) if true, else string input visitor (HMP, keyval).
+    """
+    v: Visitor = QObjectInputVisitor(value) if from_json else StringInputVisitor(str(value))
     kind = prop.type
     if kind == "bool":
         v.type_bool(prop.name)
@@ -321,7 +326,9 @@ def _check_value_type(prop: ObjectProperty, value: JSON) -> None:
     # other types (enums, links, StrOrNull, structs) are left to the setter
 
 
-def _check_props_against_class(klass: ObjectClass, props: dict[str, JSON], unknown: str) -> None:
+def _check_props_against_class(
+    klass: ObjectClass, props: dict[str, JSON], unknown: str, from_json: bool = True
+) -> None:
     """Check members against the class before any object exists, as QAPI's per-type schema would.
 
     Only class properties are known without an instance; a type whose settable properties are
@@ -335,7 +342,7 @@ def _check_props_against_class(klass: ObjectClass, props: dict[str, JSON], unkno
             raise GenericError(unknown.format(type=typename, name=name))
         if prop.set is None:
             raise GenericError(f"Property '{typename}.{name}' is not writable")
-        _check_value_type(prop, value)
+        _check_value_type(prop, value, from_json)
 
 
 def _object_del(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
@@ -384,8 +391,18 @@ def _container(path: str) -> Object:
 
 
 def _device_add(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
-    """``qdev_device_add_from_qdict(from_json=true)``; every check runs before the device exists."""
-    u = ctx.universe
+    qdev_device_add(ctx.universe, args, from_json=True)
+    return None
+
+
+def qdev_device_add(u: Universe, args: dict[str, JSON], *, from_json: bool) -> None:
+    """``qdev_device_add_from_qdict``; every check runs before the device exists.
+
+    :param u: the universe.
+    :param args: ``driver``, ``bus``, ``id`` and the properties.
+    :param from_json: property values are JSON (QMP) if true, else strings to parse (HMP).
+    :raise QOMError: QEMU's error for the first check that fails.
+    """
     driver = args.get("driver")
     if not isinstance(driver, str):
         raise GenericError("Parameter 'driver' is missing")
@@ -403,15 +420,19 @@ def _device_add(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
     if oid is not None and object_resolve_path_component(peripheral, oid) is not None:
         raise GenericError(f"Duplicate device ID '{oid}'")
     props = {k: v for k, v in args.items() if k not in ("driver", "bus", "id")}
-    _check_props_against_class(dc, props, "Property '{type}.{name}' not found")
+    _check_props_against_class(dc, props, "Property '{type}.{name}' not found", from_json)
     dev = qdev_new(driver)
     try:
         if oid is not None:
             object_property_try_add_child(peripheral, oid, dev)
             dev.id = oid
+        else:
             object_property_add_child(_container("/machine/peripheral-anon"), "device[*]", dev)
         for name, value in props.items():
-            object_property_set(dev, name, value)
+            if from_json:
+                object_property_set(dev, name, value)
+            else:
+                object_property_parse(dev, name, str(value))
         qdev_realize(dev, None)
     except QOMError:
         dev.id = None
@@ -419,7 +440,6 @@ def _device_add(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
         object_unref(dev)
         raise
     object_unref(dev)  # the parent container now holds the only reference
-    return None
 
 
 def _device_del(ctx: CommandContext, args: dict[str, JSON]) -> JSON:

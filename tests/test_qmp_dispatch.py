@@ -25,12 +25,26 @@ def generic(desc: str) -> dict[str, object]:
 
 
 def test_command_table_lists_every_command_once() -> None:
-    assert sorted(COMMANDS) == sorted([
-        "qmp_capabilities", "query-version", "query-commands", "quit",
-        "qom-list", "qom-get", "qom-set", "qom-list-get", "qom-list-types", "qom-list-properties",
-        "device-list-properties", "object-add", "object-del", "device_add", "device_del",
-        "human-monitor-command",
-    ])
+    assert sorted(COMMANDS) == sorted(
+        [
+            "qmp_capabilities",
+            "query-version",
+            "query-commands",
+            "quit",
+            "qom-list",
+            "qom-get",
+            "qom-set",
+            "qom-list-get",
+            "qom-list-types",
+            "qom-list-properties",
+            "device-list-properties",
+            "object-add",
+            "object-del",
+            "device_add",
+            "device_del",
+            "human-monitor-command",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,7 +74,9 @@ def test_unknown_command_is_command_not_found(universe: Universe) -> None:
 def test_id_is_echoed_on_success_and_error_but_not_invented(universe: Universe) -> None:
     assert dispatch({"execute": "query-version", "id": {"x": [1]}}, universe=universe)["id"] == {"x": [1]}
     assert dispatch({"execute": "nope", "id": "a"}, universe=universe) == {
-        "error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}, "id": "a"}
+        "error": {"class": "CommandNotFound", "desc": "The command nope has not been found"},
+        "id": "a",
+    }
     assert dispatch({"execute": "nope", "id": None}, universe=universe)["id"] is None
     assert "id" not in dispatch({"execute": "query-version"}, universe=universe)
     assert dispatch({"id": 7}, universe=universe) == {**generic("QMP input lacks member 'execute'"), "id": 7}
@@ -81,16 +97,25 @@ def test_id_is_echoed_on_success_and_error_but_not_invented(universe: Universe) 
         ("qom-list-types", {"abstract": 1}, "Invalid parameter type for 'abstract', expected: boolean"),
         ("qom-list-types", {"implements": True}, "Invalid parameter type for 'implements', expected: string"),
         ("qom-list-properties", {}, "Parameter 'typename' is missing"),
-        ("device-list-properties", {"typename": []},
-         "Invalid parameter type for 'typename', expected: string"),
+        (
+            "device-list-properties",
+            {"typename": []},
+            "Invalid parameter type for 'typename', expected: string",
+        ),
         ("object-add", {"id": "a"}, "Parameter 'qom-type' is missing"),
         ("object-del", {"ida": "zz"}, "Parameter 'id' is missing"),
         ("device_del", {}, "Parameter 'id' is missing"),
         ("human-monitor-command", {}, "Parameter 'command-line' is missing"),
-        ("human-monitor-command", {"command-line": "qom-list", "cpu-index": True},
-         "Invalid parameter type for 'cpu-index', expected: integer"),
-        ("human-monitor-command", {"command-line": "qom-list", "cpu-index": 1.5},
-         "Invalid parameter type for 'cpu-index', expected: integer"),
+        (
+            "human-monitor-command",
+            {"command-line": "qom-list", "cpu-index": True},
+            "Invalid parameter type for 'cpu-index', expected: integer",
+        ),
+        (
+            "human-monitor-command",
+            {"command-line": "qom-list", "cpu-index": 1.5},
+            "Invalid parameter type for 'cpu-index', expected: integer",
+        ),
         ("query-version", {"x": 1}, "Parameter 'x' is unexpected"),
         ("quit", {"now": True}, "Parameter 'now' is unexpected"),
         ("qmp_capabilities", {"enable": "oob"}, "Invalid parameter type for 'enable', expected: array"),
@@ -110,7 +135,8 @@ def test_in_process_arguments_that_are_not_json(universe: Universe) -> None:
     assert execute("qom-set", args, universe=universe) == generic(desc)
     # dispatch() takes whatever a decoder produced; a dict with a non-string key is not a JSON object
     assert dispatch({"execute": "qom-list", "arguments": {1: "x"}}, universe=universe) == generic(
-        "QMP input member 'arguments' must be an object")
+        "QMP input member 'arguments' must be an object"
+    )
 
 
 def test_execute_defaults_to_the_current_universe() -> None:
@@ -128,28 +154,43 @@ def state_of(session: QMPSession) -> SessionState:
 def test_negotiation_per_session(universe: Universe) -> None:
     session = QMPSession()
     assert session.state is SessionState.NEGOTIATION
-    not_yet = {"error": {"class": "CommandNotFound",
-                         "desc": "Expecting capabilities negotiation with 'qmp_capabilities'"}}
+    not_yet = {
+        "error": {
+            "class": "CommandNotFound",
+            "desc": "Expecting capabilities negotiation with 'qmp_capabilities'",
+        }
+    }
     assert dispatch({"execute": "query-version"}, universe=universe, session=session) == not_yet
     assert dispatch({"execute": "nope"}, universe=universe, session=session) == not_yet
     # errors other than CommandNotFound keep their text before negotiation
-    assert dispatch({"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}},
-                    universe=universe, session=session) == generic("Capability oob not available")
-    assert dispatch({"execute": "qmp_capabilities", "arguments": {"x": 1}}, universe=universe,
-                    session=session) == generic("Parameter 'x' is unexpected")
+    assert dispatch(
+        {"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}, universe=universe, session=session
+    ) == generic("Capability oob not available")
+    assert dispatch(
+        {"execute": "qmp_capabilities", "arguments": {"x": 1}}, universe=universe, session=session
+    ) == generic("Parameter 'x' is unexpected")
     assert session.state is SessionState.NEGOTIATION
-    assert dispatch({"execute": "qmp_capabilities", "arguments": {"enable": []}, "id": 1},
-                    universe=universe, session=session) == {"return": {}, "id": 1}
+    assert dispatch(
+        {"execute": "qmp_capabilities", "arguments": {"enable": []}, "id": 1},
+        universe=universe,
+        session=session,
+    ) == {"return": {}, "id": 1}
     assert state_of(session) is SessionState.COMMAND
     assert dispatch({"execute": "qmp_capabilities"}, universe=universe, session=session) == {
-        "error": {"class": "CommandNotFound",
-                  "desc": "Capabilities negotiation is already complete, command ignored"}}
+        "error": {
+            "class": "CommandNotFound",
+            "desc": "Capabilities negotiation is already complete, command ignored",
+        }
+    }
 
 
 def test_in_process_execute_is_already_negotiated(universe: Universe) -> None:
     assert execute("qmp_capabilities", universe=universe) == {
-        "error": {"class": "CommandNotFound",
-                  "desc": "Capabilities negotiation is already complete, command ignored"}}
+        "error": {
+            "class": "CommandNotFound",
+            "desc": "Capabilities negotiation is already complete, command ignored",
+        }
+    }
 
 
 def test_query_version_and_greeting(universe: Universe) -> None:
@@ -159,7 +200,8 @@ def test_query_version_and_greeting(universe: Universe) -> None:
     assert greeting(QMPSession(), universe) == {"QMP": {"version": expected, "capabilities": []}}
     session = QMPSession(state=SessionState.COMMAND, version=VersionInfo.parse("7.2.22", "Debian"))
     assert dispatch({"execute": "query-version"}, universe=universe, session=session) == {
-        "return": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian"}}
+        "return": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian"}
+    }
 
 
 def test_version_parse_rejects_garbage() -> None:
