@@ -18,8 +18,12 @@ Define a new combination in a few lines by deriving from a preset::
     'OK'
 
 Designs from the October 2024 debate (``two-globals`` ... ``gobject-singleton``) are
-deltas against the code of that time (QEMU 9.1: the thread takes its reference inside
-the thread function, bottom halves hold references, the incoming side does not).
+deltas against the code of that time: QEMU 9.1 plus "migration: Take migration object
+refcount earlier for threads" (posted the same week, merged for 9.2; QEMU commit
+7fc8beb16e), so the thread's reference is taken before the thread is created; bottom
+halves hold references (``migration_bh_schedule``, 9.0); the incoming side does not
+(fixed in 10.0 by d657a14de5).  Only ``qemu-9.1`` itself takes the reference inside the
+thread function, as the spec says.
 """
 
 from __future__ import annotations
@@ -95,7 +99,10 @@ class Design:
     :ivar protection: reader protection of exported helpers.
     :ivar helper_takes_ref: helpers take a reference while protected and drop it at the end.
     :ivar null_checks: the exported helpers that check the pointer for NULL.
-    :ivar get_current_asserts: ``migrate_get_current()`` asserts the pointer is set.
+    :ivar get_current_asserts: ``migrate_get_current()`` asserts the pointer is set (``False``: it
+        may return NULL and every internal caller checks, answering "no migration").
+    :ivar drop_main_ref: ``migration_shutdown()`` drops the main reference (``False``: the object
+        lives until the process exits).
     :ivar thread_ref: when the migration thread takes its reference.
     :ivar bh_ref: each migration bottom half holds a reference.
     :ivar incoming_ref: the incoming side holds a reference.
@@ -120,6 +127,7 @@ class Design:
     helper_takes_ref: bool = False
     null_checks: frozenset[str] = ALL_HELPERS
     get_current_asserts: bool = True
+    drop_main_ref: bool = True
     thread_ref: ThreadRef = ThreadRef.BEFORE_CREATE
     bh_ref: bool = True
     incoming_ref: bool = True
@@ -187,8 +195,12 @@ _QEMU_9_1 = Design(
     incoming_ref=False,
 )
 
+#: QEMU 9.1 with the thread reference taken before creation: the base of the debate's designs
+_DEBATE_BASE = derive(_QEMU_9_1, "qemu-9.2-dev", "the base of the October 2024 proposals",
+                      thread_ref=ThreadRef.BEFORE_CREATE)
+
 _TWO_GLOBALS = derive(
-    _QEMU_9_1, "two-globals",
+    _DEBATE_BASE, "two-globals",
     "misc.h v2: current_migration set in instance_init (asserting it unset) and cleared in finalize; "
     "global_migration cleared in migration_shutdown() and read by exported helpers, with NULL checks",
     pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE, export_pointer=True,
@@ -196,7 +208,7 @@ _TWO_GLOBALS = derive(
 )
 
 _SINGLETON_V1 = derive(
-    _QEMU_9_1, "singleton-v1",
+    _DEBATE_BASE, "singleton-v1",
     "singleton interface; a second instance is a QOM assertion; qom-list-properties is class-only for "
     "singletons, device-list-properties reuses the live instance; instance_init asserts and sets the "
     "pointer, finalize clears it",
@@ -216,7 +228,7 @@ DESIGNS: dict[str, Design] = {
         derive(_TWO_GLOBALS, "exports-split",
                "two-globals, and internal code calls *_internal(s) with its own s, never the exported "
                "wrappers", exports_split=True),
-        derive(_QEMU_9_1, "mutex",
+        derive(_DEBATE_BASE, "mutex",
                "misc.h v3: one pointer, cleared in finalize under a pointer mutex that exported helpers "
                "hold (with a reference) for their whole work; singleton guard on",
                pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE,
@@ -225,16 +237,16 @@ DESIGNS: dict[str, Design] = {
                qom_list_properties=IntrospectionMode.SINGLETON_CLASS_ONLY,
                device_list_properties=IntrospectionMode.SINGLETON_FETCH,
                user_creation_checks_singleton=True),
-        derive(_QEMU_9_1, "rcu",
+        derive(_DEBATE_BASE, "rcu",
                "readers in RCU read sections; finalize publishes NULL and defers the free with "
                "call_rcu, but destroys the object's locks at once",
                pointer_set=PointerSet.INSTANCE_INIT, pointer_clear=PointerClear.FINALIZE,
                protection=Protection.RCU, null_checks=ALL_HELPERS),
-        derive(_QEMU_9_1, "identity-clear",
+        derive(_DEBATE_BASE, "identity-clear",
                "pointer set only in migration_object_init; finalize clears it only if it points to "
                "the object being finalized",
                pointer_clear=PointerClear.FINALIZE_IF_SELF, null_checks=ALL_HELPERS),
-        derive(_QEMU_9_1, "join-at-shutdown",
+        derive(_DEBATE_BASE, "join-at-shutdown",
                "migration_shutdown() cancels, joins the migration thread, drops the reference and "
                "clears the pointer",
                shutdown_join=True, pointer_clear=PointerClear.SHUTDOWN, null_checks=ALL_HELPERS),
@@ -243,11 +255,11 @@ DESIGNS: dict[str, Design] = {
                "singleton-v1 plus object_new_allowed() on user creation and object_new_or_fetch() in "
                "both introspection commands; unconverted paths still hit the QOM assertion",
                qom_list_properties=IntrospectionMode.SINGLETON_FETCH),
-        derive(_QEMU_9_1, "internal-hidden",
+        derive(_DEBATE_BASE, "internal-hidden",
                "an internal interface: hidden from qom-list-types and refused by introspection and "
                "user creation; internal object_new unaffected",
                internal=True, hide_internal=True),
-        derive(_QEMU_9_1, "class-only-introspection",
+        derive(_DEBATE_BASE, "class-only-introspection",
                "qom-list-properties and device-list-properties never instantiate: class properties only",
                qom_list_properties=IntrospectionMode.CLASS_ONLY,
                device_list_properties=IntrospectionMode.CLASS_ONLY),

@@ -1,0 +1,256 @@
+"""Exploring the schedules and programs of a design, two ways.
+
+1. :func:`explore` enumerates every schedule of one program, depth-first, re-running
+   the program from the start for each branch (runs are cheap and fully deterministic).
+   The reduction is state hashing: at every scheduling point the world's state (every
+   actor's observation history and next step, the heap, the pointers, the locks, QOM's
+   counters, the faults so far) is hashed; a state already explored is not explored
+   again, and its number of complete schedules and the violations reachable from it are
+   reused.  Two interleavings that reach the same state (e.g. independent steps done in
+   either order) are therefore run once, while the count stays the exact number of
+   distinct schedules, so a verdict can read "holds for all N schedules".
+2. :func:`sample` draws programs (lifecycle events in a valid order) and schedules with
+   Hypothesis, checks one property, and returns the shrunk failing run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.reporting import with_reporter
+
+from migration.designs import Design
+from migration.model import DEFAULT_MAX_STEPS, run_program
+from migration.outcomes import Fault
+from migration.program import Event, Program, ev
+from migration.properties import PROPERTY_CHECKS, violation
+from migration.results import RunResult
+from migration.runtime import Actor, World
+from migration.scenarios import SCENARIOS
+
+__all__ = [
+    "Exploration",
+    "explore",
+    "explore_scenario",
+    "programs",
+    "sample",
+    "schedules",
+    "trim",
+]
+
+DEFAULT_MAX_RUNS = 20000
+
+
+class _Stop(Exception):
+    """The run reached a state whose subtree is already known."""
+
+    def __init__(self, key: object) -> None:
+        super().__init__("known state")
+        self.key = key
+
+
+class _Budget(Exception):
+    """The exploration exceeded its run budget."""
+
+
+@dataclass
+class Exploration:
+    """What enumerating the schedules of one program found.
+
+    :ivar schedules: the number of distinct complete schedules (exact when ``complete``).
+    :ivar runs: how many runs were executed (fewer than ``schedules`` thanks to the reduction).
+    :ivar complete: every schedule was covered (the run budget was not exceeded).
+    :ivar violations: property id -> (a shortest schedule violating it, the fault).
+    :ivar outcomes: the set of outcome names seen in complete runs.
+    """
+
+    design: str
+    program: Program
+    schedules: int = 0
+    runs: int = 0
+    complete: bool = True
+    violations: dict[str, tuple[list[int], Fault]] = field(default_factory=dict)
+    outcomes: set[str] = field(default_factory=set)
+
+
+def trim(schedule: Sequence[int]) -> list[int]:
+    """:param schedule: choices.
+    :return: the same schedule without trailing default (0) choices.
+    """
+    out = list(schedule)
+    while out and out[-1] == 0:
+        out.pop()
+    return out
+
+
+_Sub = tuple[int, dict[str, tuple[list[int], Fault]], frozenset[str]]
+
+
+def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: int = DEFAULT_MAX_RUNS,
+            max_steps: int = DEFAULT_MAX_STEPS) -> Exploration:
+    """Enumerate every schedule of ``program`` under ``design``.
+
+    :param design: the design.
+    :param program: the events.
+    :param reduce: use state hashing (``False``: naive enumeration, for cross-checking).
+    :param max_runs: stop (``complete = False``) after this many runs.
+    :param max_steps: the per-run step bound.
+    :return: the exploration.
+    """
+    result = Exploration(design.name, program)
+    memo: dict[object, _Sub] = {}
+
+    def evaluate(r: RunResult) -> dict[str, tuple[list[int], Fault]]:
+        out: dict[str, tuple[list[int], Fault]] = {}
+        for pid in PROPERTY_CHECKS:
+            f = violation(pid, r)
+            if f is not None:
+                out[pid] = ([], f)
+        return out
+
+    def dfs(prefix: list[int]) -> _Sub:
+        if result.runs >= max_runs:
+            raise _Budget
+        path: list[tuple[object, int]] = []
+
+        def choose(step: int, enabled: list[Actor], world: World) -> int:
+            if step < len(prefix):
+                return prefix[step]
+            key = world.state_key() if reduce else None
+            if reduce and key in memo:
+                raise _Stop(key)
+            path.append((key, len(enabled)))
+            return 0
+
+        result.runs += 1
+        cnt: int
+        viol: dict[str, tuple[list[int], Fault]]
+        outs: frozenset[str]
+        try:
+            r = run_program(design, program, choose=choose, max_steps=max_steps)
+            cnt, viol, outs = 1, evaluate(r), frozenset({r.outcome.value})
+        except _Stop as stop:
+            cnt, viol, outs = memo[stop.key]
+        for d in range(len(path) - 1, -1, -1):
+            key, n = path[d]
+            total = cnt
+            vs = {p: ([0, *suf], f) for p, (suf, f) in viol.items()}
+            all_outs = set(outs)
+            for c in range(1, n):
+                ccnt, cviol, couts = dfs([*prefix, *([0] * d), c])
+                total += ccnt
+                all_outs |= couts
+                for p, (suf, f) in cviol.items():
+                    if p not in vs or len(suf) + 1 < len(vs[p][0]):
+                        vs[p] = ([c, *suf], f)
+            cnt, viol, outs = total, vs, frozenset(all_outs)
+            if reduce:
+                memo[key] = (cnt, viol, outs)
+        return cnt, viol, outs
+
+    try:
+        cnt, viol, outs = dfs([])
+        result.schedules = cnt
+        result.violations = {p: (trim(s), f) for p, (s, f) in viol.items()}
+        result.outcomes = set(outs)
+    except _Budget:
+        result.complete = False
+    return result
+
+
+@lru_cache(maxsize=512)
+def explore_scenario(design: Design, scenario_id: str, max_runs: int = DEFAULT_MAX_RUNS) -> Exploration:
+    """:func:`explore` one §4 scenario; memoized, since a design and a scenario determine the result.
+
+    :param design: the design.
+    :param scenario_id: a key of :data:`~migration.scenarios.SCENARIOS`.
+    :param max_runs: the run budget.
+    :return: the exploration.
+    :raise KeyError: when the scenario is unknown.
+    """
+    return explore(design, SCENARIOS[scenario_id], max_runs=max_runs)
+
+
+# -- Hypothesis --------------------------------------------------------------------------------
+
+_HELPER_EVENTS = [ev("helper", name=h) for h in ("migration_is_running", "migration_is_idle",
+                                                "migration_file_set_error", "migration_thread_is_self")]
+_INTROSPECT = [ev("introspect", command="qom-list-properties", label="qom-list-properties"),
+               ev("introspect", command="device-list-properties", label="device-list-properties")]
+_PRE: list[Event] = [*_INTROSPECT, *_HELPER_EVENTS]
+_RUNNING: list[Event] = [
+    ev("migrate"), ev("migrate", cleanup="bh"), ev("migrate", peer="blocked"),
+    ev("migrate", thread_helper="migration_is_running"),
+    ev("migrate", cleanup="bh", bh_helper="migration_file_set_error"),
+    ev("migrate", thread_helper="migration_file_set_error", helper_needs_bql=True),
+    ev("migrate_incoming"), ev("poll"), ev("query_migrate"), ev("wait_thread"),
+    ev("create", path="object_new"), ev("create", path="object-add"), ev("create", path="device-help"),
+    *_INTROSPECT, *_HELPER_EVENTS,
+]
+_POST: list[Event] = [ev("vm_shutdown", handler="vfio"), ev("poll"), ev("wait_thread"),
+                      ev("query_migrate", caller="outside"), *_INTROSPECT, *_HELPER_EVENTS]
+
+
+def programs(max_running: int = 4) -> st.SearchStrategy[Program]:
+    """:param max_running: the most events between init and shutdown.
+    :return: a strategy for programs in a valid lifecycle order: events before
+        ``migration_object_init``, events while running, ``migration_shutdown``, events
+        after it, ``monitor_cleanup``.
+    """
+
+    def build(pre: list[Event], running: list[Event], post: list[Event]) -> Program:
+        return (*pre, ev("object_init"), *running, ev("migration_shutdown"), *post, ev("monitor_cleanup"))
+
+    return st.builds(build, st.lists(st.sampled_from(_PRE), max_size=2),
+                     st.lists(st.sampled_from(_RUNNING), max_size=max_running),
+                     st.lists(st.sampled_from(_POST), max_size=3))
+
+
+def schedules(max_len: int = 60) -> st.SearchStrategy[list[int]]:
+    """:param max_len: the longest schedule.
+    :return: a strategy for schedules (choices wrap modulo the runnable actors)."""
+    return st.lists(st.integers(min_value=0, max_value=3), max_size=max_len)
+
+
+class _Violation(Exception):
+    def __init__(self, result: RunResult, fault: Fault) -> None:
+        super().__init__(str(fault))
+        self.result = result
+        self.fault = fault
+
+
+def sample(design: Design, property_id: str, *, seed_value: int = 0,
+           max_examples: int = 100) -> tuple[RunResult | None, int]:
+    """Look for a violation of one property with Hypothesis, and shrink it.
+
+    :param design: the design.
+    :param property_id: a §5 id.
+    :param seed_value: Hypothesis's seed (deterministic runs).
+    :param max_examples: how many programs to draw.
+    :return: the shrunk failing run (or ``None``) and the number of examples run.
+    """
+    count = [0]
+
+    @settings(max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False,
+              suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
+    @seed(seed_value)
+    @given(programs(), schedules())
+    def probe(program: Program, schedule: list[int]) -> None:
+        count[0] += 1
+        r = run_program(design, program, schedule)
+        f = violation(property_id, r)
+        if f is not None:
+            raise _Violation(r, f)
+
+    try:
+        with with_reporter(lambda _msg: None):
+            probe()
+    except _Violation as v:
+        r = v.result
+        r.schedule = trim(r.schedule)
+        return r, count[0]
+    return None, count[0]

@@ -1,0 +1,207 @@
+"""The ``migration`` QOM type, registered in a real :class:`qom.Universe` per run.
+
+``TYPE_MIGRATION`` is a concrete ``device`` subclass with ``user_creatable = False``
+and QEMU's 52 qdev class properties (:mod:`migration.options`), following
+``migration/migration.c``.  Its ``instance_init``/``instance_finalize`` create and destroy
+the object's locks in the model heap and do what the design's knobs say with the
+global pointer; a run's :class:`~migration.runtime.World` is the only state they touch.
+
+The property descriptors are built once (they are immutable); the universe and the
+class are built per run, so runs share nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from migration.designs import Design, PointerClear, PointerSet, Protection
+from migration.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, MemState
+from migration.options import MIGRATION_PROPERTIES, MigrationPropertySpec
+from migration.outcomes import Outcome
+from migration.runtime import World
+from qom.object import Object, object_ref
+from qom.qdev import (
+    DeviceClass,
+    DeviceState,
+    Property,
+    PropertyInfo,
+    device_class_set_props,
+    qdev_machine_creation_done,
+    qdev_prop_bool,
+    qdev_prop_enum,
+    qdev_prop_str_or_null,
+    qdev_prop_uint8,
+    qdev_prop_uint32,
+    qdev_prop_uint64,
+)
+from qom.qdev import qdev_prop_size as _qdev_prop_size
+from qom.singleton import TYPE_INTERNAL, TYPE_SINGLETON, SingletonClass
+from qom.types import ObjectClass, TypeInfo, object_class_dynamic_cast, type_register_static
+from qom.universe import QMPPolicy, Universe, use_universe
+
+__all__ = [
+    "TYPE_MIGRATION",
+    "MigrationState",
+    "heap_of",
+    "migration_qdev_properties",
+    "new_universe",
+    "register_migration",
+]
+
+TYPE_MIGRATION = "migration"
+
+
+class MigrationState(DeviceState):
+    """The instance struct; the model's state lives in the heap under ``heap_label``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heap_label = ""
+
+    def __repr__(self) -> str:
+        return f"MigrationState({self.heap_label or '?'}, ref={self.ref})"
+
+
+class MigrationClass(DeviceClass):
+    """``MigrationClass`` adds nothing to ``DeviceClass``."""
+
+
+def _info(spec: MigrationPropertySpec) -> PropertyInfo:
+    if spec.kind == "bool":
+        return qdev_prop_bool
+    if spec.kind == "uint8":
+        return qdev_prop_uint8
+    if spec.kind == "uint32":
+        return qdev_prop_uint32
+    if spec.kind == "uint64":
+        return qdev_prop_uint64
+    if spec.kind == "size":
+        return _qdev_prop_size
+    if spec.kind == "str-or-null":
+        return qdev_prop_str_or_null
+    return qdev_prop_enum(spec.qom_type, spec.enum_values)
+
+
+@cache
+def migration_qdev_properties() -> tuple[Property, ...]:
+    """:return: the 52 qdev property descriptors (built once; they are immutable)."""
+    out = []
+    for spec in MIGRATION_PROPERTIES:
+        attr = "prop_" + spec.name.replace("-", "_")
+        out.append(Property(spec.name, _info(spec), attr, spec.default, set_default=True))
+    return tuple(out)
+
+
+def _policy(design: Design) -> QMPPolicy:
+    return QMPPolicy(
+        qom_list_properties=design.qom_list_properties,
+        device_list_properties=design.device_list_properties,
+        user_creation_checks_singleton=design.user_creation_checks_singleton,
+        hide_internal=design.hide_internal,
+    )
+
+
+def _instance_init(world: World, obj: Object) -> None:
+    d = world.design
+    world.counter += 1
+    label = f"mig#{world.counter}"
+    if isinstance(obj, MigrationState):
+        obj.heap_label = label
+    h = HeapObj(label, locks={n: Lock(f"{n}@{label}") for n in OBJECT_LOCKS})
+    world.heap[label] = h
+    world.qom[label] = obj
+    world.label_of[id(obj)] = label
+    world.record("instance_init", label, note="locks created")
+    if d.pointer_set is PointerSet.INSTANCE_INIT:
+        cur = world.pointers["current_migration"]
+        if d.init_asserts_unset and cur is not None:
+            raise Crash(world.fault(
+                Outcome.ASSERT, label,
+                f"migration_instance_init: assertion '!current_migration' failed ({cur} set)"))
+        world.store("current_migration", label, "set in instance_init")
+    world.check_second_instance()
+
+
+def _instance_finalize(world: World, obj: Object) -> None:
+    d = world.design
+    label = world.label_of[id(obj)]
+    h = world.heap[label]
+    world.record("instance_finalize", label)
+    if d.pointer_clear is PointerClear.FINALIZE or (
+        d.pointer_clear is PointerClear.FINALIZE_IF_SELF and world.pointers["current_migration"] == label
+    ):
+        world.store("current_migration", None, "cleared in instance_finalize")
+    for lk in h.locks.values():
+        lk.state, lk.owner = LockState.DESTROYED, None
+    world.finalizing.discard(label)
+    if d.protection is Protection.RCU and world.rcu_readers:
+        h.mem = MemState.FINALIZED
+        world.rcu_deferred.append(label)
+        world.record("call_rcu(free)", label, note="free deferred to the grace period")
+    else:
+        h.mem = MemState.FREED
+
+
+def new_universe(world_design: Design) -> Universe:
+    """Make a fresh universe, machine-ready, with ``migration`` registered for ``world_design``.
+
+    The instance hooks find their :class:`World` through :func:`bind_world`.
+
+    :param world_design: the design (QOM-side knobs: singleton, internal, policies).
+    :return: the universe.
+    """
+    u = Universe(singleton_policy=world_design.singleton_policy, qmp_policy=_policy(world_design))
+    return u
+
+
+def register_migration(world: World) -> None:
+    """Register ``migration`` in ``world.universe`` with hooks bound to ``world``.
+
+    :param world: the run's world.
+    """
+    d = world.design
+    props = migration_qdev_properties()
+
+    def class_init(klass: ObjectClass, data: object) -> None:
+        if isinstance(klass, DeviceClass):
+            klass.user_creatable = False
+            device_class_set_props(klass, props)
+        sc = object_class_dynamic_cast(klass, TYPE_SINGLETON)
+        if isinstance(sc, SingletonClass):
+            sc.get_instance = get_instance
+
+    def get_instance(klass: ObjectClass) -> Object | None:
+        # migration_get_instance(): OBJECT(current_migration), here with the new reference
+        # qom.singleton's contract asks for (the caller drops it).
+        label = world.pointers["current_migration"]
+        if label is None:
+            return None
+        world.heap[label].check_access("singleton get_instance", len(world.trace) - 1, world.actor.name)
+        return object_ref(world.qom[label])
+
+    interfaces = []
+    if d.singleton:
+        interfaces.append(TYPE_SINGLETON)
+    if d.internal:
+        interfaces.append(TYPE_INTERNAL)
+    with use_universe(world.universe):
+        type_register_static(TypeInfo(
+            name=TYPE_MIGRATION,
+            parent="device",
+            instance_size=1,
+            class_init=class_init,
+            instance_init=lambda obj: _instance_init(world, obj),
+            instance_finalize=lambda obj: _instance_finalize(world, obj),
+            interfaces=tuple(interfaces),
+            class_type=MigrationClass,
+            instance_type=MigrationState,
+        ))
+        qdev_machine_creation_done()
+
+
+def heap_of(world: World, obj: Object) -> HeapObj:
+    """:param world: the run's world.
+    :param obj: a migration instance.
+    :return: its heap object.
+    """
+    return world.heap[world.label_of[id(obj)]]

@@ -1,0 +1,489 @@
+"""The model's runtime: actors, locks, the world they share, and the scheduler.
+
+An actor is a Python generator.  Each ``yield`` hands the scheduler a :class:`Pending`
+(the actor's next atomic step and, if it cannot run yet, why); the code between two
+yields runs atomically.  A schedule is a list of choices, each an index into the
+actors that can run, so a run replays exactly.  Choices past the end of the schedule
+default to 0 (the oldest runnable actor).
+
+Actors: ``main`` (holds the BQL except while polling the main loop), ``T_mig`` (the
+outgoing migration thread), bottom halves and the incoming coroutine (main-loop actors:
+they run on the main thread, only while ``main`` polls, one at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
+
+from migration.heap import Crash, HeapObj, Lock, LockState, MemState, MigStatus
+from migration.outcomes import Fault, Outcome, TraceStep
+from migration.results import IntrospectionRecord
+
+if TYPE_CHECKING:
+    from migration.designs import Design
+    from qom.object import Object
+    from qom.universe import Universe
+
+__all__ = ["Actor", "Block", "Pending", "Steps", "World", "run_world"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why an actor cannot take its next step: a reason and whom it waits for."""
+
+    reason: str
+    waits_on: str | None  #: an actor name, ``"peer"`` (an unresponsive peer) or ``None``
+
+
+@dataclass
+class Pending:
+    """An actor's next atomic step."""
+
+    action: str
+    blocker: Callable[[], Block | None]
+
+    def __str__(self) -> str:
+        return f"Pending({self.action})"
+
+
+Steps = Generator[Pending, None, T]
+
+
+def _never() -> None:
+    return None
+
+
+@dataclass
+class Actor:
+    """A thread, bottom half or coroutine of the model."""
+
+    name: str
+    main_loop: bool = False
+    gen: Steps[None] | None = None
+    pending: Pending | None = None
+    done: bool = False
+    history: int = 0  #: rolling hash of what the actor observed (its local state, for state hashing)
+    context: list[str] = field(default_factory=list)  #: "creation", "helper", "introspection", ...
+
+    def __str__(self) -> str:
+        state = "done" if self.done else (self.pending.action if self.pending else "new")
+        return f"Actor({self.name}: {state})"
+
+
+class World:
+    """Everything one run shares: the QOM universe, the heap, globals, locks and actors.
+
+    :param design: the design whose knobs the code follows.
+    :param universe: a fresh QOM universe with ``migration`` registered.
+    """
+
+    def __init__(self, design: Design, universe: Universe) -> None:
+        self.design = design
+        self.universe = universe
+        self.heap: dict[str, HeapObj] = {}
+        self.qom: dict[str, Object] = {}
+        self.label_of: dict[int, str] = {}
+        self.finalizing: set[str] = set()
+        self.pointers: dict[str, str | None] = {"current_migration": None, "global_migration": None}
+        self.real: str | None = None  #: the instance migration_object_init created
+        self.bql = Lock("BQL", LockState.HELD, "main")
+        self.ptr_mutex = Lock("migration_ptr_mutex")
+        self.rcu_readers: set[str] = set()
+        self.rcu_deferred: list[str] = []
+        self.actors: list[Actor] = []
+        self.polling = False
+        self.ml_owner: str | None = None
+        self.peer_blocked: set[str] = set()
+        self.trace: list[TraceStep] = []
+        self.faults: list[Fault] = []
+        self.introspection: list[IntrospectionRecord] = []
+        self.impure: list[Fault] = []
+        self.creation_faults: list[Fault] = []
+        self.helper_faults: list[Fault] = []
+        self.current: Actor | None = None
+        self.counter = 0
+        self.spawned_thread = False
+        self.shutdown = False  #: migration_shutdown() has run
+        self._second_reported = False
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        ptrs = ", ".join(f"{k}={v}" for k, v in self.pointers.items())
+        return f"World({self.design.name}: {ptrs}, heap={[str(h) for h in self.heap.values()]})"
+
+    @property
+    def actor(self) -> Actor:
+        """:return: the actor taking the current step."""
+        if self.current is None:
+            raise RuntimeError("no actor is running")
+        return self.current
+
+    def refcount(self, label: str | None) -> int | None:
+        """:param label: a heap label.
+        :return: QOM's refcount of that object (0 once finalized), or ``None``.
+        """
+        if label is None or label not in self.qom:
+            return None
+        return self.qom[label].ref
+
+    def record(self, action: str, obj: str = "", note: str = "", observed: object = None) -> int:
+        """Append a trace step for the current actor and fold what it observed into its history.
+
+        :return: the step's index.
+        """
+        a = self.actor
+        idx = len(self.trace)
+        self.trace.append(TraceStep(idx, a.name, action, obj, self.refcount(obj) if obj else None, note))
+        a.history = hash((a.history, action, obj, repr(observed)))
+        return idx
+
+    def fault(self, outcome: Outcome, obj: str, detail: str) -> Fault:
+        """Make a fault at the current step (not yet recorded).
+
+        :return: the fault.
+        """
+        actor = self.current.name if self.current else "scheduler"
+        return Fault(outcome, max(len(self.trace) - 1, 0), actor, obj, detail)
+
+    def note_fault(self, f: Fault) -> None:
+        """Record a non-fatal fault, classifying it by the current actor's context."""
+        self.faults.append(f)
+        self._classify(f)
+
+    def _classify(self, f: Fault) -> None:
+        ctx = self.current.context if self.current else []
+        if "helper" in ctx:
+            self.helper_faults.append(f)
+        if "creation" in ctx and f.outcome in (Outcome.ASSERT, Outcome.UAF, Outcome.NULL_DEREF):
+            self.creation_faults.append(f)
+        if "introspection" in ctx and f.outcome in (Outcome.ASSERT, Outcome.UAF, Outcome.NULL_DEREF):
+            self.impure.append(f)
+
+    def crashed(self, f: Fault) -> None:
+        """Record the fatal fault that ended the run."""
+        self.faults.append(f)
+        self._classify(f)
+
+    def state_key(self) -> tuple[object, ...]:
+        """:return: a hashable summary of everything that determines the rest of the run."""
+        return (
+            tuple((a.name, a.done, a.pending.action if a.pending else None, a.history, tuple(a.context))
+                  for a in self.actors),
+            tuple((*h.key(), self.refcount(lbl)) for lbl, h in sorted(self.heap.items())),
+            tuple(sorted(self.pointers.items(), key=lambda kv: kv[0])),
+            self.real, tuple(sorted(self.finalizing)),
+            (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
+            tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
+            tuple((f.outcome, f.actor, f.obj, f.detail) for f in self.faults),
+            tuple((r.command, r.phase, r.ok, r.props, r.error) for r in self.introspection),
+            tuple((f.outcome, f.detail) for f in self.impure + self.creation_faults + self.helper_faults),
+            self.universe.live_instances("migration"),
+        )
+
+    # -- heap access -----------------------------------------------------------------------------
+
+    def obj(self, label: str) -> HeapObj:
+        """:return: the heap object with that label."""
+        return self.heap[label]
+
+    def read(self, label: str | None, what: str) -> Steps[HeapObj]:
+        """One step: dereference ``label`` to read ``what``.
+
+        :raise Crash: NULL_DEREF on a NULL pointer, UAF on freed memory.
+        """
+        yield Pending(f"read {what}", _never)
+        if label is None:
+            self.record(f"read {what}", "NULL")
+            raise Crash(self.fault(Outcome.NULL_DEREF, "NULL", f"{what}: NULL pointer dereference"))
+        h = self.heap[label]
+        self.record(f"read {what}", label, observed=(h.status, h.to_dst_file, h.thread, h.mem))
+        h.check_access(what, len(self.trace) - 1, self.actor.name)
+        return h
+
+    def write(self, label: str, what: str, fn: Callable[[HeapObj], None]) -> Steps[None]:
+        """One step: write a field of ``label``.
+
+        :raise Crash: UAF on freed memory.
+        """
+        yield Pending(f"write {what}", _never)
+        h = self.heap[label]
+        self.record(f"write {what}", label)
+        h.check_access(what, len(self.trace) - 1, self.actor.name)
+        fn(h)
+
+    def load(self, pointer: str) -> Steps[str | None]:
+        """One step: load a global pointer.
+
+        :return: the label it points to, or ``None``.
+        """
+        yield Pending(f"load {pointer}", _never)
+        val = self.pointers[pointer]
+        self.record(f"load {pointer}", val or "", note=f"-> {val or 'NULL'}", observed=val)
+        return val
+
+    def store(self, pointer: str, val: str | None, why: str = "") -> None:
+        """Set a global pointer inside the current step (no scheduling point)."""
+        self.pointers[pointer] = val
+        self.record(f"{pointer} = {val or 'NULL'}", val or "", note=why)
+
+    def step(self, action: str, obj: str = "", note: str = "") -> Steps[None]:
+        """A plain atomic step with no effect but the trace."""
+        yield Pending(action, _never)
+        self.record(action, obj, note)
+
+    # -- locks -------------------------------------------------------------------------------------
+
+    def lock(self, lk: Lock, obj: str = "") -> Steps[None]:
+        """Lock ``lk`` (blocking while another actor holds it; a self-deadlock if we do).
+
+        :raise Crash: UAF when the lock was destroyed (``mutex->initialized`` assertion).
+        """
+        me = self.actor.name
+
+        def blocker() -> Block | None:
+            if lk.state is LockState.HELD:
+                return Block(f"waits for {lk.name} held by {lk.owner}", lk.owner)
+            return None
+
+        yield Pending(f"lock {lk.name}", blocker)
+        self.record(f"lock {lk.name}", obj)
+        if lk.state is LockState.DESTROYED:
+            raise Crash(self.fault(Outcome.UAF, obj or lk.name,
+                                   f"qemu_mutex_lock({lk.name}) on a destroyed lock "
+                                   "(mutex->initialized assertion)"))
+        lk.state, lk.owner = LockState.HELD, me
+
+    def unlock(self, lk: Lock, obj: str = "") -> Steps[None]:
+        """Unlock ``lk``.
+
+        :raise Crash: UAF when the lock was destroyed meanwhile.
+        """
+        yield Pending(f"unlock {lk.name}", _never)
+        self.record(f"unlock {lk.name}", obj)
+        if lk.state is LockState.DESTROYED:
+            raise Crash(self.fault(Outcome.UAF, obj or lk.name,
+                                   f"qemu_mutex_unlock({lk.name}) on a destroyed lock"))
+        lk.state, lk.owner = LockState.FREE, None
+
+    def ensure_bql(self) -> Steps[bool]:
+        """Take the BQL unless this thread holds it.
+
+        :return: whether it was taken here (and must be released by the caller).
+        """
+        held_by_me = self.bql.owner == ("main" if self.actor.main_loop else self.actor.name)
+        if held_by_me or (self.actor.main_loop and self.bql.owner == self.actor.name):
+            return False
+        yield from self.lock(self.bql)
+        return True
+
+    def rcu_read_lock(self) -> Steps[None]:
+        """Enter an RCU read section."""
+        yield Pending("rcu_read_lock", _never)
+        self.record("rcu_read_lock")
+        self.rcu_readers.add(self.actor.name)
+
+    def rcu_read_unlock(self) -> Steps[None]:
+        """Leave an RCU read section; the last reader out ends the grace period."""
+        yield Pending("rcu_read_unlock", _never)
+        self.record("rcu_read_unlock")
+        self.rcu_readers.discard(self.actor.name)
+        if not self.rcu_readers:
+            for label in self.rcu_deferred:
+                self.heap[label].mem = MemState.FREED
+            self.rcu_deferred.clear()
+
+    def ml_enter(self, what: str) -> Steps[None]:
+        """A main-loop actor starts a segment: the main thread dispatches it, holding the BQL."""
+        me = self.actor.name
+
+        def blocker() -> Block | None:
+            if self.bql.state is LockState.HELD:
+                return Block(f"main loop needs the BQL held by {self.bql.owner}", self.bql.owner)
+            return None
+
+        yield Pending(what, blocker)
+        self.ml_owner = me
+        self.bql.state, self.bql.owner = LockState.HELD, "main"
+        self.record(what)
+
+    def ml_exit(self) -> None:
+        """A main-loop actor's segment ends (it finished or yielded): the main loop takes over."""
+        self.ml_owner = None
+        if self.bql.owner == "main":
+            self.bql.state, self.bql.owner = LockState.FREE, None
+
+    def block_on_peer(self, what: str) -> Steps[None]:
+        """Block forever: the peer never answers."""
+        name = self.actor.name
+        self.peer_blocked.add(name)
+        yield Pending(what, lambda: Block(f"{what}: the peer never answers", "peer"))
+
+    def wait_for(self, actor_name: str, what: str) -> Steps[None]:
+        """Block until actor ``actor_name`` has finished (a join, or a scenario's ordering)."""
+
+        def blocker() -> Block | None:
+            for a in self.actors:
+                if a.name == actor_name and not a.done:
+                    return Block(f"{what}: waits for {actor_name}", actor_name)
+            return None
+
+        yield Pending(what, blocker)
+        self.record(what, note=f"{actor_name} finished")
+
+    # -- actors ----------------------------------------------------------------------------------
+
+    def spawn(self, name: str, body: Callable[[World, Actor], Steps[None]], *,
+              main_loop: bool = False) -> Actor:
+        """Create an actor; it takes its first step when the scheduler picks it."""
+        a = Actor(name=name, main_loop=main_loop)
+        a.gen = body(self, a)
+        self.actors.append(a)
+        return a
+
+    def actor_named(self, name: str) -> Actor | None:
+        """:return: the actor with that name, or ``None``."""
+        for a in self.actors:
+            if a.name == name:
+                return a
+        return None
+
+    def check_second_instance(self) -> None:
+        """Record SECOND_INSTANCE the first time two live ``migration`` objects exist."""
+        if not self._second_reported and self.universe.live_instances("migration") > 1:
+            self._second_reported = True
+            labels = [lbl for lbl, h in self.heap.items() if h.mem is MemState.LIVE]
+            self.note_fault(self.fault(Outcome.SECOND_INSTANCE, ",".join(labels),
+                                       f"{len(labels)} live migration instances"))
+
+    def truth_running(self) -> bool:
+        """:return: whether a migration really is in progress (the real object is live and active)."""
+        if self.real is None:
+            return False
+        h = self.heap[self.real]
+        return h.mem is MemState.LIVE and h.status in (MigStatus.ACTIVE, MigStatus.CANCELLING)
+
+    def truth_has_file(self) -> bool:
+        """:return: whether the real object is live and has an outgoing file an error must reach."""
+        if self.real is None:
+            return False
+        h = self.heap[self.real]
+        return h.mem is MemState.LIVE and h.to_dst_file
+
+
+def _enabled(world: World) -> list[Actor]:
+    out = []
+    for a in world.actors:
+        if a.done or a.pending is None:
+            continue
+        if a.main_loop and (not world.polling or world.ml_owner not in (None, a.name)):
+            continue
+        if a.pending.blocker() is None:
+            out.append(a)
+    return out
+
+
+def _prime(world: World) -> None:
+    """Advance new actors to their first pending step (creation itself is not a step)."""
+    for a in world.actors:
+        if a.pending is None and not a.done and a.gen is not None:
+            world.current = a
+            try:
+                a.pending = next(a.gen)
+            except StopIteration:
+                a.done = True
+            finally:
+                world.current = None
+
+
+def _stuck_fault(world: World) -> Fault:
+    main = world.actor_named("main")
+    waits: dict[str, str | None] = {}
+    reasons: dict[str, str] = {}
+    for a in world.actors:
+        if a.done or a.pending is None:
+            continue
+        b = a.pending.blocker()
+        if a.main_loop and not world.polling:
+            b = Block("main loop not polling", "main")
+        if b is not None:
+            waits[a.name] = b.waits_on
+            reasons[a.name] = b.reason
+    # follow main's wait chain
+    seen: list[str] = []
+    cur: str | None = "main"
+    peer = False
+    while cur is not None and cur not in seen:
+        seen.append(cur)
+        nxt = waits.get(cur)
+        if nxt == "peer":
+            peer = True
+            break
+        cur = nxt
+    detail = "; ".join(f"{n} {reasons[n]}" for n in seen if n in reasons)
+    outcome = Outcome.HANG if peer else Outcome.DEADLOCK
+    step = max(len(world.trace) - 1, 0)
+    obj = world.real or ""
+    return Fault(outcome, step, main.name if main else "main", obj, detail or "no actor can run")
+
+
+ChooseFn = Callable[[int, list[Actor], World], int]
+
+
+def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
+    """Run the world's actors until ``main`` finishes (the process exits), a crash, or a stall.
+
+    :param world: a world whose ``main`` actor has been spawned.
+    :param choose: ``choose(step_no, enabled, world) -> index`` picks the next actor.
+    :param max_steps: a bound on scheduler steps; exceeding it is a HANG.
+    """
+    steps = 0
+    while True:
+        _prime(world)
+        main = world.actor_named("main")
+        if main is None or main.done:
+            return
+        enabled = _enabled(world)
+        if not enabled:
+            f = _stuck_fault(world)
+            world.faults.append(f)
+            return
+        if steps >= max_steps:
+            world.faults.append(Fault(Outcome.HANG, len(world.trace), "main", world.real or "",
+                                      f"no end after {max_steps} steps"))
+            return
+        idx = choose(steps, enabled, world)
+        a = enabled[idx]
+        steps += 1
+        world.current = a
+        try:
+            if a.gen is None:
+                raise RuntimeError(f"{a} has no body")
+            a.pending = a.gen.send(None)
+        except StopIteration:
+            a.done = True
+            a.pending = None
+            if a.main_loop and world.ml_owner == a.name:
+                world.ml_exit()
+        except Crash as crash:
+            world.crashed(crash.fault)
+            return
+        finally:
+            world.current = None
+
+
+def replay_choices(schedule: Sequence[int]) -> ChooseFn:
+    """:param schedule: explicit choices; past its end, choose 0; out-of-range choices wrap.
+    :return: a chooser following it.
+    """
+
+    def choose(step: int, enabled: list[Actor], world: World) -> int:
+        if step < len(schedule):
+            return schedule[step] % len(enabled)
+        return 0
+
+    return choose
