@@ -57,6 +57,7 @@ class Row:
     :param target: the target, or None.
     :param status: met / missed / info / not measured.
     :param note: how it was measured, or why not.
+    :param detail: listed in its group's detail table rather than the main table.
     """
 
     figure: str
@@ -69,6 +70,7 @@ class Row:
     target: Target | None = None
     status: Status = Status.INFO
     note: str = ""
+    detail: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """:return: a JSON-serialisable dict of this row."""

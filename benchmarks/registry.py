@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import fig_memory, fig_objects
+from benchmarks import fig_memory, fig_migration, fig_objects
 from benchmarks.model import FigureSpec
 
 __all__ = ["FIGURES", "figure_keys"]
@@ -13,6 +13,13 @@ FIGURES: tuple[FigureSpec, ...] = (
                  fig_objects.LIFECYCLE_TARGET),)),
     FigureSpec("properties", ("2",), "Property access", fig_objects.measure_properties,
                (("2", "property get/set through QOM", fig_objects.PROPERTY_TARGET),)),
+    FigureSpec("counterexamples", ("5",), "Time to first counterexample",
+               fig_migration.measure_counterexamples,
+               (("5", "time to first counterexample, every failing cell", fig_migration.CELL_TARGET),)),
+    FigureSpec("exploration", ("6",), "Exhaustive exploration", fig_migration.measure_exploration,
+               (("6a", "exhaustive exploration speed, proposed design", None),
+                ("6b", "time to exhaust every scenario, proposed design", fig_migration.EXHAUST_TARGET),
+                ("6c", "exhaustive exploration speed, every named design", None))),
     FigureSpec("memory", ("7",), "Memory", fig_memory.measure_memory,
                (("7a", "peak RSS growth over object_new/object_unref cycles", fig_memory.RSS_TARGET),
                 ("7b", "universe size after loading the real snapshot", None))),

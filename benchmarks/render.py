@@ -12,6 +12,7 @@ from benchmarks.runner import Report
 __all__ = ["TABLE_HEADER", "render_json", "render_markdown", "write_outputs"]
 
 TABLE_HEADER = "| figure | measured | reference | ratio | target | status |"
+TABLE_RULE = "| --- | --- | --- | --- | --- | --- |"
 
 _UNITS_SCALED = {"ns/op": [(1e6, "ms/op"), (1e3, "µs/op"), (1.0, "ns/op")]}
 
@@ -97,16 +98,27 @@ def render_markdown(report: Report, *, date: str, extra_notes: tuple[str, ...] =
         "## Figures",
         "",
         TABLE_HEADER,
-        "| --- | --- | --- | --- | --- | --- |",
+        TABLE_RULE,
     ]
     notes: list[str] = []
+
+    def add(row: Row) -> None:
+        note_no = None
+        if row.note and row.status is not Status.NOT_MEASURED:
+            notes.append(row.note)
+            note_no = len(notes)
+        lines.append(_row_line(row, note_no))
+
     for result in report.results:
         for row in result.rows:
-            note_no = None
-            if row.note and row.status is not Status.NOT_MEASURED:
-                notes.append(row.note)
-                note_no = len(notes)
-            lines.append(_row_line(row, note_no))
+            if not row.detail:
+                add(row)
+    for result in report.results:
+        details = [row for row in result.rows if row.detail]
+        if details:
+            lines += ["", f"### {result.title}: details", "", TABLE_HEADER, TABLE_RULE]
+            for row in details:
+                add(row)
     lines += ["", "## Notes", ""]
     lines += [f"{i}. {_cell(note)}" for i, note in enumerate(notes, 1)]
     lines += ["", "## Conditions", "", _load_note(report)]

@@ -1,0 +1,203 @@
+"""Figures 5 and 6: how fast the migration model finds counterexamples and exhausts schedules.
+
+Figure 5 times :func:`migration.explore.sample` (Hypothesis with its default 100 examples,
+generate and shrink phases, fixed seeds) on every failing design x property cell.  A cell
+is failing when the exhaustive enumeration of the spec's scenarios finds a violation
+(``check_cell(..., max_examples=0)``) or when sampling with seed 0 does.  The time counted is
+Hypothesis's whole search, shrinking included, until it returns the shrunk counterexample;
+a seed that finds none counts as infinitely slow.
+
+Figure 6 times :func:`migration.explore.explore` (state-hashing enumeration) on every scenario,
+bypassing ``explore_scenario``'s memo so each repetition really runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.model import Config, NotMeasured, Row, Status, Target, judged, not_measured
+
+__all__ = ["CELL_TARGET", "EXHAUST_TARGET", "measure_counterexamples", "measure_exploration"]
+
+CELL_TARGET = Target(2, on_ratio=False, unit="s")
+EXHAUST_TARGET = Target(60, on_ratio=False, unit="s")
+
+
+def _import_model() -> tuple[Any, Any, Any, Any]:
+    try:
+        from migration.check import PROPERTIES, check_cell
+        from migration.designs import DESIGNS
+        from migration.explore import explore, sample
+        from migration.scenarios import SCENARIOS
+    except ImportError as exc:
+        raise NotMeasured(f"the migration model has not landed ({exc})") from None
+    return (PROPERTIES, DESIGNS, SCENARIOS, {"check_cell": check_cell, "explore": explore, "sample": sample})
+
+
+class _Clock:
+    def __init__(self, budget_s: float | None) -> None:
+        self.deadline = None if budget_s is None else time.monotonic() + budget_s
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+@dataclass(frozen=True)
+class _CellRun:
+    seconds: float  # inf when no counterexample
+    events: int
+    choices: int
+
+
+def _sample_cell(sample: Callable[..., Any], design: Any, prop: str, seed: int) -> _CellRun:
+    start = time.perf_counter_ns()
+    result, _examples = sample(design, prop, seed_value=seed)
+    seconds = (time.perf_counter_ns() - start) / 1e9
+    if result is None:
+        return _CellRun(math.inf, 0, 0)
+    return _CellRun(seconds, len(result.program), len(result.schedule))
+
+
+def measure_counterexamples(config: Config) -> list[Row]:
+    """Figure 5: time to the first (shrunk) counterexample, per failing cell.
+
+    :param config: seeds per cell (``cell_repeats``), cell limit and budget.
+    :return: a summary row, then one detail row per failing cell.
+    """
+    properties, designs, _scenarios, fns = _import_model()
+    clock = _Clock(config.budget_s)
+    details: list[Row] = []
+    worst: tuple[float, str] | None = None
+    medians: list[float] = []
+    stopped = ""
+    seeds = list(range(config.cell_repeats))
+    cells = [(design_id, design, prop) for design_id, design in designs.items() for prop in properties]
+    for design_id, design, prop in cells:
+        if config.cells_limit is not None and len(details) >= config.cells_limit:
+            stopped = f"{config.mode} mode: first {config.cells_limit} failing cells only"
+            break
+        if clock.expired():
+            stopped = f"time budget used up after {len(details)} failing cells"
+            break
+        exhaustive = fns["check_cell"](design, prop, max_examples=0).verdict
+        first = _sample_cell(fns["sample"], design, prop, seeds[0])
+        if exhaustive != "fails" and math.isinf(first.seconds):
+            continue
+        runs = [first, *(_sample_cell(fns["sample"], design, prop, s) for s in seeds[1:])]
+        med = statistics.median(r.seconds for r in runs)
+        found = [r for r in runs if not math.isinf(r.seconds)]
+        medians.append(med)
+        cell = f"{design_id} × {prop}"
+        if worst is None or med > worst[0]:
+            worst = (med, cell)
+        shrunk = (f"shrunk to {statistics.median(r.events for r in found):g} events and "
+                  f"{statistics.median(r.choices for r in found):g} scheduler choices (median)"
+                  if found else "no counterexample from Hypothesis")
+        details.append(judged(
+            f"5.{len(details) + 1}", cell, med, "s", target=CELL_TARGET,
+            note=(f"found at {len(found)}/{len(runs)} seeds; {shrunk}; "
+                  f"exhaustive enumeration: {exhaustive}")))
+    if worst is None:
+        return [not_measured("5", "time to first counterexample, every failing cell",
+                             stopped or "no failing cell found", CELL_TARGET)]
+    summary = judged(
+        "5", "time to first counterexample, worst failing cell", worst[0], "s", target=CELL_TARGET,
+        note=(f"{len(details)} failing cells, {len(seeds)} seed(s) each, Hypothesis default 100 examples"
+              f" with shrinking; worst: {worst[1]}; median over cells {statistics.median(medians):.3g} s;"
+              f" {sum(1 for r in details if r.status is Status.MET)} cells within target"
+              + (f"; {stopped}" if stopped else "")))
+    return [summary, *(_as_detail(r) for r in details)]
+
+
+def _as_detail(row: Row) -> Row:
+    return dataclasses.replace(row, detail=True)
+
+
+def _proposed(designs: dict[str, Any]) -> tuple[Any, str] | None:
+    try:
+        from migration.search import proposed_designs
+    except ImportError:
+        return None
+    found = list(proposed_designs())
+    if not found:
+        return None
+    design = found[0]
+    return design, str(design.name)
+
+
+def _exhaust(explore: Callable[..., Any], design: Any, scenarios: dict[str, Any], ids: list[str],
+             repeats: int) -> tuple[float, int, int, list[str]]:
+    total = 0.0
+    schedules = runs = 0
+    incomplete: list[str] = []
+    for sid in ids:
+        times: list[float] = []
+        ex: Any = None
+        for _ in range(repeats):
+            start = time.perf_counter_ns()
+            ex = explore(design, scenarios[sid])
+            times.append((time.perf_counter_ns() - start) / 1e9)
+        total += statistics.median(times)
+        schedules += ex.schedules
+        runs += ex.runs
+        if not ex.complete:
+            incomplete.append(sid)
+    return total, schedules, runs, incomplete
+
+
+def measure_exploration(config: Config) -> list[Row]:
+    """Figure 6: exhaustive exploration speed, and time to exhaust every scenario.
+
+    :param config: repetitions, scenario limit and budget.
+    :return: rows 6a (proposed design: schedules per second), 6b (proposed design: time to
+        exhaust every scenario), 6c (every named design).
+    """
+    _properties, designs, scenarios, fns = _import_model()
+    ids = list(scenarios)
+    scope = ""
+    if config.scenarios_limit is not None and config.scenarios_limit < len(ids):
+        ids = ids[: config.scenarios_limit]
+        scope = f"{config.mode} mode: first {len(ids)} of {len(scenarios)} scenarios only; "
+    repeats = max(1, min(config.repeats, 5))
+    rows: list[Row] = []
+    proposed = _proposed(designs)
+    if proposed is None:
+        reason = "migration.search (the proposed design) has not landed"
+        rows += [not_measured("6a", "exhaustive exploration speed, proposed design", reason),
+                 not_measured("6b", "time to exhaust every scenario, proposed design", reason,
+                              EXHAUST_TARGET)]
+    else:
+        design, name = proposed
+        total, schedules, runs, incomplete = _exhaust(fns["explore"], design, scenarios, ids, repeats)
+        tail = f"; run budget hit in {', '.join(incomplete)}" if incomplete else "; every scenario complete"
+        rows.append(judged(
+            "6a", f"exhaustive exploration speed, proposed design '{name}'", schedules / total, "schedules/s",
+            target=None,
+            note=(f"{scope}{schedules:,} distinct schedules covered by {runs:,} runs (state hashing) in"
+                  f" {total:.3g} s: {runs / total:,.0f} runs/s; median of {repeats} per scenario{tail}")))
+        rows.append(judged(
+            "6b", f"time to exhaust every scenario, proposed design '{name}'", total, "s",
+            target=EXHAUST_TARGET,
+            note=f"{scope}sum over {len(ids)} scenarios of the median of {repeats} runs"))
+    clock = _Clock(config.budget_s)
+    total_all = 0.0
+    sched_all = runs_all = 0
+    done = 0
+    for design in designs.values():
+        if clock.expired():
+            break
+        t, s, r, _inc = _exhaust(fns["explore"], design, scenarios, ids, 1)
+        total_all, sched_all, runs_all, done = total_all + t, sched_all + s, runs_all + r, done + 1
+    if done:
+        rows.append(judged(
+            "6c", f"exhaustive exploration speed, {done} named designs × {len(ids)} scenarios",
+            sched_all / total_all, "schedules/s", target=None,
+            note=(f"{scope}{sched_all:,} schedules by {runs_all:,} runs in {total_all:.3g} s"
+                  f" ({runs_all / total_all:,.0f} runs/s), one run each")))
+    return rows
