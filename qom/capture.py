@@ -1,0 +1,386 @@
+"""``qomsim capture``: record a real QEMU's type universe into a snapshot file.
+
+The sweep talks QMP (``qemu.qmp.QMPClient``) to a QEMU it starts itself (``--qemu BINARY``,
+run as ``-machine none -nodefaults -S -display none``) or to one already running
+(``--qmp PATH``), and asks, in this order:
+
+1. ``query-version``;
+2. ``qom-list`` of every path of the initial composition tree (before any introspection);
+3. ``qom-list-types abstract=true`` and ``abstract=false``;
+4. ``qom-list-types implements=I abstract=true`` for every interface type ``I``;
+5. ``qom-list-properties`` for every type, and ``device-list-properties`` for every concrete device.
+
+Some introspection calls crash QEMU 7.2.  A lost connection or an exited process is recorded as a
+crash of that (command, type); a QEMU the capture started is then restarted and the sweep goes on.
+The raw answers (:class:`RawCapture`) are reduced to the snapshot format by
+:func:`qom.snapshot.snapshot_from_raw`; see ``docs/snapshot-format.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp import ExecuteError, QMPClient, QMPError
+
+from qom.visitor import JSON
+
+__all__ = [
+    "QEMU_ARGS",
+    "CaptureFailed",
+    "QEMUCrashed",
+    "RawCapture",
+    "add_arguments",
+    "capture",
+    "run",
+]
+
+#: the arguments the capture gives a QEMU it starts (before its own ``-qmp``)
+QEMU_ARGS: tuple[str, ...] = ("-machine", "none", "-nodefaults", "-S", "-display", "none")
+
+#: seconds one QMP command may take before QEMU is declared hung (and killed, if ours)
+COMMAND_TIMEOUT = 30.0
+
+
+class CaptureFailed(Exception):
+    """The capture cannot go on (QEMU will not start, or a QEMU we did not start died)."""
+
+
+class QEMUCrashed(Exception):
+    """QEMU died (or hung) while answering one command.
+
+    :param detail: what was seen (exit status, lost connection, timeout).
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class RawCapture:
+    """Every answer the sweep got, before reduction.
+
+    ``qom_list_properties``/``device_list_properties`` map a type name to either
+    ``{"return": [...]}`` or ``{"error": {"class": ..., "desc": ...}}``.
+    """
+
+    version: dict[str, JSON] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+    types: list[dict[str, JSON]] = field(default_factory=list)
+    concrete: list[str] = field(default_factory=list)
+    implements: dict[str, list[str]] = field(default_factory=dict)
+    tree: dict[str, list[dict[str, JSON]]] = field(default_factory=dict)
+    qom_list_properties: dict[str, dict[str, JSON]] = field(default_factory=dict)
+    device_list_properties: dict[str, dict[str, JSON]] = field(default_factory=dict)
+    #: one ``{"command", "typename", "detail"}`` per crash
+    crashes: list[dict[str, str]] = field(default_factory=list)
+    restarts: int = 0
+    seconds: float = 0.0
+
+
+# -- talking to one QEMU -------------------------------------------------------------------------
+
+
+class _Target:
+    """One QMP connection, to a QEMU we started (restartable) or to a given socket."""
+
+    def __init__(self, binary: str | None, socket_path: str | None, extra_args: Sequence[str]) -> None:
+        self.binary = binary
+        self.socket_path = socket_path
+        self.extra_args = tuple(extra_args)
+        self.client: QMPClient | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        if self.binary is None:
+            return []
+        return [self.binary, *QEMU_ARGS, *self.extra_args]
+
+    async def start(self) -> None:
+        client = QMPClient("qomsim-capture")
+        if self.binary is None:
+            if self.socket_path is None:
+                raise CaptureFailed("capture needs --qemu BINARY or --qmp PATH")
+            try:
+                await client.connect(self.socket_path)
+            except (QMPError, OSError) as exc:
+                raise CaptureFailed(f"cannot connect to {self.socket_path}: {exc}") from exc
+            self.client = client
+            return
+        # QEMU connects to us: no polling for its socket to appear
+        self._dir = tempfile.TemporaryDirectory(prefix="qomsim-capture-")
+        sock = str(Path(self._dir.name) / "qmp.sock")
+        await client.start_server(sock)
+        try:
+            self.proc = subprocess.Popen(
+                [*self.argv, "-qmp", f"unix:{sock}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise CaptureFailed(f"cannot start {self.binary}: {exc}") from exc
+        try:
+            await asyncio.wait_for(client.accept(), COMMAND_TIMEOUT)
+        except (TimeoutError, QMPError, OSError) as exc:
+            await self.stop()
+            raise CaptureFailed(f"{self.binary} did not connect to QMP: {exc!r}") from exc
+        self.client = client
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(QMPError, OSError, EOFError, asyncio.TimeoutError):
+                if self.proc is not None and self.proc.poll() is None:
+                    await asyncio.wait_for(self.client.execute("quit"), 5)
+            # disconnect() re-raises what killed the reader (EOFError after a crash)
+            with contextlib.suppress(QMPError, OSError, EOFError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.client.disconnect(), 5)
+            self.client = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    async def restart(self) -> None:
+        if self.binary is None:
+            raise CaptureFailed(f"QEMU at {self.socket_path} died and was not started by qomsim capture")
+        await self.stop()
+        await self.start()
+
+    async def execute(self, command: str, arguments: dict[str, JSON] | None = None) -> dict[str, JSON]:
+        """:return: ``{"return": ...}`` or ``{"error": {...}}``.
+        :raise QEMUCrashed: when the connection is lost, QEMU exits, or the command times out.
+        """
+        if self.client is None:
+            raise QEMUCrashed("not connected")
+        try:
+            value = await asyncio.wait_for(self.client.execute(command, arguments), COMMAND_TIMEOUT)
+        except ExecuteError as exc:
+            return {"error": {"class": exc.error_class, "desc": str(exc)}}
+        except TimeoutError:
+            if self.proc is not None:
+                self.proc.kill()
+            raise QEMUCrashed(f"no answer within {COMMAND_TIMEOUT:g} s") from None
+        except (QMPError, OSError, EOFError) as exc:
+            raise QEMUCrashed(self._death(exc)) from exc
+        return {"return": _json(value)}
+
+    def _death(self, exc: BaseException) -> str:
+        if self.proc is not None:
+            try:
+                status = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                return f"connection lost ({type(exc).__name__})"
+            if status < 0:
+                return f"killed by signal {-status}"
+            return f"exited with status {status}"
+        return f"connection lost ({type(exc).__name__})"
+
+
+def _json(value: object) -> JSON:
+    # qemu.qmp hands back plain json-decoded data; round-trip it to satisfy the JSON type
+    decoded: JSON = json.loads(json.dumps(value))
+    return decoded
+
+
+# -- progress --------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar on a terminal, plain lines (every ``step`` items) elsewhere."""
+
+    def __init__(self, enabled: bool, stream: Any = None, step: int = 100) -> None:
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.step = step
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._bar: Any = None
+        self._task: Any = None
+        self.total = 0
+        self.done = 0
+
+    @contextlib.contextmanager
+    def run(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
+        self.total, self.done = total, 0
+        if not self.enabled:
+            yield lambda _name: None
+            return
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
+                          console=Console(file=self.stream), transient=False) as bar:
+                task = bar.add_task(label, total=total, current="")
+
+                def advance(name: str) -> None:
+                    bar.update(task, advance=1, current=name)
+
+                yield advance
+            return
+
+        def advance_plain(name: str) -> None:
+            self.done += 1
+            if self.done % self.step == 0 or self.done == self.total:
+                print(f"{label}: {self.done}/{self.total} ({name})", file=self.stream, flush=True)
+
+        yield advance_plain
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=self.stream, flush=True)
+
+
+# -- the sweep ----------------------------------------------------------------------------------------
+
+
+def _ancestors(types: dict[str, dict[str, JSON]], name: str) -> Iterator[str]:
+    current: str | None = name
+    seen: set[str] = set()
+    while current is not None and current in types and current not in seen:
+        seen.add(current)
+        yield current
+        parent = types[current].get("parent")
+        current = parent if isinstance(parent, str) else None
+
+
+def _names(answer: dict[str, JSON]) -> list[str]:
+    listed = answer.get("return")
+    if not isinstance(listed, list):
+        return []
+    return sorted(str(t["name"]) for t in listed if isinstance(t, dict) and "name" in t)
+
+
+async def _tree(target: _Target, raw: RawCapture) -> None:
+    pending = ["/"]
+    while pending:
+        path = pending.pop(0)
+        answer = await target.execute("qom-list", {"path": path})
+        props = answer.get("return")
+        if not isinstance(props, list):
+            continue
+        raw.tree[path] = [p for p in props if isinstance(p, dict)]
+        for prop in raw.tree[path]:
+            ptype, name = prop.get("type"), prop.get("name")
+            if isinstance(ptype, str) and isinstance(name, str) and ptype.startswith("child<"):
+                pending.append(f"{path.rstrip('/')}/{name}")
+
+
+async def _sweep(target: _Target, raw: RawCapture, progress: _Progress,
+                 only: Sequence[str] | None) -> None:
+    version = await target.execute("query-version")
+    raw.version = version["return"] if isinstance(version.get("return"), dict) else {}  # type: ignore[assignment]
+    raw.argv = target.argv
+    await _tree(target, raw)
+    listed = (await target.execute("qom-list-types", {"abstract": True})).get("return")
+    raw.types = [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
+    raw.concrete = _names(await target.execute("qom-list-types", {"abstract": False}))
+    by_name: dict[str, dict[str, JSON]] = {str(t["name"]): t for t in raw.types}
+    interfaces = sorted(n for n in by_name if "interface" in _ancestors(by_name, n))
+    for iface in interfaces:
+        raw.implements[iface] = _names(
+            await target.execute("qom-list-types", {"implements": iface, "abstract": True}))
+    names = sorted(by_name) if only is None else [n for n in only if n in by_name]
+    concrete_set = set(raw.concrete)
+    jobs: list[tuple[str, str]] = [("qom-list-properties", n) for n in names]
+    jobs += [("device-list-properties", n) for n in names
+             if n in concrete_set and "device" in _ancestors(by_name, n)]
+    with progress.run(len(jobs), "capture") as advance:
+        for command, name in jobs:
+            table = raw.device_list_properties if command == "device-list-properties" \
+                else raw.qom_list_properties
+            try:
+                table[name] = await target.execute(command, {"typename": name})
+            except QEMUCrashed as exc:
+                raw.crashes.append({"command": command, "typename": name, "detail": exc.detail})
+                progress.note(f"capture: {command} {name} crashed QEMU ({exc.detail}); restarting")
+                raw.restarts += 1
+                await target.restart()
+            advance(name)
+
+
+async def capture(binary: str | None = None, socket_path: str | None = None, *,
+                  extra_args: Sequence[str] = (), only: Sequence[str] | None = None,
+                  progress: bool = False) -> RawCapture:
+    """Run the sweep against one QEMU.
+
+    :param binary: start this QEMU binary (restarted after each crash).
+    :param socket_path: or connect to this QMP UNIX socket.
+    :param extra_args: more QEMU arguments (with ``binary``).
+    :param only: introspect only these types (None: all); the type list is always complete.
+    :param progress: show progress on stderr.
+    :return: every answer.
+    :raise CaptureFailed: when QEMU cannot be reached, or a QEMU we did not start dies.
+    """
+    raw = RawCapture()
+    target = _Target(binary, socket_path, extra_args)
+    start = time.monotonic()
+    await target.start()
+    try:
+        await _sweep(target, raw, _Progress(progress), only)
+    except QEMUCrashed as exc:
+        raise CaptureFailed(f"QEMU died outside the introspection sweep: {exc.detail}") from exc
+    finally:
+        await target.stop()
+    raw.seconds = time.monotonic() - start
+    return raw
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare ``qomsim capture``'s options.
+
+    :param parser: the subcommand's parser.
+    """
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--qemu", metavar="BINARY", help="start this QEMU binary (e.g. qemu-system-x86_64)")
+    where.add_argument("--qmp", metavar="PATH", help="connect to a running QEMU's QMP UNIX socket")
+    parser.add_argument("--output", "-o", metavar="FILE", required=True, help="write the snapshot here")
+    parser.add_argument("--only", metavar="TYPE", action="append",
+                        help="introspect only this type (repeatable; the type list stays complete)")
+    parser.add_argument("--no-progress", action="store_true", help="print no progress")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``qomsim capture``.
+
+    :param args: the parsed options.
+    :return: 0 on success, 1 when the capture failed.
+    """
+    from qom.snapshot import dump_snapshot, snapshot_from_raw
+
+    try:
+        raw = asyncio.run(capture(args.qemu, args.qmp, only=args.only, progress=not args.no_progress))
+    except CaptureFailed as exc:
+        print(f"qomsim capture: {exc}", file=sys.stderr)
+        return 1
+    data = snapshot_from_raw(raw)
+    tmp = f"{args.output}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        dump_snapshot(data, f)
+    os.replace(tmp, args.output)
+    if not args.no_progress:
+        print(f"qomsim capture: {len(raw.types)} types, {len(raw.crashes)} crashing, "
+              f"{raw.restarts} restarts, {raw.seconds:.1f} s -> {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,460 @@
+"""Snapshot files: a real QEMU's type universe, and :func:`load_universe` to emulate it.
+
+A snapshot (``docs/snapshot-format.md``) is compact JSON written by ``qomsim capture``::
+
+    >>> from qom.snapshot import load_universe, packaged_snapshot_path
+    >>> from qom.qmp import execute
+    >>> u = load_universe(packaged_snapshot_path())
+    >>> execute("qom-list-types", {"implements": "nmi"}, universe=u)["return"][0]["name"] != ""
+    True
+
+Each type keeps only what it adds to its parent: its abstract flag, its own interfaces and its
+own properties.  :func:`snapshot_from_raw` does that reduction from the raw answers of
+:mod:`qom.capture`; :func:`load_universe` declares every type with a :class:`~qom.types.TypeInfo`
+whose ``class_init`` adds the class properties and whose ``instance_init`` adds the
+instance-only ones, so the emulator *derives* ``qom-list-types``, ``qom-list-properties`` and
+``device-list-properties`` answers from parents and interfaces rather than replaying them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from qom.object import Object, object_new, object_unref
+from qom.property import (
+    ObjectProperty,
+    object_class_property_add,
+    object_class_property_find,
+    object_property_add,
+    object_property_del,
+    object_property_find,
+)
+from qom.qmp_schema import VersionInfo
+from qom.tree import object_get_root, object_property_add_child, object_resolve_path
+from qom.types import TYPE_INTERFACE, ObjectClass, TypeImpl, TypeInfo
+from qom.universe import MachinePhase, Universe, use_universe
+from qom.visitor import JSON
+
+if TYPE_CHECKING:
+    from qom.capture import RawCapture
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "LoadedUniverse",
+    "SnapshotFormatError",
+    "dump_snapshot",
+    "load_universe",
+    "packaged_snapshot_path",
+    "read_snapshot",
+    "snapshot_from_raw",
+]
+
+FORMAT = "qomsim-snapshot"
+VERSION = 1
+
+#: what ``device-list-properties`` hides (``qom/qom-qmp-cmds.c``, ``qmp_device_list_properties``)
+DEVICE_HIDDEN = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
+
+
+class SnapshotFormatError(ValueError):
+    """The file is not a snapshot this version of qomsim can read."""
+
+
+def packaged_snapshot_path() -> Path:
+    """:return: the snapshot of Debian's ``qemu-system-x86_64`` shipped in ``qom/data/``."""
+    return Path(__file__).resolve().parent / "data" / "qemu-system-x86_64.json"
+
+
+# -- reduction: raw answers -> snapshot -------------------------------------------------------------
+
+
+Prop = dict[str, JSON]
+
+
+def _props(answer: Mapping[str, JSON] | None) -> list[Prop] | None:
+    if answer is None:
+        return None
+    listed = answer.get("return")
+    if not isinstance(listed, list):
+        return None
+    return [p for p in listed if isinstance(p, dict) and isinstance(p.get("name"), str)]
+
+
+def _key(p: Prop) -> tuple[JSON, JSON]:
+    return p.get("type"), p.get("description")
+
+
+def _order(types: Mapping[str, Mapping[str, JSON]]) -> list[str]:
+    """Type names, every parent before its children (then by name)."""
+    children: dict[str | None, list[str]] = {}
+    for name, t in types.items():
+        parent = t.get("parent")
+        children.setdefault(parent if isinstance(parent, str) and parent in types else None, []).append(name)
+    out: list[str] = []
+    pending = sorted(children.get(None, []), reverse=True)
+    while pending:
+        name = pending.pop()
+        out.append(name)
+        pending.extend(sorted(children.get(name, []), reverse=True))
+    return out
+
+
+def snapshot_from_raw(raw: RawCapture) -> dict[str, Any]:
+    """Reduce a capture to the snapshot format (every type keeps only what it adds).
+
+    Whatever the reduction cannot express is listed under ``"unmodelled"``.
+
+    :param raw: the capture.
+    :return: the snapshot, ready for :func:`dump_snapshot`.
+    """
+    types: dict[str, dict[str, JSON]] = {str(t["name"]): t for t in raw.types}
+    order = _order(types)
+    unmodelled: list[str] = []
+    interface_types = {n for n in order if _is_interface(types, n)}
+    # interfaces each (non-interface) type is seen to implement
+    seen: dict[str, set[str]] = {n: set() for n in types}
+    for iface, names in raw.implements.items():
+        if iface == TYPE_INTERFACE:
+            continue
+        for n in names:
+            if n in seen and n not in interface_types:
+                seen[n].add(iface)
+    observed: dict[str, dict[str, Prop] | None] = {}
+    seen_by_dlp: set[str] = set()  # qom-list-properties failed: device-list-properties' (filtered) view
+    for n in order:
+        listed = _props(raw.qom_list_properties.get(n))
+        if listed is None:
+            listed = _props(raw.device_list_properties.get(n))
+            if listed is not None:
+                seen_by_dlp.add(n)
+        observed[n] = None if listed is None else {str(p["name"]): p for p in listed}
+    abstract = {n for n, t in types.items() if t.get("abstract") is True}
+    descendants: dict[str, list[str]] = {n: [] for n in types}
+    for n in reversed(order):
+        parent = types[n].get("parent")
+        if isinstance(parent, str) and parent in descendants:
+            descendants[parent] += [n, *descendants[n]]
+    out_types: dict[str, dict[str, Any]] = {}
+    model_class: dict[str, dict[str, Prop]] = {}
+    model_inst: dict[str, dict[str, Prop]] = {}
+    own_all: dict[str, dict[str, Prop]] = {}
+    for n in order:
+        t = types[n]
+        parent = t.get("parent")
+        pname = parent if isinstance(parent, str) and parent in types else None
+        pclass = dict(model_class[pname]) if pname else {}
+        pinst = dict(model_inst[pname]) if pname else {}
+        concrete = n not in abstract
+        base = {**pclass, **pinst} if concrete else dict(pclass)
+        entry: dict[str, Any] = {}
+        if pname is not None:
+            entry["parent"] = pname
+        if not concrete:
+            entry["abstract"] = True
+        own_ifaces = sorted(seen[n] - (seen[pname] if pname else set()))
+        lost = sorted((seen[pname] if pname else set()) - seen[n])
+        if lost:
+            unmodelled.append(f"{n}: implements none of {lost} that its parent implements")
+        if own_ifaces:
+            entry["interfaces"] = list(own_ifaces)
+        obs = observed[n]
+        own: list[Prop] = []
+        removed: list[str] = []
+        if obs is not None:
+            via_dlp = n in seen_by_dlp
+            for name, p in obs.items():
+                if name not in base:
+                    own.append({k: v for k, v in p.items() if k in ("name", "type", "description")})
+                elif _key(base[name]) != _key(p):
+                    unmodelled.append(f"{n}.{name}: type/description differ from the inherited property")
+            for name in base:
+                if name in obs or (via_dlp and (name in DEVICE_HIDDEN or name.startswith("legacy-"))):
+                    continue
+                if name in pinst and concrete:
+                    removed.append(name)
+                else:
+                    unmodelled.append(f"{n}.{name}: inherited class property not listed")
+        cls: dict[str, Prop] = {}
+        inst: dict[str, Prop] = {}
+        for p in own:
+            name = str(p["name"])
+            # a concrete type's property is an instance property when it is a child<> (children
+            # are made per instance) or when an abstract descendant (which lists class
+            # properties only) does not list it
+            instance_only = (concrete and str(p.get("type")).startswith("child<")) or (concrete and any(
+                d in abstract and observed.get(d) is not None and name not in (observed[d] or {})
+                for d in descendants[n]))
+            if instance_only:
+                inst[name] = {**p, "instance": True}
+            else:
+                cls[name] = p
+        own_all[n] = {**cls, **inst}
+        model_class[n] = {**pclass, **cls}
+        model_inst[n] = {k: v for k, v in {**pinst, **inst}.items() if k not in removed}
+        if own_all[n]:
+            entry["properties"] = sorted(own_all[n].values(), key=lambda p: str(p["name"]))
+        if removed:
+            entry["removes"] = sorted(removed)
+        out_types[n] = entry
+    _attach_defaults(raw, types, own_all, unmodelled)
+    errors: dict[str, Any] = {}
+    for command, table in (("qom-list-properties", raw.qom_list_properties),
+                           ("device-list-properties", raw.device_list_properties)):
+        errs = {n: a["error"] for n, a in sorted(table.items()) if "error" in a}
+        if errs:
+            errors[command] = errs
+    tree: dict[str, Any] = {path: [[str(p.get("name")), str(p.get("type"))] for p in props]
+                             for path, props in raw.tree.items()}
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "qemu": {"version": raw.version, "argv": list(raw.argv)},
+        "types": out_types,
+        "tree": tree,
+        "errors": errors,
+        "crashes": [dict(c) for c in raw.crashes],
+        "unmodelled": sorted(unmodelled),
+    }
+    return data
+
+
+def _is_interface(types: Mapping[str, Mapping[str, JSON]], name: str) -> bool:
+    current: JSON = name
+    seen: set[str] = set()
+    while isinstance(current, str) and current in types and current not in seen:
+        if current == TYPE_INTERFACE:
+            return True
+        seen.add(current)
+        current = types[current].get("parent")
+    return False
+
+
+def _attach_defaults(raw: RawCapture, types: Mapping[str, Mapping[str, JSON]],
+                     own: dict[str, dict[str, Prop]], unmodelled: list[str]) -> None:
+    """Put each ``default-value`` seen by ``device-list-properties`` on the declaring type."""
+    for n, answer in sorted(raw.device_list_properties.items()):
+        for p in _props(answer) or []:
+            if "default-value" not in p:
+                continue
+            name = str(p["name"])
+            current: JSON = n
+            while isinstance(current, str) and current in types and name not in own.get(current, {}):
+                current = types[current].get("parent")
+            if not isinstance(current, str) or current not in own:
+                unmodelled.append(f"{n}.{name}: default without a declaring type")
+                continue
+            decl = own[current][name]
+            if "default-value" in decl and decl["default-value"] != p["default-value"]:
+                unmodelled.append(f"{n}.{name}: default differs from {current}'s")
+                continue
+            decl["default-value"] = p["default-value"]
+
+
+# -- reading and writing ------------------------------------------------------------------------------
+
+
+def dump_snapshot(data: Mapping[str, Any], f: IO[str]) -> None:
+    """Write a snapshot as compact JSON, one type per line (stable bytes for stable input).
+
+    :param data: the snapshot.
+    :param f: a text stream.
+    """
+    def compact(v: Any) -> str:
+        return json.dumps(v, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+    f.write("{\n")
+    keys = list(data)
+    for i, key in enumerate(keys):
+        end = ",\n" if i < len(keys) - 1 else "\n"
+        value = data[key]
+        if key == "types" and isinstance(value, dict):
+            f.write('"types":{\n')
+            names = list(value)
+            for j, name in enumerate(names):
+                sep = "," if j < len(names) - 1 else ""
+                f.write(f"{compact(name)}:{compact(value[name])}{sep}\n")
+            f.write("}" + end)
+        else:
+            f.write(f"{compact(key)}:{compact(value)}{end}")
+    f.write("}\n")
+
+
+def read_snapshot(path: str | Path) -> dict[str, Any]:
+    """Read and check a snapshot file.
+
+    :param path: the file.
+    :return: the snapshot.
+    :raise OSError: when the file cannot be read.
+    :raise SnapshotFormatError: when it is not JSON, not a snapshot, or of another version.
+    """
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise SnapshotFormatError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SnapshotFormatError(f"{path}: not a {FORMAT} file")
+    if data.get("version") != VERSION:
+        raise SnapshotFormatError(f"{path}: snapshot version {data.get('version')!r}, "
+                                  f"this qomsim reads version {VERSION}")
+    if not isinstance(data.get("types"), dict) or not isinstance(data.get("tree"), dict):
+        raise SnapshotFormatError(f"{path}: 'types' and 'tree' must be objects")
+    for name, t in data["types"].items():
+        if not isinstance(t, dict) or not isinstance(t.get("parent", ""), str):
+            raise SnapshotFormatError(f"{path}: type {name!r} is malformed")
+        for p in t.get("properties", []):
+            if not isinstance(p, dict) or not isinstance(p.get("name"), str) \
+                    or not isinstance(p.get("type"), str):
+                raise SnapshotFormatError(f"{path}: a property of {name!r} is malformed")
+    return data
+
+
+# -- loading ------------------------------------------------------------------------------------------
+
+
+class LoadedUniverse(Universe):
+    """A :class:`~qom.universe.Universe` built from a snapshot.
+
+    ``qemu_version`` is what ``query-version`` reports; ``snapshot`` is the file's content.
+    """
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(machine=None)
+        self.snapshot_data: Mapping[str, Any] = data
+        version = data.get("qemu", {}).get("version", {})
+        q = version.get("qemu", {}) if isinstance(version, dict) else {}
+        try:
+            self.qemu_version: VersionInfo | None = VersionInfo(
+                int(q["major"]), int(q["minor"]), int(q["micro"]), str(version.get("package", "")))
+        except (KeyError, TypeError, ValueError):
+            self.qemu_version = None
+
+
+def _stub(prop: ObjectProperty, spec: Mapping[str, Any]) -> None:
+    desc = spec.get("description")
+    if isinstance(desc, str):
+        prop.description = desc
+    if "default-value" in spec:
+        # recorded, never applied: a stub holds no value (no init hook, no setter)
+        prop.defval = spec["default-value"]
+
+
+def _class_init(own: list[Mapping[str, Any]], inner: Callable[[ObjectClass, Any], None] | None
+                ) -> Callable[[ObjectClass, Any], None]:
+    def class_init(oc: ObjectClass, data: Any) -> None:
+        if inner is not None:
+            inner(oc, data)
+        for spec in own:
+            if object_class_property_find(oc, spec["name"]) is None:
+                _stub(object_class_property_add(oc, spec["name"], spec["type"], None, None), spec)
+    return class_init
+
+
+def _child_type(spec: Mapping[str, Any], u: Universe) -> str | None:
+    ptype = str(spec["type"])
+    if not (ptype.startswith("child<") and ptype.endswith(">")):
+        return None
+    name = ptype[len("child<"):-1]
+    ti = u.types.get(name)
+    return name if ti is not None and not ti.abstract else None
+
+
+def _instance_init(own: list[Mapping[str, Any]], removes: list[str], u: Universe,
+                   inner: Callable[[Object], None] | None) -> Callable[[Object], None]:
+    def instance_init(obj: Object) -> None:
+        if inner is not None:
+            inner(obj)
+        for name in removes:
+            if name in obj.properties:
+                object_property_del(obj, name)
+        for spec in own:
+            if spec["name"] in obj.properties or object_class_property_find(obj.klass, spec["name"]):
+                continue
+            child = _child_type(spec, u)
+            if child is not None:
+                c = object_new(child)
+                object_property_add_child(obj, spec["name"], c)
+                object_unref(c)
+            else:
+                _stub(object_property_add(obj, spec["name"], spec["type"], None, None), spec)
+    return instance_init
+
+
+def _declare(u: Universe, name: str, t: Mapping[str, Any]) -> None:
+    props = [p for p in t.get("properties", []) if not p.get("instance")]
+    inst = [p for p in t.get("properties", []) if p.get("instance")]
+    removes = list(t.get("removes", []))
+    ti = u.types.get(name)
+    if ti is None:
+        info = TypeInfo(name=name, parent=t.get("parent"), abstract=bool(t.get("abstract", False)),
+                        interfaces=tuple(t.get("interfaces", ())))
+        # registered directly, not through type_register_static: QEMU 7.2 predates the type-name
+        # check (``qom/object.c``, type_name_is_valid) and has e.g. 'qemu:ram-discard-manager'
+        ti = TypeImpl(u, info)
+        u.types[name] = ti
+    else:
+        # a built-in: keep its behaviour (hooks, Python classes), take the snapshot's shape
+        ti.parent_name = t.get("parent")
+        ti.abstract = bool(t.get("abstract", False))
+        ti.interface_names = tuple(t.get("interfaces", ()))
+    ti.class_init = _class_init(props, ti.class_init)
+    if inst or removes:
+        ti.instance_init = _instance_init(inst, removes, u, ti.instance_init)
+
+
+def _tree(u: Universe, tree: Mapping[str, list[list[str]]]) -> None:
+    """Recreate the captured composition tree, parents first."""
+    root = object_get_root()
+    for path in sorted(tree, key=lambda p: (p.count("/"), p)):
+        parent = root if path == "/" else object_resolve_path(path)
+        if parent is None:
+            continue
+        for name, ptype in tree[path]:
+            if not ptype.startswith("child<") or object_property_find(parent, name) is not None:
+                continue
+            typename = ptype[len("child<"):-1]
+            ti = u.types.get(typename)
+            if ti is None or ti.abstract:
+                continue
+            child = object_new(typename)
+            object_property_add_child(parent, name, child)
+            if path == "/" and name == "machine":
+                u.current_machine = child  # keeps the creation reference, as qemu_create_machine does
+            else:
+                object_unref(child)
+
+
+def load_universe(path: str | Path) -> Universe:
+    """Build a fresh universe from a snapshot file.
+
+    Built-in types the snapshot names keep their Python behaviour but take the snapshot's
+    parent, abstract flag, interfaces and extra properties; built-ins it does not name
+    (e.g. ``singleton``) are dropped.  The tree is rebuilt from the captured one and the machine
+    phase is ``MACHINE_READY``, as in a QEMU started with ``-S``.
+
+    :param path: the snapshot file.
+    :return: the universe (a :class:`LoadedUniverse`).
+    :raise OSError: when the file cannot be read.
+    :raise SnapshotFormatError: when it is not a readable snapshot.
+    """
+    data = read_snapshot(path)
+    u = LoadedUniverse(data)
+    types: dict[str, Any] = data["types"]
+    for name in [n for n in u.types if n not in types]:
+        del u.types[name]
+    for name, t in types.items():
+        _declare(u, name, t)
+    with use_universe(u):
+        _tree(u, data["tree"])
+    u.machine_phase = MachinePhase.MACHINE_READY
+    return u
+
+
+def iter_types(data: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """:param data: a snapshot.
+    :return: (name, entry) for every type, in file order."""
+    yield from data["types"].items()
