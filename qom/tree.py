@@ -435,6 +435,7 @@ def _resolve_link_path(name: str, path: str, typename: str) -> Object:
 
 
 def _set_link(obj: Object, v: Visitor, name: str, link: _Link) -> None:
+    old_target = link.load(obj)
     path = v.type_str(name)
     new_target: Object | None = None
     if path:
@@ -444,7 +445,6 @@ def _set_link(obj: Object, v: Visitor, name: str, link: _Link) -> None:
             new_target = _resolve_link_path(name, path, link.typename)
     assert link.check is not None and link.attr is not None  # only settable links get here
     link.check(obj, name, new_target)
-    old_target = link.load(obj)
     setattr(obj, link.attr, new_target)
     if ObjectPropertyLinkFlags.STRONG in link.flags:
         if new_target is not None:
@@ -614,7 +614,8 @@ def object_property_add_alias(obj: Object, name: str, target_obj: Object, target
     :param name: the alias name.
     :param target_obj: the object holding the real property.
     :param target_name: the real property.
-    :return: the alias property (a ``child<X>`` target is exposed as ``link<X>``).
+    :return: the alias property (a ``child<X>`` target is exposed as ``link<X>``); it always has
+        a getter and a setter, which report the target's "not readable/writable" errors.
     :raise QOMFatal: when the target property does not exist, or on a duplicate.
     """
     _obj(obj)
@@ -630,8 +631,8 @@ def object_property_add_alias(obj: Object, name: str, target_obj: Object, target
         obj,
         name,
         prop_type,
-        _get_alias if target.get else None,
-        _set_alias if target.set else None,
+        _get_alias,
+        _set_alias,
         None,
         _Alias(target_obj, target_name),
     )

@@ -328,10 +328,16 @@ def test_alias(universe: Universe) -> None:
     object_property_set(holder, "aflag", True)
     assert flag["v"] is True and object_property_get(holder, "aflag") is True
     child_alias = object_property_add_alias(holder, "akid", src, "kid")
-    assert child_alias.type == "link<container>" and child_alias.set is None
+    assert child_alias.type == "link<container>"
+    with pytest.raises(GenericError) as exc:
+        object_property_set(holder, "akid", "/src")
+    assert exc.value.desc == "Property 'container.kid' is not writable"  # the target's error
     assert object_resolve_path("/holder/akid") is kid
-    ro = object_property_add_alias(holder, "atype", src, "type")
-    assert ro.set is None and object_property_get(holder, "atype") == "container"
+    object_property_add_alias(holder, "atype", src, "type")
+    assert object_property_get(holder, "atype") == "container"
+    with pytest.raises(GenericError) as exc:
+        object_property_set(holder, "atype", "x")
+    assert exc.value.desc == "Property 'container.type' is not writable"
     with pytest.raises(QOMFatal):
         object_property_add_alias(holder, "bad", src, "nope")
 
