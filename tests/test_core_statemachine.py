@@ -1,0 +1,123 @@
+"""Run :class:`qom.strategies.QOMStateMachine`, and show that it catches a broken core.
+
+The machine drives random programs (new, ref, unref, attach, add child/link/property, set link,
+set/get, delete, unparent) over a random hierarchy and checks refcounts, finalize-once, counters,
+casts and paths after every step, and that teardown leaves nothing live.  The non-vacuity tests
+break the core on purpose and require the machine to fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+import qom.object
+from qom import Object, TypeInfo, Universe, object_new, object_unref, type_register_static, use_universe
+from qom.strategies import HierarchySpec, QOMStateMachine, hierarchy_specs
+
+
+def _run(config: settings) -> None:
+    # hypothesis leaves run_state_machine_as_test unannotated
+    run_state_machine_as_test(QOMStateMachine, settings=config)  # type: ignore[no-untyped-call]
+
+
+RUN = settings(
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+#: for the broken cores: no shrinking (we only need *a* failure), no example database
+FIND = settings(
+    max_examples=200,
+    stateful_step_count=30,
+    deadline=None,
+    phases=[Phase.generate],
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def test_state_machine() -> None:
+    _run(settings=RUN)
+
+
+def test_catches_unref_that_never_finalizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qom.object, "_object_finalize", lambda obj: None)
+    with pytest.raises(AssertionError, match=r"live after teardown|finalize events"):
+        _run(settings=FIND)
+
+
+def test_catches_finalize_that_skips_child_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qom.object, "object_property_del_all", lambda obj: None)
+    # precondition of the broken core: the sabotage really leaks a child
+    with use_universe(Universe(machine=None)):
+        type_register_static(TypeInfo(name="leaky", parent="object"))
+        parent, child = object_new("leaky"), object_new("leaky")
+        qom.object_property_add_child(parent, "kid", child)
+        object_unref(child)
+        object_unref(parent)
+        assert child.ref == 1
+    with pytest.raises(AssertionError, match=r"live after teardown|finalize events"):
+        _run(settings=FIND)
+
+
+def test_catches_interface_cast_that_ignores_ambiguity(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = qom.types.object_class_dynamic_cast
+
+    def sloppy(klass: qom.ObjectClass | None, typename: str) -> qom.ObjectClass | None:
+        # a plausible bug: return the first interface class, ambiguous or not
+        if klass is not None and klass.interfaces:
+            for ic in klass.interfaces:
+                if real(ic, typename) is ic:
+                    return ic
+        return real(klass, typename)
+
+    monkeypatch.setattr(qom, "object_class_dynamic_cast", sloppy)
+    with pytest.raises(AssertionError, match=r"^cast qs\.c\d -> "):
+        _run(settings=FIND)
+
+
+def test_model_of_an_ambiguous_hierarchy() -> None:
+    """The machine's cast model itself, on the spec's §1.4 edge case."""
+    spec = HierarchySpec(
+        (
+            qom.strategies.TypeSpec("qs.i0", "interface", interface=True, abstract=True),
+            qom.strategies.TypeSpec("qs.i1", "qs.i0", interface=True, abstract=True),
+            qom.strategies.TypeSpec("qs.c0", "object", interfaces=("qs.i0", "qs.i1")),
+            qom.strategies.TypeSpec("qs.c1", "object", interfaces=("qs.i1", "qs.i0")),
+            qom.strategies.TypeSpec("qs.c2", "qs.c1"),
+        )
+    )
+    assert spec.interface_list("qs.c0") == ("qs.i0", "qs.i1")
+    assert spec.interface_list("qs.c1") == ("qs.i1",)
+    assert spec.expected_cast("qs.c0", "qs.i0") is None
+    assert spec.expected_cast("qs.c1", "qs.i0") == "qs.c1::qs.i1"
+    assert spec.expected_cast("qs.c2", "interface") == "qs.c2::qs.i1"
+    assert spec.expected_cast("qs.c2", "qs.c1") == "qs.c2"
+    assert spec.expected_cast("qs.c2", "qs.c0") is None
+    assert spec.expected_cast("qs.c2", "qs.nope") is None
+    with use_universe(Universe(machine=None)):
+        spec.register()
+        for name in ("qs.c0", "qs.c1", "qs.c2"):
+            klass = qom.object_class_by_name(name)
+            for target in ("qs.i0", "qs.i1", "interface", "object", "qs.c0", "qs.c1", "qs.c2"):
+                got = qom.object_class_dynamic_cast(klass, target)
+                assert (None if got is None else got.type.name) == spec.expected_cast(name, target)
+
+
+@settings(max_examples=30, deadline=None)
+@given(hierarchy_specs())
+def test_hierarchies_register_and_instantiate(spec: HierarchySpec) -> None:
+    with use_universe(Universe(machine=None)) as u:
+        spec.register()
+        for name in spec.concrete_types():
+            obj = object_new(name)
+            assert isinstance(obj, Object)
+            expected = {"type", *(p.name for p in spec.properties_of(name))}
+            assert {p.name for p in qom.object_property_iter(obj)} == expected
+            for p in spec.properties_of(name):
+                assert qom.object_property_get(obj, p.name) == p.zero()
+            object_unref(obj)
+        assert u.live_instances() == 0
