@@ -40,13 +40,13 @@ FIND = settings(
 
 
 def test_state_machine() -> None:
-    _run(settings=RUN)
+    _run(RUN)
 
 
 def test_catches_unref_that_never_finalizes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(qom.object, "_object_finalize", lambda obj: None)
     with pytest.raises(AssertionError, match=r"live after teardown|finalize events"):
-        _run(settings=FIND)
+        _run(FIND)
 
 
 def test_catches_finalize_that_skips_child_release(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +60,7 @@ def test_catches_finalize_that_skips_child_release(monkeypatch: pytest.MonkeyPat
         object_unref(parent)
         assert child.ref == 1
     with pytest.raises(AssertionError, match=r"live after teardown|finalize events"):
-        _run(settings=FIND)
+        _run(FIND)
 
 
 def test_catches_interface_cast_that_ignores_ambiguity(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +76,7 @@ def test_catches_interface_cast_that_ignores_ambiguity(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(qom, "object_class_dynamic_cast", sloppy)
     with pytest.raises(AssertionError, match=r"^cast qs\.c\d -> "):
-        _run(settings=FIND)
+        _run(FIND)
 
 
 def test_model_of_an_ambiguous_hierarchy() -> None:
