@@ -529,7 +529,15 @@ def _wait_thread(w: World) -> Steps[None]:
     if w.actor_named(T_MIG) is None:
         return
     yield from w.unlock(w.bql)
-    yield from w.wait_for(T_MIG, "main loop until T_mig finished")
+
+    def blocker() -> Block | None:
+        t = w.actor_named(T_MIG)
+        if t is None or t.done or T_MIG in w.peer_blocked:
+            return None  # finished, or stuck on its peer: the scenario moves on
+        return Block("main loop until T_mig finished", T_MIG)
+
+    yield Pending("main loop until T_mig finished", blocker)
+    w.record("main loop until T_mig finished or blocked")
     yield Pending("retake BQL", lambda: None if w.bql.owner is None else _bql_block(w))
     w.bql.state, w.bql.owner = LockState.HELD, "main"
     w.record("retake BQL")
