@@ -40,6 +40,7 @@ __all__ = [
     "QEMU_ARGS",
     "CaptureFailed",
     "QEMUCrashed",
+    "QEMUTarget",
     "RawCapture",
     "add_arguments",
     "capture",
@@ -93,8 +94,13 @@ class RawCapture:
 # -- talking to one QEMU -------------------------------------------------------------------------
 
 
-class _Target:
-    """One QMP connection, to a QEMU we started (restartable) or to a given socket."""
+class QEMUTarget:
+    """One QMP connection, to a QEMU we started (restartable) or to a given socket.
+
+    :param binary: start this QEMU binary with :data:`QEMU_ARGS` (None: use ``socket_path``).
+    :param socket_path: connect to this QMP UNIX socket.
+    :param extra_args: more QEMU arguments.
+    """
 
     def __init__(self, binary: str | None, socket_path: str | None, extra_args: Sequence[str]) -> None:
         self.binary = binary
@@ -106,11 +112,16 @@ class _Target:
 
     @property
     def argv(self) -> list[str]:
+        """:return: QEMU's command line, without the ``-qmp`` option (empty when not ours)."""
         if self.binary is None:
             return []
         return [self.binary, *QEMU_ARGS, *self.extra_args]
 
     async def start(self) -> None:
+        """Start (or connect to) QEMU.
+
+        :raise CaptureFailed: when QEMU cannot be started or reached.
+        """
         client = QMPClient("qomsim-capture")
         if self.binary is None:
             if self.socket_path is None:
@@ -140,6 +151,7 @@ class _Target:
         self.client = client
 
     async def stop(self) -> None:
+        """Quit QEMU if it is ours, and disconnect."""
         if self.client is not None:
             with contextlib.suppress(QMPError, OSError, EOFError, asyncio.TimeoutError):
                 if self.proc is not None and self.proc.poll() is None:
@@ -160,13 +172,24 @@ class _Target:
             self._dir = None
 
     async def restart(self) -> None:
+        """Start a new QEMU after a crash.
+
+        :raise CaptureFailed: when QEMU is not ours, or cannot be restarted.
+        """
         if self.binary is None:
             raise CaptureFailed(f"QEMU at {self.socket_path} died and was not started by qomsim capture")
         await self.stop()
         await self.start()
+        # qom-list-types loads every QOM module (module_load_qom_all); without it, QEMU 7.2 answers
+        # "Class '%s' not found" for types from modules (e.g. qxl) that the first QEMU had listed
+        await self.execute("qom-list-types", {"abstract": True})
 
     async def execute(self, command: str, arguments: dict[str, JSON] | None = None) -> dict[str, JSON]:
-        """:return: ``{"return": ...}`` or ``{"error": {...}}``.
+        """Execute one command.
+
+        :param command: the command.
+        :param arguments: its arguments.
+        :return: ``{"return": ...}`` or ``{"error": {...}}``.
         :raise QEMUCrashed: when the connection is lost, QEMU exits, or the command times out.
         """
         if self.client is None:
@@ -270,7 +293,7 @@ def _names(answer: dict[str, JSON]) -> list[str]:
     return sorted(str(t["name"]) for t in listed if isinstance(t, dict) and "name" in t)
 
 
-async def _tree(target: _Target, raw: RawCapture) -> None:
+async def _tree(target: QEMUTarget, raw: RawCapture) -> None:
     pending = ["/"]
     while pending:
         path = pending.pop(0)
@@ -285,7 +308,7 @@ async def _tree(target: _Target, raw: RawCapture) -> None:
                 pending.append(f"{path.rstrip('/')}/{name}")
 
 
-async def _sweep(target: _Target, raw: RawCapture, progress: _Progress,
+async def _sweep(target: QEMUTarget, raw: RawCapture, progress: _Progress,
                  only: Sequence[str] | None) -> None:
     version = await target.execute("query-version")
     raw.version = version["return"] if isinstance(version.get("return"), dict) else {}  # type: ignore[assignment]
@@ -332,7 +355,7 @@ async def capture(binary: str | None = None, socket_path: str | None = None, *,
     :raise CaptureFailed: when QEMU cannot be reached, or a QEMU we did not start dies.
     """
     raw = RawCapture()
-    target = _Target(binary, socket_path, extra_args)
+    target = QEMUTarget(binary, socket_path, extra_args)
     start = time.monotonic()
     await target.start()
     try:
