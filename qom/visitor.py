@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from qom.errors import GenericError
 
@@ -30,7 +30,12 @@ __all__ = [
     "check_json",
 ]
 
-JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
+if TYPE_CHECKING:
+    JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
+else:
+    # At run time the alias is ``object``: typeguard cannot evaluate the recursive form (it warns
+    # and skips it), and the entry points validate values with :func:`check_json` instead.
+    JSON = object
 
 _INT_RANGES: dict[str, tuple[int, int]] = {
     "int8": (-(2**7), 2**7 - 1),
