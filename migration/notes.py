@@ -402,6 +402,8 @@ def _bullets(lines: Sequence[str]) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    if any(len(row) != len(header) for row in rows):
+        raise ValueError(f"table row width differs from its header {list(header)}")
     out = ["| " + " | ".join(_cellsafe(h) for h in header) + " |", "|" + " --- |" * len(header)]
     out.extend("| " + " | ".join(_cellsafe(c) for c in row) + " |" for row in rows)
     return "\n".join(out)
@@ -630,15 +632,13 @@ def render_note(
         "Re-run the checks that decided this note (same seed, same designs and properties; the verdicts "
         "must be the same):\n\n```sh\n" + command + "\n```"
     )
-    if choice.chosen is not None:
+    if choice.chosen is not None and matrix.exhaustive:
+        # `qomsim check` runs a cell exactly as `decide` does by default: enumeration, then sampling
+        picks = "".join(f" --property {p}" for p in props)
         confirmation += (
-            "\n\nThe chosen option alone, property by property:\n\n```sh\n"
-            + "\n".join(
-                f"qomsim check --design {choice.chosen} --property {p} --seed {matrix.seed}"
-                + (" --exhaustive" if matrix.exhaustive else "")
-                for p in props
-            )
-            + "\n```"
+            "\n\nThe chosen option alone, with the same evidence (`qomsim check` exits 0 only when every "
+            f"property holds):\n\n```sh\nqomsim check --design {choice.chosen} --seed {matrix.seed}{picks}"
+            "\n```"
         )
 
     pros: list[str] = []
@@ -665,7 +665,8 @@ def render_note(
             [
                 "rank",
                 "option",
-                "fails",
+                "drivers failing",
+                "properties failing",
                 "holds on sampled evidence",
                 f"changes from {BASELINE}",
                 "not reached",

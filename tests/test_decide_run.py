@@ -1,0 +1,249 @@
+"""``qomsim decide`` end to end, on the real model, with small subsets of designs and properties.
+
+Golden files live in ``tests/golden/decide/``. After an intended change to the model or to the rendering,
+regenerate them with::
+
+    QOMSIM_REGEN_GOLDEN=1 python -m pytest tests/test_decide_run.py -k golden
+
+(the test then fails once, on purpose, so a regeneration is never counted as a pass), review the diff with
+``git diff tests/golden``, and commit it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migration import check, decide
+from migration.scenarios import SCENARIOS
+from qom import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "decide"
+
+DESIGNS = "qemu-9.1,qemu-10.0"
+PROPS = "no-use-after-free,no-null-deref"
+SEED = "1"
+DATE = "2026-01-01"
+ARGS = ["decide", "--designs", DESIGNS, "--properties", PROPS, "--seed", SEED, "--date", DATE]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _decide(tmp: Path, *extra: str, out: str = "decisions") -> int:
+    return cli.main([*ARGS, "--out", out, *extra])
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_golden_notes(in_tmp: Path) -> None:
+    assert _decide(in_tmp) == 0
+    got = _tree(in_tmp / "decisions")
+    if os.environ.get("QOMSIM_REGEN_GOLDEN") == "1":
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        shutil.copytree(in_tmp / "decisions", GOLDEN)
+        pytest.fail(
+            f"regenerated {len(got)} golden files in {GOLDEN}; review them and re-run without the env var"
+        )
+    want = _tree(GOLDEN)
+    assert sorted(got) == sorted(want)
+    for name in want:
+        assert got[name].decode() == want[name].decode(), name
+
+
+def test_same_seed_and_date_give_the_same_bytes(in_tmp: Path) -> None:
+    assert _decide(in_tmp, "--json", "m.json") == 0
+    a, a_json = _tree(in_tmp / "decisions"), (in_tmp / "m.json").read_bytes()
+    shutil.rmtree(in_tmp / "decisions")
+    (in_tmp / "m.json").unlink()
+    assert _decide(in_tmp, "--json", "m.json") == 0
+    assert _tree(in_tmp / "decisions") == a
+    assert (in_tmp / "m.json").read_bytes() == a_json
+    # no absolute path leaks into what was written
+    for blob in [*a.values(), a_json]:
+        assert str(in_tmp).encode() not in blob
+    # a different date changes the notes' front matter, and nothing else
+    assert _decide(in_tmp, "--date", "2026-02-03", "--force") == 0
+    c = _tree(in_tmp / "decisions")
+    assert sorted(c) == sorted(a)
+    for name in a:
+        if name.endswith(".md") and not name.startswith("evidence/"):
+            assert c[name] != a[name]
+            assert c[name].replace(b"date: 2026-02-03", b"date: 2026-01-01") == a[name]
+        elif name != decide.MANIFEST:
+            assert c[name] == a[name]
+
+
+def _note_cells(note: str) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """Parse the evidence table of a note: (design, property) -> (verdict, outcome, evidence)."""
+    lines = note.split("The evidence, cell by cell", 1)[1].split("\n\n", 2)[1].splitlines()
+    header = [h.strip() for h in lines[0].strip("|").split("|")]
+    cells: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for row in lines[2:]:
+        parts = [p.strip() for p in row.strip("|").split("|")]
+        design = parts[0].strip("`")
+        for prop, text in zip(header[1:], parts[1:], strict=True):
+            m = re.match(r"(\*\*fails\*\* (\w+)|holds) \((exhaustive|sampled)\)", text)
+            assert m is not None, text
+            verdict = "holds" if m.group(1) == "holds" else "fails"
+            cells[(design, prop)] = (verdict, m.group(2) or "OK", m.group(3))
+    return cells
+
+
+def test_json_notes_and_qomsim_check_agree_cell_by_cell(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _decide(in_tmp, "--json", "m.json") == 0
+    matrix = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
+    assert matrix["seed"] == 1 and matrix["date"] == DATE and matrix["complete"] is True
+    note = (in_tmp / "decisions" / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
+    in_note = _note_cells(note)
+    n = 0
+    for design in DESIGNS.split(","):
+        entry = matrix["designs"][design]
+        assert list(entry["scenarios"]) == list(SCENARIOS)
+        for prop in PROPS.split(","):
+            cell = entry["properties"][prop]
+            capsys.readouterr()
+            status = cli.main(
+                [
+                    "check",
+                    "--design",
+                    design,
+                    "--property",
+                    prop,
+                    "--seed",
+                    SEED,
+                    "--json",
+                    "c.json",
+                ]
+            )
+            said = _check_json(in_tmp / "c.json", design, prop)
+            assert status in (0, 1)
+            assert (cell["verdict"], cell["evidence"], cell["outcome"]) == said
+            assert in_note[(design, prop)] == (cell["verdict"], cell["outcome"], cell["evidence"])
+            if cell["verdict"] == "fails":
+                saved = in_tmp / "decisions" / cell["counterexample"]
+                cx = check.load_counterexample(saved)
+                assert (cx.design, cx.property, cx.fault.outcome.name) == (design, prop, cell["outcome"])
+            n += 1
+    assert n == 4
+
+
+def _check_json(path: Path, design: str, prop: str) -> tuple[str, str, str]:
+    """What ``qomsim check --json`` said about one cell: (verdict, evidence, outcome)."""
+    data: Any = json.loads(path.read_text(encoding="utf-8"))
+    assert data["design"] == design
+    (cell,) = [c for c in data["cells"] if c["property"] == prop]
+    return (str(cell["verdict"]), str(cell["evidence"]), str(cell["outcome"]))
+
+
+def test_a_hand_edited_note_is_kept_and_reported(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _decide(in_tmp) == 0
+    note = in_tmp / "decisions" / "0001-migration-object-lifetime.md"
+    generated = note.read_text(encoding="utf-8")
+    note.write_text(generated + "\nA reviewer's remark.\n", encoding="utf-8")
+    capsys.readouterr()
+    assert _decide(in_tmp) == 1
+    err = capsys.readouterr().err
+    assert (
+        "qomsim decide: kept decisions/0001-migration-object-lifetime.md: edited by hand since qomsim wrote "
+        "it (re-run with --force to overwrite)"
+    ) in err
+    assert note.read_text(encoding="utf-8") == generated + "\nA reviewer's remark.\n"
+    assert _decide(in_tmp) == 1  # still detected on the next run
+    assert _decide(in_tmp, "--force") == 0
+    assert note.read_text(encoding="utf-8") == generated
+
+
+def _interrupt_after(n: int, real: Callable[..., Any]) -> Callable[..., Any]:
+    calls = [0]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > n:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+def test_an_interrupted_run_leaves_the_previous_notes_intact(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _decide(in_tmp, "--json", "m.json") == 0
+    before = _tree(in_tmp / "decisions")
+    json_before = (in_tmp / "m.json").read_bytes()
+    monkeypatch.setattr(check, "check_cell", _interrupt_after(2, check.check_cell))
+    capsys.readouterr()
+    # a different date would change every note, so any write would show
+    assert _decide(in_tmp, "--date", "2030-12-31", "--json", "m.json") == 130
+    assert "interrupted; nothing written, the previous notes are intact" in capsys.readouterr().err
+    assert _tree(in_tmp / "decisions") == before
+    assert (in_tmp / "m.json").read_bytes() == json_before
+
+
+def test_a_spent_budget_reports_unreached_cells_and_writes_no_note(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _decide(in_tmp, "--budget", "0", "--json", "m.json") == 3
+    out, err = capsys.readouterr()
+    assert "the budget of 0.0 s ran out before every check ran; the notes were not written" in err
+    assert not (in_tmp / "decisions").exists()
+    matrix = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
+    assert matrix["complete"] is False
+    assert matrix["designs"]["qemu-9.1"]["properties"] == {}
+    assert matrix["designs"]["qemu-9.1"]["not_reached"]["properties"] == PROPS.split(",")
+    # the summary shows the cells as not reached, never guessed
+    assert re.search(r"^qemu-9\.1 +- +-$", out, re.M)
+
+
+def test_budget_cuts_between_cells(in_tmp: Path) -> None:
+    ticks = iter([0.0, 0.5, 2.0])  # start, before cell 1, before cell 2
+    m = decide.run_matrix(
+        ["qemu-9.1"],
+        ["no-use-after-free", "no-null-deref"],
+        [],
+        seed=1,
+        exhaustive=True,
+        budget_s=1.0,
+        clock=lambda: next(ticks),
+    )
+    assert [k for k in m.cells] == [("qemu-9.1", "no-use-after-free")]
+    assert m.complete is False
+
+
+def test_plain_progress_and_summary_when_not_a_terminal(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _decide(in_tmp) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"decide: 2 designs, {2 * (2 + len(SCENARIOS))} checks"
+    assert re.fullmatch(
+        r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) [ES] \(holds \d+, .*\)", out[1]
+    )
+    assert re.search(r"^design +no-use-after-free +no-null-deref$", "\n".join(out), re.M)
+    assert out[-1].startswith("notes in decisions: ")
+
+
+def test_usage_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["decide", "--designs", "nope"]) == 2
+    assert "qomsim decide: unknown design nope; known: qemu-9.1," in capsys.readouterr().err
+    (in_tmp / "t.md").write_text("$title $bogus\n", encoding="utf-8")
+    assert cli.main(["decide", "--template", "t.md"]) == 2
+    assert "unknown placeholder(s) $bogus" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["decide", "--date", "31/12/2026"])
