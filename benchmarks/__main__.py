@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write the figures as JSON")
     parser.add_argument("--only", action="append", choices=figure_keys(), default=[], metavar="KEY",
                         help=f"measure only this figure group (repeatable): {', '.join(figure_keys())}")
+    parser.add_argument("--snapshot", default=None, metavar="FILE",
+                        help="the snapshot for figures 3, 4 and 7b (default: the packaged one)")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                         help="override the mode's time bound (0: none)")
     parser.add_argument("--date", default=None, metavar="YYYY-MM-DD",
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config.quick() if args.quick else Config.tiny() if args.tiny else Config.full()
     if args.budget is not None:
         config = dataclasses.replace(config, budget_s=args.budget or None)
-    config = dataclasses.replace(config, only=frozenset(args.only))
+    config = dataclasses.replace(config, only=frozenset(args.only), snapshot=args.snapshot)
     report = run(config, progress=True)
     date = args.date or datetime.datetime.now(datetime.UTC).date().isoformat()
     write_outputs(report, out=args.out, json_path=args.json, date=date, extra_notes=tuple(args.note))

@@ -150,6 +150,8 @@ class Config:
     :param memory_cycles: create/destroy cycles of the memory figure.
     :param budget_s: wall-clock bound of the whole run; figures that would start after it
         are reported as not measured (None: no bound).
+    :param only: measure only these figure groups (empty: all).
+    :param snapshot: the snapshot file for figures 3, 4 and 7b (None: the packaged one).
     """
 
     mode: str
@@ -163,6 +165,7 @@ class Config:
     memory_cycles: int
     budget_s: float | None
     only: frozenset[str] = field(default_factory=frozenset)
+    snapshot: str | None = None
 
     @classmethod
     def full(cls) -> Config:

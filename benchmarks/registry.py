@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import fig_memory, fig_migration, fig_objects
+from benchmarks import fig_introspection, fig_memory, fig_migration, fig_objects
 from benchmarks.model import FigureSpec
 
 __all__ = ["FIGURES", "figure_keys"]
@@ -13,6 +13,12 @@ FIGURES: tuple[FigureSpec, ...] = (
                  fig_objects.LIFECYCLE_TARGET),)),
     FigureSpec("properties", ("2",), "Property access", fig_objects.measure_properties,
                (("2", "property get/set through QOM", fig_objects.PROPERTY_TARGET),)),
+    FigureSpec("sweep", ("3",), "In-process introspection sweep", fig_introspection.measure_sweep,
+               (("3", "in-process qom-list-properties sweep over the real-QEMU snapshot",
+                 fig_introspection.SWEEP_TARGET),)),
+    FigureSpec("qmp-sweep", ("4",), "Introspection sweep over QMP", fig_introspection.measure_qmp_sweep,
+               (("4", "qom-list-properties sweep over QMP, against real QEMU",
+                 fig_introspection.QMP_TARGET),)),
     FigureSpec("counterexamples", ("5",), "Time to first counterexample",
                fig_migration.measure_counterexamples,
                (("5", "time to first counterexample, every failing cell", fig_migration.CELL_TARGET),)),

@@ -9,24 +9,35 @@ from typing import Any
 
 from benchmarks.model import NotMeasured
 
-__all__ = ["SNAPSHOT_PATH", "load_packaged_universe", "require_snapshot"]
+__all__ = ["SNAPSHOT_PATH", "load_packaged_universe", "require_snapshot", "snapshot_crashes"]
 
 SNAPSHOT_PATH = Path(__file__).resolve().parent.parent / "qom" / "data" / "qemu-system-x86_64.json"
 
 
-def require_snapshot() -> Path:
-    """:return: the packaged snapshot's path.
-    :raise NotMeasured: when the loader or the packaged file has not landed."""
+def require_snapshot(path: str | None = None) -> Path:
+    """:param path: a snapshot file (None: the packaged one).
+    :return: the snapshot's path.
+    :raise NotMeasured: when the loader or the file has not landed."""
     if importlib.util.find_spec("qom.snapshot") is None:
         raise NotMeasured("qom.snapshot (the snapshot loader) has not landed")
-    if not SNAPSHOT_PATH.is_file():
-        raise NotMeasured(f"the packaged snapshot {SNAPSHOT_PATH.name} has not landed")
-    return SNAPSHOT_PATH
+    chosen = SNAPSHOT_PATH if path is None else Path(path)
+    if not chosen.is_file():
+        what = "the packaged snapshot" if path is None else "the snapshot"
+        raise NotMeasured(f"{what} {chosen.name} has not landed")
+    return chosen
 
 
-def load_packaged_universe() -> Any:
-    """:return: a universe loaded from the packaged snapshot (``Any``: ``qom`` is imported lazily).
+def load_packaged_universe(path: str | None = None) -> Any:
+    """:param path: a snapshot file (None: the packaged one).
+    :return: a universe loaded from it (``Any``: ``qom`` is imported lazily).
     :raise NotMeasured: when the loader or the file is missing."""
-    path = require_snapshot()
     loader = importlib.import_module("qom.snapshot")
-    return loader.load_universe(path)
+    return loader.load_universe(require_snapshot(path))
+
+
+def snapshot_crashes(universe: Any, command: str) -> frozenset[str]:
+    """:param universe: a universe loaded from a snapshot.
+    :param command: a QMP command name.
+    :return: the types the snapshot records as crashing the real QEMU on ``command``."""
+    crashes = universe.snapshot_data.get("crashes", [])
+    return frozenset(str(c["typename"]) for c in crashes if c.get("command") == command)
