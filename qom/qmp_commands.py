@@ -84,8 +84,18 @@ DEVICE_HIDDEN_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotpl
 _ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
 
 
+def _is_interface_type(klass: ObjectClass) -> bool:
+    parent: ObjectClass | None = klass
+    while parent is not None:
+        if object_class_get_name(parent) == "interface":
+            return True
+        parent = object_class_get_parent(parent)
+    return False
+
+
 def _hidden(u: Universe, klass: ObjectClass) -> bool:
-    return u.qmp_policy.hide_internal and object_class_is_internal(klass)
+    """Whether the policy hides a class: it implements ``internal`` (the interface types stay visible)."""
+    return u.qmp_policy.hide_internal and object_class_is_internal(klass) and not _is_interface_type(klass)
 
 
 def _class_for_qmp(u: Universe, name: str) -> ObjectClass | None:

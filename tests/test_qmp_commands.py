@@ -193,6 +193,7 @@ def test_qom_list_types_abstract_flag_and_roots_without_parent(u: Universe) -> N
         {"name": "bus", "abstract": True, "parent": "object"},
         {"name": "device", "abstract": True, "parent": "object"},
         {"name": "interface", "abstract": True},
+        {"name": "internal", "abstract": True, "parent": "interface"},
         {"name": "machine", "abstract": True, "parent": "object"},
         {"name": "object", "abstract": True},
         {"name": "resettable", "abstract": True, "parent": "interface"},
@@ -204,7 +205,8 @@ def test_qom_list_types_abstract_flag_and_roots_without_parent(u: Universe) -> N
     assert [t for t in everything if not t.get("abstract")] == CONCRETE
     assert "abstract" not in str([t for t in everything if not t.get("abstract")])  # never "abstract": false
     assert not any("::" in t["name"] for t in everything)  # hidden interface classes never appear
-    assert "internal" not in {t["name"] for t in everything}  # nor hidden internal types
+    assert {"name": "internal", "abstract": True, "parent": "interface"} in everything  # the interface shows
+    assert "example-internal" not in {t["name"] for t in everything}  # its implementations are hidden
 
 
 def test_qom_list_types_implements(u: Universe) -> None:
