@@ -508,7 +508,10 @@ def object_property_get_enum(obj: Object, name: str, typename: str) -> int:
     if prop.type != typename:
         raise GenericError(f"Property {name} on {obj.klass.type.name} is not '{typename}' enum type")
     text = object_property_get_str(obj, name)
+    # typed enum helpers keep the names in opaque.lookup; qdev enum properties in opaque.info
     lookup = getattr(prop.opaque, "lookup", None)
+    if lookup is None:
+        lookup = getattr(getattr(prop.opaque, "info", None), "enum_values", None)
     if lookup is None or text not in lookup:
         raise GenericError(f"Parameter '{name}' does not accept value '{text}'")
     return list(lookup).index(text)

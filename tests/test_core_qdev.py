@@ -21,6 +21,7 @@ from qom import (
     object_class_property_find,
     object_get_canonical_path,
     object_property_get,
+    object_property_get_enum,
     object_property_iter,
     object_property_parse,
     object_property_set,
@@ -151,6 +152,7 @@ def test_static_prop_setters(mydev: str) -> None:
     assert isinstance(dev, MyDev)
     object_property_set(dev, "mode", "cpr-exec")
     assert dev.mode == 3
+    assert object_property_get_enum(dev, "mode", "MigMode") == 3
     object_property_parse(dev, "x-max-bandwidth", "1G")
     assert object_property_get(dev, "x-max-bandwidth") == 1 << 30
     object_property_parse(dev, "x-max-bandwidth", "1.5k")
