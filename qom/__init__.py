@@ -146,6 +146,7 @@ from qom.tree import (
     object_resolve_path_at,
     object_resolve_path_component,
     object_resolve_path_type,
+    object_resolve_type_unambiguous,
     object_unparent,
 )
 from qom.types import (
@@ -332,6 +333,7 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "object_resolve_path_ambiguous",
     "object_resolve_path_at",
     "object_resolve_path_component",
+    "object_resolve_type_unambiguous",
     "object_unparent",
     "object_child_foreach",
     "object_child_foreach_recursive",

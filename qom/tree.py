@@ -63,6 +63,7 @@ __all__ = [
     "object_resolve_path_at",
     "object_resolve_path_component",
     "object_resolve_path_type",
+    "object_resolve_type_unambiguous",
     "object_unparent",
 ]
 
@@ -379,6 +380,21 @@ def object_resolve_path(path: str) -> Object | None:
     """:param path: an absolute or partial path.
     :return: the object, or ``None`` (also when ambiguous)."""
     return object_resolve_path_ambiguous(path, TYPE_OBJECT)[0]
+
+
+def object_resolve_type_unambiguous(typename: str) -> Object:
+    """Find the only object of a type in the tree.
+
+    :param typename: the type.
+    :return: the object.
+    :raise GenericError: "More than one object of type %s" / "No object found of type %s".
+    """
+    obj, ambiguous = object_resolve_path_ambiguous("", typename)
+    if ambiguous:
+        raise GenericError(f"More than one object of type {typename}")
+    if obj is None:
+        raise GenericError(f"No object found of type {typename}")
+    return obj
 
 
 def object_resolve_path_at(parent: Object, path: str) -> Object | None:

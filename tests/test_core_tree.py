@@ -46,6 +46,7 @@ from qom import (
     object_resolve_path_at,
     object_resolve_path_component,
     object_resolve_path_type,
+    object_resolve_type_unambiguous,
     object_unparent,
     object_unref,
     type_register_static,
@@ -162,6 +163,13 @@ def test_absolute_and_partial_paths(universe: Universe) -> None:
     machine = object_resolve_path("/machine")
     assert object_resolve_path_type("", "none-machine") is machine
     assert object_resolve_path_type("/a/b", "device") is None
+    assert object_resolve_type_unambiguous("none-machine") is machine
+    with pytest.raises(GenericError) as exc:
+        object_resolve_type_unambiguous("container")
+    assert exc.value.desc == "More than one object of type container"
+    with pytest.raises(GenericError) as exc:
+        object_resolve_type_unambiguous("device")
+    assert exc.value.desc == "No object found of type device"
     assert object_resolve_path_at(a, "b/uniq") is uniq
     assert object_resolve_path_at(uniq, "/a") is a
     assert object_resolve_path_component(a, "b") is b
