@@ -342,3 +342,22 @@ def test_bad_arguments_change_nothing(dummy: Dummy, universe: Universe) -> None:
         object_property_set_bool(dummy, "bv", 1)  # type: ignore[arg-type]
     assert universe.snapshot() == before
     assert object_property_find(dummy, "x") is None
+
+
+def test_root_most_definition_wins_when_parent_adds_later(universe: Universe) -> None:
+    from qom import object_class_by_name
+
+    def child_init(k: ObjectClass, d: Any) -> None:
+        object_class_property_add_str(k, "p", lambda o: "child", None)
+
+    type_register_static(TypeInfo(name="rm-parent", parent="object"))
+    type_register_static(TypeInfo(name="rm-child", parent="rm-parent", class_init=child_init))
+    child = object_class_by_name("rm-child")
+    parent = object_class_by_name("rm-parent")
+    assert child is not None and parent is not None
+    # the chain check only looks upwards, so the parent may still add the same name
+    object_class_property_add_str(parent, "p", lambda o: "parent", None)
+    obj = object_new("rm-child")
+    assert object_property_get(obj, "p") == "parent"
+    assert [p.name for p in object_property_iter(obj)].count("p") == 2  # iteration sees both
+    object_unref(obj)
