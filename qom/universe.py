@@ -146,7 +146,9 @@ class Universe:
     :param builtins: register the built-in types (``object``, ``interface``, ``container``,
         ``user-creatable``, ``device``, ``bus``, ``machine``, ``singleton``, ``internal``...).
     :param machine: create ``/machine`` of this machine type name without the ``-machine``
-        suffix (``"none"`` gives ``none-machine``), or ``None`` for no machine.
+        suffix (``"none"`` gives ``none-machine``), or ``None`` for no machine.  Ignored when
+        ``builtins`` is false.  The machine phase is then ``MACHINE_CREATED``; call
+        :func:`qom.qdev.qdev_machine_creation_done` for ``MACHINE_READY``.
     :param singleton_policy: what a second creation of a singleton type does.
     :param qmp_policy: introspection/creation policy read by the QMP layer.
     """
