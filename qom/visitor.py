@@ -296,7 +296,47 @@ class QObjectInputVisitor(Visitor):
 _TRUE = frozenset({"on", "yes", "true", "y"})
 _FALSE = frozenset({"off", "no", "false", "n"})
 _SIZE_SUFFIX = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50, "e": 2**60}
-_SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|0[xX][0-9a-fA-F]+)\s*([bBkKmMgGtTpPeE]?)\Z")
+_SIZE_RE = re.compile(r"[ \t\n\v\f\r]*(?:(0[xX][0-9a-fA-F]+)|([0-9]*)(\.[0-9]*)?)([bBkKmMgGtTpPeE]?)\Z")
+
+
+def _parse_size(text: str) -> int | None:
+    """``qemu_strtosz`` (``util/cutils.c``): ``None`` for EINVAL, ``-1`` for ERANGE.
+
+    Decimal with an optional fraction (which needs a scaling suffix), or hex without
+    fraction or suffix; the fraction is a 64-bit fixed-point value, rounded half up.
+    """
+    m = _SIZE_RE.match(text)
+    if m is None:
+        return None
+    hexa, integral, fraction, suffix = m.groups()
+    if hexa is not None:
+        if suffix:
+            return None
+        n = int(hexa, 16)
+        return n if n < 2**64 else -1
+    if not integral and not fraction:
+        return None
+    if fraction is not None and not integral and len(fraction) == 1:
+        return None  # a lone "."
+    val = int(integral) if integral else 0
+    if val >= 2**64:
+        return -1
+    valf = 0
+    if fraction is not None and len(fraction) > 1:
+        f = float("0" + fraction)
+        if f == 1.0:
+            val += 1
+        else:
+            valf = int(f * 2**64)
+            if valf == 0 and f > 0.0:
+                valf = 1
+    mul = _SIZE_SUFFIX[suffix.lower()]
+    if mul == 1:
+        if valf:
+            return None  # a fraction needs a scaling suffix
+        return val
+    total = val * mul + ((valf * mul) >> 64) + (((valf * mul) >> 63) & 1)
+    return total if total < 2**64 else -1
 
 
 def _parse_c_int(text: str) -> int | None:
@@ -339,18 +379,10 @@ class StringInputVisitor(Visitor):
         return n % 2**64  # strtoull wraps negative input
 
     def type_size(self, name: str, value: int = 0) -> int:
-        m = _SIZE_RE.match(self.string)
-        if m is None:
+        result = _parse_size(self.string)
+        if result is None:
             raise _expects(name, "a non-negative number below 2^64")
-        number, suffix = m.groups()
-        mult = _SIZE_SUFFIX[suffix.lower()]
-        if number[:2].lower() == "0x":
-            result = int(number, 16) * mult
-        elif "." in number:
-            result = math.floor(float(number) * mult)
-        else:
-            result = int(number) * mult
-        if result >= 2**64:
+        if result < 0:
             raise GenericError(f"Value '{self.string}' is out of range for parameter '{name}'")
         return result
 

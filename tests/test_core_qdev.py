@@ -157,9 +157,15 @@ def test_static_prop_setters(mydev: str) -> None:
     assert object_property_get(dev, "x-max-bandwidth") == 1 << 30
     object_property_parse(dev, "x-max-bandwidth", "1.5k")
     assert object_property_get(dev, "x-max-bandwidth") == 1536
+    for bad in ("lots", "1.5", "0x10k", "1 k", ""):
+        with pytest.raises(GenericError) as exc:
+            object_property_parse(dev, "x-max-bandwidth", bad)
+        assert exc.value.desc == "Parameter 'x-max-bandwidth' expects a non-negative number below 2^64"
     with pytest.raises(GenericError) as exc:
-        object_property_parse(dev, "x-max-bandwidth", "lots")
-    assert exc.value.desc == "Parameter 'x-max-bandwidth' expects a non-negative number below 2^64"
+        object_property_parse(dev, "x-max-bandwidth", "16E")
+    assert exc.value.desc == "Value '16E' is out of range for parameter 'x-max-bandwidth'"
+    object_property_parse(dev, "x-max-bandwidth", "0x10")
+    assert object_property_get(dev, "x-max-bandwidth") == 16
     object_property_set(dev, "tls-creds", "creds0")
     assert dev.tls_creds == "creds0"
     with pytest.raises(GenericError) as exc:
