@@ -555,3 +555,84 @@ def test_property_del_of_missing_name_is_fatal(universe: Universe) -> None:
     object_property_del(obj, "b")
     assert object_property_find(obj, "b") is None
     object_unref(obj)
+
+
+# -- more of §1.3, §3.3, §3.4, §4.7 ----------------------------------------------------------------
+
+
+def test_interface_type_with_instance_hooks_is_fatal(universe: Universe) -> None:
+    type_register_static(TypeInfo(name="bad-if", parent=TYPE_INTERFACE, instance_init=lambda o: None))
+    type_register_static(TypeInfo(name="bad-if2", parent=TYPE_INTERFACE, interfaces=("user-creatable",)))
+    _fatal(object_class_by_name, "bad-if")
+    _fatal(object_class_by_name, "bad-if2")
+
+
+def test_registering_while_enumerating_is_fatal(universe: Universe) -> None:
+    from qom import object_class_foreach
+
+    def register(klass: ObjectClass) -> None:
+        type_register_static(TypeInfo(name="too-late", parent=TYPE_OBJECT))
+
+    _fatal(object_class_foreach, register, None, False)
+    assert "too-late" not in {name for name, _ in universe.snapshot().types}
+
+
+def test_class_property_release_runs_once_per_instance(universe: Universe) -> None:
+    released: list[int] = []
+
+    def class_init(oc: ObjectClass, data: object) -> None:
+        from qom import object_class_property_add
+
+        object_class_property_add(
+            oc, "r", "int", None, None, lambda o, n, op: released.append(o.serial), None
+        )
+
+    type_register_static(TypeInfo(name="rel", parent=TYPE_OBJECT, class_init=class_init))
+    a, b = object_new("rel"), object_new("rel")
+    object_unref(a)
+    object_unref(b)
+    assert released == [a.serial, b.serial]
+
+
+def test_second_default_is_fatal(universe: Universe) -> None:
+    klass = object_class_by_name("container")
+    assert klass is not None
+    prop = object_class_property_add_bool(klass, "d", lambda o: True, None)
+    object_property_set_default_bool(prop, True)
+    assert prop.defval is True
+    _fatal(object_property_set_default_bool, prop, False)
+    assert prop.defval is True
+
+
+def test_new_with_props_duplicate_id_is_fatal(universe: Universe) -> None:
+    from qom import object_new_with_props
+
+    objs = object_get_objects_root()
+    first = object_new_with_props("container", objs, "dup", {})
+    assert first.ref == 1
+    _fatal(object_new_with_props, "container", objs, "dup", {})
+    assert object_resolve_path("/objects/dup") is first
+
+
+def test_new_with_props_unknown_and_abstract_are_errors(universe: Universe) -> None:
+    from qom import object_new_with_props
+
+    before = universe.snapshot()
+    for typename, desc in (
+        ("no-such", "invalid object type: no-such"),
+        ("object", "object type 'object' is abstract"),
+    ):
+        with pytest.raises(GenericError) as exc:
+            object_new_with_props(typename, None, None, {})
+        assert exc.value.desc == desc
+    assert universe.snapshot() == before
+
+
+def test_internal_root_has_no_canonical_path(universe: Universe) -> None:
+    from qom import object_get_canonical_path, object_get_internal_root
+
+    internal = object_get_internal_root()
+    kid = _container_at(internal, "hidden")
+    assert object_get_canonical_path(kid) is None
+    assert object_get_canonical_path(object_get_root()) == "/"
+    assert object_resolve_path("hidden") is None
