@@ -13,8 +13,17 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 import qom.object
-from qom import Object, TypeInfo, Universe, object_new, object_unref, type_register_static, use_universe
-from qom.strategies import HierarchySpec, QOMStateMachine, hierarchy_specs
+from qom import JSON, Object, TypeInfo, Universe, object_new, object_unref, type_register_static, use_universe
+from qom.strategies import (
+    PROPERTY_TYPES,
+    HierarchySpec,
+    PropertySpec,
+    QOMStateMachine,
+    TypeSpec,
+    hierarchy_specs,
+    type_names,
+    values_for,
+)
 
 
 def _run(config: settings) -> None:
@@ -121,3 +130,38 @@ def test_hierarchies_register_and_instantiate(spec: HierarchySpec) -> None:
                 assert qom.object_property_get(obj, p.name) == p.zero()
             object_unref(obj)
         assert u.live_instances() == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(type_names())
+def test_type_names_register(name: str) -> None:
+    with use_universe(Universe(builtins=True, machine=None)) as u:
+        type_register_static(TypeInfo(name=name, parent="object"))
+        klass = qom.object_class_by_name(name)
+        assert klass is not None and qom.object_class_get_name(klass) == name
+        assert u.snapshot().types[-1] == (name, "object")
+
+
+@pytest.mark.parametrize("type_str", [*PROPERTY_TYPES, "enum"])
+def test_values_for_round_trips_through_the_core(type_str: str) -> None:
+    enum_values = ("a", "b-c", "d") if type_str == "enum" else ()
+    prop = PropertySpec("v", "QsE" if type_str == "enum" else type_str, False, enum_values)
+    spec = HierarchySpec((TypeSpec("qs.holder", "object", properties=(prop,)),))
+
+    @settings(max_examples=25, deadline=None)
+    @given(values_for(prop.type, enum_values))
+    def check(value: JSON) -> None:
+        with use_universe(Universe(machine=None)):
+            spec.register()
+            obj = object_new("qs.holder")
+            qom.object_property_set(obj, "v", value)
+            got = qom.object_property_get(obj, "v")
+            assert got == value and type(got) is type(value)
+            object_unref(obj)
+
+    check()
+
+
+def test_values_for_rejects_unknown_types() -> None:
+    with pytest.raises(ValueError, match=r"no values for property type 'link<x>'"):
+        values_for("link<x>")
