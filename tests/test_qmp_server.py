@@ -350,6 +350,43 @@ def test_serve_options_errors() -> None:
     assert result.returncode == 2 and "version must be MAJOR.MINOR.MICRO, not '10'" in result.stderr
 
 
+def test_serving_a_captured_universe() -> None:
+    from qom.snapshot import packaged_snapshot_path
+
+    srv = Server("--universe", str(packaged_snapshot_path()))
+    try:
+        c = srv.raw()
+        assert c.greeting["QMP"]["version"]["qemu"] == {"micro": 22, "minor": 2, "major": 7}
+        c.negotiate()
+        types = c.call({"execute": "qom-list-types", "arguments": {"implements": "memory-backend"}})
+        assert {"memory-backend-ram", "memory-backend-file"} <= {t["name"] for t in types["return"]}
+        c.close()
+    finally:
+        assert srv.stop() == 0
+
+
+def test_serving_a_missing_universe_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qom.cli",
+            "serve",
+            "--socket",
+            str(tmp_path / "s"),
+            "--universe",
+            str(tmp_path / "missing.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"qomsim serve: cannot load universe {tmp_path / 'missing.json'}: ")
+
+
 def test_qemu_version_option() -> None:
     srv = Server("--qemu-version", "7.2.22")
     try:
