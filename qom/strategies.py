@@ -561,6 +561,8 @@ class QOMStateMachine(RuleBasedStateMachine):
         self.root_children: dict[str, Object] = {}
         self.finalize_events: dict[int, int] = {}
         self.created_events = 0
+        #: per type: instances created minus finalized, as the events tell it
+        self.live_by_events: dict[str, int] = {}
         self.unsubscribe: Callable[[], None] | None = None
         self.registered = False
         self.baseline_live = 0
@@ -574,8 +576,10 @@ class QOMStateMachine(RuleBasedStateMachine):
     def _on_event(self, event: QOMEvent) -> None:
         if event.kind is EventKind.INSTANCE_FINALIZED and event.obj is not None:
             self.finalize_events[id(event.obj)] = self.finalize_events.get(id(event.obj), 0) + 1
+            self.live_by_events[event.typename] = self.live_by_events.get(event.typename, 0) - 1
         elif event.kind is EventKind.INSTANCE_CREATED:
             self.created_events += 1
+            self.live_by_events[event.typename] = self.live_by_events.get(event.typename, 0) + 1
 
     def _t(self, obj: Object) -> _Tracked:
         return self.tracked[id(obj)]
@@ -966,8 +970,9 @@ class QOMStateMachine(RuleBasedStateMachine):
             live = sum(1 for t in self._live() if t.typename == name)
             made = sum(1 for t in self.tracked.values() if t.typename == name)
             got = (self.universe.live_instances(name), self.universe.instances_created(name))
-            if got != (live, made):
-                raise AssertionError(f"{name}: live/created {got}, model {(live, made)}")
+            by_events = self.live_by_events.get(name, 0)
+            if got != (live, made) or by_events != live:
+                raise AssertionError(f"{name}: live/created {got}, model {(live, made)}, events {by_events}")
         if self.created_events != len(self.tracked):
             raise AssertionError(f"{self.created_events} created events for {len(self.tracked)} objects")
 
