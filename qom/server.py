@@ -40,7 +40,7 @@ from qom.qmp import dispatch, error_response, greeting
 from qom.qmp_examples import register_example_types
 from qom.qmp_json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessageParser
 from qom.qmp_schema import QMPSession, SessionState, VersionInfo
-from qom.universe import Universe, use_universe
+from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
 
 __all__ = ["QMPServer", "ServerConfig", "add_arguments", "parse_tcp", "run"]
 
@@ -134,8 +134,9 @@ class QMPServer:
         session = QMPSession(version=self.config.version)
         client = _Client(writer, session)
         self._clients.append(client)
-        parser = JSONMessageParser(max_token_size=self.config.max_message_size,
-                                   max_nesting=self.config.max_nesting)
+        parser = JSONMessageParser(
+            max_token_size=self.config.max_message_size, max_nesting=self.config.max_nesting
+        )
         try:
             self._send(client, greeting(session, self.universe))
             while self._stop is not None and not self._stop.is_set():
@@ -213,20 +214,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     :param parser: the subcommand's parser.
     """
-    parser.add_argument("--socket", metavar="PATH",
-                        help="listen on this UNIX socket (created with mode 0600)")
-    parser.add_argument("--tcp", metavar="HOST:PORT", type=parse_tcp,
-                        help="listen on TCP (HOST defaults to 127.0.0.1; PORT 0 picks a free port)")
-    parser.add_argument("--universe", metavar="FILE",
-                        help="serve the universe saved in FILE (default: a built-in -machine none)")
-    parser.add_argument("--examples", action="store_true",
-                        help="also register qomsim's example types (example-memory, example-device, ...)")
-    parser.add_argument("--qemu-version", metavar="X.Y.Z", type=_version,
-                        help="the version query-version reports (default: 10.2.50)")
-    parser.add_argument("--max-message-size", metavar="BYTES", type=_positive, default=MAX_TOKEN_SIZE,
-                        help="reject JSON messages larger than this (default: QEMU's 64 MiB)")
-    parser.add_argument("--max-nesting", metavar="N", type=_positive, default=MAX_NESTING,
-                        help="reject JSON nested deeper than this (default: QEMU's 1024)")
+    parser.add_argument(
+        "--socket", metavar="PATH", help="listen on this UNIX socket (created with mode 0600)"
+    )
+    parser.add_argument(
+        "--tcp",
+        metavar="HOST:PORT",
+        type=parse_tcp,
+        help="listen on TCP (HOST defaults to 127.0.0.1; PORT 0 picks a free port)",
+    )
+    parser.add_argument(
+        "--universe",
+        metavar="FILE",
+        help="serve the universe saved in FILE (default: a built-in -machine none)",
+    )
+    parser.add_argument(
+        "--examples",
+        action="store_true",
+        help="also register qomsim's example types (example-memory, example-device, ...)",
+    )
+    parser.add_argument(
+        "--singleton-policy",
+        choices=[p.value for p in SingletonPolicy],
+        help="what a second creation of a singleton does (default: the universe's)",
+    )
+    parser.add_argument(
+        "--introspection",
+        choices=[m.value for m in IntrospectionMode],
+        help="how qom-list-properties and device-list-properties get properties",
+    )
+    parser.add_argument(
+        "--qemu-version",
+        metavar="X.Y.Z",
+        type=_version,
+        help="the version query-version reports (default: 10.2.50)",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        metavar="BYTES",
+        type=_positive,
+        default=MAX_TOKEN_SIZE,
+        help="reject JSON messages larger than this (default: QEMU's 64 MiB)",
+    )
+    parser.add_argument(
+        "--max-nesting",
+        metavar="N",
+        type=_positive,
+        default=MAX_NESTING,
+        help="reject JSON nested deeper than this (default: QEMU's 1024)",
+    )
 
 
 def _load_universe(path: str | None, examples: bool) -> Universe:
@@ -266,6 +302,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         universe = _load_universe(args.universe, args.examples)
+        if args.singleton_policy is not None:
+            universe.singleton_policy = SingletonPolicy(args.singleton_policy)
+        if args.introspection is not None:
+            mode = IntrospectionMode(args.introspection)
+            universe.qmp_policy.qom_list_properties = universe.qmp_policy.device_list_properties = mode
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2

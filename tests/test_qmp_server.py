@@ -387,6 +387,20 @@ def test_serving_a_missing_universe_file_is_a_clear_error(tmp_path: Path) -> Non
     assert result.stderr.startswith(f"qomsim serve: cannot load universe {tmp_path / 'missing.json'}: ")
 
 
+def test_a_fatal_error_in_the_core_ends_the_server_as_qemu_would_abort() -> None:
+    srv = Server("--examples", "--singleton-policy", "fatal", "--introspection", "instantiate")
+    c = srv.raw().negotiate()
+    assert c.call({"execute": "device_add", "arguments": {"driver": "example-singleton"}}) == {"return": {}}
+    c.send(b'{"execute": "qom-list-properties", "arguments": {"typename": "example-singleton"}}')
+    with pytest.raises(EOFError):
+        c.read()  # no answer: the process is gone
+    assert srv.proc.wait(TIMEOUT) == 1
+    assert srv.proc.stderr is not None
+    assert srv.proc.stderr.read().startswith("qomsim: fatal: ")
+    c.close()
+    srv.stop()
+
+
 def test_qemu_version_option() -> None:
     srv = Server("--qemu-version", "7.2.22")
     try:
