@@ -10,6 +10,7 @@ Supported command lines, with QEMU's output format and error texts
     device_add driver[,prop=value][,...]     (and driver,help)
     device_del id
     object_del id
+    help [cmd]
 
 Output lines end in ``\\r\\n`` as QEMU's monitor writes them.  Anything else
 prints ``unknown command: '...'``.
@@ -297,6 +298,19 @@ def _print_devinfos(ctx: CommandContext, out: list[str]) -> None:
         out.extend(lines)
 
 
+def _help(ctx: CommandContext, args: dict[str, str | bool], out: list[str]) -> None:
+    """``help [cmd]``: one ``name params -- help`` line per command (``help_cmd`` in monitor/hmp.c)."""
+    name = args.get("name")
+    if name == "info":
+        out.extend(f"info {c.name} {c.params} -- {c.help}" for c in _INFO_COMMANDS.values())
+        return
+    for cmd in _COMMANDS.values():
+        if name is None or name == cmd.name:
+            out.append(f"{cmd.name} {cmd.params} -- {cmd.help}")
+    if name is None:
+        out.append("info [subcommand] -- show various information about the system state")
+
+
 def _device_del(ctx: CommandContext, args: dict[str, str | bool], out: list[str]) -> None:
     _QMP["device_del"].handler(ctx, {"id": args["id"]})
 
@@ -315,6 +329,7 @@ _COMMANDS: dict[str, _HMPCommand] = {
         _HMPCommand("device_add", "device:O?", "driver[,prop=value][,...]",
                     "add device, like -device on the command line", _device_add),
         _HMPCommand("device_del", "id:s", "device", "remove device", _device_del),
+        _HMPCommand("help", "name:s?", "[cmd]", "show the help", _help),
         _HMPCommand("object_del", "id:s", "id", "destroy QOM object", _object_del),
         _HMPCommand("qom-list", "path:s?", "path", "list QOM properties", _qom_list),
         _HMPCommand("qom-get", "path:s,property:s", "path property", "print QOM property", _qom_get),

@@ -624,6 +624,15 @@ def test_hmp_pretty_json() -> None:
     assert json_pretty([]) == "[\n]"
 
 
+def test_hmp_help(u: Universe) -> None:
+    assert hmp(u, "help qom-get") == "qom-get path property -- print QOM property\r\n"
+    assert hmp(u, "help info") == "info qom-tree [path] -- show QOM composition tree\r\n"
+    assert hmp(u, "help").splitlines()[-1] == (
+        "info [subcommand] -- show various information about the system state"
+    )
+    assert len(hmp(u, "help").splitlines()) == 8
+
+
 def test_hmp_usage_errors(u: Universe) -> None:
     assert hmp(u, "") == ""
     assert hmp(u, "   ") == ""
