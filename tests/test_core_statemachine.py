@@ -165,3 +165,8 @@ def test_values_for_round_trips_through_the_core(type_str: str) -> None:
 def test_values_for_rejects_unknown_types() -> None:
     with pytest.raises(ValueError, match=r"no values for property type 'link<x>'"):
         values_for("link<x>")
+
+
+@pytest.mark.slow
+def test_state_machine_long() -> None:
+    _run(settings(RUN, max_examples=1500, stateful_step_count=60))
