@@ -207,8 +207,9 @@ def snapshot_from_raw(raw: RawCapture) -> dict[str, Any]:
         errs = {n: a["error"] for n, a in sorted(table.items()) if "error" in a}
         if errs:
             errors[command] = errs
-    tree: dict[str, Any] = {path: [[str(p.get("name")), str(p.get("type"))] for p in props]
-                             for path, props in raw.tree.items()}
+    # qom-list order is unspecified (GLib hash tables): sorted, so equal trees give equal bytes
+    tree: dict[str, Any] = {path: sorted([str(p.get("name")), str(p.get("type"))] for p in props)
+                            for path, props in sorted(raw.tree.items())}
     data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
