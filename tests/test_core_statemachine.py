@@ -157,6 +157,13 @@ def test_values_for_round_trips_through_the_core(type_str: str) -> None:
             qom.object_property_set(obj, "v", value)
             got = qom.object_property_get(obj, "v")
             assert got == value and type(got) is type(value)
+            # the string visitors: print, then parse what was printed, gives the value back
+            printed = qom.object_property_print(obj, "v")
+            expected_text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            assert printed == expected_text
+            qom.object_property_set(obj, "v", prop.zero())
+            qom.object_property_parse(obj, "v", printed)
+            assert qom.object_property_get(obj, "v") == value
             object_unref(obj)
 
     check()
