@@ -119,6 +119,7 @@ from qom.singleton import (
     object_class_is_singleton,
     singleton_get_instance,
 )
+from qom.snapshot import load_universe
 from qom.tree import (
     OBJ_PROP_LINK_STRONG,
     TYPE_CONTAINER,
@@ -208,6 +209,7 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "Universe",
     "current_universe",
     "use_universe",
+    "load_universe",
     "SingletonPolicy",
     "QMPPolicy",
     "IntrospectionMode",
