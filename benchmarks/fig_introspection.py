@@ -34,6 +34,7 @@ QEMU_ARGS: tuple[str, ...] = ("-machine", "none", "-nodefaults", "-S", "-display
 COMMAND = "qom-list-properties"
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 30.0
+COMMAND_TIMEOUT_S = 30.0
 
 
 def _type_names(universe: Any, config: Config) -> tuple[list[str], str]:
@@ -130,9 +131,12 @@ async def _sweep(client: Any, names: Sequence[str]) -> tuple[float, int]:
     start = time.perf_counter_ns()
     for name in names:
         try:
-            await client.execute(COMMAND, {"typename": name})
+            await asyncio.wait_for(client.execute(COMMAND, {"typename": name}), COMMAND_TIMEOUT_S)
         except ExecuteError:
             errors += 1
+        except TimeoutError:
+            raise NotMeasured(f"{client.name} did not answer {COMMAND} {name} within"
+                              f" {COMMAND_TIMEOUT_S:g} s") from None
     return (time.perf_counter_ns() - start) / 1e6, errors
 
 
