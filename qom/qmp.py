@@ -11,7 +11,8 @@ Call a command the way a QMP client would, and get QEMU's answer as a dict::
     {'error': {'class': 'GenericError', 'desc': "Parameter 'path' is missing"}}
 
 :func:`execute` never raises for a client's mistake, and a command that fails
-leaves the universe as it found it.  :func:`dispatch` takes a whole request
+leaves the universe as it found it (except for the failures no class can predict,
+see :mod:`qom.qmp_commands`).  :func:`dispatch` takes a whole request
 object (``{"execute": ..., "arguments": ..., "id": ...}``) and a
 :class:`~qom.qmp_schema.QMPSession`; the socket server (``qom/server.py``) uses
 it so that capabilities negotiation is per connection.  The request checks and

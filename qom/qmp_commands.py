@@ -8,16 +8,17 @@ dispatcher has already checked against the entry's schema, and raises a
 (``qom: TYPE_SINGLETON interface``).
 
 Every handler does its checks before it changes anything, so that a command that
-fails leaves the universe as it was; where QEMU itself would create an object
-before failing (``object-add`` with a property its setter refuses), the
-arguments are checked against the class first, the way QEMU's QAPI schema for
-``object-add`` does.
+fails leaves the universe as it was: where QEMU would create an object and then
+find the error (``object-add``/``device_add`` with a bad member), the arguments
+are checked against the class first, as QEMU's QAPI schema for ``object-add``
+does.  Only errors no class can predict (a ``complete`` or ``realize`` that fails,
+a setter refusing a well-typed value) still create and finalize an object, as in
+QEMU (docs/known-differences.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterable, Iterator
 from typing import cast
 
@@ -60,7 +61,7 @@ from qom.types import (
     object_class_is_abstract,
 )
 from qom.universe import IntrospectionMode, MachinePhase, Universe
-from qom.user_creatable import user_creatable_add_type, user_creatable_del
+from qom.user_creatable import id_wellformed, user_creatable_add_type, user_creatable_del
 from qom.visitor import QObjectInputVisitor, StringInputVisitor, Visitor
 
 __all__ = [
@@ -80,9 +81,6 @@ TYPE_SYS_BUS_DEVICE = "sys-bus-device"
 
 #: properties device-list-properties leaves out (plus every ``legacy-*`` name)
 DEVICE_HIDDEN_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
-
-_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
-
 
 def _is_interface_type(klass: ObjectClass) -> bool:
     parent: ObjectClass | None = klass
@@ -305,7 +303,7 @@ def _object_add(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
     if not isinstance(oid, str):
         raise GenericError("Invalid parameter type for 'id', expected: string")
     props = {k: v for k, v in args.items() if k not in ("qom-type", "id")}
-    if not _ID_RE.match(oid):
+    if not id_wellformed(oid):
         raise GenericError("Parameter 'id' expects an identifier")
     _singleton_conflict(u, klass)
     if _objects_root_child(oid) is not None:

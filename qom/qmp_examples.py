@@ -29,11 +29,28 @@ from qom.property import (
 )
 from qom.qdev import DeviceClass, Property, device_class_set_props, qdev_prop_string, qdev_prop_uint8
 from qom.types import ObjectClass, TypeInfo, object_class_dynamic_cast, type_register_static
+from qom.user_creatable import UserCreatableClass
 
-__all__ = ["EXAMPLE_TYPES", "register_example_types"]
+__all__ = ["EXAMPLE_TYPES", "ExampleMemory", "register_example_types"]
 
 #: the names registered by :func:`register_example_types`
 EXAMPLE_TYPES = ("example-memory", "example-device", "example-singleton", "example-internal")
+
+
+class ExampleMemory(Object):
+    """The instance struct of ``example-memory``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+        self.share = False
+        self.pinned = False
+
+
+def _mem(obj: Object) -> ExampleMemory:
+    if not isinstance(obj, ExampleMemory):
+        raise TypeError(f"expected an example-memory instance, not {type(obj).__name__}")
+    return obj
 
 
 def _memory_class_init(oc: ObjectClass, data: Any) -> None:
@@ -43,34 +60,28 @@ def _memory_class_init(oc: ObjectClass, data: Any) -> None:
     object_property_set_default_bool(share, False)
     object_class_property_add_bool(oc, "pinned", _get_pinned, _set_pinned)
     uc = object_class_dynamic_cast(oc, "user-creatable")
-    if uc is not None:
-        uc.can_be_deleted = _can_be_deleted  # type: ignore[attr-defined]  # UserCreatableClass hook
-
-
-def _memory_init(obj: Object) -> None:
-    obj.size = 0  # type: ignore[attr-defined]  # the C struct field behind the uint64 property
-    obj.share = False  # type: ignore[attr-defined]
-    obj.pinned = False  # type: ignore[attr-defined]
+    if isinstance(uc, UserCreatableClass):
+        uc.can_be_deleted = _can_be_deleted
 
 
 def _get_share(obj: Object) -> bool:
-    return bool(getattr(obj, "share", False))
+    return _mem(obj).share
 
 
 def _set_share(obj: Object, value: bool) -> None:
-    obj.share = value  # type: ignore[attr-defined]
+    _mem(obj).share = value
 
 
 def _get_pinned(obj: Object) -> bool:
-    return bool(getattr(obj, "pinned", False))
+    return _mem(obj).pinned
 
 
 def _set_pinned(obj: Object, value: bool) -> None:
-    obj.pinned = value  # type: ignore[attr-defined]
+    _mem(obj).pinned = value
 
 
 def _can_be_deleted(obj: Object) -> bool:
-    return not getattr(obj, "pinned", False)
+    return not _mem(obj).pinned
 
 
 def _device_class_init(oc: ObjectClass, data: Any) -> None:
@@ -91,7 +102,7 @@ def register_example_types() -> None:
     """Register the example types in the current universe."""
     type_register_static(TypeInfo(
         name="example-memory", parent="object", class_init=_memory_class_init,
-        instance_init=_memory_init, interfaces=("user-creatable",),
+        interfaces=("user-creatable",), instance_type=ExampleMemory,
     ))
     type_register_static(TypeInfo(name="example-device", parent="device", class_init=_device_class_init))
     type_register_static(TypeInfo(
