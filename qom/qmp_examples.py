@@ -1,9 +1,8 @@
 """A few example types to try QMP with (``qomsim serve --examples``), also used by the QMP tests.
 
-The built-in ``-machine none`` universe has no user-creatable object and no
-pluggable device, so ``object-add`` and ``device_add`` could only fail there, as
-on a real ``qemu-system-x86_64 -machine none``.  These types give them something
-to create:
+The built-in ``-machine none`` universe models no user-creatable object type and
+no pluggable device, so ``object-add`` and ``device_add`` could only fail there.
+These types give them something to create:
 
 ========================  ==========================================================
 ``example-memory``        user-creatable object: ``size`` (uint64), ``share`` (bool,
