@@ -304,6 +304,9 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
                                   f"this qomsim reads version {VERSION}")
     if not isinstance(data.get("types"), dict) or not isinstance(data.get("tree"), dict):
         raise SnapshotFormatError(f"{path}: 'types' and 'tree' must be objects")
+    for builtin in ("object", "interface", "container"):
+        if builtin not in data["types"]:
+            raise SnapshotFormatError(f"{path}: built-in type {builtin!r} is missing")
     for name, t in data["types"].items():
         if not isinstance(t, dict) or not isinstance(t.get("parent", ""), str):
             raise SnapshotFormatError(f"{path}: type {name!r} is malformed")

@@ -1,0 +1,225 @@
+"""Snapshots without QEMU: the reduction, the file format, the loader, the packaged snapshot."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qom import load_universe, object_class_by_name, use_universe
+from qom.capture import RawCapture
+from qom.qmp import execute as _execute
+from qom.snapshot import (
+    LoadedUniverse,
+    SnapshotFormatError,
+    dump_snapshot,
+    packaged_snapshot_path,
+    read_snapshot,
+    snapshot_from_raw,
+)
+from qom.universe import Universe
+
+
+def execute(command: str, arguments: dict[str, Any] | None = None, *, universe: Universe) -> dict[str, Any]:
+    return _execute(command, arguments, universe=universe)
+
+
+def _names(answer: dict[str, Any]) -> set[str]:
+    return {str(item["name"]) for item in answer["return"]}
+
+
+def _props(answer: dict[str, Any]) -> set[tuple[str, str, str | None]]:
+    return {(p["name"], p["type"], p.get("description")) for p in answer["return"]}
+
+
+# -- a tiny capture, written by hand -------------------------------------------------------------
+
+
+def _prop(name: str, type: str = "uint32", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": type, **extra}
+
+
+def _ok(*props: dict[str, Any]) -> dict[str, Any]:
+    return {"return": list(props)}
+
+
+TYPE = _prop("type", "string")
+NOT_QOM: dict[str, Any] = {
+    "error": {"class": "GenericError", "desc": "Parameter 'typename' expects a QOM type"}}
+
+
+def tiny_raw() -> RawCapture:
+    """object <- base (abstract, class prop b) <- p (concrete: x, y) <- c (drops x), a (abstract)."""
+    return RawCapture(
+        version={"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": "tiny"},
+        argv=["qemu-tiny"],
+        types=[
+            {"name": "object", "abstract": True}, {"name": "interface", "abstract": True},
+            {"name": "i1", "parent": "interface", "abstract": True},
+            {"name": "i2", "parent": "interface", "abstract": True},
+            {"name": "container", "parent": "object"},
+            {"name": "base", "parent": "object", "abstract": True},
+            {"name": "p", "parent": "base"}, {"name": "c", "parent": "p"},
+            {"name": "a", "parent": "p", "abstract": True},
+        ],
+        concrete=["c", "container", "p"],
+        implements={"interface": ["a", "i1", "i2", "interface", "p"], "i1": ["a", "c", "i1", "p"],
+                    "i2": ["c", "i2"]},
+        tree={"/": [TYPE]},
+        qom_list_properties={
+            "object": _ok(TYPE), "interface": NOT_QOM, "i1": NOT_QOM, "i2": NOT_QOM,
+            "container": _ok(TYPE), "base": _ok(TYPE, _prop("b", description="a class property")),
+            "p": _ok(TYPE, _prop("b", description="a class property"), _prop("x"), _prop("y", "bool")),
+            "c": _ok(TYPE, _prop("b", description="a class property"), _prop("y", "bool")),
+            "a": _ok(TYPE, _prop("b", description="a class property"), _prop("x")),
+        },
+        crashes=[{"command": "qom-list-properties", "typename": "zz", "detail": "killed by signal 6"}],
+    )
+
+
+def test_reduction_keeps_only_what_each_type_adds() -> None:
+    data = snapshot_from_raw(tiny_raw())
+    assert data["format"] == "qomsim-snapshot" and data["version"] == 1
+    assert data["types"] == {
+        "interface": {"abstract": True},
+        "i1": {"abstract": True, "parent": "interface"},
+        "i2": {"abstract": True, "parent": "interface"},
+        "object": {"abstract": True, "properties": [TYPE]},
+        "base": {"abstract": True, "parent": "object",
+                 "properties": [_prop("b", description="a class property")]},
+        # x is a class property (the abstract child lists it); y is instance-only (it does not)
+        "p": {"parent": "base", "interfaces": ["i1"],
+              "properties": [_prop("x"), _prop("y", "bool", instance=True)]},
+        "a": {"abstract": True, "parent": "p"},
+        "c": {"parent": "p", "interfaces": ["i2"]},
+        "container": {"parent": "object"},
+    }
+    assert data["unmodelled"] == ["c.x: inherited class property not listed"]
+    assert data["errors"] == {"qom-list-properties": {"i1": NOT_QOM["error"], "i2": NOT_QOM["error"],
+                                                      "interface": NOT_QOM["error"]}}
+    assert data["crashes"] == [{"command": "qom-list-properties", "typename": "zz",
+                                "detail": "killed by signal 6"}]
+
+
+def test_instance_property_dropped_by_a_subclass_is_removed(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw.qom_list_properties["c"] = _ok(TYPE, _prop("b", description="a class property"), _prop("x"))
+    data = snapshot_from_raw(raw)
+    assert data["types"]["c"] == {"parent": "p", "interfaces": ["i2"], "removes": ["y"]}
+    assert data["unmodelled"] == []
+    path = tmp_path / "tiny.json"
+    with open(path, "w", encoding="utf-8") as f:
+        dump_snapshot(data, f)
+    u = load_universe(path)
+    for name in ("base", "p", "c", "a", "object", "container"):
+        answer = execute("qom-list-properties", {"typename": name}, universe=u)
+        assert _props(answer) == _props(raw.qom_list_properties[name]), name
+    answer = execute("qom-list-properties", {"typename": "base"}, universe=u)
+    assert {"name": "b", "type": "uint32", "description": "a class property"} in answer["return"]
+
+
+def test_loader_derives_interfaces_and_the_ambiguous_rule(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.json"
+    with open(path, "w", encoding="utf-8") as f:
+        dump_snapshot(snapshot_from_raw(tiny_raw()), f)
+    u = load_universe(path)
+    raw = tiny_raw()
+    for iface, expected in raw.implements.items():
+        assert _names(execute("qom-list-types", {"implements": iface, "abstract": True}, universe=u)) \
+            == set(expected), iface
+    # c has two interface classes (i1 from p, i2 of its own): a cast to "interface" is ambiguous
+    assert _names(execute("qom-list-types", {"implements": "interface"}, universe=u)) == {"p"}
+    assert execute("query-version", universe=u) == {
+        "return": {"qemu": {"major": 7, "minor": 2, "micro": 0}, "package": "tiny"}}
+
+
+# -- the file format --------------------------------------------------------------------------------
+
+
+def test_dump_is_deterministic_and_reads_back(tmp_path: Path) -> None:
+    data = snapshot_from_raw(tiny_raw())
+    first, second = io.StringIO(), io.StringIO()
+    dump_snapshot(data, first)
+    dump_snapshot(snapshot_from_raw(tiny_raw()), second)
+    assert first.getvalue() == second.getvalue()
+    assert first.getvalue().splitlines()[:3] == ["{", '"format":"qomsim-snapshot",', '"version":1,']
+    path = tmp_path / "s.json"
+    path.write_text(first.getvalue(), encoding="utf-8")
+    assert read_snapshot(path) == json.loads(json.dumps(data))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{", "not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ('{"format": "other"}', "not a qomsim-snapshot file"),
+    ('{"format": "qomsim-snapshot", "version": 2}',
+     "snapshot version 2, this qomsim reads version 1"),
+    ('{"format": "qomsim-snapshot", "version": 1, "types": [], "tree": {}}',
+     "'types' and 'tree' must be objects"),
+    ('{"format": "qomsim-snapshot", "version": 1, "types": {"object": {}, "interface": {}}, "tree": {}}',
+     "built-in type 'container' is missing"),
+    ('{"format": "qomsim-snapshot", "version": 1, "tree": {}, "types": {"object": {}, "interface": {},'
+     ' "container": {"properties": [{"name": 1}]}}}',
+     "a property of 'container' is malformed"),
+])
+def test_bad_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SnapshotFormatError) as exc:
+        load_universe(path)
+    assert str(exc.value) == f"{path}: {message}"
+    assert isinstance(exc.value, ValueError)
+
+
+# -- the packaged snapshot ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Universe:
+    return load_universe(packaged_snapshot_path())
+
+
+def test_packaged_snapshot_loads(packaged: Universe) -> None:
+    assert isinstance(packaged, LoadedUniverse)
+    assert execute("query-version", universe=packaged) == {"return": {
+        "qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}}
+    data = read_snapshot(packaged_snapshot_path())
+    assert len(data["types"]) == len(packaged.types) == 754
+    assert data["unmodelled"] == []
+    assert packaged_snapshot_path().stat().st_size < 600_000
+    with use_universe(packaged):
+        # master's built-ins that 7.2 does not have are dropped; 7.2's own names are kept
+        assert object_class_by_name("singleton") is None
+        assert object_class_by_name("internal") is None
+        assert object_class_by_name("qemu:ram-discard-manager") is not None
+
+
+def test_packaged_instance_only_properties(packaged: Universe) -> None:
+    assert _names(execute("qom-list-properties", {"typename": "memory-region"}, universe=packaged)) == \
+        {"type", "container", "addr", "size", "priority"}
+    # the abstract subclass lists class properties only: memory-region's are instance-only
+    assert _names(execute("qom-list-properties", {"typename": "iommu-memory-region"},
+                          universe=packaged)) == {"type"}
+
+
+def test_packaged_tree_is_the_captured_one(packaged: Universe) -> None:
+    assert _names(execute("qom-list", {"path": "/machine/unattached"}, universe=packaged)) == \
+        {"type", "sysbus", "io[0]", "system[0]"}
+    assert execute("qom-list", {"path": "/chardevs/compat_monitor0"}, universe=packaged)["return"][0] == \
+        {"name": "type", "type": "string"}
+    tree = execute("human-monitor-command", {"command-line": "info qom-tree"}, universe=packaged)
+    assert tree["return"] == (
+        "/machine (none-machine)\r\n  /peripheral (container)\r\n  /peripheral-anon (container)\r\n"
+        "  /unattached (container)\r\n    /io[0] (memory-region)\r\n    /sysbus (System)\r\n"
+        "    /system[0] (memory-region)\r\n")
+
+
+def test_packaged_device_defaults(packaged: Universe) -> None:
+    answer = execute("device-list-properties", {"typename": "isa-debugcon"}, universe=packaged)
+    assert sorted(answer["return"], key=lambda p: p["name"]) == [
+        {"name": "chardev", "type": "str", "description": "ID of a chardev to use as a backend"},
+        {"name": "iobase", "type": "uint32", "default-value": 233},
+        {"name": "readback", "type": "uint32", "default-value": 233},
+    ]
