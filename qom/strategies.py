@@ -49,9 +49,11 @@ import qom
 from qom.errors import GenericError, QOMFatal
 from qom.object import Object, ObjectState
 from qom.property import ObjectPropertyFlags
+from qom.singleton import TYPE_INTERNAL, TYPE_SINGLETON
 from qom.tree import ObjectPropertyLinkFlags
 from qom.types import TYPE_INTERFACE, TYPE_OBJECT, ObjectClass, TypeInfo
-from qom.universe import EventKind, QOMEvent, Universe, use_universe
+from qom.universe import EventKind, QOMEvent, SingletonPolicy, Universe, use_universe
+from qom.user_creatable import TYPE_USER_CREATABLE
 from qom.visitor import JSON
 
 __all__ = [
@@ -83,6 +85,12 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
     "int": (-(2**63), 2**63 - 1),
 }
 _NAME_CHARS = string.ascii_letters + string.digits + "._-"
+#: builtin interface types generated classes may declare, with their parents
+BUILTIN_INTERFACES: dict[str, str] = {
+    TYPE_SINGLETON: TYPE_INTERFACE,
+    TYPE_INTERNAL: TYPE_INTERFACE,
+    TYPE_USER_CREATABLE: TYPE_INTERFACE,
+}
 
 
 def type_names(max_size: int = 16) -> st.SearchStrategy[str]:
@@ -298,15 +306,20 @@ class HierarchySpec:
     def ancestors(self, name: str) -> tuple[str, ...]:
         """Type names from ``name`` up to its builtin root, both included.
 
-        :param name: a generated type, ``object`` or ``interface``.
+        :param name: a generated type, ``object``, ``interface`` or one of
+            :data:`BUILTIN_INTERFACES`.
         :return: the chain, nearest first.
         """
         chain: list[str] = []
         n: str | None = name
         while n is not None:
             chain.append(n)
-            n = self._index[n].parent if n in self._index else None
+            n = self._index[n].parent if n in self._index else BUILTIN_INTERFACES.get(n)
         return tuple(chain)
+
+    def is_known(self, name: str) -> bool:
+        """:return: whether ``name`` is registered in a universe holding this hierarchy."""
+        return name in self._index or name in (TYPE_OBJECT, TYPE_INTERFACE) or name in BUILTIN_INTERFACES
 
     def interface_list(self, name: str) -> tuple[str, ...]:
         """The interfaces ``X::I`` classes are made for on ``name``'s class (spec §1.3 steps 7-8).
@@ -343,8 +356,7 @@ class HierarchySpec:
     def _expected_cast(self, name: str, target: str) -> str | None:
         if name == target:
             return name
-        known = target in self._index or target in (TYPE_OBJECT, TYPE_INTERFACE)
-        if not known:
+        if not self.is_known(target):
             return None
         ifaces = () if self.is_interface(name) else self.interface_list(name)
         if self.is_interface(target) and ifaces:
@@ -435,6 +447,7 @@ def hierarchy_specs(
     max_classes: int = 5,
     max_interfaces: int = 3,
     name_prefix: str | None = None,
+    builtin_interfaces: Sequence[str] = (),
 ) -> HierarchySpec:
     """Draw a type hierarchy as a :class:`HierarchySpec`.
 
@@ -448,6 +461,8 @@ def hierarchy_specs(
     :param max_interfaces: the most interface types.
     :param name_prefix: when given, names are ``{prefix}i0``, ``{prefix}c0``...; otherwise
         random valid names prefixed ``gen.`` (so they never clash with builtin types).
+    :param builtin_interfaces: names from :data:`BUILTIN_INTERFACES` classes may declare too
+        (e.g. ``singleton``).
     :return: the hierarchy.
     """
     n_ifaces = draw(st.integers(0, max_interfaces))
@@ -470,7 +485,7 @@ def hierarchy_specs(
     for i in range(n_ifaces):
         parent = draw(st.sampled_from((TYPE_INTERFACE, *names[:i])))
         types.append(TypeSpec(names[i], parent, interface=True, abstract=True))
-    iface_names = names[:n_ifaces]
+    iface_names = [*names[:n_ifaces], *builtin_interfaces]
     for i in range(n_classes):
         name = names[n_ifaces + i]
         parent = draw(st.sampled_from((TYPE_OBJECT, *names[n_ifaces : n_ifaces + i])))
@@ -508,6 +523,7 @@ MACHINE_TYPES: tuple[str, ...] = (
     *(f"qs.i{i}" for i in range(3)),
     TYPE_OBJECT,
     TYPE_INTERFACE,
+    TYPE_SINGLETON,
     "qs.nope",
 )
 #: what the ``new`` rule asks for: often a generated class, sometimes anything in MACHINE_TYPES
@@ -664,10 +680,16 @@ class QOMStateMachine(RuleBasedStateMachine):
 
     # -- rules -----------------------------------------------------------------------------
 
-    @initialize(spec=hierarchy_specs(max_classes=4, max_interfaces=3, name_prefix="qs."))
-    def register(self, spec: HierarchySpec) -> None:
-        """Register a random hierarchy and start counting events."""
+    @initialize(
+        spec=hierarchy_specs(
+            max_classes=4, max_interfaces=3, name_prefix="qs.", builtin_interfaces=(TYPE_SINGLETON,)
+        ),
+        policy=st.sampled_from(SingletonPolicy),
+    )
+    def register(self, spec: HierarchySpec, policy: SingletonPolicy) -> None:
+        """Register a random hierarchy, set the singleton policy, start counting events."""
         self.spec = spec
+        self.universe.singleton_policy = policy
         with use_universe(self.universe):
             spec.register()
             qom.object_get_root()  # created lazily, with its containers: part of the baseline
@@ -683,13 +705,33 @@ class QOMStateMachine(RuleBasedStateMachine):
         obj = self._new(typename)
         return multiple() if obj is None else obj
 
+    def _live_singleton(self, typename: str) -> _Tracked | None:
+        if self.spec.expected_cast(typename, TYPE_SINGLETON) is None:
+            return None
+        return next((t for t in self._live() if t.typename == typename), None)
+
     def _new(self, typename: str) -> Object | None:
         with use_universe(self.universe):
-            if typename not in self.spec and typename not in (TYPE_OBJECT, TYPE_INTERFACE):
+            if not self.spec.is_known(typename):
                 self._expect_fatal(lambda: qom.object_new(typename), f"unknown type '{typename}'")
                 return None
             if typename not in self.spec.concrete_types():
                 self._expect_fatal(lambda: qom.object_new(typename), "abstract")
+                return None
+            existing = self._live_singleton(typename)
+            if existing is not None:
+                policy = self.universe.singleton_policy
+                if policy is SingletonPolicy.FATAL:
+                    self._expect_fatal(lambda: qom.object_new(typename))
+                elif policy is SingletonPolicy.QMP_ERROR:
+                    self._expect_error(
+                        lambda: qom.object_new(typename),
+                        f"Object type '{typename}' conflicts with an existing singleton instance",
+                    )
+                else:
+                    if qom.object_new(typename) is not existing.obj:
+                        raise AssertionError("RETURN_EXISTING did not return the live instance")
+                    existing.owned += 1
                 return None
             obj = qom.object_new(typename)
         self.tracked[id(obj)] = _Tracked(obj, typename)
@@ -708,7 +750,7 @@ class QOMStateMachine(RuleBasedStateMachine):
     def new_child(self, parent: Object, typename: str, name: str) -> Any:
         """QEMU's usual pattern: ``object_new``, ``object_property_add_child``, ``object_unref``."""
         pt = self._t(parent)
-        if pt.finalized or typename not in self.spec.concrete_types():
+        if pt.finalized or typename not in self.spec.concrete_types() or self._live_singleton(typename):
             return multiple()
         obj = self._new(typename)
         if obj is None:

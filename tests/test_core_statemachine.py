@@ -88,6 +88,25 @@ def test_catches_interface_cast_that_ignores_ambiguity(monkeypatch: pytest.Monke
         _run(FIND)
 
 
+class _Forgetful(dict[str, Object]):
+    """A singleton registry that never records anything: the core stops enforcing uniqueness."""
+
+    def __setitem__(self, key: str, value: Object) -> None:
+        pass
+
+
+class _ForgetfulMachine(QOMStateMachine):
+    def make_universe(self) -> Universe:
+        u = super().make_universe()
+        u.singletons = _Forgetful()
+        return u
+
+
+def test_catches_a_second_singleton_instance() -> None:
+    with pytest.raises(AssertionError, match=r"expected (a QOMFatal|GenericError)|RETURN_EXISTING"):
+        run_state_machine_as_test(_ForgetfulMachine, settings=FIND)  # type: ignore[no-untyped-call]
+
+
 def test_model_of_an_ambiguous_hierarchy() -> None:
     """The machine's cast model itself, on the spec's §1.4 edge case."""
     spec = HierarchySpec(
