@@ -163,7 +163,9 @@ class RichReporter:
     def start(self, designs: Sequence[str], per_design: int) -> None:
         """:param designs: design ids. :param per_design: results per design."""
         self.progress.start()
-        self.count_task = self.progress.add_task("verdicts", total=None, last=str(self.counts))
+        self.count_task = self.progress.add_task(
+            "all designs", total=len(designs) * per_design, last=str(self.counts)
+        )
         for d in designs:
             self.tasks[d] = self.progress.add_task(d, total=per_design, last="")
 
@@ -172,7 +174,7 @@ class RichReporter:
         :param verdict: holds/fails or None."""
         self.counts.add(verdict)
         self.progress.update(self.tasks[design], advance=1, last=f"{label}: {text}")
-        self.progress.update(self.count_task, last=str(self.counts))
+        self.progress.update(self.count_task, advance=1, last=str(self.counts))
 
     def stop(self) -> None:
         """Stop the live display."""
@@ -187,7 +189,14 @@ class CheckFn(Protocol):
     """The signature of :func:`migration.check.check_cell` as :func:`run_matrix` calls it."""
 
     def __call__(
-        self, design: str, property_id: str, *, seed: int, exhaustive: bool, deadline_s: float | None
+        self,
+        design: str,
+        property_id: str,
+        *,
+        seed: int,
+        exhaustive: bool,
+        deadline_s: float | None,
+        scenarios: Sequence[str] | None,
     ) -> CellResult:
         """:return: the cell's result."""
         ...
@@ -213,12 +222,13 @@ def run_matrix(
     clock: Callable[[], float] = time.monotonic,
     check: CheckFn | None = None,
     scenario: ScenarioFn | None = None,
+    all_scenarios: bool = True,
 ) -> notes.Matrix:
     """Decide every cell and replay every scenario, design by design.
 
     :param designs: design ids.
     :param properties: property ids.
-    :param scenarios: scenario ids.
+    :param scenarios: scenario ids: those replayed, and those enumerated for every cell.
     :param seed: the Hypothesis seed of every cell.
     :param exhaustive: whether to confirm exhaustively.
     :param budget_s: a time budget in seconds; cells not started before it is spent are left out of the
@@ -228,6 +238,8 @@ def run_matrix(
     :param check: decides one cell (default: :func:`migration.check.check_cell`).
     :param scenario: replays one scenario and returns its outcome (default: the outcome of
         :func:`migration.check.run_scenario` on the scenario's default schedule).
+    :param all_scenarios: ``scenarios`` are all of the spec's (cells then enumerate the model's default
+        set, every scenario); False restricts the enumeration to ``scenarios``.
     :return: the matrix (``.complete`` is False when the budget ran out).
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
@@ -248,7 +260,14 @@ def run_matrix(
                 remaining = None if deadline is None else deadline - clock()
                 if remaining is not None and remaining <= 0:
                     raise BudgetSpent
-                c = check(d, p, seed=seed, exhaustive=exhaustive, deadline_s=remaining)
+                c = check(
+                    d,
+                    p,
+                    seed=seed,
+                    exhaustive=exhaustive,
+                    deadline_s=remaining,
+                    scenarios=None if all_scenarios else tuple(scenarios),
+                )
                 cells[(d, p)] = c
                 if reporter is not None:
                     reporter.done(d, p, _cell_brief(c), c.verdict)
@@ -270,6 +289,7 @@ def run_matrix(
         designs=tuple(designs),
         properties=tuple(properties),
         scenarios=tuple(scenarios),
+        all_scenarios=all_scenarios,
         cells=cells,
         scenario_outcomes=scen,
     )
@@ -520,6 +540,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated property ids (default: every property)",
     )
     parser.add_argument(
+        "--scenarios",
+        type=_id_list,
+        default=None,
+        metavar="IDS",
+        help="comma-separated scenario ids to replay and enumerate (default: every scenario; a subset "
+        "narrows what 'exhaustive' covers, and the notes say so)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"Hypothesis seed (default {DEFAULT_SEED})"
     )
     parser.add_argument(
@@ -615,6 +643,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         designs = _select("design", args.designs, list(known))
         properties = _select("property", args.properties, list(PROPERTIES))
+        scenarios = _select("scenario", args.scenarios, list(SCENARIOS))
         template = notes.load_template(args.template)
     except (ValueError, OSError) as exc:
         print(f"qomsim decide: {exc}", file=sys.stderr)
@@ -626,7 +655,8 @@ def run(args: argparse.Namespace) -> int:
         matrix = run_matrix(
             designs,
             properties,
-            list(SCENARIOS),
+            scenarios,
+            all_scenarios=args.scenarios is None,
             seed=args.seed,
             exhaustive=args.exhaustive,
             budget_s=args.budget,

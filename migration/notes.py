@@ -71,6 +71,8 @@ class Matrix:
     :param designs: design ids, in run order.
     :param properties: property ids, in spec order.
     :param scenarios: scenario ids, in spec order.
+    :param all_scenarios: whether ``scenarios`` are all of the spec's (else a subset chosen by the user,
+        and exhaustive evidence covers only those).
     :param cells: ``(design, property) -> result`` for every cell reached.
     :param scenario_outcomes: ``(design, scenario) -> outcome`` for every scenario replayed.
     """
@@ -80,6 +82,7 @@ class Matrix:
     designs: tuple[str, ...]
     properties: tuple[str, ...]
     scenarios: tuple[str, ...]
+    all_scenarios: bool
     cells: Mapping[tuple[str, str], CellResult]
     scenario_outcomes: Mapping[tuple[str, str], Outcome]
 
@@ -137,6 +140,7 @@ class Matrix:
             "complete": self.complete,
             "properties": list(self.properties),
             "scenarios": list(self.scenarios),
+            "all_scenarios": self.all_scenarios,
             "designs": designs,
         }
 
@@ -540,7 +544,8 @@ def _summary(design: str, summaries: Mapping[str, str]) -> str:
 
 
 def _confirmation(matrix: Matrix, options: Sequence[str], props: Sequence[str]) -> str:
-    flags = "" if matrix.exhaustive else " --no-exhaustive"
+    flags = "" if matrix.all_scenarios else f" --scenarios {','.join(matrix.scenarios)}"
+    flags += "" if matrix.exhaustive else " --no-exhaustive"
     decide = (
         f"qomsim decide --seed {matrix.seed} --designs {','.join(options)} --properties {','.join(props)}"
     )
@@ -635,6 +640,8 @@ def render_note(
     if choice.chosen is not None and matrix.exhaustive:
         # `qomsim check` runs a cell exactly as `decide` does by default: enumeration, then sampling
         picks = "".join(f" --property {p}" for p in props)
+        if not matrix.all_scenarios:
+            picks += "".join(f" --scenario {s}" for s in matrix.scenarios)
         confirmation += (
             "\n\nThe chosen option alone, with the same evidence (`qomsim check` exits 0 only when every "
             f"property holds):\n\n```sh\nqomsim check --design {choice.chosen} --seed {matrix.seed}{picks}"
@@ -701,7 +708,14 @@ def render_note(
     more.append(
         f"Written by `qomsim decide` (seed {matrix.seed}, "
         f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}). The designs, scenarios "
-        "and properties are those of the spec `migration-designs.md`; a failing cell links to its "
+        "and properties are those of the spec `migration-designs.md`"
+        + (
+            ""
+            if matrix.all_scenarios
+            else " (only the scenarios listed above were replayed and enumerated: here `exhaustive` means "
+            "every schedule of those scenarios)"
+        )
+        + "; a failing cell links to its "
         f"counterexample in `{out_display}/evidence/`. Do not edit by hand: `qomsim decide` refuses to "
         "overwrite an edited note unless given `--force`."
     )

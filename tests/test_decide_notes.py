@@ -58,6 +58,7 @@ def _matrix(verdicts: dict[tuple[str, str], tuple[str, str]]) -> notes.Matrix:
         designs=designs,
         properties=PROPS,
         scenarios=("S1-helper-after-idle-shutdown",),
+        all_scenarios=True,
         cells={k: _cell(k[0], k[1], v, e) for k, (v, e) in verdicts.items()},
         scenario_outcomes={(d, "S1-helper-after-idle-shutdown"): Outcome.OK for d in designs},
     )

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from migration import check, decide
-from migration.scenarios import SCENARIOS
 from qom import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +31,21 @@ DESIGNS = "qemu-9.1,qemu-10.0"
 PROPS = "no-use-after-free,no-null-deref"
 SEED = "1"
 DATE = "2026-01-01"
-ARGS = ["decide", "--designs", DESIGNS, "--properties", PROPS, "--seed", SEED, "--date", DATE]
+# a few scenarios keep the enumeration, and so this file, within its time budget
+SCENS = "S1-helper-after-idle-shutdown,S3-load-free-use,S7-introspect-live,S8-wrong-pointer:b"
+ARGS = [
+    "decide",
+    "--designs",
+    DESIGNS,
+    "--properties",
+    PROPS,
+    "--scenarios",
+    SCENS,
+    "--seed",
+    SEED,
+    "--date",
+    DATE,
+]
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -114,7 +127,7 @@ def test_json_notes_and_qomsim_check_agree_cell_by_cell(
     n = 0
     for design in DESIGNS.split(","):
         entry = matrix["designs"][design]
-        assert list(entry["scenarios"]) == list(SCENARIOS)
+        assert list(entry["scenarios"]) == SCENS.split(",")
         for prop in PROPS.split(","):
             cell = entry["properties"][prop]
             capsys.readouterr()
@@ -127,6 +140,7 @@ def test_json_notes_and_qomsim_check_agree_cell_by_cell(
                     prop,
                     "--seed",
                     SEED,
+                    *(a for s in SCENS.split(",") for a in ("--scenario", s)),
                     "--json",
                     "c.json",
                 ]
@@ -216,7 +230,8 @@ def test_budget_cuts_between_cells(in_tmp: Path) -> None:
     m = decide.run_matrix(
         ["qemu-9.1"],
         ["no-use-after-free", "no-null-deref"],
-        [],
+        ["S1-helper-after-idle-shutdown"],
+        all_scenarios=False,
         seed=1,
         exhaustive=True,
         budget_s=1.0,
@@ -231,7 +246,7 @@ def test_plain_progress_and_summary_when_not_a_terminal(
 ) -> None:
     assert _decide(in_tmp) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"decide: 2 designs, {2 * (2 + len(SCENARIOS))} checks"
+    assert out[0] == f"decide: 2 designs, {2 * (2 + len(SCENS.split(',')))} checks"
     assert re.fullmatch(
         r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) [ES] \(holds \d+, .*\)", out[1]
     )
