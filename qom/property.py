@@ -285,7 +285,18 @@ def object_class_property_find(klass: ObjectClass, name: str) -> ObjectProperty 
     :return: the property, or ``None``.
     """
     _klass(klass)
-    return klass.class_property_lookup().get(_str(name, "name"))
+    _str(name, "name")
+    if klass._lookup_gen == klass.universe.class_generation:
+        return klass._lookup.get(name)
+    # Stale caches (a class property was added since they were built, e.g. inside a class_init
+    # adding many): walk the tables as qom/object.c does rather than rebuild the whole chain's
+    # caches after every add, which made class_init quadratic in its property count.
+    found: ObjectProperty | None = None
+    k: ObjectClass | None = klass
+    while k is not None:
+        found = k.properties.get(name, found)  # ancestors overwrite: the root-most one wins
+        k = k.type.parent_class()
+    return found
 
 
 def object_class_property_find_err(klass: ObjectClass, name: str) -> ObjectProperty:
