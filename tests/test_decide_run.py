@@ -153,6 +153,13 @@ def test_json_notes_and_qomsim_check_agree_cell_by_cell(
                 saved = in_tmp / "decisions" / cell["counterexample"]
                 cx = check.load_counterexample(saved)
                 assert (cx.design, cx.property, cx.fault.outcome.name) == (design, prop, cell["outcome"])
+                # the command the trace page prints re-runs it and reproduces the fault
+                page = saved.with_suffix(".md").read_text(encoding="utf-8")
+                (command,) = [line for line in page.splitlines() if line.startswith("qomsim replay ")]
+                assert command == f"qomsim replay decisions/{cell['counterexample']}"
+                capsys.readouterr()
+                assert cli.main(command.split()[1:]) == 0
+                assert "reproduced: yes" in capsys.readouterr().out
             n += 1
     assert n == 4
 
