@@ -5,19 +5,24 @@ follows the design's knobs; none of them knows a verdict.  QEMU names are kept:
 ``migration_object_init``, ``migrate_get_current``, ``migration_shutdown``,
 ``migration_is_running``, ``migration_file_set_error`` ... (``migration/migration.c``,
 ``include/migration/misc.h``, ``system/runstate.c``).
+
+Like :mod:`migration.runtime`, these run at every step, so typeguard skips them
+(``@typeguard_ignore``); mypy ``--strict`` checks them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
+
+from typeguard import typeguard_ignore
 
 from migration.designs import PointerClear, PointerSet, Protection, ThreadRef
 from migration.heap import Crash, HeapObj, LockState, MigStatus
 from migration.outcomes import Fault, Outcome
 from migration.program import Event, Program
 from migration.results import IntrospectionRecord
-from migration.runtime import Actor, Block, Pending, Steps, World
+from migration.runtime import Actor, Block, Pending, World
 from qom.errors import QOMError, QOMFatal
 from qom.object import object_new, object_ref, object_unref
 from qom.qmp import execute
@@ -29,6 +34,7 @@ RUNNING = (MigStatus.ACTIVE, MigStatus.CANCELLING)
 T_MIG = "T_mig"
 
 
+@typeguard_ignore
 def _never() -> None:
     return None
 
@@ -36,7 +42,8 @@ def _never() -> None:
 # -- references ---------------------------------------------------------------------------------
 
 
-def ref(w: World, label: str) -> Steps[None]:
+@typeguard_ignore
+def ref(w: World, label: str) -> Generator[Pending, None, None]:
     """One step: ``object_ref(s)``.
 
     :raise Crash: UAF on a freed object, or one already being finalized.
@@ -50,7 +57,8 @@ def ref(w: World, label: str) -> Steps[None]:
     object_ref(w.qom[label])
 
 
-def unref(w: World, label: str) -> Steps[None]:
+@typeguard_ignore
+def unref(w: World, label: str) -> Generator[Pending, None, None]:
     """``object_unref(s)``: one step, and if it was the last reference, finalize on this actor.
 
     Finalize takes the design's pointer lock (a blocking step) before clearing the pointer.
@@ -84,19 +92,25 @@ def unref(w: World, label: str) -> Steps[None]:
         yield from w.unlock(w.bql)
 
 
+@typeguard_ignore
 def _qom_call(w: World, fn: Callable[[], Any]) -> Any:
     """Call into QOM; an abort in QOM (``QOMFatal``) is an ASSERT crash."""
     try:
         with use_universe(w.universe):
             return fn()
     except QOMFatal as exc:
+        w.qom_dirty = True
         raise Crash(w.fault(Outcome.ASSERT, "migration", f"QOM: {exc.message}")) from None
+    except Crash:
+        w.qom_dirty = True
+        raise
 
 
 # -- accessors and helpers ----------------------------------------------------------------------
 
 
-def migrate_get_current(w: World) -> Steps[str | None]:
+@typeguard_ignore
+def migrate_get_current(w: World) -> Generator[Pending, None, str | None]:
     """Internal accessor: load ``current_migration``; assert it is set.
 
     :raise Crash: NULL_DEREF when it is NULL and the design asserts.
@@ -108,12 +122,14 @@ def migrate_get_current(w: World) -> Steps[str | None]:
     return s
 
 
+@typeguard_ignore
 def _check_answer(w: World, helper: str, answer: bool, truth: bool) -> None:
     if answer != truth:
         w.note_fault(w.fault(Outcome.STALE_ANSWER, w.trace[-1].obj or "NULL",
                              f"{helper}() answered {answer}, but the truth is {truth}"))
 
 
+@typeguard_ignore
 def _truth(w: World, helper: str) -> bool:
     running = w.truth_running()
     if helper == "migration_is_running":
@@ -128,6 +144,7 @@ def _truth(w: World, helper: str) -> bool:
     return False
 
 
+@typeguard_ignore
 def _answer(helper: str, h: HeapObj, me: str) -> bool:
     if helper == "migration_is_running":
         return h.status in RUNNING
@@ -138,7 +155,8 @@ def _answer(helper: str, h: HeapObj, me: str) -> bool:
     return h.thread == me
 
 
-def _work(w: World, helper: str, s: str) -> Steps[None]:
+@typeguard_ignore
+def _work(w: World, helper: str, s: str) -> Generator[Pending, None, None]:
     """The helper's work on a non-NULL ``s`` (an exported wrapper or an ``*_internal(s)``)."""
     if helper == "migration_file_set_error":
         h = w.heap[s]
@@ -155,7 +173,8 @@ def _work(w: World, helper: str, s: str) -> Steps[None]:
     _check_answer(w, helper, _answer(helper, h, w.actor.name), _truth(w, helper))
 
 
-def exported_helper(w: World, helper: str, needs_bql: bool = False) -> Steps[None]:
+@typeguard_ignore
+def exported_helper(w: World, helper: str, needs_bql: bool = False) -> Generator[Pending, None, None]:
     """An exported ``misc.h`` helper, as the design implements it.
 
     :param helper: its name (one of :data:`HELPERS`).
@@ -203,7 +222,8 @@ def exported_helper(w: World, helper: str, needs_bql: bool = False) -> Steps[Non
     a.context.pop()
 
 
-def internal_call(w: World, helper: str, s: str, needs_bql: bool = False) -> Steps[None]:
+@typeguard_ignore
+def internal_call(w: World, helper: str, s: str, needs_bql: bool = False) -> Generator[Pending, None, None]:
     """Internal code's call of a helper: the exported wrapper, or ``*_internal(s)`` if split."""
     if not w.design.exports_split:
         yield from exported_helper(w, helper, needs_bql)
@@ -231,13 +251,17 @@ HELPERS: tuple[str, ...] = (
 # -- threads, bottom halves, coroutines ---------------------------------------------------------
 
 
+@typeguard_ignore
 def _finish(h: HeapObj) -> None:
     h.status = MigStatus.CANCELLED if h.status is MigStatus.CANCELLING else MigStatus.COMPLETED
     h.to_dst_file = False
 
 
-def _bh_body(s: str, helper: str | None, holds_ref: bool) -> Callable[[World, Actor], Steps[None]]:
-    def body(w: World, a: Actor) -> Steps[None]:
+@typeguard_ignore
+def _bh_body(s: str, helper: str | None,
+             holds_ref: bool) -> Callable[[World, Actor], Generator[Pending, None, None]]:
+    @typeguard_ignore
+    def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         yield from w.ml_enter("bh: migration_cleanup_bh")
         if helper:
             yield from internal_call(w, helper, s)
@@ -248,8 +272,10 @@ def _bh_body(s: str, helper: str | None, holds_ref: bool) -> Callable[[World, Ac
     return body
 
 
-def _thread_body(s: str, e: Event) -> Callable[[World, Actor], Steps[None]]:
-    def body(w: World, a: Actor) -> Steps[None]:
+@typeguard_ignore
+def _thread_body(s: str, e: Event) -> Callable[[World, Actor], Generator[Pending, None, None]]:
+    @typeguard_ignore
+    def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         d = w.design
         if d.thread_ref is ThreadRef.IN_THREAD:
             yield from ref(w, s)
@@ -273,7 +299,8 @@ def _thread_body(s: str, e: Event) -> Callable[[World, Actor], Steps[None]]:
     return body
 
 
-def _null_caller(w: World, caller: str) -> Steps[None]:
+@typeguard_ignore
+def _null_caller(w: World, caller: str) -> Generator[Pending, None, None]:
     """An internal caller found ``migrate_get_current()`` NULL: it checks (when the accessor does
     not assert), or it dereferences NULL."""
     if w.design.get_current_asserts:
@@ -282,7 +309,8 @@ def _null_caller(w: World, caller: str) -> Steps[None]:
         yield from w.step(f"{caller}: no migration object", note="NULL checked by the caller")
 
 
-def _incoming_body(w: World, a: Actor) -> Steps[None]:
+@typeguard_ignore
+def _incoming_body(w: World, a: Actor) -> Generator[Pending, None, None]:
     d = w.design
     yield from w.ml_enter("co: process_incoming_migration_co")
     s = yield from migrate_get_current(w)
@@ -300,12 +328,14 @@ def _incoming_body(w: World, a: Actor) -> Steps[None]:
 # -- the main thread ----------------------------------------------------------------------------
 
 
+@typeguard_ignore
 def _phase(w: World) -> str:
     if w.real is None:
         return "before-init"
     return "after-shutdown" if w.shutdown else "running"
 
 
+@typeguard_ignore
 def _world_view(w: World) -> tuple[object, ...]:
     snap = w.universe.snapshot()
     real = w.real
@@ -313,7 +343,8 @@ def _world_view(w: World) -> tuple[object, ...]:
             None if real is None else (real, w.refcount(real)))
 
 
-def _introspect(w: World, command: str, label: str) -> Steps[None]:
+@typeguard_ignore
+def _introspect(w: World, command: str, label: str) -> Generator[Pending, None, None]:
     yield Pending(label, _never)
     a = w.actor
     a.context.extend(("creation", "introspection"))
@@ -338,6 +369,7 @@ def _introspect(w: World, command: str, label: str) -> Steps[None]:
     a.context.remove("introspection")
 
 
+@typeguard_ignore
 def _impurity(w: World, before: tuple[Any, ...], after: tuple[Any, ...], label: str) -> Fault:
     changes = [name for name, x, y in zip(("QOM tree", "live counts", "-global list", "pointers", "refcount"),
                                           before, after, strict=True) if x != y]
@@ -349,7 +381,8 @@ def _impurity(w: World, before: tuple[Any, ...], after: tuple[Any, ...], label: 
                                                               outcome is Outcome.LEAK else ""))
 
 
-def _create(w: World, path: str) -> Steps[None]:
+@typeguard_ignore
+def _create(w: World, path: str) -> Generator[Pending, None, None]:
     yield Pending(f"create via {path}", _never)
     a = w.actor
     a.context.append("creation")
@@ -375,7 +408,8 @@ def _create(w: World, path: str) -> Steps[None]:
     a.context.remove("creation")
 
 
-def _object_init(w: World) -> Steps[None]:
+@typeguard_ignore
+def _object_init(w: World) -> Generator[Pending, None, None]:
     d = w.design
     yield Pending("migration_object_init", _never)
     a = w.actor
@@ -397,7 +431,8 @@ def _object_init(w: World) -> Steps[None]:
     a.context.remove("creation")
 
 
-def _migrate(w: World, e: Event) -> Steps[None]:
+@typeguard_ignore
+def _migrate(w: World, e: Event) -> Generator[Pending, None, None]:
     d = w.design
     if w.spawned_thread:
         yield from w.step("migrate", note="Error: There's a migration process in progress")
@@ -414,18 +449,21 @@ def _migrate(w: World, e: Event) -> Steps[None]:
     w.spawn(T_MIG, _thread_body(s, e))
 
 
+@typeguard_ignore
 def _start(h: HeapObj) -> None:
     h.status = MigStatus.ACTIVE
     h.to_dst_file = True
     h.thread = T_MIG
 
 
+@typeguard_ignore
 def _cancel(h: HeapObj) -> None:
     if h.status is MigStatus.ACTIVE:
         h.status = MigStatus.CANCELLING
 
 
-def _migration_shutdown(w: World) -> Steps[None]:
+@typeguard_ignore
+def _migration_shutdown(w: World) -> Generator[Pending, None, None]:
     d = w.design
     yield from w.step("migration_shutdown")
     s = yield from migrate_get_current(w)
@@ -450,11 +488,13 @@ def _migration_shutdown(w: World) -> Steps[None]:
         yield from unref(w, s)
 
 
-def _poll(w: World, what: str) -> Steps[None]:
+@typeguard_ignore
+def _poll(w: World, what: str) -> Generator[Pending, None, None]:
     """``main_loop_wait``: release the BQL, let bottom halves and coroutines run, retake it."""
     yield from w.unlock(w.bql)
     w.polling = True
 
+    @typeguard_ignore
     def blocker() -> Block | None:
         for a in w.actors:
             if a.main_loop and not a.done and a.name.startswith("bh:"):
@@ -471,7 +511,8 @@ def _poll(w: World, what: str) -> Steps[None]:
     w.record(f"{what}: end of poll")
 
 
-def _vm_shutdown(w: World, e: Event) -> Steps[None]:
+@typeguard_ignore
+def _vm_shutdown(w: World, e: Event) -> Generator[Pending, None, None]:
     yield from w.step("vm_shutdown: run-state handlers")
     if e.get("handler", "vfio") == "vfio":
         yield from exported_helper(w, "migration_is_running")
@@ -479,7 +520,8 @@ def _vm_shutdown(w: World, e: Event) -> Steps[None]:
     yield from _poll(w, "vm_shutdown: drain")
 
 
-def run_event(w: World, e: Event) -> Steps[None]:
+@typeguard_ignore
+def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     """Run one event on the main thread.
 
     :param w: the world.
@@ -524,12 +566,14 @@ def run_event(w: World, e: Event) -> Steps[None]:
             yield from _create(w, path)
 
 
-def _wait_thread(w: World) -> Steps[None]:
+@typeguard_ignore
+def _wait_thread(w: World) -> Generator[Pending, None, None]:
     """Scenario ordering: the main loop runs (BQL released) until T_mig has finished."""
     if w.actor_named(T_MIG) is None:
         return
     yield from w.unlock(w.bql)
 
+    @typeguard_ignore
     def blocker() -> Block | None:
         t = w.actor_named(T_MIG)
         if t is None or t.done or T_MIG in w.peer_blocked:
@@ -543,16 +587,19 @@ def _wait_thread(w: World) -> Steps[None]:
     w.record("retake BQL")
 
 
+@typeguard_ignore
 def _bql_block(w: World) -> Block:
     return Block(f"waits for BQL held by {w.bql.owner}", w.bql.owner)
 
 
-def main_body(program: Program) -> Callable[[World, Actor], Steps[None]]:
+@typeguard_ignore
+def main_body(program: Program) -> Callable[[World, Actor], Generator[Pending, None, None]]:
     """:param program: the events.
     :return: the main thread's body running them in order.
     """
 
-    def body(w: World, a: Actor) -> Steps[None]:
+    @typeguard_ignore
+    def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         for e in program:
             a.context.clear()
             yield from run_event(w, e)

@@ -22,9 +22,10 @@ from functools import lru_cache
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.reporting import with_reporter
+from typeguard import typeguard_ignore
 
 from migration.designs import Design
-from migration.model import DEFAULT_MAX_STEPS, run_program
+from migration.model import DEFAULT_MAX_STEPS, UniversePool, run_program
 from migration.outcomes import Fault
 from migration.program import Event, Program, ev
 from migration.properties import PROPERTY_CHECKS, violation
@@ -103,6 +104,7 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
     """
     result = Exploration(design.name, program)
     memo: dict[object, _Sub] = {}
+    pool = UniversePool()
 
     def evaluate(r: RunResult) -> dict[str, tuple[list[int], Fault]]:
         out: dict[str, tuple[list[int], Fault]] = {}
@@ -117,6 +119,7 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
             raise _Budget
         path: list[tuple[object, int]] = []
 
+        @typeguard_ignore  # called at every step; mypy checks it
         def choose(step: int, enabled: list[Actor], world: World) -> int:
             if step < len(prefix):
                 return prefix[step]
@@ -131,7 +134,7 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
         viol: dict[str, tuple[list[int], Fault]]
         outs: frozenset[str]
         try:
-            r = run_program(design, program, choose=choose, max_steps=max_steps)
+            r = run_program(design, program, choose=choose, max_steps=max_steps, pool=pool)
             cnt, viol, outs = 1, evaluate(r), frozenset({r.outcome.value})
         except _Stop as stop:
             cnt, viol, outs = memo[stop.key]
@@ -234,6 +237,7 @@ def sample(design: Design, property_id: str, *, seed_value: int = 0,
     :return: the shrunk failing run (or ``None``) and the number of examples run.
     """
     count = [0]
+    pool = UniversePool()
 
     @settings(max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False,
               suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
@@ -241,7 +245,7 @@ def sample(design: Design, property_id: str, *, seed_value: int = 0,
     @given(programs(), schedules())
     def probe(program: Program, schedule: list[int]) -> None:
         count[0] += 1
-        r = run_program(design, program, schedule)
+        r = run_program(design, program, schedule, pool=pool)
         f = violation(property_id, r)
         if f is not None:
             raise _Violation(r, f)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from typeguard import typeguard_ignore
+
 from migration.outcomes import Fault, Outcome
 
 __all__ = ["Crash", "HeapObj", "Lock", "LockState", "MemState", "MigStatus"]
@@ -23,6 +25,7 @@ class Crash(BaseException):
     ``Exception``; the scheduler turns it into the run's fatal fault.
     """
 
+    @typeguard_ignore
     def __init__(self, fault: Fault) -> None:
         super().__init__(str(fault))
         self.fault = fault
@@ -62,6 +65,7 @@ class Lock:
     state: LockState = LockState.FREE
     owner: str | None = None
 
+    @typeguard_ignore
     def __str__(self) -> str:
         who = f" by {self.owner}" if self.owner else ""
         return f"Lock({self.name}: {self.state.value}{who})"
@@ -83,14 +87,17 @@ class HeapObj:
     thread: str | None = None
     locks: dict[str, Lock] = field(default_factory=dict)
 
+    @typeguard_ignore
     def __str__(self) -> str:
         return f"{self.label}<{self.mem.value},{self.status.value}>"
 
+    @typeguard_ignore
     def key(self) -> tuple[object, ...]:
         """:return: a hashable summary of the object's state (for state hashing)."""
         return (self.label, self.mem, self.status, self.to_dst_file, self.error, self.thread,
                 tuple((n, lk.state, lk.owner) for n, lk in sorted(self.locks.items())))
 
+    @typeguard_ignore
     def check_access(self, what: str, step: int, actor: str) -> None:
         """Check that reading or writing a field is allowed.
 

@@ -8,25 +8,61 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typeguard import typeguard_ignore
+
 from migration.designs import Design
 from migration.events import main_body
 from migration.program import Program, program_to_json
-from migration.qomtype import new_universe, register_migration
+from migration.qomtype import MigrationUniverse
 from migration.results import RunResult
 from migration.runtime import ChooseFn, World, replay_choices, run_world
 
-__all__ = ["DEFAULT_MAX_STEPS", "run_program", "start_world"]
+__all__ = ["DEFAULT_MAX_STEPS", "UniversePool", "run_program", "start_world"]
 
 DEFAULT_MAX_STEPS = 300
 
 
-def start_world(design: Design, program: Program) -> World:
+class UniversePool:
+    """Reusable :class:`~migration.qomtype.MigrationUniverse` objects, one idle per design.
+
+    Explicit and owned by its caller (an exploration, a check), never global.
+    """
+
+    def __init__(self) -> None:
+        self.idle: dict[Design, MigrationUniverse] = {}
+        self.built = 0
+
+    def __repr__(self) -> str:
+        return f"UniversePool(idle={len(self.idle)}, built={self.built})"
+
+    def acquire(self, design: Design) -> MigrationUniverse:
+        """:param design: the design.
+        :return: an idle universe for it, or a new one.
+        """
+        mu = self.idle.pop(design, None)
+        if mu is None:
+            self.built += 1
+            mu = MigrationUniverse(design)
+        return mu
+
+    def release(self, mu: MigrationUniverse) -> None:
+        """Reset ``mu`` and keep it if it is back to its baseline.
+
+        :param mu: a universe acquired from this pool.
+        """
+        if mu.reset():
+            self.idle[mu.design] = mu
+
+
+def start_world(design: Design, program: Program, mu: MigrationUniverse | None = None) -> World:
     """:param design: the design.
     :param program: the events.
-    :return: a fresh world with the main actor spawned, not yet run.
+    :param mu: a universe to use (default: a new one).
+    :return: a world with the main actor spawned, not yet run.
     """
-    world = World(design, new_universe(design))
-    register_migration(world)
+    mu = mu or MigrationUniverse(design)
+    world = World(design, mu.universe)
+    mu.bind(world)
     world.spawn("main", main_body(program))
     return world
 
@@ -50,7 +86,7 @@ def result_of(world: World, program: Program, scenario: str | None, schedule: li
 
 def run_program(design: Design, program: Program, schedule: Sequence[int] = (), *,
                 scenario: str | None = None, choose: ChooseFn | None = None,
-                max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+                max_steps: int = DEFAULT_MAX_STEPS, pool: UniversePool | None = None) -> RunResult:
     """Run ``program`` under ``design`` following ``schedule``.
 
     :param design: the design.
@@ -59,16 +95,23 @@ def run_program(design: Design, program: Program, schedule: Sequence[int] = (), 
     :param scenario: the scenario id, for the result.
     :param choose: a chooser replacing ``schedule``.
     :param max_steps: the step bound (exceeding it is a HANG).
+    :param pool: reuse universes from this pool (default: a fresh universe).
     :return: the result; ``result.schedule`` holds the choices actually made.
     """
-    world = start_world(design, program)
+    mu = pool.acquire(design) if pool is not None else MigrationUniverse(design)
+    world = start_world(design, program, mu)
     base = choose or replay_choices(schedule)
     taken: list[int] = []
 
+    @typeguard_ignore  # called at every step; mypy checks it
     def recording(step: int, enabled: list[object], w: World) -> int:
         c = base(step, enabled, w)  # type: ignore[arg-type]
         taken.append(c)
         return c
 
-    run_world(world, recording, max_steps)  # type: ignore[arg-type]
-    return result_of(world, program, scenario, taken)
+    try:
+        run_world(world, recording, max_steps)  # type: ignore[arg-type]
+        return result_of(world, program, scenario, taken)
+    finally:
+        if pool is not None:
+            pool.release(mu)

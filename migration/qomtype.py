@@ -6,20 +6,23 @@ and QEMU's 52 qdev class properties (:mod:`migration.options`), following
 the object's locks in the model heap and do what the design's knobs say with the
 global pointer; a run's :class:`~migration.runtime.World` is the only state they touch.
 
-The property descriptors are built once (they are immutable); the universe and the
-class are built per run, so runs share nothing.
+The property descriptors are built once (they are immutable); a :class:`MigrationUniverse`
+(universe + initialized class) is reused from run to run only after :meth:`reset
+<MigrationUniverse.reset>` proved it back to its baseline.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
+from typeguard import typeguard_ignore
+
 from migration.designs import Design, PointerClear, PointerSet, Protection
 from migration.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, MemState
 from migration.options import MIGRATION_PROPERTIES, MigrationPropertySpec
 from migration.outcomes import Outcome
 from migration.runtime import World
-from qom.object import Object, object_ref
+from qom.object import Object, object_ref, object_unref
 from qom.qdev import (
     DeviceClass,
     DeviceState,
@@ -36,16 +39,22 @@ from qom.qdev import (
 )
 from qom.qdev import qdev_prop_size as _qdev_prop_size
 from qom.singleton import TYPE_INTERNAL, TYPE_SINGLETON, SingletonClass
-from qom.types import ObjectClass, TypeInfo, object_class_dynamic_cast, type_register_static
+from qom.types import (
+    ObjectClass,
+    TypeInfo,
+    object_class_by_name,
+    object_class_dynamic_cast,
+    type_register_static,
+)
 from qom.universe import QMPPolicy, Universe, use_universe
 
 __all__ = [
     "TYPE_MIGRATION",
     "MigrationState",
+    "MigrationUniverse",
     "heap_of",
     "migration_qdev_properties",
     "new_universe",
-    "register_migration",
 ]
 
 TYPE_MIGRATION = "migration"
@@ -101,6 +110,7 @@ def _policy(design: Design) -> QMPPolicy:
     )
 
 
+@typeguard_ignore  # called for every instance; mypy checks it
 def _instance_init(world: World, obj: Object) -> None:
     d = world.design
     world.counter += 1
@@ -122,6 +132,7 @@ def _instance_init(world: World, obj: Object) -> None:
     world.check_second_instance()
 
 
+@typeguard_ignore  # called for every instance; mypy checks it
 def _instance_finalize(world: World, obj: Object) -> None:
     d = world.design
     label = world.label_of[id(obj)]
@@ -142,24 +153,65 @@ def _instance_finalize(world: World, obj: Object) -> None:
         h.mem = MemState.FREED
 
 
-def new_universe(world_design: Design) -> Universe:
-    """Make a fresh universe, machine-ready, with ``migration`` registered for ``world_design``.
+class MigrationUniverse:
+    """A universe, machine-ready, with ``migration`` registered (class initialized) for one design.
 
-    The instance hooks find their :class:`World` through :func:`bind_world`.
+    It is built once and reused run after run: :meth:`bind` attaches a run's world, and
+    :meth:`reset` drops every reference the run left and checks that the universe is back to
+    its baseline (live objects, singleton records); if it is not (e.g. QEMU "crashed" inside a
+    QOM call), the caller must not reuse it.  So runs share class tables, never state.
 
-    :param world_design: the design (QOM-side knobs: singleton, internal, policies).
-    :return: the universe.
+    :param design: the design (QOM-side knobs: singleton, internal, policies).
     """
-    u = Universe(singleton_policy=world_design.singleton_policy, qmp_policy=_policy(world_design))
-    return u
+
+    def __init__(self, design: Design) -> None:
+        self.design = design
+        self.world: World | None = None
+        self.universe = Universe(singleton_policy=design.singleton_policy, qmp_policy=_policy(design))
+        _register(self)
+        with use_universe(self.universe):
+            object_class_by_name(TYPE_MIGRATION)  # run class_init now, once
+        self.baseline = self._fingerprint()
+
+    def __repr__(self) -> str:
+        return f"MigrationUniverse({self.design.name}, bound={self.world is not None})"
+
+    def _fingerprint(self) -> tuple[object, ...]:
+        u = self.universe
+        return (tuple(sorted((k, v) for k, v in u.live.items() if v)), tuple(sorted(u.singletons)),
+                len(u.objects))
+
+    def bind(self, world: World) -> None:
+        """:param world: the run that uses this universe from now on."""
+        self.world = world
+
+    def reset(self) -> bool:
+        """Unbind the run's world and drop the references it left.
+
+        :return: whether the universe is back to its baseline (safe to reuse).
+        """
+        world = self.world
+        self.world = None
+        if world is None:
+            return True
+        if world.qom_dirty:
+            return False
+        with use_universe(self.universe):
+            for obj in list(world.qom.values()):
+                while obj.ref > 0:
+                    object_unref(obj)
+        return self._fingerprint() == self.baseline
 
 
-def register_migration(world: World) -> None:
-    """Register ``migration`` in ``world.universe`` with hooks bound to ``world``.
-
-    :param world: the run's world.
+def new_universe(design: Design) -> Universe:
+    """:param design: the design.
+    :return: a fresh universe with ``migration`` registered (its hooks bound to no world yet).
     """
-    d = world.design
+    return MigrationUniverse(design).universe
+
+
+def _register(mu: MigrationUniverse) -> None:
+    d = mu.design
     props = migration_qdev_properties()
 
     def class_init(klass: ObjectClass, data: object) -> None:
@@ -170,28 +222,42 @@ def register_migration(world: World) -> None:
         if isinstance(sc, SingletonClass):
             sc.get_instance = get_instance
 
+    @typeguard_ignore  # called for every instance; mypy checks it
     def get_instance(klass: ObjectClass) -> Object | None:
         # migration_get_instance(): OBJECT(current_migration), here with the new reference
         # qom.singleton's contract asks for (the caller drops it).
+        world = mu.world
+        if world is None:
+            return None
         label = world.pointers["current_migration"]
         if label is None:
             return None
         world.heap[label].check_access("singleton get_instance", len(world.trace) - 1, world.actor.name)
         return object_ref(world.qom[label])
 
+    @typeguard_ignore  # called for every instance; mypy checks it
+    def instance_init(obj: Object) -> None:
+        if mu.world is not None:
+            _instance_init(mu.world, obj)
+
+    @typeguard_ignore  # called for every instance; mypy checks it
+    def instance_finalize(obj: Object) -> None:
+        if mu.world is not None:
+            _instance_finalize(mu.world, obj)
+
     interfaces = []
     if d.singleton:
         interfaces.append(TYPE_SINGLETON)
     if d.internal:
         interfaces.append(TYPE_INTERNAL)
-    with use_universe(world.universe):
+    with use_universe(mu.universe):
         type_register_static(TypeInfo(
             name=TYPE_MIGRATION,
             parent="device",
             instance_size=1,
             class_init=class_init,
-            instance_init=lambda obj: _instance_init(world, obj),
-            instance_finalize=lambda obj: _instance_finalize(world, obj),
+            instance_init=instance_init,
+            instance_finalize=instance_finalize,
             interfaces=tuple(interfaces),
             class_type=MigrationClass,
             instance_type=MigrationState,

@@ -9,6 +9,12 @@ default to 0 (the oldest runnable actor).
 Actors: ``main`` (holds the BQL except while polling the main loop), ``T_mig`` (the
 outgoing migration thread), bottom halves and the incoming coroutine (main-loop actors:
 they run on the main thread, only while ``main`` polls, one at a time).
+
+The functions here run at every step of every schedule, so they carry
+``@typeguard_ignore``: typeguard's per-call checks made exhaustive enumeration about 50
+times slower.  mypy ``--strict`` still checks them; the public entry points that take
+outside input (:func:`migration.model.run_program`, :func:`migration.check.check_cell`)
+stay checked at run time.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
+
+from typeguard import typeguard_ignore
 
 from migration.heap import Crash, HeapObj, Lock, LockState, MemState, MigStatus
 from migration.outcomes import Fault, Outcome, TraceStep
@@ -46,6 +54,7 @@ class Pending:
     action: str
     blocker: Callable[[], Block | None]
 
+    @typeguard_ignore
     def __str__(self) -> str:
         return f"Pending({self.action})"
 
@@ -53,6 +62,7 @@ class Pending:
 Steps = Generator[Pending, None, T]
 
 
+@typeguard_ignore
 def _never() -> None:
     return None
 
@@ -63,12 +73,13 @@ class Actor:
 
     name: str
     main_loop: bool = False
-    gen: Steps[None] | None = None
+    gen: Generator[Pending, None, None] | None = None
     pending: Pending | None = None
     done: bool = False
     history: int = 0  #: rolling hash of what the actor observed (its local state, for state hashing)
     context: list[str] = field(default_factory=list)  #: "creation", "helper", "introspection", ...
 
+    @typeguard_ignore
     def __str__(self) -> str:
         state = "done" if self.done else (self.pending.action if self.pending else "new")
         return f"Actor({self.name}: {state})"
@@ -81,6 +92,7 @@ class World:
     :param universe: a fresh QOM universe with ``migration`` registered.
     """
 
+    @typeguard_ignore
     def __init__(self, design: Design, universe: Universe) -> None:
         self.design = design
         self.universe = universe
@@ -108,21 +120,25 @@ class World:
         self.counter = 0
         self.spawned_thread = False
         self.shutdown = False  #: migration_shutdown() has run
+        self.qom_dirty = False  #: a crash unwound through QOM code: the universe may be inconsistent
         self._second_reported = False
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
+    @typeguard_ignore
     def __repr__(self) -> str:
         ptrs = ", ".join(f"{k}={v}" for k, v in self.pointers.items())
         return f"World({self.design.name}: {ptrs}, heap={[str(h) for h in self.heap.values()]})"
 
     @property
+    @typeguard_ignore
     def actor(self) -> Actor:
         """:return: the actor taking the current step."""
         if self.current is None:
             raise RuntimeError("no actor is running")
         return self.current
 
+    @typeguard_ignore
     def refcount(self, label: str | None) -> int | None:
         """:param label: a heap label.
         :return: QOM's refcount of that object (0 once finalized), or ``None``.
@@ -131,6 +147,7 @@ class World:
             return None
         return self.qom[label].ref
 
+    @typeguard_ignore
     def record(self, action: str, obj: str = "", note: str = "", observed: object = None) -> int:
         """Append a trace step for the current actor and fold what it observed into its history.
 
@@ -142,6 +159,7 @@ class World:
         a.history = hash((a.history, action, obj, repr(observed)))
         return idx
 
+    @typeguard_ignore
     def fault(self, outcome: Outcome, obj: str, detail: str) -> Fault:
         """Make a fault at the current step (not yet recorded).
 
@@ -150,11 +168,13 @@ class World:
         actor = self.current.name if self.current else "scheduler"
         return Fault(outcome, max(len(self.trace) - 1, 0), actor, obj, detail)
 
+    @typeguard_ignore
     def note_fault(self, f: Fault) -> None:
         """Record a non-fatal fault, classifying it by the current actor's context."""
         self.faults.append(f)
         self._classify(f)
 
+    @typeguard_ignore
     def _classify(self, f: Fault) -> None:
         ctx = self.current.context if self.current else []
         if "helper" in ctx:
@@ -164,11 +184,13 @@ class World:
         if "introspection" in ctx and f.outcome in (Outcome.ASSERT, Outcome.UAF, Outcome.NULL_DEREF):
             self.impure.append(f)
 
+    @typeguard_ignore
     def crashed(self, f: Fault) -> None:
         """Record the fatal fault that ended the run."""
         self.faults.append(f)
         self._classify(f)
 
+    @typeguard_ignore
     def state_key(self) -> tuple[object, ...]:
         """:return: a hashable summary of everything that determines the rest of the run."""
         return (
@@ -187,11 +209,13 @@ class World:
 
     # -- heap access -----------------------------------------------------------------------------
 
+    @typeguard_ignore
     def obj(self, label: str) -> HeapObj:
         """:return: the heap object with that label."""
         return self.heap[label]
 
-    def read(self, label: str | None, what: str) -> Steps[HeapObj]:
+    @typeguard_ignore
+    def read(self, label: str | None, what: str) -> Generator[Pending, None, HeapObj]:
         """One step: dereference ``label`` to read ``what``.
 
         :raise Crash: NULL_DEREF on a NULL pointer, UAF on freed memory.
@@ -205,7 +229,8 @@ class World:
         h.check_access(what, len(self.trace) - 1, self.actor.name)
         return h
 
-    def write(self, label: str, what: str, fn: Callable[[HeapObj], None]) -> Steps[None]:
+    @typeguard_ignore
+    def write(self, label: str, what: str, fn: Callable[[HeapObj], None]) -> Generator[Pending, None, None]:
         """One step: write a field of ``label``.
 
         :raise Crash: UAF on freed memory.
@@ -216,7 +241,8 @@ class World:
         h.check_access(what, len(self.trace) - 1, self.actor.name)
         fn(h)
 
-    def load(self, pointer: str) -> Steps[str | None]:
+    @typeguard_ignore
+    def load(self, pointer: str) -> Generator[Pending, None, str | None]:
         """One step: load a global pointer.
 
         :return: the label it points to, or ``None``.
@@ -226,19 +252,22 @@ class World:
         self.record(f"load {pointer}", val or "", note=f"-> {val or 'NULL'}", observed=val)
         return val
 
+    @typeguard_ignore
     def store(self, pointer: str, val: str | None, why: str = "") -> None:
         """Set a global pointer inside the current step (no scheduling point)."""
         self.pointers[pointer] = val
         self.record(f"{pointer} = {val or 'NULL'}", val or "", note=why)
 
-    def step(self, action: str, obj: str = "", note: str = "") -> Steps[None]:
+    @typeguard_ignore
+    def step(self, action: str, obj: str = "", note: str = "") -> Generator[Pending, None, None]:
         """A plain atomic step with no effect but the trace."""
         yield Pending(action, _never)
         self.record(action, obj, note)
 
     # -- locks -------------------------------------------------------------------------------------
 
-    def lock(self, lk: Lock, obj: str = "") -> Steps[None]:
+    @typeguard_ignore
+    def lock(self, lk: Lock, obj: str = "") -> Generator[Pending, None, None]:
         """Lock ``lk`` (blocking while another actor holds it; a self-deadlock if we do).
 
         :raise Crash: UAF when the lock was destroyed (``mutex->initialized`` assertion).
@@ -258,7 +287,8 @@ class World:
                                    "(mutex->initialized assertion)"))
         lk.state, lk.owner = LockState.HELD, me
 
-    def unlock(self, lk: Lock, obj: str = "") -> Steps[None]:
+    @typeguard_ignore
+    def unlock(self, lk: Lock, obj: str = "") -> Generator[Pending, None, None]:
         """Unlock ``lk``.
 
         :raise Crash: UAF when the lock was destroyed meanwhile.
@@ -270,7 +300,8 @@ class World:
                                    f"qemu_mutex_unlock({lk.name}) on a destroyed lock"))
         lk.state, lk.owner = LockState.FREE, None
 
-    def ensure_bql(self) -> Steps[bool]:
+    @typeguard_ignore
+    def ensure_bql(self) -> Generator[Pending, None, bool]:
         """Take the BQL unless this thread holds it.
 
         :return: whether it was taken here (and must be released by the caller).
@@ -281,13 +312,15 @@ class World:
         yield from self.lock(self.bql)
         return True
 
-    def rcu_read_lock(self) -> Steps[None]:
+    @typeguard_ignore
+    def rcu_read_lock(self) -> Generator[Pending, None, None]:
         """Enter an RCU read section."""
         yield Pending("rcu_read_lock", _never)
         self.record("rcu_read_lock")
         self.rcu_readers.add(self.actor.name)
 
-    def rcu_read_unlock(self) -> Steps[None]:
+    @typeguard_ignore
+    def rcu_read_unlock(self) -> Generator[Pending, None, None]:
         """Leave an RCU read section; the last reader out ends the grace period."""
         yield Pending("rcu_read_unlock", _never)
         self.record("rcu_read_unlock")
@@ -297,7 +330,8 @@ class World:
                 self.heap[label].mem = MemState.FREED
             self.rcu_deferred.clear()
 
-    def ml_enter(self, what: str) -> Steps[None]:
+    @typeguard_ignore
+    def ml_enter(self, what: str) -> Generator[Pending, None, None]:
         """A main-loop actor starts a segment: the main thread dispatches it, holding the BQL."""
         me = self.actor.name
 
@@ -311,19 +345,22 @@ class World:
         self.bql.state, self.bql.owner = LockState.HELD, "main"
         self.record(what)
 
+    @typeguard_ignore
     def ml_exit(self) -> None:
         """A main-loop actor's segment ends (it finished or yielded): the main loop takes over."""
         self.ml_owner = None
         if self.bql.owner == "main":
             self.bql.state, self.bql.owner = LockState.FREE, None
 
-    def block_on_peer(self, what: str) -> Steps[None]:
+    @typeguard_ignore
+    def block_on_peer(self, what: str) -> Generator[Pending, None, None]:
         """Block forever: the peer never answers."""
         name = self.actor.name
         self.peer_blocked.add(name)
         yield Pending(what, lambda: Block(f"{what}: the peer never answers", "peer"))
 
-    def wait_for(self, actor_name: str, what: str) -> Steps[None]:
+    @typeguard_ignore
+    def wait_for(self, actor_name: str, what: str) -> Generator[Pending, None, None]:
         """Block until actor ``actor_name`` has finished (a join, or a scenario's ordering)."""
 
         def blocker() -> Block | None:
@@ -337,7 +374,8 @@ class World:
 
     # -- actors ----------------------------------------------------------------------------------
 
-    def spawn(self, name: str, body: Callable[[World, Actor], Steps[None]], *,
+    @typeguard_ignore
+    def spawn(self, name: str, body: Callable[[World, Actor], Generator[Pending, None, None]], *,
               main_loop: bool = False) -> Actor:
         """Create an actor; it takes its first step when the scheduler picks it."""
         a = Actor(name=name, main_loop=main_loop)
@@ -345,6 +383,7 @@ class World:
         self.actors.append(a)
         return a
 
+    @typeguard_ignore
     def actor_named(self, name: str) -> Actor | None:
         """:return: the actor with that name, or ``None``."""
         for a in self.actors:
@@ -352,6 +391,7 @@ class World:
                 return a
         return None
 
+    @typeguard_ignore
     def check_second_instance(self) -> None:
         """Record SECOND_INSTANCE the first time two live ``migration`` objects exist."""
         if not self._second_reported and self.universe.live_instances("migration") > 1:
@@ -360,6 +400,7 @@ class World:
             self.note_fault(self.fault(Outcome.SECOND_INSTANCE, ",".join(labels),
                                        f"{len(labels)} live migration instances"))
 
+    @typeguard_ignore
     def truth_running(self) -> bool:
         """:return: whether a migration really is in progress (the real object is live and active)."""
         if self.real is None:
@@ -367,6 +408,7 @@ class World:
         h = self.heap[self.real]
         return h.mem is MemState.LIVE and h.status in (MigStatus.ACTIVE, MigStatus.CANCELLING)
 
+    @typeguard_ignore
     def truth_has_file(self) -> bool:
         """:return: whether the real object is live and has an outgoing file an error must reach."""
         if self.real is None:
@@ -375,6 +417,7 @@ class World:
         return h.mem is MemState.LIVE and h.to_dst_file
 
 
+@typeguard_ignore
 def _enabled(world: World) -> list[Actor]:
     out = []
     for a in world.actors:
@@ -387,6 +430,7 @@ def _enabled(world: World) -> list[Actor]:
     return out
 
 
+@typeguard_ignore
 def _prime(world: World) -> None:
     """Advance new actors to their first pending step (creation itself is not a step)."""
     for a in world.actors:
@@ -400,6 +444,7 @@ def _prime(world: World) -> None:
                 world.current = None
 
 
+@typeguard_ignore
 def _stuck_fault(world: World) -> Fault:
     main = world.actor_named("main")
     waits: dict[str, str | None] = {}
@@ -434,6 +479,7 @@ def _stuck_fault(world: World) -> Fault:
 ChooseFn = Callable[[int, list[Actor], World], int]
 
 
+@typeguard_ignore
 def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
     """Run the world's actors until ``main`` finishes (the process exits), a crash, or a stall.
 
@@ -476,11 +522,13 @@ def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
             world.current = None
 
 
+@typeguard_ignore
 def replay_choices(schedule: Sequence[int]) -> ChooseFn:
     """:param schedule: explicit choices; past its end, choose 0; out-of-range choices wrap.
     :return: a chooser following it.
     """
 
+    @typeguard_ignore
     def choose(step: int, enabled: list[Actor], world: World) -> int:
         if step < len(schedule):
             return schedule[step] % len(enabled)
