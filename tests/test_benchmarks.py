@@ -179,3 +179,21 @@ def test_command_line_writes_both_files(tmp_path: Path) -> None:
     data = json.loads(js.read_text(encoding="utf-8"))
     assert [group["key"] for group in data["figures"]] == ["lifecycle"]
     assert data["config"]["only"] == ["lifecycle"]
+
+
+def test_profile_ranks_own_time() -> None:
+    from benchmarks.profile import hot_spots
+
+    def work() -> None:
+        total = 0
+        for i in range(300_000):
+            total += i * i
+
+    seconds, spots, packages = hot_spots(work, 3)
+    assert seconds > 0
+    assert 1 <= len(spots) <= 3
+    shares = [share for _name, share in spots]
+    assert shares == sorted(shares, reverse=True)
+    assert all(0 < share <= 1 for share in shares)
+    assert spots[0][0].startswith("work (")
+    assert math.isclose(sum(share for _pkg, share in packages), 1.0, rel_tol=1e-9)
