@@ -6,10 +6,11 @@ A short tour::
     $ qomsim decide --designs qemu-9.1,qemu-10.0 --properties no-use-after-free --out /tmp/notes
     $ qomsim decide --seed 7 --date 2026-01-01 --json matrix.json   # byte-identical on every run
 
-Each cell (design × property) is decided by :func:`migration.check.check_cell`: Hypothesis with a fixed seed,
-then exhaustive confirmation unless ``--no-exhaustive``. Each scenario of the spec is replayed on every design
-with :func:`migration.check.run_scenario`. The notes are rendered by :mod:`migration.notes` from those results
-only.
+Each cell (design × property) is decided by :func:`migration.check.check_cell`: every schedule of every
+scenario is enumerated (unless ``--no-exhaustive``), then Hypothesis draws programs with the fixed seed. Each
+scenario of the spec is also replayed on every design, on its default schedule, with
+:func:`migration.check.run_scenario`. The notes are rendered by :mod:`migration.notes` from those results
+only. ``--budget`` is checked between cells: a cell that has started runs to its end.
 
 Nothing is lost:
 
@@ -572,7 +573,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="stop starting new checks after this long; unreached cells are reported as such",
+        help="stop starting new checks after this long (checked between cells); unreached cells are "
+        "reported as such and no note is written",
     )
     parser.add_argument("--force", action="store_true", help="overwrite notes edited by hand")
     parser.add_argument(
