@@ -102,7 +102,8 @@ def hot_spots(work: Callable[[], None], top: int
         here = f"{frame.function} ({frame.file_path_short}:{frame.line_no})"
         where = parent if frame.is_synthetic else here
         stack.extend((child, where) for child in frame.children)
-        own[where] += frame.total_self_time
+        if frame.total_self_time > 0:
+            own[where] += frame.total_self_time
     total = sum(own.values()) or 1.0
     return total, [(name, t / total) for name, t in own.most_common(top)], _by_package(own, total)
 
