@@ -269,3 +269,15 @@ def test_usage_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown placeholder(s) $bogus" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["decide", "--date", "31/12/2026"])
+
+
+@pytest.mark.slow
+def test_committed_notes_are_what_decide_writes_today(in_tmp: Path) -> None:
+    """The notes in docs/decisions/ are exactly what the default run writes (with their recorded date)."""
+    committed = ROOT / "docs" / "decisions"
+    note = (committed / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
+    m = re.search(r"^date: (\d{4}-\d{2}-\d{2})$", note, re.M)
+    assert m is not None
+    (in_tmp / "docs").mkdir()
+    assert cli.main(["decide", "--date", m.group(1)]) == 0
+    assert _tree(in_tmp / "docs" / "decisions") == _tree(committed)
