@@ -15,6 +15,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,21 @@ def test_same_seed_and_date_give_the_same_bytes(in_tmp: Path) -> None:
             assert c[name].replace(b"date: 2026-02-03", b"date: 2026-01-01") == a[name]
         elif name != decide.MANIFEST:
             assert c[name] == a[name]
+
+
+def test_another_process_and_hash_seed_give_the_golden_bytes(in_tmp: Path) -> None:
+    # set and dict orders that depend on string hashing must not leak into the output
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "qom.cli", *ARGS, "--out", "decisions"],
+        cwd=in_tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _tree(in_tmp / "decisions") == _tree(GOLDEN)
 
 
 def _note_cells(note: str) -> dict[tuple[str, str], tuple[str, str, str]]:
