@@ -322,7 +322,9 @@ async def _sweep(target: QEMUTarget, raw: RawCapture, progress: _Progress,
     for iface in interfaces:
         raw.implements[iface] = _names(
             await target.execute("qom-list-types", {"implements": iface, "abstract": True}))
-    names = sorted(by_name) if only is None else [n for n in only if n in by_name]
+    # with --only, the ancestors come too: each type's snapshot entry is relative to its parent
+    names = sorted(by_name) if only is None else \
+        sorted({a for n in only if n in by_name for a in _ancestors(by_name, n)})
     concrete_set = set(raw.concrete)
     jobs: list[tuple[str, str]] = [("qom-list-properties", n) for n in names]
     jobs += [("device-list-properties", n) for n in names
@@ -349,7 +351,8 @@ async def capture(binary: str | None = None, socket_path: str | None = None, *,
     :param binary: start this QEMU binary (restarted after each crash).
     :param socket_path: or connect to this QMP UNIX socket.
     :param extra_args: more QEMU arguments (with ``binary``).
-    :param only: introspect only these types (None: all); the type list is always complete.
+    :param only: introspect only these types and their ancestors (None: all); the type list
+        and the interface lists are always complete.
     :param progress: show progress on stderr.
     :return: every answer.
     :raise CaptureFailed: when QEMU cannot be reached, or a QEMU we did not start dies.
@@ -381,7 +384,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--qmp", metavar="PATH", help="connect to a running QEMU's QMP UNIX socket")
     parser.add_argument("--output", "-o", metavar="FILE", required=True, help="write the snapshot here")
     parser.add_argument("--only", metavar="TYPE", action="append",
-                        help="introspect only this type (repeatable; the type list stays complete)")
+                        help="introspect only this type and its ancestors (repeatable; "
+                             "the type list stays complete)")
     parser.add_argument("--no-progress", action="store_true", help="print no progress")
 
 
