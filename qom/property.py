@@ -599,6 +599,16 @@ def _init_defval(obj: Object, prop: ObjectProperty) -> None:
         prop.set(obj, QObjectInputVisitor(prop.defval), prop.name, prop.opaque)
     except QOMError as err:
         raise QOMFatal(err.desc) from None
+    if prop.set is _ptr_set:
+        # A *_ptr setter only stores what the visitor parsed, so every later instance gets the
+        # same value: parse once (this first time, errors and all), then store (as qdev does).
+        attr: str = prop.opaque[0]
+        value = getattr(obj, attr)
+
+        def store(o: Object, _prop: ObjectProperty) -> None:
+            setattr(o, attr, value)
+
+        prop.init = store
 
 
 def _set_default(prop: ObjectProperty, value: JSON) -> None:
