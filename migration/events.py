@@ -371,14 +371,15 @@ def _introspect(w: World, command: str, label: str) -> Generator[Pending, None, 
 
 @typeguard_ignore
 def _impurity(w: World, before: tuple[Any, ...], after: tuple[Any, ...], label: str) -> Fault:
+    """Introspection changed the world: report it as a LEAK (what it lost or kept) with the details."""
     changes = [name for name, x, y in zip(("QOM tree", "live counts", "-global list", "pointers", "refcount"),
                                           before, after, strict=True) if x != y]
     real = w.real
-    reachable = real is not None and real in w.pointers.values()
-    outcome = Outcome.LEAK if real is not None and not reachable else Outcome.STALE_ANSWER
-    return w.fault(outcome, real or "migration",
-                   f"{label} changed {', '.join(changes)}" + ("; the live object is unreachable" if
-                                                              outcome is Outcome.LEAK else ""))
+    lost = real is not None and w.pointers["current_migration"] != real
+    detail = f"{label} changed {', '.join(changes)}"
+    if lost:
+        detail += "; the live object is unreachable through current_migration"
+    return w.fault(Outcome.LEAK, real or "migration", detail)
 
 
 @typeguard_ignore
