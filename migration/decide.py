@@ -53,7 +53,11 @@ __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_SEED",
     "MANIFEST",
+    "CheckFn",
+    "PlainReporter",
     "Reporter",
+    "RichReporter",
+    "ScenarioFn",
     "WriteReport",
     "add_arguments",
     "all_designs",
@@ -81,11 +85,20 @@ class Reporter(Protocol):
     """Receives progress while the matrix runs."""
 
     def start(self, designs: Sequence[str], per_design: int) -> None:
-        """:param designs: design ids in run order. :param per_design: cells and scenarios per design."""
+        """Called once, before the first check.
+
+        :param designs: design ids, in run order.
+        :param per_design: cells plus scenarios per design.
+        """
 
     def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
-        """:param design: the design. :param label: the property or scenario id. :param text: the result.
-        :param verdict: ``holds``/``fails`` for a property cell, None for a scenario."""
+        """Called after every cell and every scenario replay.
+
+        :param design: the design id.
+        :param label: the property or scenario id.
+        :param text: the result in a few words.
+        :param verdict: ``holds`` or ``fails`` for a cell, None for a scenario.
+        """
 
     def stop(self) -> None:
         """Called once, when the run ends (normally or not)."""
@@ -122,13 +135,12 @@ class PlainReporter:
         self.n = 0
 
     def start(self, designs: Sequence[str], per_design: int) -> None:
-        """:param designs: design ids. :param per_design: results per design."""
+        """See :meth:`Reporter.start`."""
         self.total = len(designs) * per_design
         print(f"decide: {len(designs)} designs, {self.total} checks", file=self.stream, flush=True)
 
     def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
-        """:param design: design id. :param label: property or scenario. :param text: result.
-        :param verdict: holds/fails or None."""
+        """See :meth:`Reporter.done`."""
         self.n += 1
         self.counts.add(verdict)
         print(
@@ -162,7 +174,7 @@ class RichReporter:
         self.count_task: Any = None
 
     def start(self, designs: Sequence[str], per_design: int) -> None:
-        """:param designs: design ids. :param per_design: results per design."""
+        """See :meth:`Reporter.start`."""
         self.progress.start()
         self.count_task = self.progress.add_task(
             "all designs", total=len(designs) * per_design, last=str(self.counts)
@@ -171,8 +183,7 @@ class RichReporter:
             self.tasks[d] = self.progress.add_task(d, total=per_design, last="")
 
     def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
-        """:param design: design id. :param label: property or scenario. :param text: result.
-        :param verdict: holds/fails or None."""
+        """See :meth:`Reporter.done`."""
         self.counts.add(verdict)
         self.progress.update(self.tasks[design], advance=1, last=f"{label}: {text}")
         self.progress.update(self.count_task, advance=1, last=str(self.counts))
@@ -207,7 +218,7 @@ class CheckFn(Protocol):
 ScenarioFn = Callable[[str, str], Outcome]
 
 
-class BudgetSpent(Exception):
+class _BudgetSpent(Exception):
     """Raised inside :func:`run_matrix` when the time budget is spent; caught there."""
 
 
@@ -260,7 +271,7 @@ def run_matrix(
             for p in properties:
                 remaining = None if deadline is None else deadline - clock()
                 if remaining is not None and remaining <= 0:
-                    raise BudgetSpent
+                    raise _BudgetSpent
                 c = check(
                     d,
                     p,
@@ -274,12 +285,12 @@ def run_matrix(
                     reporter.done(d, p, _cell_brief(c), c.verdict)
             for s in scenarios:
                 if deadline is not None and deadline - clock() <= 0:
-                    raise BudgetSpent
+                    raise _BudgetSpent
                 o = scenario(d, s)
                 scen[(d, s)] = o
                 if reporter is not None:
                     reporter.done(d, s, o.name, None)
-    except BudgetSpent:
+    except _BudgetSpent:
         pass
     finally:
         if reporter is not None:

@@ -24,12 +24,15 @@ from migration.results import CellResult, Counterexample
 
 __all__ = [
     "BASELINE",
+    "CHOICE_RULE",
     "NOT_REACHED",
+    "QMP_VISIBLE_KNOBS",
     "QUESTIONS",
     "TEMPLATE_FIELDS",
     "Choice",
     "Matrix",
     "Question",
+    "Rank",
     "choose",
     "default_template",
     "evidence_name",
