@@ -236,7 +236,6 @@ class _Progress:
         self.step = step
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._bar: Any = None
-        self._task: Any = None
         self.total = 0
         self.done = 0
 
@@ -254,11 +253,15 @@ class _Progress:
                           TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
                           console=Console(file=self.stream), transient=False) as bar:
                 task = bar.add_task(label, total=total, current="")
+                self._bar = bar
 
                 def advance(name: str) -> None:
                     bar.update(task, advance=1, current=name)
 
-                yield advance
+                try:
+                    yield advance
+                finally:
+                    self._bar = None
             return
 
         def advance_plain(name: str) -> None:
@@ -269,7 +272,11 @@ class _Progress:
         yield advance_plain
 
     def note(self, text: str) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self._bar is not None:  # above the live bar, not through it
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
             print(text, file=self.stream, flush=True)
 
 

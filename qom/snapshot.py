@@ -5,8 +5,10 @@ A snapshot (``docs/snapshot-format.md``) is compact JSON written by ``qomsim cap
     >>> from qom.snapshot import load_universe, packaged_snapshot_path
     >>> from qom.qmp import execute
     >>> u = load_universe(packaged_snapshot_path())
-    >>> execute("qom-list-types", {"implements": "nmi"}, universe=u)["return"][0]["name"] != ""
-    True
+    >>> execute("query-version", universe=u)["return"]["qemu"]
+    {'micro': 22, 'minor': 2, 'major': 7}
+    >>> execute("qom-list-properties", {"typename": "iommu-memory-region"}, universe=u)
+    {'return': [{'name': 'type', 'type': 'string'}]}
 
 Each type keeps only what it adds to its parent: its abstract flag, its own interfaces and its
 own properties.  :func:`snapshot_from_raw` does that reduction from the raw answers of
@@ -19,7 +21,7 @@ instance-only ones, so the emulator *derives* ``qom-list-types``, ``qom-list-pro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -456,9 +458,3 @@ def load_universe(path: str | Path) -> Universe:
         _tree(u, data["tree"])
     u.machine_phase = MachinePhase.MACHINE_READY
     return u
-
-
-def iter_types(data: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """:param data: a snapshot.
-    :return: (name, entry) for every type, in file order."""
-    yield from data["types"].items()
