@@ -11,7 +11,7 @@ Every verdict comes from running the model; nothing here knows what a design sho
     >>> from migration.check import check_cell
     >>> cell = check_cell("qemu-10.0", "single-instance", max_examples=0)
     >>> cell.verdict, cell.outcome.value, cell.counterexample.scenario
-    ('fails', 'SECOND_INSTANCE', 'S7-introspect-live')
+    ('fails', 'SECOND_INSTANCE', 'S12-discover-globals')
 """
 
 from __future__ import annotations
