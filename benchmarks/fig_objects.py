@@ -22,9 +22,8 @@ PROPERTY_TARGET = Target(10, on_ratio=True)
 
 
 class Plain:
-    """The reference: a plain Python object with five attributes."""
-
-    __slots__ = ("a", "b", "c", "flag", "label")
+    """The reference: a plain Python object with five attributes (an ordinary class, with a
+    ``__dict__`` as :class:`qom.Object` has; no ``__slots__``)."""
 
     def __init__(self) -> None:
         self.a = 0
@@ -134,6 +133,7 @@ def measure_lifecycle(config: Config) -> list[Row]:
         "1", "object_new + object_unref, 3-level type, 5 class properties", pair.subject_ns, "ns/op",
         target=LIFECYCLE_TARGET, reference=f"plain object, 5 attributes: {_ns(pair.reference_ns)}",
         reference_value=pair.reference_ns, ratio=pair.ratio,
+        cpu_ratio=pair.cpu_ratio,
         note=f"median of {config.repeats} x {config.loops} cycles; {live} instances left live")]
 
 
@@ -216,6 +216,7 @@ def measure_properties(config: Config) -> list[Row]:
             rows.append(judged(
                 fig, name, pair.subject_ns, "ns/op", target=PROPERTY_TARGET,
                 reference=f"{ref_name}: {_ns(pair.reference_ns)}", reference_value=pair.reference_ns,
-                ratio=pair.ratio, note=f"median of {config.repeats} x {config.loops} calls"))
+                ratio=pair.ratio,
+                cpu_ratio=pair.cpu_ratio, note=f"median of {config.repeats} x {config.loops} calls"))
         qom.object_unref(obj)
     return rows

@@ -46,11 +46,17 @@ def time_once(fn: Callable[[], object]) -> float:
 
 
 def _per_op_ns(fn: Callable[[int], object], loops: int) -> float:
+    return _per_op_both(fn, loops)[0]
+
+
+def _per_op_both(fn: Callable[[int], object], loops: int) -> tuple[float, float]:
     with gc_quiet():
+        cpu = time.process_time_ns()
         start = time.perf_counter_ns()
         fn(loops)
         stop = time.perf_counter_ns()
-    return (stop - start) / loops
+        cpu_stop = time.process_time_ns()
+    return (stop - start) / loops, (cpu_stop - cpu) / loops
 
 
 def measure(fn: Callable[[int], object], *, loops: int, repeats: int, warmup: int) -> float:
@@ -76,12 +82,15 @@ class Pair:
 
     :param subject_ns: median nanoseconds per operation of the subject.
     :param reference_ns: median nanoseconds per operation of the reference.
-    :param ratio: median of the per-repetition ratios subject / reference.
+    :param ratio: median of the per-repetition ratios subject / reference (wall clock).
+    :param cpu_ratio: the same ratio in process CPU time, a cross-check on a loaded machine
+        (time spent waiting for a CPU is not counted).
     """
 
     subject_ns: float
     reference_ns: float
     ratio: float
+    cpu_ratio: float
 
 
 def measure_pair(
@@ -111,11 +120,15 @@ def measure_pair(
     for _ in range(warmup):
         subject(loops)
         reference(ref_loops)
-    subj: list[float] = []
-    ref: list[float] = []
+    subj: list[tuple[float, float]] = []
+    ref: list[tuple[float, float]] = []
     for _ in range(repeats):
-        subj.append(_per_op_ns(subject, loops))
-        ref.append(_per_op_ns(reference, ref_loops))
-    ratios = [s / r for s, r in zip(subj, ref, strict=True) if r > 0]
-    ratio = statistics.median(ratios) if ratios else float("inf")
-    return Pair(statistics.median(subj), statistics.median(ref), ratio)
+        subj.append(_per_op_both(subject, loops))
+        ref.append(_per_op_both(reference, ref_loops))
+
+    def median_ratio(i: int) -> float:
+        ratios = [s[i] / r[i] for s, r in zip(subj, ref, strict=True) if r[i] > 0]
+        return statistics.median(ratios) if ratios else float("inf")
+
+    return Pair(statistics.median(s[0] for s in subj), statistics.median(r[0] for r in ref), median_ratio(0),
+                median_ratio(1))
