@@ -117,17 +117,25 @@ async def _server(argv: Sequence[str], sock: Path, what: str) -> AsyncIterator[A
     try:
         await _wait_for_socket(sock, proc, what)
         await client.connect(str(sock))
-        yield client
+        yield client, proc.pid
     finally:
         with contextlib.suppress(Exception):
             await client.disconnect()
         _stop(proc)
 
 
-async def _sweep(client: Any, names: Sequence[str]) -> tuple[float, int]:
+def _cpu_s(pid: int) -> float:
+    """:return: the user + system CPU time a process has used, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _sweep(peer: tuple[Any, int], names: Sequence[str]) -> tuple[float, int, float]:
     from qemu.qmp import ExecuteError
 
+    client, pid = peer
     errors = 0
+    cpu = _cpu_s(pid)
     start = time.perf_counter_ns()
     for name in names:
         try:
@@ -137,7 +145,8 @@ async def _sweep(client: Any, names: Sequence[str]) -> tuple[float, int]:
         except TimeoutError:
             raise NotMeasured(f"{client.name} did not answer {COMMAND} {name} within"
                               f" {COMMAND_TIMEOUT_S:g} s") from None
-    return (time.perf_counter_ns() - start) / 1e6, errors
+    wall = (time.perf_counter_ns() - start) / 1e6
+    return wall, errors, (_cpu_s(pid) - cpu) * 1e3
 
 
 async def _compare(snapshot: Path, names: Sequence[str], config: Config, tmp: Path) -> dict[str, Any]:
@@ -149,6 +158,8 @@ async def _compare(snapshot: Path, names: Sequence[str], config: Config, tmp: Pa
     qemu_argv = [QEMU_BINARY, *QEMU_ARGS, "-qmp", f"unix:{qemu_sock},server=on,wait=off"]
     ours: list[float] = []
     theirs: list[float] = []
+    cpu_ours: list[float] = []
+    cpu_theirs: list[float] = []
     errors = (0, 0)
     try:
         async with _server(qomsim_argv, qomsim_sock, "qomsim serve") as sim, \
@@ -157,14 +168,17 @@ async def _compare(snapshot: Path, names: Sequence[str], config: Config, tmp: Pa
                 await _sweep(sim, names)
                 await _sweep(qemu, names)
             for _ in range(config.repeats):
-                ms_sim, err_sim = await _sweep(sim, names)
-                ms_qemu, err_qemu = await _sweep(qemu, names)
+                ms_sim, err_sim, cpu_sim = await _sweep(sim, names)
+                ms_qemu, err_qemu, cpu_qemu = await _sweep(qemu, names)
                 ours.append(ms_sim)
                 theirs.append(ms_qemu)
+                cpu_ours.append(cpu_sim)
+                cpu_theirs.append(cpu_qemu)
                 errors = (err_sim, err_qemu)
     except (ConnectError, StateError, EOFError, ConnectionError) as exc:
         raise NotMeasured(f"a QMP peer went away during the sweep ({type(exc).__name__}: {exc})") from None
-    return {"ours": ours, "theirs": theirs, "errors": errors}
+    return {"ours": ours, "theirs": theirs, "errors": errors, "cpu_ours": sum(cpu_ours),
+            "cpu_theirs": sum(cpu_theirs)}
 
 
 def measure_qmp_sweep(config: Config) -> list[Row]:
@@ -188,10 +202,14 @@ def measure_qmp_sweep(config: Config) -> list[Row]:
     ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
     qemu_ms = statistics.median(theirs)
     err_sim, err_qemu = data["errors"]
+    cpu_ours, cpu_theirs = data["cpu_ours"], data["cpu_theirs"]
+    cpu_ratio = cpu_ours / cpu_theirs if cpu_theirs > 0 else None
     return [judged(
         "4", f"{COMMAND} sweep over QMP (qemu.qmp), {len(names)} types", statistics.median(ours), "ms",
         target=QMP_TARGET, reference=f"real QEMU, same sweep: {qemu_ms:,.1f} ms", reference_value=qemu_ms,
-        ratio=ratio,
-        note=(f"{scope}median of {config.repeats} sweeps each, alternating; {len(skipped)} types skipped"
+        ratio=ratio, cpu_ratio=cpu_ratio,
+        note=(f"{scope}median of {config.repeats} sweeps each, alternating; CPU ratio: server processes'"
+              f" CPU time over all sweeps, {cpu_ours:,.0f} ms against {cpu_theirs:,.0f} ms (clock ticks of"
+              f" {1000 / os.sysconf('SC_CLK_TCK'):g} ms); {len(skipped)} types skipped"
               f" because the snapshot records them crashing QEMU ({', '.join(skipped) or 'none'});"
               f" error answers: qomsim {err_sim}, QEMU {err_qemu}"))]
