@@ -17,6 +17,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -43,6 +44,9 @@ from qom import (
     Universe,
     use_universe,
 )
+
+#: the packaged snapshot (a valid argument of load_universe)
+SNAPSHOT = str(Path(qom.__file__).parent / "data" / "qemu-system-x86_64.json")
 
 
 class Ctx:
@@ -197,6 +201,7 @@ VALID: dict[str, Callable[[Ctx], tuple[Any, ...]]] = {
     "qdev_get_machine": lambda c: (),
     "qdev_prop_register_global": lambda c: ("bad-dev", "realized", "off"),
     "qdev_machine_creation_done": lambda c: (),
+    "load_universe": lambda c: (SNAPSHOT,),
     "object_class_is_singleton": lambda c: (c.klass,),
     "object_class_is_internal": lambda c: (c.klass,),
     "singleton_get_instance": lambda c: (c.klass,),
@@ -229,6 +234,8 @@ def _wrong_value(annotation: str, c: Ctx) -> object:
     """A value of the wrong Python type for ``annotation`` (a string: the core uses PEP 563)."""
     if annotation in ("str", "str | None", "Sequence[str]"):
         return 42
+    if annotation == "str | Path":
+        return 987654  # an int, and surely not an open file descriptor
     if annotation in ("bool", "int"):
         return "1"
     if annotation == "JSON":
@@ -292,6 +299,8 @@ KNOWN_GAPS: dict[str, str] = {
     "qdev_realize-bus": "a non-bus gives AttributeError, not TypeError",
     "qbus_new-parent": "a non-device parent gives AttributeError, not TypeError",
     "qbus_new-name": "name not type-checked: the bus is created (universe changed)",
+    "load_universe-path": "an int path reaches open(), which takes it as a file descriptor: OSError "
+    "(an open descriptor would be read, then closed)",
 }
 
 
@@ -446,6 +455,7 @@ UNKNOWN: list[tuple[str, Callable[[Ctx], object], type[BaseException] | None, st
         "Device '/objects/nope' not found",
     ),
     ("object_get_container", lambda c: qom.object_get_container("nope"), QOMFatal, ""),
+    ("load_universe", lambda c: qom.load_universe("/nonexistent/nope.json"), OSError, ""),
 ]
 
 
