@@ -60,8 +60,8 @@ def _load_note(report: Report) -> str:
             f" on {m.cores} cores.")
     if busy:
         text += (" Other processes were using the CPU during this run, so absolute times are inflated"
-                 " and noisy; the ratios, measured by alternating subject and reference, are the figures"
-                 " to trust.")
+                 " and noisy; the ratios, measured by alternating subject and reference, and above all"
+                 " the CPU-time ratios, are the figures to trust.")
     return text
 
 
