@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from migration.outcomes import Outcome, TraceStep
+from migration.outcomes import Fault, Outcome, TraceStep
 from migration.results import CellResult, Counterexample
 
 __all__ = [
@@ -439,15 +439,20 @@ def _mermaid_text(text: str) -> str:
     return text.replace(";", ",").replace("#", "#35;").replace("\n", " ")
 
 
-def _mermaid(trace: Sequence[TraceStep], fault_step: int, fault_text: str) -> str:
+def _mermaid(trace: Sequence[TraceStep], fault: Fault, fault_text: str) -> str:
     names: list[str] = []
     for st in trace:
         for name in (st.actor, st.obj):
             if name and name not in names:
                 names.append(name)
+    if fault.actor and fault.actor not in names:
+        names.append(fault.actor)
     pid = {name: f"P{i}" for i, name in enumerate(names)}
     lines = ["```mermaid", "sequenceDiagram"]
     lines.extend(f"    participant {pid[n]} as {_mermaid_text(n)}" for n in names)
+    # the fault is noted over the actor that suffered it, after the step where it happened (or at the end)
+    fault_note = f"    Note over {pid.get(fault.actor, 'P0')}: {_mermaid_text(fault_text)}"
+    noted = False
     for st in trace:
         ref = "" if st.refcount is None else f" (ref {st.refcount})"
         label = _mermaid_text(f"{st.index}. {st.action}{ref}")
@@ -455,8 +460,11 @@ def _mermaid(trace: Sequence[TraceStep], fault_step: int, fault_text: str) -> st
             lines.append(f"    {pid[st.actor]}->>{pid[st.obj]}: {label}")
         else:
             lines.append(f"    Note over {pid[st.actor]}: {label}")
-        if st.index == fault_step:
-            lines.append(f"    Note over {pid[st.actor]}: {_mermaid_text(fault_text)}")
+        if st.index == fault.step and not noted:
+            lines.append(fault_note)
+            noted = True
+    if not noted and names:
+        lines.append(fault_note)
     lines.append("```")
     return "\n".join(lines)
 
@@ -520,7 +528,7 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
         "",
         "## Sequence diagram",
         "",
-        _mermaid(cx.trace, f.step, fault_text),
+        _mermaid(cx.trace, f, fault_text),
         "",
     ]
     return "\n".join(out)

@@ -6,6 +6,7 @@ These tests feed hand-built results to the renderer and the writer, so they pin 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -356,3 +357,21 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
 def test_out_display_is_relative_under_cwd(tmp_path: Path) -> None:
     assert decide.out_display(Path("docs/decisions")) == "docs/decisions"
     assert decide.out_display(tmp_path / "a" / "b", cwd=tmp_path) == "a/b"
+
+
+def test_mermaid_notes_the_fault_over_the_actor_that_suffered_it() -> None:
+    cell = _cell("mutex", PROPS[1], "fails")
+    assert cell.counterexample is not None
+    cx = dataclasses.replace(
+        cell.counterexample, fault=Fault(Outcome.DEADLOCK, 99, "T_vfio", "mig#1", "waits for the BQL")
+    )
+    text = notes.render_evidence(cx, cell, "e.json")
+    mermaid = text.split("```mermaid\n", 1)[1].split("```", 1)[0].splitlines()
+    assert mermaid[1:5] == [
+        "    participant P0 as T_main",
+        "    participant P1 as mig#35;1",
+        "    participant P2 as T_mig",
+        "    participant P3 as T_vfio",
+    ]
+    assert mermaid[-1] == "    Note over P3: DEADLOCK at step 99: waits for the BQL"
+    assert mermaid.count("    Note over P3: DEADLOCK at step 99: waits for the BQL") == 1
