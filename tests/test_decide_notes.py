@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,24 @@ def test_mermaid_notes_the_fault_over_the_actor_that_suffered_it() -> None:
     ]
     assert mermaid[-1] == "    Note over P3: DEADLOCK at step 99: waits for the BQL"
     assert mermaid.count("    Note over P3: DEADLOCK at step 99: waits for the BQL") == 1
+
+
+def test_ctrl_c_while_swapping_files_waits_for_the_swap_to_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = decide._atomic_write
+    calls: list[str] = []
+
+    def write_then_ctrl_c(path: Path, data: bytes) -> None:
+        real(path, data)
+        calls.append(path.name)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(decide, "_atomic_write", write_then_ctrl_c)
+    before = signal.getsignal(signal.SIGINT)
+    report = decide.write_files(tmp_path, {"a.md": "a\n", "b.md": "b\n"}, force=False)
+    assert report.interrupted is True
+    assert calls == ["a.md", "b.md", decide.MANIFEST]
+    assert (tmp_path / "b.md").read_text(encoding="utf-8") == "b\n"
+    assert signal.getsignal(signal.SIGINT) is before
