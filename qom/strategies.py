@@ -579,6 +579,8 @@ class QOMStateMachine(RuleBasedStateMachine):
         self.created_events = 0
         #: per type: instances created minus finalized, as the events tell it
         self.live_by_events: dict[str, int] = {}
+        #: (id(parent), child name) edges, as the CHILD_ADDED / CHILD_REMOVED events tell it
+        self.child_edges: set[tuple[int, str]] = set()
         self.unsubscribe: Callable[[], None] | None = None
         self.registered = False
         self.baseline_live = 0
@@ -596,6 +598,10 @@ class QOMStateMachine(RuleBasedStateMachine):
         elif event.kind is EventKind.INSTANCE_CREATED:
             self.created_events += 1
             self.live_by_events[event.typename] = self.live_by_events.get(event.typename, 0) + 1
+        elif event.kind is EventKind.CHILD_ADDED and event.name is not None:
+            self.child_edges.add((id(event.obj), event.name))
+        elif event.kind is EventKind.CHILD_REMOVED and event.name is not None:
+            self.child_edges.discard((id(event.obj), event.name))
 
     def _t(self, obj: Object) -> _Tracked:
         return self.tracked[id(obj)]
@@ -1038,6 +1044,13 @@ class QOMStateMachine(RuleBasedStateMachine):
                 if qom.object_dynamic_cast(t.obj, target) is not (t.obj if expected else None):
                     raise AssertionError(f"object cast {t.typename} -> {target}")
             t.casts_checked = True
+
+    @invariant()
+    def child_events_agree(self) -> None:
+        """The child<> edges told by CHILD_ADDED/CHILD_REMOVED events are the model's edges."""
+        model = {(id(t.parent), t.child_name) for t in self._live() if t.parent is not None and t.child_name}
+        if self.child_edges != model:
+            raise AssertionError(f"child events {sorted(self.child_edges)} != model {sorted(model)}")
 
     @invariant()
     def tree_and_paths_agree(self) -> None:
