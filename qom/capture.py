@@ -318,7 +318,8 @@ async def _tree(target: QEMUTarget, raw: RawCapture) -> None:
 async def _sweep(target: QEMUTarget, raw: RawCapture, progress: _Progress,
                  only: Sequence[str] | None) -> None:
     version = await target.execute("query-version")
-    raw.version = version["return"] if isinstance(version.get("return"), dict) else {}  # type: ignore[assignment]
+    returned = version.get("return")
+    raw.version = returned if isinstance(returned, dict) else {}
     raw.argv = target.argv
     await _tree(target, raw)
     listed = (await target.execute("qom-list-types", {"abstract": True})).get("return")
@@ -411,9 +412,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     data = snapshot_from_raw(raw)
     tmp = f"{args.output}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        dump_snapshot(data, f)
-    os.replace(tmp, args.output)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            dump_snapshot(data, f)
+        os.replace(tmp, args.output)
+    except OSError as exc:
+        print(f"qomsim capture: cannot write {args.output}: {exc}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return 1
     if not args.no_progress:
         print(f"qomsim capture: {len(raw.types)} types, {len(raw.crashes)} crashing, "
               f"{raw.restarts} restarts, {raw.seconds:.1f} s -> {args.output}", file=sys.stderr)

@@ -89,3 +89,14 @@ def test_capture_survives_a_crashing_type(tmp_path: Path, capsys: pytest.Capture
     assert data["errors"] == {}
     assert data["types"]["container"] == {"parent": "object"}
     assert data["qemu"]["argv"] == [binary, "-machine", "none", "-nodefaults", "-S", "-display", "none"]
+
+
+@pytest.mark.qemu
+def test_capture_reports_an_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    binary = require_qemu()
+    out = tmp_path / "missing-dir" / "s.json"
+    assert cli.main(["capture", "--qemu", binary, "--only", "container", "--no-progress",
+                     "--output", str(out)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"qomsim capture: cannot write {out}: [Errno 2] No such file or directory: ")
+    assert not out.parent.exists()
