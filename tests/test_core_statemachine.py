@@ -20,6 +20,7 @@ from qom.strategies import (
     PropertySpec,
     QOMStateMachine,
     TypeSpec,
+    hierarchies,
     hierarchy_specs,
     type_names,
     values_for,
@@ -198,3 +199,15 @@ def test_values_for_rejects_unknown_types() -> None:
 @pytest.mark.slow
 def test_state_machine_long() -> None:
     _run(settings(RUN, max_examples=1500, stateful_step_count=60))
+
+
+@settings(max_examples=20, deadline=None)
+@given(hierarchies())
+def test_hierarchies_are_type_info_lists_that_register(infos: list[TypeInfo]) -> None:
+    with use_universe(Universe(machine=None)) as u:
+        qom.type_register_static_array(infos)
+        for info in infos:
+            klass = qom.object_class_by_name(info.name)
+            assert klass is not None
+            assert qom.object_class_get_parent(klass) is qom.object_class_by_name(info.parent or "")
+        assert u.live_instances() == 0
