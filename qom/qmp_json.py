@@ -24,6 +24,7 @@ otherwise.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import cast
 
@@ -97,6 +98,22 @@ _TERMINAL = {
 }
 
 
+# fast paths over the byte machine (see JSONMessageParser._fast)
+_FAST_TOKEN = re.compile(
+    rb"(?P<ws>[ \t\r\n]+)"
+    rb"|(?P<st>[{}\[\]:,])"
+    rb'|(?P<str>"[\x20\x21\x23-\x5b\x5d-\xfd]*(?:\\[\x20-\xfd][\x20\x21\x23-\x5b\x5d-\xfd]*)*"'
+    rb"|'[\x20-\x26\x28-\x5b\x5d-\xfd]*(?:\\[\x20-\xfd][\x20-\x26\x28-\x5b\x5d-\xfd]*)*')"
+    rb"|(?P<num>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    rb"|(?P<kw>[a-z]+)"
+)
+#: bytes that end a number or keyword token without being an error of their own
+_TOKEN_END = frozenset(b" \t\r\n{}[]:,")
+_RECOVERY_SKIP = re.compile(rb"[\x09\x20-\x2b\x2d-\x39\x3b-\x5a\x5c\x5e-\x7a\x7c\x7e-\xfd]*")
+_DQ_RUN = re.compile(rb"[\x20\x21\x23-\x5b\x5d-\xfd]+")
+_SQ_RUN = re.compile(rb"[\x20-\x26\x28-\x5b\x5d-\xfd]+")
+
+
 @dataclass(frozen=True)
 class JSONMessage:
     """One complete message from the stream: a value, or the error QEMU reports for it."""
@@ -152,10 +169,63 @@ class JSONMessageParser:
         :param data: the next bytes of the stream.
         :return: the complete messages (values or errors).
         """
-        for byte in data:
-            self._feed_byte(byte)
+        i, n = 0, len(data)
+        while i < n:
+            i = self._fast(data, i)
+            if i < n:
+                self._feed_byte(data[i])
+                i += 1
         out, self._out = self._out, []
         return out
+
+    def _fast(self, data: bytes, i: int) -> int:
+        """Consume whole tokens and runs at once where the byte machine would do the same.
+
+        Only complete tokens that end inside ``data`` (with the byte after them present when a
+        token needs lookahead) are taken here; anything else, including every error, goes
+        through :meth:`_feed_byte`, so the result never depends on how the stream is cut.
+        """
+        n = len(data)
+        while i < n:
+            st = self._state
+            if st is _St.START:
+                m = _FAST_TOKEN.match(data, i)
+                if m is None:
+                    return i
+                end = m.end()
+                kind = m.lastgroup
+                if kind == "ws":
+                    i = end
+                    continue
+                if kind in ("num", "kw") and (end >= n or data[end] not in _TOKEN_END):
+                    return i  # no lookahead byte yet, or an error the byte machine reports
+                if end - i > self.max_token_size:
+                    return i
+                self._text[:] = data[i:end]
+                if kind == "str":
+                    self._emit_token(_Tok.STRING)
+                elif kind == "num":
+                    text = data[i:end]
+                    self._emit_token(_Tok.FLOAT if any(c in text for c in b".eE") else _Tok.INTEGER)
+                elif kind == "kw":
+                    self._emit_token(_Tok.KEYWORD)
+                else:
+                    self._emit_token(_STRUCTURAL[data[i]])
+                i = end
+            elif st is _St.RECOVERY:
+                m = _RECOVERY_SKIP.match(data, i)
+                return m.end() if m is not None else i
+            elif st in (_St.DQ, _St.SQ):
+                m = (_DQ_RUN if st is _St.DQ else _SQ_RUN).match(data, i)
+                end = m.end() if m is not None else i
+                if end == i or len(self._text) + (end - i) > self.max_token_size:
+                    return i
+                self._text += data[i:end]
+                i = end
+                return i
+            else:
+                return i
+        return i
 
     # -- lexer -----------------------------------------------------------------------------------------
 
@@ -415,38 +485,32 @@ def _valid_codepoint(cp: int) -> bool:
     return not ((cp & 0xFFFE) == 0xFFFE or 0xFDD0 <= cp <= 0xFDEF)
 
 
+def _decode(segment: bytes) -> str:
+    try:
+        return segment.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _ParseError("invalid UTF-8 sequence in string") from None
+
+
 def _parse_string(raw: bytes) -> str:
-    quote = raw[0]
-    body = raw[1:-1]
+    body = raw[1:-1]  # the lexer guarantees the quotes and that every backslash has a successor
     out: list[str] = []
     i = 0
-    literal = bytearray()
-
-    def flush() -> None:
-        if literal:
-            try:
-                out.append(literal.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise _ParseError("invalid UTF-8 sequence in string") from None
-            literal.clear()
-
-    while i < len(body):
-        c = body[i]
-        if c != 0x5C:
-            literal.append(c)
-            i += 1
-            continue
-        flush()
-        esc = body[i + 1]
+    while True:
+        j = body.find(b"\\", i)
+        if j < 0:
+            out.append(_decode(body[i:]))
+            return "".join(out)
+        out.append(_decode(body[i:j]))
+        esc = body[j + 1]
         if esc in _ESCAPES:
             out.append(_ESCAPES[esc])
-            i += 2
+            i = j + 2
             continue
         if esc != ord("u"):
             raise _ParseError("invalid escape sequence in string")
-        begin = i
-        cp = _hex4(body, i + 2)
-        i += 6
+        cp = _hex4(body, j + 2)
+        i = j + 6
         if 0xD800 <= cp <= 0xDBFF and body[i : i + 2] == b"\\u":
             trailing = _hex4(body, i + 2)
             if 0xDC00 <= trailing <= 0xDFFF:
@@ -455,12 +519,9 @@ def _parse_string(raw: bytes) -> str:
             else:
                 cp = -1
         if not _valid_codepoint(cp):
-            shown = body[begin:i].decode("utf-8", "replace")
+            shown = body[j:i].decode("utf-8", "replace")
             raise _ParseError(f"{shown} is not a valid Unicode character")
         out.append(chr(cp))
-    flush()
-    del quote
-    return "".join(out)
 
 
 def _parse_number(tok: _Token) -> JSON:

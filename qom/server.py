@@ -161,6 +161,7 @@ class QMPServer:
                         self._shutdown()
                         return
                 await writer.drain()
+                await asyncio.sleep(0)  # let the other clients in between two chunks of a flood
         except (ConnectionError, OSError):
             pass  # the client went away; nothing else is affected
         finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qom.qmp_json import JSONMessage, JSONMessageParser, parse_json
 
@@ -40,7 +42,7 @@ def test_scalars_at_top_level_are_messages_of_their_own() -> None:
 
 
 def test_single_quoted_strings_and_escapes() -> None:
-    assert feed(b"{'a': 'it\\'s \"x\"', 'b': \"\\u00e9\\n\\/\"}") == [ok({"a": "it's \"x\"", "b": "é\n/"})]
+    assert feed(b"{'a': 'it\\'s \"x\"', 'b': \"\\u00e9\\n\\/\"}") == [ok({"a": 'it\'s "x"', "b": "é\n/"})]
 
 
 def test_surrogate_pair_decodes_to_one_character() -> None:
@@ -139,3 +141,64 @@ def test_parse_json_for_hmp() -> None:
     ]:
         with pytest.raises(ValueError, match="^" + message.replace("[", r"\[") + "$"):
             parse_json(text)
+
+
+PIECES = [
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b'"',
+    b"'",
+    b"\\",
+    b"\\u00e9",
+    b"a",
+    b"true",
+    b"nul",
+    b"1",
+    b"0",
+    b"-",
+    b".",
+    b"e",
+    b"+",
+    b" ",
+    b"\n",
+    b"\t",
+    b"\x1b",
+    b"\xff",
+    b"\xc3\xa9",
+    b"\xc3",
+    b"00",
+    b"12.5e-3",
+]
+streams = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join) | st.binary(max_size=60)
+
+
+def bytewise(data: bytes, **limits: int) -> list[JSONMessage]:
+    parser = JSONMessageParser(**limits)
+    out: list[JSONMessage] = []
+    for i in range(len(data)):
+        out += parser.feed(data[i : i + 1])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams, st.lists(st.integers(0, 60), max_size=4))
+def test_fast_paths_agree_with_the_byte_machine(data: bytes, cuts: list[int]) -> None:
+    # whole tokens are lexed at once when they fit in a chunk; cutting the stream anywhere must not matter
+    expected = bytewise(data, max_token_size=24, max_nesting=4)
+    parser = JSONMessageParser(max_token_size=24, max_nesting=4)
+    got: list[JSONMessage] = []
+    start = 0
+    for cut in [*sorted({min(c, len(data)) for c in cuts}), len(data)]:
+        got += parser.feed(data[start:cut])
+        start = cut
+    assert got == expected
+    assert feed(data, max_token_size=24, max_nesting=4) == expected
+
+
+def test_a_megabyte_string_is_quick() -> None:
+    (msg,) = feed(b'{"v": "' + b"a" * (1 << 20) + b'"}')
+    assert msg.value == {"v": "a" * (1 << 20)}
