@@ -653,3 +653,127 @@ def test_internal_root_has_no_canonical_path(universe: Universe) -> None:
     assert object_get_canonical_path(kid) is None
     assert object_get_canonical_path(object_get_root()) == "/"
     assert object_resolve_path("hidden") is None
+
+
+# -- §4.5 const links, §4.6 alias metadata, §3.5 relative paths, child iteration -----------------
+
+
+def test_const_link_is_read_only_and_holds_no_reference(universe: Universe) -> None:
+    from qom import object_property_add_const_link
+
+    target = _container_at(object_get_objects_root(), "t")
+    holder = object_new("container")
+    prop = object_property_add_const_link(holder, "c", target)
+    assert prop.type == "link<container>"
+    assert target.ref == 1
+    assert object_property_get(holder, "c") == "/objects/t"
+    with pytest.raises(GenericError) as exc:
+        object_property_set(holder, "c", "")
+    assert exc.value.desc == "Property 'container.c' is not writable"
+    from qom import object_resolve_path_component
+
+    assert object_resolve_path_component(holder, "c") is target
+    object_unref(holder)
+    assert target.ref == 1
+
+
+def test_alias_copies_description_and_default(universe: Universe) -> None:
+    from qom import (
+        object_class_property_set_description,
+        object_property_add_alias,
+        object_property_set_description,
+    )
+
+    type_register_static(TypeInfo(name="aliased", parent=TYPE_OBJECT))
+    klass = object_class_by_name("aliased")
+    assert klass is not None
+    prop = object_class_property_add_bool(klass, "on", lambda o: True, lambda o, v: None)
+    object_property_set_default_bool(prop, True)
+    object_class_property_set_description(klass, "on", "the switch")
+    target = object_new("aliased")
+    src = object_new("container")
+    alias = object_property_add_alias(src, "al", target, "on")
+    assert (alias.type, alias.defval, alias.description) == ("bool", True, "the switch")
+    # the instance form finds the class property and changes it, for every instance
+    object_property_set_description(target, "on", "changed")
+    assert prop.description == "changed"
+    assert alias.description == "the switch"  # copied, not shared
+    object_unref(src)
+    object_unref(target)
+
+
+def test_resolve_path_at_is_relative_unless_absolute(universe: Universe) -> None:
+    from qom import object_resolve_path_at
+
+    a = _container_at(object_get_objects_root(), "a")
+    b = _container_at(a, "b")
+    assert object_resolve_path_at(object_get_objects_root(), "a/b") is b
+    assert object_resolve_path_at(a, "b") is b
+    assert object_resolve_path_at(a, "/objects/a") is a
+    assert object_resolve_path_at(a, "objects") is None  # relative to a, not a partial path
+
+
+def test_child_foreach_stops_at_non_zero_and_recurses_depth_first(universe: Universe) -> None:
+    from qom import object_child_foreach, object_child_foreach_recursive, object_get_canonical_path
+
+    top = _container_at(object_get_objects_root(), "top")
+    for name in ("x", "y"):
+        _container_at(_container_at(top, name), "leaf")
+    seen: list[str | None] = []
+
+    def visit(o: Object) -> int:
+        seen.append(object_get_canonical_path(o))
+        return 0
+
+    assert object_child_foreach(top, visit) == 0
+    assert set(seen) == {"/objects/top/x", "/objects/top/y"}
+    seen.clear()
+    assert object_child_foreach_recursive(top, visit) == 0
+    assert len(seen) == 4
+    for name in ("x", "y"):  # each child comes right before its own child
+        i = seen.index(f"/objects/top/{name}")
+        assert seen[i + 1] == f"/objects/top/{name}/leaf"
+    seen.clear()
+
+    def stop(o: Object) -> int:
+        seen.append(object_get_canonical_path(o))
+        return 7
+
+    assert object_child_foreach_recursive(top, stop) == 7
+    assert len(seen) == 1
+
+
+# -- §5.3 user_creatable_add_type / user_creatable_del checks, in order ----------------------------
+
+
+def test_user_creatable_checks(universe: Universe) -> None:
+    from qom import UserCreatableClass, user_creatable_add_type, user_creatable_del
+
+    def class_init(oc: ObjectClass, data: object) -> None:
+        uc = object_class_dynamic_cast(oc, "user-creatable")
+        assert isinstance(uc, UserCreatableClass)
+        uc.can_be_deleted = lambda o: False
+
+    type_register_static(
+        TypeInfo(name="uc-abs", parent=TYPE_OBJECT, abstract=True, interfaces=("user-creatable",))
+    )
+    type_register_static(TypeInfo(name="uc-sticky", parent="uc-abs", class_init=class_init))
+    before = universe.snapshot()
+    cases = [
+        (("uc-sticky", "1bad"), "Parameter 'id' expects an identifier"),
+        (("no-such", "1bad"), "Parameter 'id' expects an identifier"),  # the id is checked first
+        (("no-such", "ok"), "invalid object type: no-such"),
+        (("container", "ok"), "object type 'container' isn't supported by object-add"),
+        (("uc-abs", "ok"), "object type 'uc-abs' is abstract"),
+    ]
+    for (typename, id_), desc in cases:
+        with pytest.raises(GenericError) as exc:
+            user_creatable_add_type(typename, id_, {})
+        assert exc.value.desc == desc
+    assert universe.snapshot() == before
+    obj = user_creatable_add_type("uc-sticky", "s", {})
+    object_unref(obj)
+    with pytest.raises(GenericError) as exc:
+        user_creatable_del("s")
+    assert exc.value.desc == "object 's' is in use, can not be deleted"
+    assert object_resolve_path("/objects/s") is obj
