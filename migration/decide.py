@@ -641,6 +641,12 @@ def _summaries(designs: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def _property_texts() -> dict[str, str]:
+    from migration.properties import PROPERTY_CHECKS
+
+    return {pid: " ".join(check.text.split()) for pid, check in PROPERTY_CHECKS.items()}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``qomsim decide``.
 
@@ -697,6 +703,7 @@ def run(args: argparse.Namespace) -> int:
         out_display=out_display(args.out),
         diffs=design_diffs(known),
         summaries=_summaries(known),
+        property_texts=_property_texts(),
     )
     try:
         report = write_files(args.out, files, force=args.force)

@@ -572,6 +572,7 @@ def render_note(
     out_display: str,
     diffs: Mapping[str, Sequence[str]],
     summaries: Mapping[str, str] | None = None,
+    property_texts: Mapping[str, str] | None = None,
 ) -> str | None:
     """Render one MADR note from the run's results.
 
@@ -581,7 +582,8 @@ def render_note(
     :param template: a MADR template (see :func:`load_template`).
     :param out_display: the notes directory as commands in the note should name it.
     :param diffs: the knobs in which each design differs from :data:`BASELINE`.
-    :param summaries: one-line summaries of designs the spec does not name.
+    :param summaries: one-line summaries of the designs (what each does).
+    :param property_texts: what each property says, one line each.
     :return: the note, or None when the run checked none of the question's options.
     """
     summaries = summaries or {}
@@ -594,11 +596,16 @@ def render_note(
     command = _confirmation(matrix, options, props)
 
     others = [p for p in props if p not in own]
-    drivers = "This question's own properties, weighed first:\n\n" + _bullets([_code(p) for p in own])
+    texts = property_texts or {}
+
+    def said(p: str) -> str:
+        return f"{_code(p)}: {texts[p]}" if p in texts else _code(p)
+
+    drivers = "This question's own properties, weighed first:\n\n" + _bullets([said(p) for p in own])
     if others:
         drivers += (
             "\n\nEvery other property checked, weighed next (a design must be safe as a whole):\n\n"
-            + _bullets([_code(p) for p in others])
+            + _bullets([said(p) for p in others])
         )
     considered = _bullets([f"{_code(d)}: {_summary(d, summaries)}" for d in options])
 
@@ -799,6 +806,7 @@ def render_all(
     out_display: str,
     diffs: Mapping[str, Sequence[str]],
     summaries: Mapping[str, str] | None = None,
+    property_texts: Mapping[str, str] | None = None,
     questions: Sequence[Question] = QUESTIONS,
 ) -> dict[str, str]:
     """Render every note and every counterexample of a run.
@@ -809,14 +817,22 @@ def render_all(
     :param out_display: the notes directory as commands in the notes should name it (relative, no
         absolute path, so the output does not depend on where it was written).
     :param diffs: the knobs in which each design differs from :data:`BASELINE`.
-    :param summaries: one-line summaries of designs the spec does not name.
+    :param summaries: one-line summaries of the designs (what each does).
+    :param property_texts: what each property says, one line each.
     :param questions: the questions to answer.
     :return: ``relative path -> text`` for every file, in a fixed order.
     """
     files: dict[str, str] = {}
     for q in questions:
         note = render_note(
-            q, matrix, date=date, template=template, out_display=out_display, diffs=diffs, summaries=summaries
+            q,
+            matrix,
+            date=date,
+            template=template,
+            out_display=out_display,
+            diffs=diffs,
+            summaries=summaries,
+            property_texts=property_texts,
         )
         if note is not None:
             files[q.filename] = note

@@ -140,6 +140,7 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         template=notes.default_template(),
         out_display="docs/decisions",
         diffs={"qemu-10.0": [], "qemu-9.1": ["thread_ref", "singleton"]},
+        property_texts={"no-deadlock": "no schedule ends waiting"},
     )
     assert text is not None
     assert text.startswith(
@@ -156,6 +157,7 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         "## More Information",
     ):
         assert f"\n{heading}\n" in text
+    assert "* `no-use-after-free`\n* `no-deadlock`: no schedule ends waiting\n" in text
     assert 'Chosen option: "qemu-10.0", because it holds every one of the 2 properties checked ' in text
     assert "(1 on exhaustive evidence, 1 sampled)" in text
     assert "* Good, because `no-use-after-free` holds (exhaustive)" in text
