@@ -99,6 +99,7 @@ def type_names(max_size: int = 16) -> st.SearchStrategy[str]:
     :param max_size: the longest name drawn (at least 2).
     :return: names of two or more characters from ``[A-Za-z0-9._-]`` that start with a letter or
         a non-zero digit.
+    :raise ValueError: when ``max_size`` is below 2.
     """
     if max_size < 2:
         raise ValueError("type names have at least two characters")
@@ -565,6 +566,10 @@ class QOMStateMachine(RuleBasedStateMachine):
     its parent, its children, its links and its property values; the expected refcount is
     "owned + 1 if it has a parent + strong links pointing at it", and an object is finalized
     exactly when that reaches 0.  Subclass it to change :meth:`make_universe`.
+
+    Run it with ``TestQOM = QOMStateMachine.TestCase`` in a test module, or with
+    :func:`hypothesis.stateful.run_state_machine_as_test`.  A failing run prints as a program
+    (``objects_0 = state.new(typename='qs.c0')`` ...) that replays the steps.
     """
 
     objects = Bundle("objects")
