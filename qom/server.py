@@ -194,6 +194,8 @@ def parse_tcp(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    if host.startswith("[") and host.endswith("]"):  # [::1]:4444
+        host = host[1:-1]
     return (host or "127.0.0.1"), int(port)
 
 

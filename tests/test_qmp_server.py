@@ -5,6 +5,7 @@ The tests wait for the server's "listening" line on stdout, never on sleeps.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -328,6 +329,18 @@ def test_tcp_on_loopback_with_a_free_port() -> None:
         c.close()
     finally:
         assert srv.stop() == 0
+
+
+def test_parse_tcp() -> None:
+    from qom.server import parse_tcp
+
+    assert parse_tcp("4444") == ("127.0.0.1", 4444)
+    assert parse_tcp(":0") == ("127.0.0.1", 0)
+    assert parse_tcp("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_tcp("[::1]:4444") == ("::1", 4444)
+    for bad in ("", "host:", "h:65536", "h:-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
+            parse_tcp(bad)
 
 
 def test_serve_options_errors() -> None:
