@@ -57,6 +57,9 @@ from qom.user_creatable import TYPE_USER_CREATABLE
 from qom.visitor import JSON
 
 __all__ = [
+    "BUILTIN_INTERFACES",
+    "MACHINE_PROPERTY_NAMES",
+    "MACHINE_TYPES",
     "PROPERTY_TYPES",
     "GeneratedObject",
     "HierarchySpec",
