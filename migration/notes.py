@@ -506,8 +506,9 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
         "",
         "## Schedule",
         "",
-        "The actor chosen at each step (indexes into the runnable actors): "
-        + _code(json.dumps(list(cx.schedule))),
+        _code(json.dumps(list(cx.schedule)))
+        + ": the scheduler's choice at each step, an index into the actors that can run; past the end of "
+        "the list (and for an empty list) the oldest runnable actor runs.",
         "",
         "## Trace",
         "",
