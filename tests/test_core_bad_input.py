@@ -509,3 +509,22 @@ def test_device_state_of_the_context_is_a_device() -> None:
     c = Ctx()
     assert isinstance(c.dev, DeviceState)
     assert isinstance(c.other, Object)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"singleton_policy": "fatal"}, {"machine": 3}, {"qmp_policy": 1}],
+    ids=["singleton_policy", "machine", "qmp_policy"],
+)
+def test_universe_constructor_rejects_wrong_types(kwargs: dict[str, Any]) -> None:
+    with suppress_type_checks(), pytest.raises(TypeError):
+        Universe(**kwargs)
+
+
+@pytest.mark.parametrize("method", ["live_instances", "instances_created", "subscribe"])
+def test_universe_methods_reject_wrong_types(method: str) -> None:
+    c = Ctx()
+    before = c.u.snapshot()
+    with suppress_type_checks(), pytest.raises(TypeError):
+        getattr(c.u, method)(3)
+    assert c.u.snapshot() == before
