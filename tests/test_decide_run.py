@@ -298,3 +298,43 @@ def test_committed_notes_are_what_decide_writes_today(in_tmp: Path) -> None:
     (in_tmp / "docs").mkdir()
     assert cli.main(["decide", "--date", m.group(1)]) == 0
     assert _tree(in_tmp / "docs" / "decisions") == _tree(committed)
+
+
+def test_no_exhaustive_rests_every_verdict_on_sampling(in_tmp: Path) -> None:
+    args = [
+        "decide",
+        "--designs",
+        "qemu-10.0",
+        "--properties",
+        "no-null-deref",
+        "--scenarios",
+        "S1-helper-after-idle-shutdown",
+    ]
+    assert (
+        cli.main(
+            [
+                *args,
+                "--seed",
+                SEED,
+                "--date",
+                DATE,
+                "--no-exhaustive",
+                "--json",
+                "m.json",
+                "--out",
+                "decisions",
+            ]
+        )
+        == 0
+    )
+    matrix = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
+    assert matrix["exhaustive"] is False
+    cell = matrix["designs"]["qemu-10.0"]["properties"]["no-null-deref"]
+    assert cell["evidence"] == "sampled"
+    assert cell["schedules_explored"] == 0 and cell["examples_sampled"] > 0
+    note = (in_tmp / "decisions" / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
+    assert (
+        "qomsim decide --seed 1 --designs qemu-10.0 --properties no-null-deref "
+        "--scenarios S1-helper-after-idle-shutdown --no-exhaustive\n"
+    ) in note
+    assert "status: proposed" in note  # sampled evidence never makes a decision `accepted`
