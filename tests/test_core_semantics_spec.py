@@ -777,3 +777,59 @@ def test_user_creatable_checks(universe: Universe) -> None:
         user_creatable_del("s")
     assert exc.value.desc == "object 's' is in use, can not be deleted"
     assert object_resolve_path("/objects/s") is obj
+
+
+# -- §4.4 visitor and typed-accessor messages ---------------------------------------------------
+
+VISITOR_ERRORS: list[tuple[str, str, object, str]] = [
+    # (function, property, argument, exact description)
+    ("set", "flag", "yes", "Invalid parameter type for 'flag', expected: boolean"),
+    ("set", "flag", None, "Invalid parameter type for 'flag', expected: boolean"),
+    ("set", "s", 1, "Invalid parameter type for 's', expected: string"),
+    ("set", "i", 300, "Parameter 'i' expects uint8"),
+    ("set", "i", -1, "Parameter 'i' expects uint8"),  # -1 is accepted as 2**64-1, then range-checked
+    ("set", "i", "1", "Parameter 'i' expects uint64"),
+    ("parse", "i", "300", "Parameter 'i' expects uint8"),
+    ("parse", "i", "abc", "Parameter 'i' expects uint64"),
+    ("parse", "flag", "maybe", "Parameter 'flag' expects 'on' or 'off'"),
+    ("get", "wo", None, "Property 'container.wo' is not readable"),
+    ("set", "ro", True, "Property 'container.ro' is not writable"),
+    ("get_str", "flag", None, "Invalid parameter type for 'flag', expected: string"),
+    ("get_bool", "s", None, "Invalid parameter type for 's', expected: boolean"),
+    ("get_int", "s", None, "Invalid parameter type for 's', expected: int"),
+    ("get_uint", "s", None, "Invalid parameter type for 's', expected: uint"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "name", "arg", "desc"), VISITOR_ERRORS, ids=[f"{v[0]}-{v[1]}-{v[2]!r}" for v in VISITOR_ERRORS]
+)
+def test_visitor_error_messages(universe: Universe, fn: str, name: str, arg: Any, desc: str) -> None:
+    import qom
+    from qom import ObjectPropertyFlags, object_property_add_str, object_property_add_uint8_ptr
+
+    o = object_new("container")
+    o.__dict__["i"] = 7
+    object_property_add_bool(o, "flag", lambda x: True, lambda x, v: None)
+    object_property_add_bool(o, "wo", None, lambda x, v: None)
+    object_property_add_bool(o, "ro", lambda x: True, None)
+    object_property_add_uint8_ptr(o, "i", "i", ObjectPropertyFlags.READWRITE)
+    object_property_add_str(o, "s", lambda x: "v", lambda x, v: None)
+    call = getattr(qom, f"object_property_{fn}")
+    with pytest.raises(GenericError) as exc:
+        call(o, name) if fn.startswith("get") else call(o, name, arg)
+    assert exc.value.desc == desc
+    assert o.__dict__["i"] == 7  # nothing was written
+    object_unref(o)
+
+
+def test_string_input_parses_c_integers(universe: Universe) -> None:
+    from qom import ObjectPropertyFlags, object_property_add_uint8_ptr, object_property_parse
+
+    o = object_new("container")
+    o.__dict__["i"] = 0
+    object_property_add_uint8_ptr(o, "i", "i", ObjectPropertyFlags.READWRITE)
+    for text, value in (("0x10", 16), ("010", 8), ("255", 255)):
+        object_property_parse(o, "i", text)
+        assert object_property_get(o, "i") == value
+    object_unref(o)
