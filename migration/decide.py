@@ -696,12 +696,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
+    diffs = design_diffs(known)
     files = notes.render_all(
         matrix,
         date=date,
         template=template,
         out_display=out_display(args.out),
-        diffs=design_diffs(known),
+        diffs=diffs,
         summaries=_summaries(known),
         property_texts=_property_texts(),
     )
@@ -715,6 +716,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(report.removed)} removed",
         file=stdout,
     )
+    for q, choice in notes.decisions(matrix, diffs):
+        chosen = "no option chosen" if choice.chosen is None else f'chosen "{choice.chosen}"'
+        print(f"  {q.filename}: {choice.status}, {chosen}", file=stdout)
     if report.interrupted:
         print("qomsim decide: Ctrl-C arrived while writing; every file was written first", file=sys.stderr)
     for rel in report.kept:

@@ -34,6 +34,7 @@ __all__ = [
     "Question",
     "Rank",
     "choose",
+    "decisions",
     "default_template",
     "evidence_name",
     "load_template",
@@ -797,6 +798,25 @@ def _bad_line(matrix: Matrix, d: str, p: str) -> str:
 def _scenario_text(matrix: Matrix, d: str, s: str) -> str:
     o = matrix.scenario_outcomes.get((d, s))
     return NOT_REACHED if o is None else o.name
+
+
+def decisions(
+    matrix: Matrix, diffs: Mapping[str, Sequence[str]], questions: Sequence[Question] = QUESTIONS
+) -> list[tuple[Question, Choice]]:
+    """The choice each question's note makes, for a one-line summary at the end of a run.
+
+    :param matrix: the run's results.
+    :param diffs: the knobs in which each design differs from :data:`BASELINE`.
+    :param questions: the questions.
+    :return: ``(question, choice)`` for every question the run checked an option of.
+    """
+    out: list[tuple[Question, Choice]] = []
+    for q in questions:
+        options = _options(q, matrix)
+        if options and matrix.properties:
+            own = [p for p in q.drivers if p in matrix.properties]
+            out.append((q, choose(options, _judged(q, matrix), matrix, diffs, own)))
+    return out
 
 
 def render_all(

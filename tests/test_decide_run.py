@@ -275,7 +275,14 @@ def test_plain_progress_and_summary_when_not_a_terminal(
         r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) [ES] \(holds \d+, .*\)", out[1]
     )
     assert re.search(r"^design +no-use-after-free +no-null-deref$", "\n".join(out), re.M)
-    assert out[-1].startswith("notes in decisions: ")
+    written = len(_tree(GOLDEN)) - 1  # every golden file but the manifest
+    assert out[-3] == f"notes in decisions: {written} written, 0 unchanged, 0 removed"
+    assert re.fullmatch(
+        r'  0001-migration-object-lifetime\.md: (accepted|proposed), chosen "[\w.-]+"', out[-2]
+    )
+    assert re.fullmatch(
+        r'  0002-singleton-or-internal-interface\.md: (accepted|proposed), chosen "[\w.-]+"', out[-1]
+    )
 
 
 def test_usage_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
