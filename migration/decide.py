@@ -609,20 +609,20 @@ def all_designs() -> dict[str, Any]:
 
     :return: ``id -> Design``.
     """
-    from migration import search
     from migration.designs import DESIGNS
+    from migration.search import proposed_designs
 
     out: dict[str, Any] = dict(DESIGNS)
-    proposed = getattr(search, "proposed_designs", None)
-    if callable(proposed):
-        for d in proposed():
-            out.setdefault(d.name, d)
+    for d in proposed_designs():
+        out.setdefault(d.name, d)
     return out
 
 
-def _select(kind: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
+def _select(kind: str, option: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
     if wanted is None:
         return list(known)
+    if not wanted:
+        raise ValueError(f"{option} needs at least one {kind} id")
     unknown = [w for w in wanted if w not in known]
     if unknown:
         raise ValueError(f"unknown {kind} {', '.join(unknown)}; known: {', '.join(known)}")
@@ -660,9 +660,9 @@ def run(args: argparse.Namespace) -> int:
 
     stdout: TextIO = sys.stdout
     try:
-        designs = _select("design", args.designs, list(known))
-        properties = _select("property", args.properties, list(PROPERTIES))
-        scenarios = _select("scenario", args.scenarios, list(SCENARIOS))
+        designs = _select("design", "--designs", args.designs, list(known))
+        properties = _select("property", "--properties", args.properties, list(PROPERTIES))
+        scenarios = _select("scenario", "--scenarios", args.scenarios, list(SCENARIOS))
         template = notes.load_template(args.template)
     except (ValueError, OSError) as exc:
         print(f"qomsim decide: {exc}", file=sys.stderr)

@@ -288,6 +288,8 @@ def test_plain_progress_and_summary_when_not_a_terminal(
 def test_usage_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["decide", "--designs", "nope"]) == 2
     assert "qomsim decide: unknown design nope; known: qemu-9.1," in capsys.readouterr().err
+    assert cli.main(["decide", "--scenarios", ","]) == 2  # an empty set would make `exhaustive` vacuous
+    assert "qomsim decide: --scenarios needs at least one scenario id" in capsys.readouterr().err
     (in_tmp / "t.md").write_text("$title $bogus\n", encoding="utf-8")
     assert cli.main(["decide", "--template", "t.md"]) == 2
     assert "unknown placeholder(s) $bogus" in capsys.readouterr().err
