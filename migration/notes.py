@@ -40,6 +40,7 @@ __all__ = [
     "load_template",
     "render_all",
     "render_evidence",
+    "render_index",
     "render_note",
 ]
 
@@ -819,6 +820,43 @@ def decisions(
     return out
 
 
+def render_index(
+    matrix: Matrix,
+    *,
+    date: str,
+    diffs: Mapping[str, Sequence[str]],
+    questions: Sequence[Question] = QUESTIONS,
+) -> str | None:
+    """The index of the notes a run writes (``README.md`` of the notes directory).
+
+    :param matrix: the run's results.
+    :param date: the notes' date.
+    :param diffs: the knobs in which each design differs from :data:`BASELINE`.
+    :param questions: the questions.
+    :return: Markdown text, or None when no note is written.
+    """
+    rows = [
+        [
+            f"[{q.number:04d}]({q.filename})",
+            q.title,
+            c.status,
+            "none" if c.chosen is None else _code(c.chosen),
+        ]
+        for q, c in decisions(matrix, diffs, questions)
+    ]
+    if not rows:
+        return None
+    return (
+        "# Decision notes\n\n"
+        f"Written by `qomsim decide` on {date} (seed {matrix.seed}); every verdict in them comes from the "
+        "run that wrote them. Each failing cell links to a page in `evidence/` with its counterexample: the "
+        "program, the schedule, the trace step by step, a sequence diagram and the `qomsim replay` command "
+        "that re-runs the saved file.\n\n"
+        + _table(["note", "question", "status", "chosen option"], rows)
+        + "\n"
+    )
+
+
 def render_all(
     matrix: Matrix,
     *,
@@ -857,6 +895,9 @@ def render_all(
         )
         if note is not None:
             files[q.filename] = note
+    index = render_index(matrix, date=date, diffs=diffs, questions=questions)
+    if index is not None:
+        files["README.md"] = index
     for d in matrix.designs:
         for p in matrix.properties:
             c = matrix.cell(d, p)

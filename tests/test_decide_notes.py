@@ -256,9 +256,16 @@ def test_render_all_names_files_and_saves_replayable_json() -> None:
     )
     assert list(files) == [
         "0001-migration-object-lifetime.md",
+        "README.md",
         "evidence/qemu-9.1--no-use-after-free.json",
         "evidence/qemu-9.1--no-use-after-free.md",
     ]
+    assert files["README.md"].endswith(
+        "| note | question | status | chosen option |\n"
+        "| --- | --- | --- | --- |\n"
+        "| [0001](0001-migration-object-lifetime.md) | Lifetime of the migration object and of the pointers "
+        "to it | proposed | `qemu-9.1` |\n"
+    )
     saved = json.loads(files["evidence/qemu-9.1--no-use-after-free.json"])
     cx = m.cell("qemu-9.1", PROPS[0])
     assert cx is not None and cx.counterexample is not None
