@@ -97,7 +97,7 @@ def test_same_seed_and_date_give_the_same_bytes(in_tmp: Path) -> None:
     for name in a:
         if name.endswith(".md") and not name.startswith("evidence/"):
             assert c[name] != a[name]
-            assert c[name].replace(b"date: 2026-02-03", b"date: 2026-01-01") == a[name]
+            assert c[name].replace(b"2026-02-03", b"2026-01-01") == a[name]
         elif name != decide.MANIFEST:
             assert c[name] == a[name]
 
