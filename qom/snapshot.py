@@ -203,6 +203,15 @@ def snapshot_from_raw(raw: RawCapture) -> dict[str, Any]:
             entry["removes"] = sorted(removed)
         out_types[n] = entry
     _attach_defaults(raw, types, own_all, unmodelled)
+    _hoist_shared(types, abstract, own_all,
+                  {n for n in types if any(d in abstract for d in descendants[n])})
+    for n, entry in out_types.items():
+        entry.pop("properties", None)
+        if own_all[n]:
+            props = sorted(own_all[n].values(), key=lambda p: str(p["name"]))
+            entry["properties"] = props
+            if "removes" in entry:  # keep the key order: parent, abstract, interfaces, properties, removes
+                entry["removes"] = entry.pop("removes")
     errors: dict[str, Any] = {}
     for command, table in (("qom-list-properties", raw.qom_list_properties),
                            ("device-list-properties", raw.device_list_properties)):
@@ -234,6 +243,33 @@ def _is_interface(types: Mapping[str, Mapping[str, JSON]], name: str) -> bool:
         seen.add(current)
         current = types[current].get("parent")
     return False
+
+
+def _hoist_shared(types: Mapping[str, Mapping[str, JSON]], abstract: set[str],
+                  own: dict[str, dict[str, Prop]], above_abstract: set[str]) -> None:
+    """Move a property that every (concrete) child of an abstract type adds, identically, to that
+    type's instance properties: it is then stored once, as QEMU's virtio-*-pci base types add it
+    in their ``instance_init``.  The abstract type's own (class-only) listing does not change.
+    Children with an abstract descendant are left alone: it may list their class properties.
+    """
+    children: dict[str, list[str]] = {}
+    for n, t in types.items():
+        parent = t.get("parent")
+        if isinstance(parent, str):
+            children.setdefault(parent, []).append(n)
+    for parent, kids in sorted(children.items()):
+        if parent not in abstract or len(kids) < 2 or any(k in abstract or k in above_abstract for k in kids):
+            continue
+
+        def spec(p: Prop) -> Prop:
+            return {k: v for k, v in p.items() if k != "instance"}
+
+        shared = [name for name, p in own[kids[0]].items()
+                  if all(name in own[k] and spec(own[k][name]) == spec(p) for k in kids[1:])]
+        for name in shared:
+            own[parent][name] = {**spec(own[kids[0]][name]), "instance": True}
+            for k in kids:
+                del own[k][name]
 
 
 def _attach_defaults(raw: RawCapture, types: Mapping[str, Mapping[str, JSON]],

@@ -223,3 +223,31 @@ def test_packaged_device_defaults(packaged: Universe) -> None:
         {"name": "iobase", "type": "uint32", "default-value": 233},
         {"name": "readback", "type": "uint32", "default-value": 233},
     ]
+
+
+def test_property_shared_by_all_children_is_stored_once(tmp_path: Path) -> None:
+    raw = tiny_raw()
+    raw.types.append({"name": "q", "parent": "base"})
+    raw.concrete.append("q")
+    shared = _prop("s", "bool", description="on/off")
+    raw.qom_list_properties["q"] = _ok(TYPE, _prop("b", description="a class property"), shared)
+    # p has an abstract child (a), so p/q's common property is not hoisted into base ...
+    raw.qom_list_properties["p"]["return"].append(shared)
+    raw.qom_list_properties["c"]["return"].append(shared)
+    raw.qom_list_properties["a"]["return"].append(shared)
+    assert "s" in {p["name"] for p in snapshot_from_raw(raw)["types"]["q"]["properties"]}
+    # ... but once a is gone it is, as an instance property of base
+    raw.types = [t for t in raw.types if t["name"] != "a"]
+    del raw.qom_list_properties["a"]
+    data = snapshot_from_raw(raw)
+    assert data["types"]["base"]["properties"] == [_prop("b", description="a class property"),
+                                                   {**shared, "instance": True}]
+    assert "properties" not in data["types"]["q"]
+    assert data["unmodelled"] == ["c.x: inherited class property not listed"]
+    path = tmp_path / "hoisted.json"
+    with open(path, "w", encoding="utf-8") as f:
+        dump_snapshot(data, f)
+    u = load_universe(path)
+    for name in ("base", "p", "q"):
+        answer = execute("qom-list-properties", {"typename": name}, universe=u)
+        assert _props(answer) == _props(raw.qom_list_properties[name]), name
