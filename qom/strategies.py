@@ -748,6 +748,9 @@ class QOMStateMachine(RuleBasedStateMachine):
                     existing.owned += 1
                 return None
             obj = qom.object_new(typename)
+        chain = [n for n in self.spec.ancestors(typename) if n in self.spec]
+        if _gen(obj).init_log != chain[::-1]:
+            raise AssertionError(f"instance_init ran {_gen(obj).init_log}, not root to leaf {chain[::-1]}")
         self.tracked[id(obj)] = _Tracked(obj, typename)
         t = self._t(obj)
         for p in self.spec.properties_of(typename):
