@@ -42,6 +42,10 @@ def _prop(name: str, type: str = "uint32", **extra: Any) -> dict[str, Any]:
     return {"name": name, "type": type, **extra}
 
 
+def _returned(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(answer["return"])
+
+
 def _ok(*props: dict[str, Any]) -> dict[str, Any]:
     return {"return": list(props)}
 
@@ -232,9 +236,8 @@ def test_property_shared_by_all_children_is_stored_once(tmp_path: Path) -> None:
     shared = _prop("s", "bool", description="on/off")
     raw.qom_list_properties["q"] = _ok(TYPE, _prop("b", description="a class property"), shared)
     # p has an abstract child (a), so p/q's common property is not hoisted into base ...
-    raw.qom_list_properties["p"]["return"].append(shared)
-    raw.qom_list_properties["c"]["return"].append(shared)
-    raw.qom_list_properties["a"]["return"].append(shared)
+    for name in ("p", "c", "a"):
+        raw.qom_list_properties[name] = _ok(*_returned(raw.qom_list_properties[name]), shared)
     assert "s" in {p["name"] for p in snapshot_from_raw(raw)["types"]["q"]["properties"]}
     # ... but once a is gone it is, as an instance property of base
     raw.types = [t for t in raw.types if t["name"] != "a"]
