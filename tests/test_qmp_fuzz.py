@@ -35,7 +35,19 @@ json_values: st.SearchStrategy[Any] = st.recursive(
 )
 
 # names a client might plausibly use: real paths, types, properties and ids, plus noise
-PATHS = ["/", "/machine", "/machine/peripheral", "/objects", "/objects/m", "sysbus", "", "/nope", "m", "d"]
+PATHS = [
+    "/objects/m",
+    "/machine/peripheral/d",
+    "/",
+    "/machine",
+    "/machine/peripheral",
+    "/objects",
+    "sysbus",
+    "",
+    "/nope",
+    "m",
+    "d",
+]
 TYPES = [
     *EXAMPLE_TYPES,
     "object",
@@ -86,18 +98,38 @@ def plausible_value(name: str) -> st.SearchStrategy[Any]:
     return st.one_of(domain, domain, domain, json_values) if domain is not None else (base | json_values)
 
 
+#: well-typed values for the example types' properties (and a few of the device basics)
+PROP_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "size": st.integers(0, 1 << 20),
+    "share": st.booleans(),
+    "pinned": st.booleans(),
+    "level": st.integers(0, 300),
+    "label": st.text(max_size=5),
+    "realized": st.booleans(),
+}
+
+
+def prop_value(name: str) -> st.SearchStrategy[Any]:
+    noise = st.integers(-1, 300) | st.booleans() | st.sampled_from(["", "x", "on"])
+    typed = PROP_VALUES.get(name)
+    return noise if typed is None else st.one_of(typed, typed, typed, noise)
+
+
 @st.composite
 def commands(draw: st.DrawFn) -> tuple[str, dict[str, Any] | None]:
-    """Mostly well-formed requests with plausible arguments, some noise."""
+    """Mostly well-formed requests with plausible, often well-typed arguments; some noise."""
     if draw(st.integers(0, 9)) == 0:  # noise: any name, any keys
         name = draw(st.sampled_from(sorted(COMMANDS)) | st.text(max_size=10))
         keys = draw(st.lists(st.sampled_from(ARG_NAMES) | st.text(max_size=6), max_size=5, unique=True))
         return name, {k: draw(plausible_value(k)) for k in keys}
-    command = COMMANDS[draw(st.sampled_from(sorted(COMMANDS)))]
+    mutating = st.sampled_from(["object-add", "object-del", "device_add", "qom-set"])
+    command = COMMANDS[draw(st.sampled_from(sorted(COMMANDS)) | mutating)]
     arguments: dict[str, Any] = {}
     for arg in command.args:
         if draw(st.integers(0, 9)) < (5 if arg.optional else 9):
             arguments[arg.name] = draw(plausible_value(arg.name))
+    if command.name == "qom-set" and isinstance(arguments.get("property"), str) and "value" in arguments:
+        arguments["value"] = draw(prop_value(arguments["property"]))
     if command.name in ("object-add", "device_add"):
         head = "qom-type" if command.name == "object-add" else "driver"
         examples = st.sampled_from(EXAMPLE_TYPES)
@@ -105,16 +137,21 @@ def commands(draw: st.DrawFn) -> tuple[str, dict[str, Any] | None]:
         if draw(st.integers(0, 3)):
             arguments["id"] = draw(st.sampled_from(["m", "d", "s", "n1"]) | plausible_value("id"))
         for prop in draw(st.lists(st.sampled_from(PROPS), max_size=2, unique=True)):
-            arguments[prop] = draw(st.integers(-1, 300) | st.booleans() | st.sampled_from(["", "x", "on"]))
+            arguments[prop] = draw(prop_value(prop))
     if draw(st.integers(0, 19)) == 0:
         arguments[draw(st.text(max_size=6))] = draw(json_values)
     return command.name, arguments
 
 
 def fresh_universe() -> Universe:
+    """A -machine none universe with the example types, /objects/m and /machine/peripheral/d."""
     u = Universe(machine="none")
     with use_universe(u):
         register_example_types()
+    assert execute("object-add", {"qom-type": "example-memory", "id": "m", "size": 1}, universe=u) == {
+        "return": {}
+    }
+    assert execute("device_add", {"driver": "example-device", "id": "d"}, universe=u) == {"return": {}}
     return u
 
 
