@@ -21,6 +21,7 @@ instance-only ones, so the emulator *derives* ``qom-list-types``, ``qom-list-pro
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -482,7 +483,11 @@ def load_universe(path: str | Path) -> Universe:
     :return: the universe (a :class:`LoadedUniverse`).
     :raise OSError: when the file cannot be read.
     :raise SnapshotFormatError: when it is not a readable snapshot.
+    :raise TypeError: when ``path`` is not a str or path-like (an int would be taken as a file
+        descriptor by ``open()``).
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"load_universe(): path must be a str or os.PathLike, not {type(path).__name__}")
     data = read_snapshot(path)
     u = LoadedUniverse(data)
     types: dict[str, Any] = data["types"]

@@ -299,8 +299,6 @@ KNOWN_GAPS: dict[str, str] = {
     "qdev_realize-bus": "a non-bus gives AttributeError, not TypeError",
     "qbus_new-parent": "a non-device parent gives AttributeError, not TypeError",
     "qbus_new-name": "name not type-checked: the bus is created (universe changed)",
-    "load_universe-path": "an int path reaches open(), which takes it as a file descriptor: OSError "
-    "(an open descriptor would be read, then closed)",
 }
 
 
