@@ -305,6 +305,21 @@ def test_quit_answers_then_exits_and_removes_the_socket() -> None:
     srv.stop()
 
 
+def test_qmpclient_quit() -> None:
+    srv = Server()
+    events: list[str] = []
+
+    async def body(c: QMPClient) -> None:
+        assert await c.execute("quit") == {}
+        event = await asyncio.wait_for(c.events.get(), TIMEOUT)  # QMPClient's default event listener
+        events.append(event["event"])
+
+    run_client(srv.address, body)
+    assert events == ["SHUTDOWN"]
+    assert srv.proc.wait(TIMEOUT) == 0
+    srv.stop()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signals_stop_the_server_cleanly(sig: signal.Signals) -> None:
     srv = Server()
