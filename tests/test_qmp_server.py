@@ -312,7 +312,7 @@ def test_qmpclient_quit() -> None:
     async def body(c: QMPClient) -> None:
         assert await c.execute("quit") == {}
         event = await asyncio.wait_for(c.events.get(), TIMEOUT)  # QMPClient's default event listener
-        events.append(event["event"])
+        events.append(str(event["event"]))
 
     run_client(srv.address, body)
     assert events == ["SHUTDOWN"]
