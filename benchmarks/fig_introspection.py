@@ -3,8 +3,9 @@
 Figure 3 runs the sweep in process (:func:`qom.qmp.execute`) on a universe loaded from the
 snapshot.  Figure 4 runs the same sweep over a QMP socket with ``qemu.qmp`` against
 ``qomsim serve --universe SNAPSHOT`` and against a real QEMU (``-machine none -nodefaults -S
--display none``) started in the same run, alternating the two; the types the snapshot records
-as crashing QEMU on ``qom-list-properties`` are left out of both sweeps.
+-display none``) started in the same run, alternating the two.  Each peer is first asked
+``qom-list-types`` (untimed), as a client and the capture do; the types the snapshot records as
+crashing QEMU on ``qom-list-properties`` are left out of both sweeps.
 """
 
 from __future__ import annotations
@@ -174,6 +175,11 @@ async def _compare(snapshot: Path, names: Sequence[str], config: Config, tmp: Pa
     try:
         async with _server(qomsim_argv, qomsim_sock, "qomsim serve") as sim, \
                 _server(qemu_argv, qemu_sock, "qemu-system-x86_64") as qemu:
+            # as a client would (and as the capture did): list the types first, which also makes
+            # a modular QEMU load its modules, so module types are found by the sweep
+            for peer in (sim, qemu):
+                listing = peer[0].execute("qom-list-types", {"abstract": True})
+                await asyncio.wait_for(listing, COMMAND_TIMEOUT_S)
             for _ in range(min(config.warmup, 1)):
                 await _sweep(sim, names)
                 await _sweep(qemu, names)
