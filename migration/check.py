@@ -29,7 +29,7 @@ from migration.program import program_from_json
 from migration.properties import PROPERTY_CHECKS, violation
 from migration.results import CellResult, Counterexample, RunResult
 from migration.scenarios import SCENARIOS
-from migration.search import register_proposal
+from migration.search import alternative_designs, register_proposal
 
 __all__ = [
     "PROPERTIES",
@@ -67,6 +67,9 @@ def resolve_design(design: str | Design) -> Design:
         return design
     if design in DESIGNS:
         return DESIGNS[design]
+    for alt in alternative_designs():
+        if alt.name == design:
+            return alt
     raise KeyError(f"unknown design '{design}'")
 
 

@@ -113,3 +113,16 @@ def test_join_hangs_on_a_blocked_peer() -> None:
     assert cell.counterexample.fault.detail == (
         "main qemu_thread_join(T_mig): waits for T_mig; "
         "T_mig qemu_put_buffer to an unresponsive peer: the peer never answers")
+
+
+def test_alternative_proposal_frees_the_object_and_holds_everything() -> None:
+    from migration.check import resolve_design
+    from migration.search import ALTERNATIVE, qmp_changes
+
+    d = resolve_design("proposed-bql-identity-clear")
+    assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in ALTERNATIVE}
+    assert d.drop_main_ref  # unlike the registered proposal, the object is freed at shutdown
+    for prop in PROPERTIES:
+        cell = check_cell(d, prop, max_examples=0)
+        assert (cell.verdict, cell.evidence) == ("holds", "exhaustive"), prop
+    assert len(qmp_changes(d)) == 3
