@@ -456,7 +456,10 @@ def object_property_print(obj: Object, name: str, human: bool = False) -> str:
     :param human: HMP's human-readable mode.
     :return: the text.
     :raise GenericError: as :func:`object_property_get`.
+    :raise TypeError: when an argument has the wrong type.
     """
+    if not isinstance(human, bool):
+        raise TypeError(f"object_property_print(): human must be a bool, not {type(human).__name__}")
     v = StringOutputVisitor(human)
     object_property_get_visitor(obj, name, v)
     return v.result
@@ -514,7 +517,9 @@ def object_property_get_enum(obj: Object, name: str, typename: str) -> int:
     :param typename: the enum type name the property must have.
     :return: the index.
     :raise GenericError: "Property %s on %s is not '%s' enum type", or get errors.
+    :raise TypeError: when an argument has the wrong type.
     """
+    _str(typename, "object_property_get_enum(): typename")
     prop = object_property_find_err(obj, name)
     if prop.type != typename:
         raise GenericError(f"Property {name} on {obj.klass.type.name} is not '{typename}' enum type")
@@ -573,7 +578,10 @@ def object_property_set_description(obj: Object, name: str, description: str | N
     """:param obj: the object.
     :param name: the property name.
     :param description: the text.
-    :raise QOMFatal: when the property does not exist (``error_abort``)."""
+    :raise QOMFatal: when the property does not exist (``error_abort``).
+    :raise TypeError: when an argument has the wrong type."""
+    if description is not None:
+        _str(description, "object_property_set_description(): description")
     try:
         prop = object_property_find_err(obj, name)
     except QOMError as err:
@@ -585,7 +593,10 @@ def object_class_property_set_description(klass: ObjectClass, name: str, descrip
     """:param klass: the class.
     :param name: a class property in its chain.
     :param description: the text.
-    :raise QOMFatal: when the property does not exist."""
+    :raise QOMFatal: when the property does not exist.
+    :raise TypeError: when an argument has the wrong type."""
+    if description is not None:
+        _str(description, "object_class_property_set_description(): description")
     prop = object_class_property_find(klass, name)
     if prop is None:
         raise QOMFatal("assertion failed: (op)")

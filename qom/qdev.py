@@ -298,11 +298,16 @@ def qdev_prop_enum(typename: str, values: Sequence[str], description: str | None
     :param values: the names, by index.
     :param description: e.g. ``"on/off/auto"``.
     :return: the info; ``Property.default`` may be an index or a name.
+    :raise TypeError: when an argument has the wrong type.
     """
     if not isinstance(typename, str):
         raise TypeError(f"typename must be a str, not {type(typename).__name__}")
     if isinstance(values, str) or not all(isinstance(x, str) for x in values):
         raise TypeError("values must be a sequence of str")
+    if description is not None and not isinstance(description, str):
+        raise TypeError(
+            f"qdev_prop_enum(): description must be a str or None, not {type(description).__name__}"
+        )
     lookup = tuple(values)
 
     def get(obj: Object, v: Visitor, name: str, prop: Property) -> None:
@@ -597,7 +602,15 @@ def qdev_prop_allow_set_link_before_realize(obj: Object, name: str, target: Obje
     :param name: the link property.
     :param target: the new target.
     :raise GenericError: "Attempt to set link property '%s' on device '%s' (type '%s') after it was realized".
+    :raise TypeError: when an argument has the wrong type.
     """
+    fn = "qdev_prop_allow_set_link_before_realize()"
+    if not isinstance(obj, Object):
+        raise TypeError(f"{fn}: obj must be an Object, not {type(obj).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"{fn}: name must be a str, not {type(name).__name__}")
+    if target is not None and not isinstance(target, Object):
+        raise TypeError(f"{fn}: target must be an Object or None, not {type(target).__name__}")
     if isinstance(obj, DeviceState) and obj.realized:
         raise GenericError(
             f"Attempt to set link property '{name}' on device '{obj.id}' (type '{obj.klass.type.name}') "
@@ -689,7 +702,12 @@ def qbus_new(typename: str, parent: DeviceState | None, name: str | None) -> Bus
     :param name: the bus name (default: ``<type>.<n>``, lower-cased as QEMU does).
     :return: the bus (owned by its parent when there is one, else by the caller).
     :raise QOMFatal: when the type is not a bus.
+    :raise TypeError: when an argument has the wrong type (nothing is created then).
     """
+    if parent is not None and not isinstance(parent, DeviceState):
+        raise TypeError(f"qbus_new(): parent must be a DeviceState or None, not {type(parent).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"qbus_new(): name must be a str or None, not {type(name).__name__}")
     obj = object_new(typename)
     if not isinstance(obj, BusState):
         object_unref(obj)
@@ -727,9 +745,12 @@ def qdev_realize(dev: DeviceState, bus: BusState | None) -> None:
     :param dev: the device.
     :param bus: its bus, or ``None``.
     :raise QOMError: when realize fails.
+    :raise TypeError: when an argument has the wrong type.
     """
     if not isinstance(dev, DeviceState):
         raise TypeError(f"dev must be a DeviceState, not {type(dev).__name__}")
+    if bus is not None and not isinstance(bus, BusState):
+        raise TypeError(f"qdev_realize(): bus must be a BusState or None, not {type(bus).__name__}")
     if bus is not None:
         qdev_set_parent_bus(dev, bus)
     object_property_set_bool(dev, "realized", True)

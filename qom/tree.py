@@ -562,7 +562,12 @@ def object_property_allow_set_link(obj: Object, name: str, target: Object | None
     :param obj: the object.
     :param name: the property.
     :param target: the new target.
+    :raise TypeError: when an argument has the wrong type.
     """
+    _obj(obj, "object_property_allow_set_link(): obj")
+    _str(name, "object_property_allow_set_link(): name")
+    if target is not None:
+        _obj(target, "object_property_allow_set_link(): target")
 
 
 def object_property_set_link(obj: Object, name: str, target: Object | None) -> None:
@@ -674,6 +679,7 @@ def object_new_with_props(
     :raise GenericError: "invalid object type: %s", "object type '%s' is abstract", or a setter's or
         ``complete``'s error (the object is then gone).
     :raise QOMFatal: on a duplicate ``id``.
+    :raise TypeError: when an argument has the wrong type (nothing is created then).
     """
     from qom.user_creatable import TYPE_USER_CREATABLE, user_creatable_complete
 
@@ -682,6 +688,10 @@ def object_new_with_props(
         _obj(parent, "parent")
     if id is not None:
         _str(id, "id")
+    if props is not None and not isinstance(props, Mapping):
+        raise TypeError(
+            f"object_new_with_props(): props must be a mapping or None, not {type(props).__name__}"
+        )
     items = dict(props or {})
     for key, value in items.items():
         _str(key, "property name")

@@ -543,6 +543,13 @@ def object_class_implements(klass: ObjectClass, iface: str) -> bool:
     return object_class_dynamic_cast(klass, iface) is not None
 
 
+def _check_class_filter(fn: str, implements: object, include_abstract: object) -> None:
+    if implements is not None and not isinstance(implements, str):
+        raise TypeError(f"{fn}(): implements must be a str or None, not {type(implements).__name__}")
+    if not isinstance(include_abstract, bool):
+        raise TypeError(f"{fn}(): include_abstract must be a bool, not {type(include_abstract).__name__}")
+
+
 def object_class_foreach(
     fn: Callable[[ObjectClass], None], implements: str | None, include_abstract: bool
 ) -> None:
@@ -551,9 +558,9 @@ def object_class_foreach(
     :param fn: the callback.
     :param implements: only classes that cast to this type (``None``: all).
     :param include_abstract: include abstract classes.
+    :raise TypeError: when an argument has the wrong type (nothing is initialized then).
     """
-    if implements is not None and not isinstance(implements, str):
-        raise TypeError(f"implements must be a str or None, not {type(implements).__name__}")
+    _check_class_filter("object_class_foreach", implements, include_abstract)
     u = current_universe()
     u.enumerating_types = True
     try:
@@ -574,7 +581,9 @@ def object_class_get_list(implements: str | None, include_abstract: bool) -> lis
     :param implements: only classes that cast to this type (``None``: all).
     :param include_abstract: include abstract classes.
     :return: the classes.
+    :raise TypeError: when an argument has the wrong type.
     """
+    _check_class_filter("object_class_get_list", implements, include_abstract)
     out: list[ObjectClass] = []
     object_class_foreach(out.append, implements, include_abstract)
     out.reverse()
@@ -587,7 +596,9 @@ def object_class_get_list_sorted(implements: str | None, include_abstract: bool)
     :param implements: only classes that cast to this type (``None``: all).
     :param include_abstract: include abstract classes.
     :return: the classes.
+    :raise TypeError: when an argument has the wrong type.
     """
+    _check_class_filter("object_class_get_list_sorted", implements, include_abstract)
     return sorted(object_class_get_list(implements, include_abstract), key=lambda k: k.type.name.casefold())
 
 

@@ -278,39 +278,6 @@ def _wrong_cases() -> list[WrongCase]:
 
 WRONG_CASES = _wrong_cases()
 
-#: core gaps found by this file (reported to the core's owner); strict, so a fix turns them red
-#: until the entry is removed
-KNOWN_GAPS: dict[str, str] = {
-    "object_class_foreach-include_abstract": "bool parameter not type-checked (truthy str accepted)",
-    "object_class_get_list-include_abstract": "bool parameter not type-checked (truthy str accepted)",
-    "object_class_get_list_sorted-include_abstract": "bool parameter not type-checked (truthy str accepted)",
-    "object_property_print-human": "bool parameter not type-checked (truthy str accepted)",
-    "object_new_with_props-props": "a non-mapping props gives ValueError from dict(), not TypeError",
-    "object_property_allow_set_link-obj": "link check hook does not check its arguments",
-    "object_property_allow_set_link-name": "link check hook does not check its arguments",
-    "object_property_allow_set_link-target": "link check hook does not check its arguments",
-    "qdev_prop_allow_set_link_before_realize-obj": "link check hook does not check its arguments",
-    "qdev_prop_allow_set_link_before_realize-name": "link check hook does not check its arguments",
-    "qdev_prop_allow_set_link_before_realize-target": "link check hook does not check its arguments",
-    "object_property_set_description-description": "description not type-checked",
-    "object_class_property_set_description-description": "description not type-checked",
-    "qdev_prop_enum-description": "description not type-checked",
-    "object_property_get_enum-typename": "typename not type-checked: GenericError instead of TypeError",
-    "qdev_realize-bus": "a non-bus gives AttributeError, not TypeError",
-    "qbus_new-parent": "a non-device parent gives AttributeError, not TypeError",
-    "qbus_new-name": "name not type-checked: the bus is created (universe changed)",
-}
-
-
-def _params(cases: list[WrongCase]) -> list[Any]:
-    return [
-        pytest.param(c, id=str(c), marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[str(c)]))
-        if str(c) in KNOWN_GAPS
-        else pytest.param(c, id=str(c))
-        for c in cases
-    ]
-
-
 def test_every_public_function_has_a_valid_call() -> None:
     """A new public function needs an entry in ``VALID`` (and so gets its bad-input cases)."""
     missing = sorted(set(_public_functions()) - set(VALID))
@@ -325,7 +292,7 @@ def test_valid_call_is_accepted(name: str) -> None:
         _call(name, VALID[name](c))
 
 
-@pytest.mark.parametrize("case", _params(WRONG_CASES))
+@pytest.mark.parametrize("case", WRONG_CASES, ids=str)
 def test_wrong_type_is_a_type_error_and_changes_nothing(case: WrongCase) -> None:
     c = Ctx()
     args = list(VALID[case.function](c))
