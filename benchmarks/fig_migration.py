@@ -222,7 +222,7 @@ def measure_exploration(config: Config) -> list[Row]:
         total_all, sched_all, runs_all, done = total_all + t, sched_all + s, runs_all + r, done + 1
     if done:
         rows.append(judged(
-            "6d", f"exhaustive exploration speed, {done} named designs × {len(ids)} scenarios",
+            "6d", f"exhaustive exploration speed, all {done} designs × {len(ids)} scenarios",
             sched_all / total_all, "schedules/s", target=None,
             note=(f"{scope}{sched_all:,} schedules by {runs_all:,} runs in {total_all:.3g} s"
                   f" ({runs_all / total_all:,.0f} runs/s), one run each")))

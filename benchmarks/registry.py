@@ -25,7 +25,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("exploration", ("6",), "Exhaustive exploration", fig_migration.measure_exploration,
                (("6a", "exhaustive exploration speed, proposed design", None),
                 ("6b", "time to exhaust every scenario, proposed design", fig_migration.EXHAUST_TARGET),
-                ("6d", "exhaustive exploration speed, every named design", None))),
+                ("6d", "exhaustive exploration speed, every design", None))),
     FigureSpec("memory", ("7",), "Memory", fig_memory.measure_memory,
                (("7a", "peak RSS growth over object_new/object_unref cycles", fig_memory.RSS_TARGET),
                 ("7b", "universe size after loading the real snapshot", None))),
