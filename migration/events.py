@@ -49,7 +49,7 @@ def ref(w: World, label: str) -> Generator[Pending, None, None]:
     :raise Crash: UAF on a freed object, or one already being finalized.
     """
     yield Pending("object_ref", _never)
-    w.record("object_ref", label)
+    w.record("object_ref", label, observed=w.qom[label].ref)
     h = w.heap[label]
     h.check_access("object_ref", len(w.trace) - 1, w.actor.name)
     if label in w.finalizing or w.qom[label].ref == 0:
@@ -69,7 +69,7 @@ def unref(w: World, label: str) -> Generator[Pending, None, None]:
     h = w.heap[label]
     qobj = w.qom[label]
     last = qobj.ref == 1
-    w.record("object_unref", label, note="last reference: finalize" if last else "")
+    w.record("object_unref", label, note="last reference: finalize" if last else "", observed=qobj.ref)
     h.check_access("object_unref", len(w.trace) - 1, w.actor.name)
     if label in w.finalizing or qobj.ref == 0:
         raise Crash(w.fault(Outcome.UAF, label, "object_unref on an object whose refcount reached 0"))
