@@ -256,6 +256,9 @@ def _register(u: Universe, info: TypeInfo, *, internal: bool = False) -> TypeImp
     _check_info(info)
     if not internal and info.parent is None:
         raise QOMFatal("assertion failed: (info->parent)")
+    # type_name_is_valid() (qom/object.c) asserts the length, in bytes, before looking at characters
+    if len(info.name.encode("utf-8", "surrogatepass")) <= 1:
+        raise QOMFatal("assertion failed: (slen > 1)")
     if not _VALID_NAME.match(info.name):
         raise QOMFatal(f"Registering '{info.name}' with illegal type name")
     if info.name in u.types:

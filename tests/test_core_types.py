@@ -40,7 +40,7 @@ def test_builtin_types(universe: Universe) -> None:
     assert object_class_get_parent(container) is obj_class
 
 
-@pytest.mark.parametrize("name", ["a", "", "0abc", "-abc", "a b", "a+b", "x::y", "é1"])
+@pytest.mark.parametrize("name", ["0abc", "-abc", "a b", "a+b", "x::y", "é1", "é"])
 def test_illegal_names_are_fatal(universe: Universe, name: str) -> None:
     with pytest.raises(QOMFatal) as exc:
         type_register_static(TypeInfo(name=name, parent="object"))
