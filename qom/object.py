@@ -190,7 +190,9 @@ def object_unref(obj: Object | None) -> None:
 
 
 def object_property_del_all(obj: Object) -> None:
-    """Release every property at most once, restarting after each release (QEMU's loop).
+    """Release every property at most once, restarting after each release (QEMU's loop), then
+    drop the instance properties, each with a ``PROPERTY_REMOVED`` event (after any
+    ``CHILD_REMOVED`` its release sent), so added and removed events balance.
 
     :param obj: the object being finalized.
     """
@@ -221,7 +223,10 @@ def object_property_del_all(obj: Object) -> None:
                     break
         if not restart:
             break
+    removed = list(obj.properties) if u.listeners else []
     obj.properties.clear()
+    for name in removed:
+        u.emit(EventKind.PROPERTY_REMOVED, obj, klass.type.name, name)
 
 
 def _object_finalize(obj: Object) -> None:

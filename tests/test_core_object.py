@@ -231,12 +231,35 @@ def test_events(universe: Universe) -> None:
         (EventKind.PROPERTY_REMOVED, "b"),
         (EventKind.CHILD_REMOVED, "c"),
         (EventKind.INSTANCE_FINALIZED, None),
+        (EventKind.PROPERTY_REMOVED, "c"),
         (EventKind.INSTANCE_FINALIZED, None),
     ]
-    assert events[-1].obj is parent and events[-2].obj is child
+    assert events[-1].obj is parent and events[-2].obj is parent and events[-3].obj is child
     unsubscribe()
     object_unref(object_new("container"))
-    assert len(events) == 9
+    assert len(events) == 10
+
+
+def test_finalize_removes_instance_properties_with_events(universe: Universe) -> None:
+    """Every PROPERTY_ADDED of an object is matched by a PROPERTY_REMOVED by its finalize."""
+    events: list[QOMEvent] = []
+    universe.subscribe(events.append)
+    parent = object_new("container")
+    for i in range(2):
+        child = object_new("container")
+        object_property_add_child(parent, f"c{i}", child)
+        object_property_add_bool(child, "flag", lambda o: True, None)
+        object_unref(child)
+    object_property_add_bool(parent, "b", lambda o: True, None)
+    object_unref(parent)
+    added = sorted((id(e.obj), e.name) for e in events if e.kind is EventKind.PROPERTY_ADDED)
+    removed = sorted((id(e.obj), e.name) for e in events if e.kind is EventKind.PROPERTY_REMOVED)
+    assert len(added) == 5 and removed == added
+    assert [e.name for e in events if e.kind is EventKind.PROPERTY_REMOVED and e.obj is parent] == [
+        "c0",
+        "c1",
+        "b",
+    ]
 
 
 def test_snapshot_detects_changes(universe: Universe) -> None:
