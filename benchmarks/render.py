@@ -20,11 +20,11 @@ _UNITS_SCALED = {"ns/op": [(1e6, "ms/op"), (1e3, "µs/op"), (1.0, "ns/op")]}
 def _fmt_value(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
+    if math.isinf(value):
+        return "∞ (none found)"
     for scale, name in _UNITS_SCALED.get(unit, []):
         if abs(value) >= scale:
             return f"{value / scale:,.3g} {name}" if scale > 1 else f"{value:,.0f} {name}"
-    if math.isinf(value):
-        return "inf"
     text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
     return f"{text} {unit}".strip()
 
