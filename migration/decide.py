@@ -605,15 +605,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def all_designs() -> dict[str, Any]:
     """The designs ``decide`` weighs by default: the spec's (:data:`migration.designs.DESIGNS`), then the
-    model's own proposals (``migration.search.proposed_designs()``), in that order.
+    model's own proposal and alternatives (:mod:`migration.search`), in that order.
 
     :return: ``id -> Design``.
     """
     from migration.designs import DESIGNS
-    from migration.search import proposed_designs
+    from migration.search import alternative_designs, proposed_designs
 
     out: dict[str, Any] = dict(DESIGNS)
-    for d in proposed_designs():
+    for d in (*proposed_designs(), *alternative_designs()):
         out.setdefault(d.name, d)
     return out
 
@@ -639,6 +639,12 @@ def _summaries(designs: Mapping[str, Any]) -> dict[str, str]:
                 out[d] = " ".join(text.split()).rstrip(".")
                 break
     return out
+
+
+def _qmp_visible(designs: Mapping[str, Any]) -> dict[str, list[str]]:
+    from migration.search import qmp_changes
+
+    return {d: list(qmp_changes(design)) for d, design in designs.items()}
 
 
 def _property_texts() -> dict[str, str]:
@@ -705,6 +711,7 @@ def run(args: argparse.Namespace) -> int:
         diffs=diffs,
         summaries=_summaries(known),
         property_texts=_property_texts(),
+        qmp_visible=_qmp_visible(known),
     )
     try:
         report = write_files(args.out, files, force=args.force)

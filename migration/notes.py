@@ -576,6 +576,7 @@ def render_note(
     diffs: Mapping[str, Sequence[str]],
     summaries: Mapping[str, str] | None = None,
     property_texts: Mapping[str, str] | None = None,
+    qmp_visible: Mapping[str, Sequence[str]] | None = None,
 ) -> str | None:
     """Render one MADR note from the run's results.
 
@@ -587,9 +588,12 @@ def render_note(
     :param diffs: the knobs in which each design differs from :data:`BASELINE`.
     :param summaries: one-line summaries of the designs (what each does).
     :param property_texts: what each property says, one line each.
+    :param qmp_visible: per design, what a QMP client sees change compared with :data:`BASELINE` (one
+        sentence each); designs left out are described by the names of their QMP-visible knobs.
     :return: the note, or None when the run checked none of the question's options.
     """
     summaries = summaries or {}
+    visible = qmp_visible or {}
     options = _options(question, matrix)
     if not options or not matrix.properties:
         return None
@@ -647,7 +651,7 @@ def render_note(
         cons.extend(f"Good, because {_code(p)} holds ({_evidence_label(_must(matrix, d, p))})" for p in held)
         cons.extend(_bad_line(matrix, d, p) for p in failed)
         if d in diffs:
-            cons.append(_cost_line(d, diffs[d]))
+            cons.append(_cost_line(d, diffs[d], visible))
         consequences = _bullets(cons)
     outcome += (
         "\n\nThe evidence, cell by cell (every verdict below comes from the run that wrote this note):\n\n"
@@ -682,7 +686,7 @@ def render_note(
             else:
                 lines.append(_bad_line(matrix, d, p))
         if d in diffs:
-            lines.append(_cost_line(d, diffs[d]))
+            lines.append(_cost_line(d, diffs[d], visible))
         pros.append(_bullets(lines) + "\n")
     pros_and_cons = "\n".join(pros).rstrip("\n")
 
@@ -758,17 +762,21 @@ def render_note(
     return text.rstrip("\n") + "\n"
 
 
-def _cost_line(d: str, knobs: Sequence[str]) -> str:
+def _cost_line(d: str, knobs: Sequence[str], qmp_visible: Mapping[str, Sequence[str]]) -> str:
     if d == BASELINE:
         return f"Neutral, because it is `{BASELINE}`, what QEMU merged: no mechanism changes"
     if not knobs:
         return f"Neutral, because it has the same mechanism knobs as `{BASELINE}`"
-    visible = [k for k in knobs if k in QMP_VISIBLE_KNOBS]
-    seen = (
-        f"; visible to QMP clients: {', '.join(_code(k) for k in visible)}"
-        if visible
-        else "; none of them visible to QMP clients"
-    )
+    if d in qmp_visible:
+        said = qmp_visible[d]
+        seen = f"; what QMP clients see: {'; '.join(said)}" if said else "; QMP clients see no difference"
+    else:
+        visible = [k for k in knobs if k in QMP_VISIBLE_KNOBS]
+        seen = (
+            f"; visible to QMP clients: {', '.join(_code(k) for k in visible)}"
+            if visible
+            else "; none of them visible to QMP clients"
+        )
     return (
         f"Neutral, because it changes {len(knobs)} mechanism knob(s) of `{BASELINE}`: "
         f"{', '.join(_code(k) for k in knobs)}{seen}"
@@ -866,6 +874,7 @@ def render_all(
     diffs: Mapping[str, Sequence[str]],
     summaries: Mapping[str, str] | None = None,
     property_texts: Mapping[str, str] | None = None,
+    qmp_visible: Mapping[str, Sequence[str]] | None = None,
     questions: Sequence[Question] = QUESTIONS,
 ) -> dict[str, str]:
     """Render every note and every counterexample of a run.
@@ -878,6 +887,7 @@ def render_all(
     :param diffs: the knobs in which each design differs from :data:`BASELINE`.
     :param summaries: one-line summaries of the designs (what each does).
     :param property_texts: what each property says, one line each.
+    :param qmp_visible: per design, what a QMP client sees change (see :func:`render_note`).
     :param questions: the questions to answer.
     :return: ``relative path -> text`` for every file, in a fixed order.
     """
@@ -892,6 +902,7 @@ def render_all(
             diffs=diffs,
             summaries=summaries,
             property_texts=property_texts,
+            qmp_visible=qmp_visible,
         )
         if note is not None:
             files[q.filename] = note

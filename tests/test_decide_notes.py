@@ -190,6 +190,24 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
     assert "* Neutral, because it is `qemu-10.0`, what QEMU merged: no mechanism changes\n" in text
 
 
+def test_cost_line_says_what_qmp_clients_see_when_the_model_says_it() -> None:
+    m = _matrix({("rcu", PROPS[0]): ("holds", "exhaustive"), ("rcu", PROPS[1]): ("holds", "exhaustive")})
+    text = notes.render_note(
+        notes.QUESTIONS[0],
+        m,
+        date="d",
+        template="$consequences",
+        out_display="d",
+        diffs={"rcu": ["protection", "singleton"]},
+        qmp_visible={"rcu": ["A is listed", "B is refused"]},
+    )
+    assert text is not None
+    assert text.endswith(
+        "* Neutral, because it changes 2 mechanism knob(s) of `qemu-10.0`: `protection`, `singleton`; "
+        "what QMP clients see: A is listed; B is refused\n"
+    )
+
+
 def test_note_when_no_option_holds_everything() -> None:
     m = _matrix({("mutex", PROPS[0]): ("fails", "exhaustive"), ("mutex", PROPS[1]): ("holds", "exhaustive")})
     text = notes.render_note(
