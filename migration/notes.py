@@ -26,7 +26,6 @@ __all__ = [
     "BASELINE",
     "CHOICE_RULE",
     "NOT_REACHED",
-    "QMP_VISIBLE_KNOBS",
     "QUESTIONS",
     "TEMPLATE_FIELDS",
     "Choice",
@@ -234,19 +233,6 @@ QUESTIONS: tuple[Question, ...] = (
             "qemu-10.0",
         ),
     ),
-)
-
-#: knobs whose change a QMP client can see (introspection, listing and creation commands)
-QMP_VISIBLE_KNOBS: frozenset[str] = frozenset(
-    {
-        "singleton",
-        "internal",
-        "singleton_policy",
-        "qom_list_properties",
-        "device_list_properties",
-        "user_creation_checks_singleton",
-        "hide_internal",
-    }
 )
 
 
@@ -589,7 +575,7 @@ def render_note(
     :param summaries: one-line summaries of the designs (what each does).
     :param property_texts: what each property says, one line each.
     :param qmp_visible: per design, what a QMP client sees change compared with :data:`BASELINE` (one
-        sentence each); designs left out are described by the names of their QMP-visible knobs.
+        sentence each; designs left out: not said).
     :return: the note, or None when the run checked none of the question's options.
     """
     summaries = summaries or {}
@@ -767,16 +753,10 @@ def _cost_line(d: str, knobs: Sequence[str], qmp_visible: Mapping[str, Sequence[
         return f"Neutral, because it is `{BASELINE}`, what QEMU merged: no mechanism changes"
     if not knobs:
         return f"Neutral, because it has the same mechanism knobs as `{BASELINE}`"
+    seen = ""
     if d in qmp_visible:
         said = qmp_visible[d]
         seen = f"; what QMP clients see: {'; '.join(said)}" if said else "; QMP clients see no difference"
-    else:
-        visible = [k for k in knobs if k in QMP_VISIBLE_KNOBS]
-        seen = (
-            f"; visible to QMP clients: {', '.join(_code(k) for k in visible)}"
-            if visible
-            else "; none of them visible to QMP clients"
-        )
     return (
         f"Neutral, because it changes {len(knobs)} mechanism knob(s) of `{BASELINE}`: "
         f"{', '.join(_code(k) for k in knobs)}{seen}"

@@ -184,8 +184,7 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         "| 2 | `qemu-9.1` | 1 | 1 | 0 | 2 | 0 |\n"
     ) in text
     assert (
-        "* Neutral, because it changes 2 mechanism knob(s) of `qemu-10.0`: `thread_ref`, `singleton`; "
-        "visible to QMP clients: `singleton`\n"
+        "* Neutral, because it changes 2 mechanism knob(s) of `qemu-10.0`: `thread_ref`, `singleton`\n"
     ) in text
     assert "* Neutral, because it is `qemu-10.0`, what QEMU merged: no mechanism changes\n" in text
 
