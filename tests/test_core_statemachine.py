@@ -29,7 +29,7 @@ from qom.strategies import (
 
 def _run(config: settings) -> None:
     # hypothesis leaves run_state_machine_as_test unannotated
-    run_state_machine_as_test(QOMStateMachine, settings=config)  # type: ignore[no-untyped-call]
+    run_state_machine_as_test(QOMStateMachine, settings=config)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 RUN = settings(
@@ -107,7 +107,7 @@ class _ForgetfulMachine(QOMStateMachine):
 
 def test_catches_a_second_singleton_instance() -> None:
     with pytest.raises(AssertionError, match=r"expected (a QOMFatal|GenericError)|RETURN_EXISTING"):
-        run_state_machine_as_test(_ForgetfulMachine, settings=FIND)  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(_ForgetfulMachine, settings=FIND)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 def test_model_of_an_ambiguous_hierarchy() -> None:
