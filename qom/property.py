@@ -104,6 +104,7 @@ class ObjectProperty:
     """One property (C: ``ObjectProperty``)."""
 
     __slots__ = (
+        "_owner",
         "defval",
         "description",
         "get",
@@ -135,6 +136,8 @@ class ObjectProperty:
         self.init: ObjectPropertyInit | None = None
         self.opaque = opaque
         self.defval: JSON = None
+        # the class of a class property: setting a default changes that class chain's init list
+        self._owner: ObjectClass | None = None
 
     def __repr__(self) -> str:
         rw = ("r" if self.get else "-") + ("w" if self.set else "-")
@@ -272,6 +275,7 @@ def object_class_property_add(
     if object_class_property_find(klass, name) is not None:
         raise QOMFatal("assertion failed: (!object_class_property_find(klass, name))")
     prop = ObjectProperty(name, type, get, set, release, opaque)
+    prop._owner = klass
     klass.properties[name] = prop
     klass.universe.class_generation += 1
     return prop
@@ -631,6 +635,9 @@ def _set_default(prop: ObjectProperty, value: JSON) -> None:
         raise QOMFatal("assertion failed: (!prop->init)")
     prop.defval = value
     prop.init = _init_defval
+    if prop._owner is not None:
+        # the property joins its chains' init lists: drop the cached ones (as for a new property)
+        prop._owner.universe.class_generation += 1
 
 
 def object_property_set_default_bool(prop: ObjectProperty, value: bool) -> None:

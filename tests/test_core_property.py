@@ -312,6 +312,25 @@ def test_defaults_are_class_only_and_exact(universe: Universe) -> None:
     object_unref(obj)
 
 
+def test_default_set_after_first_instance_applies_to_later_ones(universe: Universe) -> None:
+    from qom import object_class_by_name
+
+    type_register_static(TypeInfo(name="late-default", parent="object", instance_type=Dummy))
+    type_register_static(TypeInfo(name="late-default-sub", parent="late-default", instance_type=Dummy))
+    klass = object_class_by_name("late-default")
+    assert klass is not None
+    prop = object_class_property_add_bool(klass, "bv", None, _set_bv)
+    first = _dummy(object_new("late-default"))  # builds the class caches
+    sub_first = _dummy(object_new("late-default-sub"))
+    assert (first.bv, sub_first.bv) == (False, False)
+    object_property_set_default_bool(prop, True)  # QEMU: object_property_set_default() takes effect at once
+    second = _dummy(object_new("late-default"))
+    sub_second = _dummy(object_new("late-default-sub"))
+    assert (first.bv, second.bv, sub_second.bv) == (False, True, True)
+    for o in (first, sub_first, second, sub_second):
+        object_unref(o)
+
+
 def test_description_and_del(dummy: Dummy) -> None:
     object_property_set_description(dummy, "av", "the animal")
     prop = object_property_find(dummy, "av")
