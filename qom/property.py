@@ -419,7 +419,19 @@ def object_property_get(obj: Object, name: str) -> JSON:
     :raise GenericError: "Property '%s.%s' not found" / "... is not readable", or the getter's error.
     """
     v = QObjectOutputVisitor()
-    object_property_get_visitor(obj, name, v)
+    if type(name) is not str or not isinstance(obj, Object):
+        object_property_get_visitor(obj, name, v)  # the checks and their exact errors
+        return v.result
+    # object_property_get_visitor with the lookup inlined (hot path: arguments checked once)
+    prop = obj.klass.class_property_lookup().get(name)
+    if prop is None:
+        prop = obj.properties.get(name)
+        if prop is None:
+            raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
+    get = prop.get
+    if get is None:
+        raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not readable")
+    get(obj, v, name, prop.opaque)
     return v.result
 
 
@@ -435,7 +447,16 @@ def object_property_set(obj: Object, name: str, value: JSON) -> None:
     _obj(obj)
     _str(name, "name")
     check_json(value)
-    object_property_set_visitor(obj, name, QObjectInputVisitor(value))
+    # object_property_set_visitor with the lookup inlined (the arguments are checked above)
+    prop = obj.klass.class_property_lookup().get(name)
+    if prop is None:
+        prop = obj.properties.get(name)
+        if prop is None:
+            raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
+    set = prop.set
+    if set is None:
+        raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not writable")
+    set(obj, QObjectInputVisitor(value), name, prop.opaque)
 
 
 def object_property_parse(obj: Object, name: str, string: str) -> None:
