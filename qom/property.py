@@ -17,6 +17,7 @@ from qom.object import Object
 from qom.types import ObjectClass
 from qom.universe import EventKind
 from qom.visitor import (
+    _UINT_MAX,
     JSON,
     QObjectInputVisitor,
     QObjectOutputVisitor,
@@ -418,12 +419,16 @@ def object_property_get(obj: Object, name: str) -> JSON:
     :return: the value.
     :raise GenericError: "Property '%s.%s' not found" / "... is not readable", or the getter's error.
     """
-    v = QObjectOutputVisitor()
     if type(name) is not str or not isinstance(obj, Object):
+        v = QObjectOutputVisitor()
         object_property_get_visitor(obj, name, v)  # the checks and their exact errors
         return v.result
     # object_property_get_visitor with the lookup inlined (hot path: arguments checked once)
-    prop = obj.klass.class_property_lookup().get(name)
+    klass = obj.klass
+    lookup = (
+        klass._lookup if klass._lookup_gen == obj.universe.class_generation else klass.class_property_lookup()
+    )
+    prop = lookup.get(name)
     if prop is None:
         prop = obj.properties.get(name)
         if prop is None:
@@ -431,6 +436,15 @@ def object_property_get(obj: Object, name: str) -> JSON:
     get = prop.get
     if get is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not readable")
+    # The output visitor only stores what these getters hand it: skip it for them.
+    if get is _ptr_get:
+        return getattr(obj, prop.opaque[0], 0)
+    if get is _get_str:
+        text = prop.opaque.get(obj)
+        return text if text is not None else ""
+    if get is _get_bool:
+        return prop.opaque.get(obj)  # type: ignore[no-any-return]
+    v = QObjectOutputVisitor()
     get(obj, v, name, prop.opaque)
     return v.result
 
@@ -444,11 +458,19 @@ def object_property_set(obj: Object, name: str, value: JSON) -> None:
     :raise GenericError: "Property '%s.%s' not found" / "... is not writable", or the setter's error.
     :raise TypeError: when ``value`` is not JSON-like.
     """
-    _obj(obj)
-    _str(name, "name")
-    check_json(value)
+    if not isinstance(obj, Object):
+        raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
+    if type(name) is not str:
+        _str(name, "name")
+    vt = type(value)
+    if vt is not int and vt is not str and vt is not bool:
+        check_json(value)  # plain JSON scalars of these exact types always pass
     # object_property_set_visitor with the lookup inlined (the arguments are checked above)
-    prop = obj.klass.class_property_lookup().get(name)
+    klass = obj.klass
+    lookup = (
+        klass._lookup if klass._lookup_gen == obj.universe.class_generation else klass.class_property_lookup()
+    )
+    prop = lookup.get(name)
     if prop is None:
         prop = obj.properties.get(name)
         if prop is None:
@@ -456,6 +478,20 @@ def object_property_set(obj: Object, name: str, value: JSON) -> None:
     set = prop.set
     if set is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not writable")
+    # Values the input visitor would pass unchanged skip it; anything else (wrong type, out of
+    # range, negative uint64 coercion) takes the visitor path for its exact error or result.
+    if set is _ptr_set:
+        attr, kind = prop.opaque
+        if type(value) is int and 0 <= value <= _UINT_MAX[kind]:
+            setattr(obj, attr, value)
+            return
+    elif set is _set_str:
+        if vt is str:
+            prop.opaque.set(obj, value)
+            return
+    elif set is _set_bool and vt is bool:
+        prop.opaque.set(obj, value)
+        return
     set(obj, QObjectInputVisitor(value), name, prop.opaque)
 
 

@@ -331,6 +331,44 @@ def test_default_set_after_first_instance_applies_to_later_ones(universe: Univer
         object_unref(o)
 
 
+class _Text(str):
+    pass
+
+
+def test_set_get_shortcuts_match_the_visitor_path(dummy: Dummy) -> None:
+    from qom import QOMError
+    from qom.property import object_property_get_visitor, object_property_set_visitor
+    from qom.visitor import QObjectInputVisitor, QObjectOutputVisitor
+
+    def outcome(setter: Any, name: str, value: Any) -> tuple[str, Any]:
+        try:
+            setter(name, value)
+        except QOMError as err:
+            return ("error", err.desc)
+        v = QObjectOutputVisitor()
+        object_property_get_visitor(dummy, name, v)
+        got = object_property_get(dummy, name)
+        assert type(got) is type(v.result) and got == v.result
+        return ("ok", got)
+
+    def direct(name: str, value: Any) -> None:
+        object_property_set(dummy, name, value)
+
+    def visited(name: str, value: Any) -> None:
+        object_property_set_visitor(dummy, name, QObjectInputVisitor(value))
+
+    cases = [("u8", v) for v in (0, 255, 256, -1, True, 1.0, "1")]
+    cases += [("u64", v) for v in (2**64 - 1, 2**64, -1, -(2**63), -(2**63) - 1)]
+    cases += [("bv", v) for v in (True, False, 1, "on")] + [("sv", v) for v in ("", "x", _Text("t"), 3)]
+    results = [(outcome(direct, n, v), outcome(visited, n, v)) for n, v in cases]
+    assert all(a == b for a, b in results), results
+    expects_u8 = ("error", "Parameter 'u8' expects uint8")
+    assert [a for a, _ in results][:4] == [("ok", 0), ("ok", 255), expects_u8, expects_u8]
+    assert outcome(direct, "u64", -1) == ("ok", 2**64 - 1)
+    dummy.sv = None
+    assert object_property_get(dummy, "sv") == ""
+
+
 def test_description_and_del(dummy: Dummy) -> None:
     object_property_set_description(dummy, "av", "the animal")
     prop = object_property_find(dummy, "av")
