@@ -91,7 +91,9 @@ def _check_obj(obj: object, what: str = "obj") -> Object:
 
 
 def _object_new_with_type(ti: TypeImpl) -> Object:
-    klass = type_initialize(ti)
+    klass = ti.class_
+    if klass is None:
+        klass = type_initialize(ti)
     if ti.abstract:
         raise QOMFatal("assertion failed: (type->abstract == false)")
     u = ti.universe
@@ -109,15 +111,19 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
     obj.klass = klass
     obj.universe = u
     obj.ref = 1
-    obj.serial = u.next_serial
-    u.next_serial += 1
-    u.objects[obj.serial] = obj
-    u.live[ti.name] = u.live.get(ti.name, 0) + 1
-    u.created[ti.name] = u.created.get(ti.name, 0) + 1
+    obj.serial = serial = u.next_serial
+    u.next_serial = serial + 1
+    u.objects[serial] = obj
+    name = ti.name
+    live = u.live
+    live[name] = live.get(name, 0) + 1
+    created = u.created
+    created[name] = created.get(name, 0) + 1
     u.created_total += 1
     if ti.is_singleton:
-        u.singletons[ti.name] = obj
-    for prop in klass.class_property_inits():
+        u.singletons[name] = obj
+    inits = klass._init_props if klass._lookup_gen == u.class_generation else klass.class_property_inits()
+    for prop in inits:
         prop.init(obj, prop)  # type: ignore[misc]  # filtered on init is not None
     for hook in ti.init_hooks:
         hook(obj)
@@ -181,11 +187,13 @@ def object_unref(obj: Object | None) -> None:
     """
     if obj is None:
         return
-    _check_obj(obj)
-    if obj.ref <= 0:
+    if not isinstance(obj, Object):
+        raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
+    ref = obj.ref
+    if ref <= 0:
         raise QOMFatal("assertion failed: (obj->ref > 0)")
-    obj.ref -= 1
-    if obj.ref == 0:
+    obj.ref = ref - 1
+    if ref == 1:
         _object_finalize(obj)
 
 
@@ -198,10 +206,12 @@ def object_property_del_all(obj: Object) -> None:
     """
     # Only properties with a release hook do anything in QEMU's loop; the others are merely
     # marked done, so we skip them up front.
-    done: set[int] = set()
-    keep: list[ObjectProperty] = []  # keeps ids stable while ``done`` refers to them
     u = obj.universe
     klass = obj.klass
+    if not obj.properties and not klass.class_property_releases():
+        return  # nothing to release and nothing to remove (the common case: no per-call allocations)
+    done: set[int] = set()
+    keep: list[ObjectProperty] = []  # keeps ids stable while ``done`` refers to them
     while True:
         restart = False
         gen = (obj.prop_generation, u.class_generation)
@@ -243,7 +253,7 @@ def _object_finalize(obj: Object) -> None:
     obj.state = ObjectState.FINALIZED
     u.objects.pop(obj.serial, None)
     u.live[ti.name] -= 1
-    if u.singletons.get(ti.name) is obj:
+    if u.singletons and u.singletons.get(ti.name) is obj:
         del u.singletons[ti.name]
     if u.listeners:
         u.emit(EventKind.INSTANCE_FINALIZED, obj, ti.name)

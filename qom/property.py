@@ -681,6 +681,19 @@ def _init_defval(obj: Object, prop: ObjectProperty) -> None:
             setattr(o, attr, value)
 
         prop.init = store
+    elif prop.set is _set_bool or prop.set is _set_str:
+        # The first pass succeeded, so the default has the exact type the visitor returns as is:
+        # later instances hand it straight to the callback (its errors stay fatal).
+        hooks: _BoolHooks | _StrHooks = prop.opaque
+        default = prop.defval
+
+        def call(o: Object, _prop: ObjectProperty) -> None:
+            try:
+                hooks.set(o, default)  # type: ignore[misc,arg-type]  # registered only with a setter
+            except QOMError as err:
+                raise QOMFatal(err.desc) from None
+
+        prop.init = call
 
 
 def _set_default(prop: ObjectProperty, value: JSON) -> None:

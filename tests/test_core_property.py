@@ -331,6 +331,27 @@ def test_default_set_after_first_instance_applies_to_later_ones(universe: Univer
         object_unref(o)
 
 
+def test_default_errors_stay_fatal_for_every_instance(universe: Universe) -> None:
+    calls: list[str] = []
+
+    def set_sv(o: Object, v: str) -> None:
+        calls.append(v)
+        if len(calls) == 2:
+            raise GenericError("refused")
+        _set_sv(o, v)
+
+    def init(k: ObjectClass, d: Any) -> None:
+        object_property_set_default_str(object_class_property_add_str(k, "sv", None, set_sv), "d")
+
+    type_register_static(TypeInfo(name="picky", parent="object", class_init=init, instance_type=Dummy))
+    first = _dummy(object_new("picky"))
+    with pytest.raises(QOMFatal) as exc:
+        object_new("picky")
+    assert str(exc.value) == "refused"
+    third = _dummy(object_new("picky"))
+    assert (first.sv, third.sv, calls) == ("d", "d", ["d", "d", "d"])
+
+
 class _Text(str):
     pass
 
