@@ -565,6 +565,8 @@ def object_property_get_uint(obj: Object, name: str) -> int:
     :return: its unsigned integer value.
     :raise GenericError: "Invalid parameter type for '%s', expected: uint", or get errors."""
     value = object_property_get(obj, name)
+    if type(value) is int and 0 <= value < 2**64:
+        return value  # the common case, checked first (a bool is never exactly an int)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
         raise GenericError(f"Invalid parameter type for '{name}', expected: uint")
     return value
@@ -599,7 +601,9 @@ def object_property_set_str(obj: Object, name: str, value: str) -> None:
     :param name: the property name.
     :param value: the string.
     :raise GenericError: as :func:`object_property_set`."""
-    object_property_set(obj, name, _str(value, "value"))
+    if type(value) is not str:
+        _str(value, "value")
+    object_property_set(obj, name, value)
 
 
 def object_property_set_bool(obj: Object, name: str, value: bool) -> None:
@@ -627,7 +631,7 @@ def object_property_set_uint(obj: Object, name: str, value: int) -> None:
     :param name: the property name.
     :param value: the non-negative integer.
     :raise GenericError: as :func:`object_property_set`."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"value must be an int, not {type(value).__name__}")
     object_property_set(obj, name, value)
 
