@@ -626,6 +626,40 @@ class QOMStateMachine(RuleBasedStateMachine):
         )
         return t.owned + (1 if t.parent is not None else 0) + strong
 
+    def _finalizes_itself(self, t: _Tracked, name: str) -> bool:
+        """Whether deleting strong link ``name`` of ``t`` would finalize ``t`` itself.
+
+        ``object_property_del`` releases a property before it removes it (``qom/object.c``), so
+        when the reference the link drops is what keeps ``t`` alive (a self-link, or a cycle of
+        strong links and children), ``t``'s finalize releases the same link a second time and
+        trips QEMU's refcount assertion.  Programs that do this crash real QEMU too; the machine
+        does not draw them.
+        """
+        link = t.links.get(name)
+        if link is None or not link.strong or link.target is None:
+            return False
+        removed = (id(t.obj), name)
+        live = list(self._live())
+        dead: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for h in live:
+                if id(h.obj) in dead:
+                    continue
+                ref = h.owned + (1 if h.parent is not None and id(h.parent) not in dead else 0)
+                ref += sum(
+                    1
+                    for g in live
+                    if id(g.obj) not in dead
+                    for n, lk in g.links.items()
+                    if lk.strong and lk.target is h.obj and (id(g.obj), n) != removed
+                )
+                if ref == 0:
+                    dead.add(id(h.obj))
+                    changed = True
+        return id(t.obj) in dead
+
     def _settle(self) -> None:
         """Finalize, in the model, every object whose expected refcount reached 0."""
         changed = True
@@ -985,6 +1019,8 @@ class QOMStateMachine(RuleBasedStateMachine):
         if t.finalized or not t.added:
             return
         name = data.draw(st.sampled_from(sorted(t.added)), label="property")
+        if self._finalizes_itself(t, name):
+            return
         qom.object_property_del(obj, name)
         t.added.discard(name)
         t.values.pop(name, None)

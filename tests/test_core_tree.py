@@ -377,3 +377,20 @@ def test_object_new_with_props(universe: Universe) -> None:
     assert after.tree == before.tree and after.live == before.live
     with pytest.raises(QOMFatal):
         object_new_with_props("with-flag", objects, "f1")  # duplicate id is fatal here
+
+
+def test_deleting_the_strong_self_link_that_keeps_an_object_alive_is_fatal(universe: Universe) -> None:
+    # object_property_del releases before it removes (qom/object.c): the release drops the last
+    # reference, finalize releases the still-listed link again, and QEMU's refcount assertion
+    # fires.  qom.strategies' state machine therefore never draws this program.
+    from qom import object_property_del
+
+    holder = _child(object_get_root(), "holder")
+    check = object_property_allow_set_link
+    object_property_add_link(holder, "me", "container", "lnk", check, OBJ_PROP_LINK_STRONG)
+    object_property_set_link(holder, "me", holder)
+    assert holder.ref == 2
+    object_unparent(holder)
+    assert holder.ref == 1
+    with pytest.raises(QOMFatal, match=r"^assertion failed: \(obj->ref > 0\)$"):
+        object_property_del(holder, "me")
