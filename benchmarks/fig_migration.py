@@ -1,13 +1,13 @@
 """Figures 5 and 6: how fast the migration model finds counterexamples and exhausts schedules.
 
-Figure 5 times :func:`migration.explore.sample` (Hypothesis with its default 100 examples,
+Figure 5 times :func:`migration.check.explore.sample` (Hypothesis with its default 100 examples,
 generate and shrink phases, fixed seeds) on every failing design x property cell.  A cell
 is failing when the exhaustive enumeration of the spec's scenarios finds a violation
 (``check_cell(..., max_examples=0)``) or when sampling with seed 0 does.  The time counted is
 Hypothesis's whole search, shrinking included, until it returns the shrunk counterexample;
 a seed that finds none counts as infinitely slow.
 
-Figure 6 times :func:`migration.explore.explore` (state-hashing enumeration) on every scenario,
+Figure 6 times :func:`migration.check.explore.explore` (state-hashing enumeration) on every scenario,
 bypassing ``explore_scenario``'s memo so each repetition really runs.
 """
 
@@ -31,10 +31,10 @@ EXHAUST_TARGET = Target(60, on_ratio=False, unit="s")
 
 def _import_model() -> tuple[Any, Any, Any, Any]:
     try:
-        from migration.check import PROPERTIES, check_cell
-        from migration.designs import DESIGNS
-        from migration.explore import explore, sample
-        from migration.scenarios import SCENARIOS
+        from migration.check.cell import PROPERTIES, check_cell
+        from migration.check.explore import explore, sample
+        from migration.model.designs import DESIGNS
+        from migration.model.scenarios import SCENARIOS
     except ImportError as exc:
         raise NotMeasured(f"the migration model has not landed ({exc})") from None
     return (PROPERTIES, DESIGNS, SCENARIOS, {"check_cell": check_cell, "explore": explore, "sample": sample})
@@ -125,7 +125,7 @@ def _as_detail(row: Row) -> Row:
 
 def _proposed(designs: dict[str, Any]) -> tuple[Any, str] | None:
     try:
-        from migration.search import proposed_designs
+        from migration.check.search import proposed_designs
     except ImportError:
         return None
     found = list(proposed_designs())
@@ -137,7 +137,7 @@ def _proposed(designs: dict[str, Any]) -> tuple[Any, str] | None:
 
 def _alternatives() -> list[tuple[Any, str]]:
     try:
-        from migration.search import alternative_designs
+        from migration.check.search import alternative_designs
     except ImportError:
         return []
     return [(d, str(d.name)) for d in alternative_designs()]
@@ -185,7 +185,7 @@ def measure_exploration(config: Config) -> list[Row]:
     rows: list[Row] = []
     proposed = _proposed(designs)
     if proposed is None:
-        reason = "migration.search (the proposed design) has not landed"
+        reason = "migration.check.search (the proposed design) has not landed"
         rows += [not_measured("6a", "exhaustive exploration speed, proposed design", reason),
                  not_measured("6b", "time to exhaust every scenario, proposed design", reason,
                               EXHAUST_TARGET)]

@@ -54,9 +54,9 @@ def _properties(n: int) -> Callable[[], None]:
 
 
 def _checker(n: int) -> Callable[[], None]:
-    from migration.designs import DESIGNS
-    from migration.explore import explore, sample
-    from migration.scenarios import SCENARIOS
+    from migration.check.explore import explore, sample
+    from migration.model.designs import DESIGNS
+    from migration.model.scenarios import SCENARIOS
 
     design = DESIGNS["qemu-10.0"]
 

@@ -11,7 +11,8 @@ from benchmarks.model import NotMeasured
 
 __all__ = ["SNAPSHOT_PATH", "load_packaged_universe", "require_snapshot", "snapshot_crashes"]
 
-SNAPSHOT_PATH = Path(__file__).resolve().parent.parent / "qom" / "data" / "qemu-system-x86_64.json"
+_TOP = Path(__file__).resolve().parent.parent
+SNAPSHOT_PATH = _TOP.joinpath("qom", "snapshot", "data", "qemu-system-x86_64.json")
 
 
 def require_snapshot(path: str | None = None) -> Path:

@@ -119,7 +119,6 @@ from qom.singleton import (
     object_class_is_singleton,
     singleton_get_instance,
 )
-from qom.snapshot import load_universe
 from qom.tree import (
     OBJ_PROP_LINK_STRONG,
     TYPE_CONTAINER,
@@ -209,7 +208,6 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "Universe",
     "current_universe",
     "use_universe",
-    "load_universe",
     "SingletonPolicy",
     "QMPPolicy",
     "IntrospectionMode",

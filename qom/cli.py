@@ -21,11 +21,11 @@ from types import ModuleType
 
 #: subcommand name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "decide": ("migration.decide", "run every design against every property and write MADR notes"),
-    "check": ("migration.cli", "check one migration design against the properties"),
-    "replay": ("migration.replay", "re-run a saved counterexample and print its trace"),
-    "serve": ("qom.server", "serve a QOM universe over QMP"),
-    "capture": ("qom.capture", "capture a running QEMU's type universe into a snapshot file"),
+    "decide": ("migration.report.decide", "run every design against every property and write MADR notes"),
+    "check": ("migration.report.check_cmd", "check one migration design against the properties"),
+    "replay": ("migration.report.replay", "re-run a saved counterexample and print its trace"),
+    "serve": ("qom.qmp.server", "serve a QOM universe over QMP"),
+    "capture": ("qom.snapshot.capture", "capture a running QEMU's type universe into a snapshot file"),
     "demo": ("qom.demo", "a short tour of the QOM core"),
 }
 

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from qemu_helpers import require_qemu
 
-from qom.capture import QEMUTarget, RawCapture, capture
 from qom.qmp import execute
-from qom.snapshot import dump_snapshot, load_universe, read_snapshot, snapshot_from_raw
+from qom.snapshot import RawCapture, dump_snapshot, load_universe, read_snapshot, snapshot_from_raw
+from qom.snapshot.capture import QEMUTarget, capture
 from qom.universe import Universe
 
 pytestmark = pytest.mark.qemu

@@ -17,7 +17,6 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 from typeguard import suppress_type_checks
 
 import qom
+import qom.snapshot
 from qom import (
     TYPE_DEVICE,
     TYPE_OBJECT,
@@ -44,9 +44,6 @@ from qom import (
     Universe,
     use_universe,
 )
-
-#: the packaged snapshot (a valid argument of load_universe)
-SNAPSHOT = str(Path(qom.__file__).parent / "data" / "qemu-system-x86_64.json")
 
 
 class Ctx:
@@ -201,7 +198,6 @@ VALID: dict[str, Callable[[Ctx], tuple[Any, ...]]] = {
     "qdev_get_machine": lambda c: (),
     "qdev_prop_register_global": lambda c: ("bad-dev", "realized", "off"),
     "qdev_machine_creation_done": lambda c: (),
-    "load_universe": lambda c: (SNAPSHOT,),
     "object_class_is_singleton": lambda c: (c.klass,),
     "object_class_is_internal": lambda c: (c.klass,),
     "singleton_get_instance": lambda c: (c.klass,),
@@ -423,7 +419,7 @@ UNKNOWN: list[tuple[str, Callable[[Ctx], object], type[BaseException] | None, st
         "Device '/objects/nope' not found",
     ),
     ("object_get_container", lambda c: qom.object_get_container("nope"), QOMFatal, ""),
-    ("load_universe", lambda c: qom.load_universe("/nonexistent/nope.json"), OSError, ""),
+    ("load_universe", lambda c: qom.snapshot.load_universe("/nonexistent/nope.json"), OSError, ""),
 ]
 
 

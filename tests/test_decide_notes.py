@@ -1,4 +1,4 @@
-"""Rendering of decision notes (``migration.notes``) and the file writer of ``qomsim decide``.
+"""Rendering of decision notes (``migration.report.notes``) and the file writer of ``qomsim decide``.
 
 These tests feed hand-built results to the renderer and the writer, so they pin the rendering rules and the
 "nothing lost" guarantees without running the model; ``test_decide_run.py`` runs the real model.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from migration import decide, notes
-from migration.outcomes import Fault, Outcome, TraceStep
-from migration.results import CellResult, Counterexample
+from migration.model.outcomes import Fault, Outcome, TraceStep
+from migration.model.results import CellResult, Counterexample
+from migration.report import decide, notes
 
 PROPS = ("no-use-after-free", "no-deadlock")
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from migration import check, decide
+from migration.check import cell as check
+from migration.report import decide
 from qom import cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The device-introspect sweep (``qom/introspect.py``) on the packaged snapshot and on broken types."""
+"""The device-introspect sweep (``qom/snapshot/introspect.py``) on the packaged snapshot and broken types."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from qom import (
     QOMFatal,
     TypeInfo,
     Universe,
-    load_universe,
     object_new,
     object_property_add_child,
     object_resolve_path,
@@ -14,9 +13,9 @@ from qom import (
     type_register_static,
     use_universe,
 )
-from qom.introspect import IntrospectFailure, introspect_sweep
 from qom.object import Object
-from qom.snapshot import packaged_snapshot_path
+from qom.snapshot import load_universe, packaged_snapshot_path
+from qom.snapshot.introspect import IntrospectFailure, introspect_sweep
 
 
 def test_packaged_snapshot_passes_the_sweep() -> None:

@@ -7,11 +7,11 @@ import doctest
 
 import pytest
 
-import migration.check
-import migration.designs
+import migration.check.cell
+import migration.model.designs
 
 
-@pytest.mark.parametrize("module", [migration.designs, migration.check])
+@pytest.mark.parametrize("module", [migration.model.designs, migration.check.cell])
 def test_docstring_examples_run(module: object) -> None:
     failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert attempted > 0
@@ -20,7 +20,7 @@ def test_docstring_examples_run(module: object) -> None:
 
 @pytest.mark.slow
 def test_search_finds_the_recorded_proposal() -> None:
-    from migration.search import PROPOSAL, search
+    from migration.check.search import PROPOSAL, search
 
     result = search(max_changes=3)
     assert result.design is not None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from migration.designs import DESIGNS
-from migration.explore import explore, sample, trim
-from migration.model import run_program
-from migration.program import ev
-from migration.properties import violation
-from migration.scenarios import SCENARIOS
+from migration.check.explore import explore, sample, trim
+from migration.check.properties import violation
+from migration.model.designs import DESIGNS
+from migration.model.program import ev
+from migration.model.run import run_program
+from migration.model.scenarios import SCENARIOS
 
 # main: init, migrate (spawns T_mig), then migration_is_idle() = load + read: 2 steps after the
 # spawn, the second of which ends the run (the process exits when main is done).
@@ -84,7 +84,7 @@ def test_hypothesis_finds_and_shrinks_a_null_deref() -> None:
 
 
 def test_hypothesis_finds_nothing_on_the_proposal() -> None:
-    import migration.check  # noqa: F401  # registers the proposal
+    import migration.check.cell  # noqa: F401  # registers the proposal
 
     r, n = sample(DESIGNS["proposed-singleton-keepalive"], "no-use-after-free", seed_value=0, max_examples=30)
     assert r is None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from migration.check import PROPERTIES, check_cell, replay
-from migration.designs import DESIGNS, derive
-from migration.explore import explore_scenario
-from migration.properties import violation
-from migration.replay import reproduced
-from migration.scenarios import SCENARIOS
+from migration.check.cell import PROPERTIES, check_cell, replay
+from migration.check.explore import explore_scenario
+from migration.check.properties import violation
+from migration.model.designs import DESIGNS, derive
+from migration.model.scenarios import SCENARIOS
+from migration.report.replay import reproduced
 
 # property -> (a design it fails on, the outcome, the scenario of the shortest counterexample)
 FAILS_ON = {
@@ -57,7 +57,7 @@ def test_counterexample_json_round_trip() -> None:
     cell = check_cell("two-globals", "no-null-deref", max_examples=0)
     cx = cell.counterexample
     assert cx is not None
-    from migration.check import Counterexample
+    from migration.check.cell import Counterexample
 
     assert Counterexample.from_json(cx.to_json()) == cx
 
@@ -95,7 +95,7 @@ def test_derive_rejects_unknown_knobs() -> None:
 
 
 def test_proposal_holds_everything_exhaustively() -> None:
-    from migration.search import PROPOSAL, qmp_changes
+    from migration.check.search import PROPOSAL, qmp_changes
 
     d = DESIGNS["proposed-singleton-keepalive"]
     assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in PROPOSAL}
@@ -116,8 +116,8 @@ def test_join_hangs_on_a_blocked_peer() -> None:
 
 
 def test_alternative_proposal_frees_the_object_and_holds_everything() -> None:
-    from migration.check import resolve_design
-    from migration.search import ALTERNATIVE, qmp_changes
+    from migration.check.cell import resolve_design
+    from migration.check.search import ALTERNATIVE, qmp_changes
 
     d = resolve_design("proposed-bql-identity-clear")
     assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in ALTERNATIVE}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from migration.designs import DESIGNS
-from migration.model import run_program
-from migration.options import MIGRATION_PROPERTIES, by_name
-from migration.program import ev
-from migration.qomtype import MigrationUniverse
+from migration.model.designs import DESIGNS
+from migration.model.options import MIGRATION_PROPERTIES, by_name
+from migration.model.program import ev
+from migration.model.qomtype import MigrationUniverse
+from migration.model.run import run_program
 from qom.qdev import DeviceClass
 from qom.qmp import execute
 from qom.types import object_class_by_name, object_class_get_parent, object_class_is_abstract

@@ -11,7 +11,7 @@ import pytest
 from qom.errors import QOMFatal
 from qom.qdev import qdev_machine_creation_done
 from qom.qmp import execute
-from qom.qmp_examples import register_example_types
+from qom.qmp.examples import register_example_types
 from qom.universe import IntrospectionMode, QMPPolicy, SingletonPolicy, Universe, use_universe
 
 
@@ -616,7 +616,7 @@ def test_hmp_qom_list_get_set(u: Universe) -> None:
 
 
 def test_hmp_pretty_json() -> None:
-    from qom.hmp import json_pretty
+    from qom.qmp.hmp import json_pretty
 
     assert json_pretty({"a": [1, {"b": None}], "c": {}}) == (
         '{\n    "a": [\n        1,\n        {\n            "b": null\n        }\n    ],\n    "c": {\n    }\n}'

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from qom.qmp import COMMANDS, DEFAULT_VERSION, dispatch, execute, greeting
-from qom.qmp_schema import QMPSession, SessionState, VersionInfo
+from qom.qmp.schema import QMPSession, SessionState, VersionInfo
 from qom.universe import Universe
 
 

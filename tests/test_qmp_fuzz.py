@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from test_qmp_server import RawClient, Server
 
 from qom.qmp import COMMANDS, dispatch, execute
-from qom.qmp_examples import EXAMPLE_TYPES, register_example_types
-from qom.qmp_json import JSONMessageParser
+from qom.qmp.examples import EXAMPLE_TYPES, register_example_types
+from qom.qmp.json import JSONMessageParser
 from qom.universe import Universe, use_universe
 
 ERROR_CLASSES = {"GenericError", "DeviceNotFound", "CommandNotFound"}

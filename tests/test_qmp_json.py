@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qom.qmp_json import JSONMessage, JSONMessageParser, parse_json
+from qom.qmp.json import JSONMessage, JSONMessageParser, parse_json
 
 
 def feed(*chunks: bytes, **limits: int) -> list[JSONMessage]:

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from qom import load_universe, object_class_by_name, use_universe
-from qom.capture import RawCapture
+from qom import object_class_by_name, use_universe
 from qom.qmp import execute as _execute
 from qom.snapshot import (
     LoadedUniverse,
+    RawCapture,
     SnapshotFormatError,
     dump_snapshot,
+    load_universe,
     packaged_snapshot_path,
     read_snapshot,
     snapshot_from_raw,

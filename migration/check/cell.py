@@ -1,14 +1,14 @@
 """Checking designs against the spec's properties (§5).
 
 :func:`check_cell` decides one (design, property) cell: first by enumerating every
-schedule of every scenario (:func:`migration.explore.explore_scenario`), then by
+schedule of every scenario (:func:`migration.check.explore.explore_scenario`), then by
 Hypothesis sampling of random programs with a fixed seed.  A verdict of "holds" has
 evidence ``"exhaustive"`` when every schedule of every scenario was covered; a
 failure carries a counterexample that :func:`replay` (and ``qomsim replay``) re-runs.
 
 Every verdict comes from running the model; nothing here knows what a design should do::
 
-    >>> from migration.check import check_cell
+    >>> from migration.check.cell import check_cell
     >>> cell = check_cell("qemu-10.0", "single-instance", max_examples=0)
     >>> cell.verdict, cell.outcome.value, cell.counterexample.scenario
     ('fails', 'SECOND_INSTANCE', 'S12-discover-globals')
@@ -21,15 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from migration.designs import DESIGNS, Design
-from migration.explore import explore_scenario, sample
-from migration.model import run_program
-from migration.outcomes import Fault, Outcome, TraceStep
-from migration.program import program_from_json
-from migration.properties import PROPERTY_CHECKS, violation
-from migration.results import CellResult, Counterexample, RunResult
-from migration.scenarios import SCENARIOS
-from migration.search import alternative_designs, register_proposal
+from migration.check.explore import explore_scenario, sample
+from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.check.search import alternative_designs, register_proposal
+from migration.model.designs import DESIGNS, Design
+from migration.model.outcomes import Fault, Outcome, TraceStep
+from migration.model.program import program_from_json
+from migration.model.results import CellResult, Counterexample, RunResult
+from migration.model.run import run_program
+from migration.model.scenarios import SCENARIOS
 
 __all__ = [
     "PROPERTIES",
@@ -52,7 +52,7 @@ __all__ = [
 PROPERTIES: tuple[str, ...] = tuple(PROPERTY_CHECKS)
 
 # The registry of designs gets our own proposal here, once the model has proved it
-# (migration.search re-checks it exhaustively; about a second, and cached for the checks).
+# (migration.check.search re-checks it exhaustively; about a second, and cached for the checks).
 register_proposal()
 
 DEFAULT_MAX_EXAMPLES = 25

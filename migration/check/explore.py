@@ -24,14 +24,14 @@ from hypothesis import strategies as st
 from hypothesis.reporting import with_reporter
 from typeguard import typeguard_ignore
 
-from migration.designs import Design
-from migration.model import DEFAULT_MAX_STEPS, UniversePool, run_program
-from migration.outcomes import Fault
-from migration.program import Event, Program, ev
-from migration.properties import PROPERTY_CHECKS, violation
-from migration.results import RunResult
-from migration.runtime import Actor, World
-from migration.scenarios import SCENARIOS
+from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.model.designs import Design
+from migration.model.outcomes import Fault
+from migration.model.program import Event, Program, ev
+from migration.model.results import RunResult
+from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, run_program
+from migration.model.runtime import Actor, World
+from migration.model.scenarios import SCENARIOS
 
 __all__ = [
     "Exploration",
@@ -170,7 +170,7 @@ def explore_scenario(design: Design, scenario_id: str, max_runs: int = DEFAULT_M
     """:func:`explore` one §4 scenario; memoized, since a design and a scenario determine the result.
 
     :param design: the design.
-    :param scenario_id: a key of :data:`~migration.scenarios.SCENARIOS`.
+    :param scenario_id: a key of :data:`~migration.model.scenarios.SCENARIOS`.
     :param max_runs: the run budget.
     :return: the exploration.
     :raise KeyError: when the scenario is unknown.

@@ -1,6 +1,6 @@
 """The spec's §5 properties as predicates over a run.
 
-Each predicate looks at a :class:`~migration.results.RunResult` (its faults, the
+Each predicate looks at a :class:`~migration.model.results.RunResult` (its faults, the
 faults classified by where they happened, its introspection answers) and returns the
 fault that violates the property, or ``None``.  The fault's outcome is the §6 name the
 cell reports.
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from migration.options import MIGRATION_PROPERTIES
-from migration.outcomes import Fault, Outcome
-from migration.results import IntrospectionRecord, RunResult
+from migration.model.options import MIGRATION_PROPERTIES
+from migration.model.outcomes import Fault, Outcome
+from migration.model.results import IntrospectionRecord, RunResult
 
 __all__ = ["PROPERTY_CHECKS", "PropertyCheck", "expected_listing", "violation"]
 

@@ -9,7 +9,7 @@ the model decides every candidate.
 :func:`proposed_designs` re-checks the recorded result of that search
 (:data:`PROPOSAL`) exhaustively before handing it out, so a proposal the model no
 longer proves is never registered; :func:`register_proposal` adds it to
-:data:`migration.designs.DESIGNS`.
+:data:`migration.model.designs.DESIGNS`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from functools import cache
 from itertools import combinations
 from typing import Any
 
-from migration.designs import DESIGNS, Design, PointerClear, Protection, derive
-from migration.explore import explore_scenario
-from migration.scenarios import SCENARIOS
+from migration.check.explore import explore_scenario
+from migration.model.designs import DESIGNS, Design, PointerClear, Protection, derive
+from migration.model.scenarios import SCENARIOS
 from qom.universe import IntrospectionMode, SingletonPolicy
 
 __all__ = [
@@ -127,13 +127,13 @@ def search(max_changes: int = 3, base: str = BASE) -> SearchResult:
     tried = 0
     for combo in candidates(max_changes):
         tried += 1
-        d = derive(start, _name(combo), "found by migration.search", **dict(combo))
+        d = derive(start, _name(combo), "found by migration.check.search", **dict(combo))
         if holds_everywhere(d, order):
             return SearchResult(d, tried, combo)
     return SearchResult(None, tried, ())
 
 
-#: the changes the search found (``python -m migration.search`` re-runs it); re-proved before use
+#: the changes the search found (``python -m migration.check.search`` re-runs it); re-proved before use
 PROPOSAL: tuple[tuple[str, Any], ...] = (
     ("singleton", True),
     ("singleton_policy", SingletonPolicy.RETURN_EXISTING),
@@ -184,7 +184,7 @@ def proposed_designs() -> tuple[Design, ...]:
 
 
 def register_proposal() -> Design | None:
-    """Add the proven proposal to :data:`~migration.designs.DESIGNS` (idempotent).
+    """Add the proven proposal to :data:`~migration.model.designs.DESIGNS` (idempotent).
 
     :return: the proposal, or ``None`` when the model does not prove it.
     """

@@ -7,13 +7,13 @@ the mechanism produces.
 
 Define a new combination in a few lines by deriving from a preset::
 
-    >>> from migration.designs import DESIGNS, PointerClear, derive
+    >>> from migration.model.designs import DESIGNS, PointerClear, derive
     >>> mine = derive(DESIGNS["qemu-10.0"], "my-design",
     ...               "qemu-10.0, plus clear the pointer in finalize if it is ours",
     ...               pointer_clear=PointerClear.FINALIZE_IF_SELF)
     >>> mine.pointer_clear.value
     'finalize-if-self'
-    >>> from migration.check import run_scenario
+    >>> from migration.check.cell import run_scenario
     >>> run_scenario(mine, "S1-helper-after-idle-shutdown").outcome.value
     'OK'
 
@@ -219,7 +219,7 @@ _SINGLETON_V1 = derive(
     user_creation_checks_singleton=True,
 )
 
-#: every design of spec §3, in spec order (the search adds its proposal, see migration.search)
+#: every design of spec §3, in spec order (the search adds its proposal, see migration.check.search)
 DESIGNS: dict[str, Design] = {
     d.name: d
     for d in (

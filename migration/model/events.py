@@ -1,12 +1,12 @@
 """What each lifecycle event, helper and thread does: the model's "C code".
 
-Every function here is a generator of atomic steps (see :mod:`migration.runtime`) and
+Every function here is a generator of atomic steps (see :mod:`migration.model.runtime`) and
 follows the design's knobs; none of them knows a verdict.  QEMU names are kept:
 ``migration_object_init``, ``migrate_get_current``, ``migration_shutdown``,
 ``migration_is_running``, ``migration_file_set_error`` ... (``migration/migration.c``,
 ``include/migration/misc.h``, ``system/runstate.c``).
 
-Like :mod:`migration.runtime`, these run at every step, so typeguard skips them
+Like :mod:`migration.model.runtime`, these run at every step, so typeguard skips them
 (``@typeguard_ignore``); mypy ``--strict`` checks them.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 
 from typeguard import typeguard_ignore
 
-from migration.designs import PointerClear, PointerSet, Protection, ThreadRef
-from migration.heap import Crash, HeapObj, LockState, MigStatus
-from migration.outcomes import Fault, Outcome
-from migration.program import Event, Program
-from migration.results import IntrospectionRecord
-from migration.runtime import Actor, Block, Pending, World
+from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.heap import Crash, HeapObj, LockState, MigStatus
+from migration.model.outcomes import Fault, Outcome
+from migration.model.program import Event, Program
+from migration.model.results import IntrospectionRecord
+from migration.model.runtime import Actor, Block, Pending, World
 from qom.errors import QOMError, QOMFatal
 from qom.object import object_new, object_ref, object_unref
 from qom.qmp import execute

@@ -3,7 +3,7 @@
 Every ``MigrationState`` the model creates gets a :class:`HeapObj` here, made by the
 type's ``instance_init`` and retired by its ``instance_finalize``.  Touching freed memory,
 or locking a lock that finalize destroyed, raises :class:`Crash` with a
-:class:`~migration.outcomes.Fault`: nothing is silently allowed.
+:class:`~migration.model.outcomes.Fault`: nothing is silently allowed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from enum import Enum
 
 from typeguard import typeguard_ignore
 
-from migration.outcomes import Fault, Outcome
+from migration.model.outcomes import Fault, Outcome
 
 __all__ = ["Crash", "HeapObj", "Lock", "LockState", "MemState", "MigStatus"]
 

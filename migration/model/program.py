@@ -2,7 +2,7 @@
 
 An :class:`Event` names one thing that happens on the main thread (``object_init``,
 ``migrate``, ``migration_shutdown``...) with its parameters; what each event does is
-defined in :mod:`migration.events`.  A program and a schedule (a list of scheduler
+defined in :mod:`migration.model.events`.  A program and a schedule (a list of scheduler
 choices) determine a run exactly; both are plain JSON.
 """
 

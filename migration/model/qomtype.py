@@ -1,10 +1,10 @@
 """The ``migration`` QOM type, registered in a real :class:`qom.Universe` per run.
 
 ``TYPE_MIGRATION`` is a concrete ``device`` subclass with ``user_creatable = False``
-and QEMU's 52 qdev class properties (:mod:`migration.options`), following
+and QEMU's 52 qdev class properties (:mod:`migration.model.options`), following
 ``migration/migration.c``.  Its ``instance_init``/``instance_finalize`` create and destroy
 the object's locks in the model heap and do what the design's knobs say with the
-global pointer; a run's :class:`~migration.runtime.World` is the only state they touch.
+global pointer; a run's :class:`~migration.model.runtime.World` is the only state they touch.
 
 The property descriptors are built once (they are immutable); a :class:`MigrationUniverse`
 (universe + initialized class) is reused from run to run only after :meth:`reset
@@ -17,11 +17,11 @@ from functools import cache
 
 from typeguard import typeguard_ignore
 
-from migration.designs import Design, PointerClear, PointerSet, Protection
-from migration.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, MemState
-from migration.options import MIGRATION_PROPERTIES, MigrationPropertySpec
-from migration.outcomes import Outcome
-from migration.runtime import World
+from migration.model.designs import Design, PointerClear, PointerSet, Protection
+from migration.model.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, MemState
+from migration.model.options import MIGRATION_PROPERTIES, MigrationPropertySpec
+from migration.model.outcomes import Outcome
+from migration.model.runtime import World
 from qom.object import Object, object_ref, object_unref
 from qom.qdev import (
     DeviceClass,

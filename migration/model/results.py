@@ -1,7 +1,7 @@
 """Result types of the migration model: one run, one counterexample, one checked cell.
 
-These are the types ``migration.decide`` consumes (docs/architecture.md, "Migration
-model"); :mod:`migration.check` re-exports them.  Everything here is plain data and
+These are the types ``migration.report.decide`` consumes (docs/architecture.md, "Migration
+model"); :mod:`migration.check.cell` re-exports them.  Everything here is plain data and
 JSON-serialisable, so a counterexample written by ``qomsim check --json`` can be
 re-run with ``qomsim replay``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migration.outcomes import Fault, Outcome, TraceStep
+from migration.model.outcomes import Fault, Outcome, TraceStep
 
 __all__ = ["CellResult", "Counterexample", "IntrospectionRecord", "RunResult"]
 

@@ -1,7 +1,7 @@
 """Run one program under one design and one schedule.
 
 :func:`run_program` builds a fresh universe and world, runs the main thread's events
-with the scheduler, and returns a :class:`~migration.results.RunResult`.
+with the scheduler, and returns a :class:`~migration.model.results.RunResult`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 from typeguard import typeguard_ignore
 
-from migration.designs import Design
-from migration.events import main_body
-from migration.program import Program, program_to_json
-from migration.qomtype import MigrationUniverse
-from migration.results import RunResult
-from migration.runtime import ChooseFn, World, replay_choices, run_world
+from migration.model.designs import Design
+from migration.model.events import main_body
+from migration.model.program import Program, program_to_json
+from migration.model.qomtype import MigrationUniverse
+from migration.model.results import RunResult
+from migration.model.runtime import ChooseFn, World, replay_choices, run_world
 
 __all__ = ["DEFAULT_MAX_STEPS", "UniversePool", "run_program", "start_world"]
 
@@ -23,7 +23,7 @@ DEFAULT_MAX_STEPS = 300
 
 
 class UniversePool:
-    """Reusable :class:`~migration.qomtype.MigrationUniverse` objects, one idle per design.
+    """Reusable :class:`~migration.model.qomtype.MigrationUniverse` objects, one idle per design.
 
     Explicit and owned by its caller (an exploration, a check), never global.
     """

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from typeguard import typeguard_ignore
 
-from migration.heap import Crash, HeapObj, Lock, LockState, MemState, MigStatus
-from migration.outcomes import Fault, Outcome, TraceStep
-from migration.results import IntrospectionRecord
+from migration.model.heap import Crash, HeapObj, Lock, LockState, MemState, MigStatus
+from migration.model.outcomes import Fault, Outcome, TraceStep
+from migration.model.results import IntrospectionRecord
 
 if TYPE_CHECKING:
-    from migration.designs import Design
+    from migration.model.designs import Design
     from qom.object import Object
     from qom.universe import Universe
 

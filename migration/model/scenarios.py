@@ -1,6 +1,6 @@
 """The spec's §4 scenarios as named programs.
 
-Each scenario is a fixed sequence of main-thread events (:mod:`migration.program`);
+Each scenario is a fixed sequence of main-thread events (:mod:`migration.model.program`);
 the concurrent parts (``T_mig``, bottom halves, the incoming coroutine) interleave with
 it in every way the scheduler allows.  The model decides what happens.  Sub-cases of
 S8 and S9 get ids ``<spec id>:a``, ``:b``, ``:c``.
@@ -8,7 +8,7 @@ S8 and S9 get ids ``<spec id>:a``, ``:b``, ``:c``.
 
 from __future__ import annotations
 
-from migration.program import Program, ev
+from migration.model.program import Program, ev
 
 __all__ = ["SCENARIOS", "SCENARIO_TEXT"]
 

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migration.check import PROPERTIES, CellResult, check_cell, resolve_design
-from migration.designs import DESIGNS
-from migration.scenarios import SCENARIOS
+from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
+from migration.model.designs import DESIGNS
+from migration.model.scenarios import SCENARIOS
 
 __all__ = ["add_arguments", "format_plain", "run"]
 

@@ -9,8 +9,8 @@ A short tour::
 Each cell (design × property) is decided by :func:`migration.check.check_cell`: every schedule of every
 scenario is enumerated (unless ``--no-exhaustive``), then Hypothesis draws programs with the fixed seed. Each
 scenario of the spec is also replayed on every design, on its default schedule, with
-:func:`migration.check.run_scenario`. The notes are rendered by :mod:`migration.notes` from those results
-only. ``--budget`` is checked between cells: a cell that has started runs to its end.
+:func:`migration.check.cell.run_scenario`. The notes are rendered by :mod:`migration.report.notes` from
+those results only. ``--budget`` is checked between cells: a cell that has started runs to its end.
 
 Nothing is lost:
 
@@ -45,9 +45,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
-from migration import notes
-from migration.outcomes import Outcome
-from migration.results import CellResult
+from migration.model.outcomes import Outcome
+from migration.model.results import CellResult
+from migration.report import notes
 
 __all__ = [
     "DEFAULT_OUT",
@@ -256,7 +256,7 @@ def run_matrix(
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
     if check is None or scenario is None:
-        from migration import check as model
+        from migration.check import cell as model
 
         check = check or model.check_cell
         scenario = scenario or (lambda d, s: model.run_scenario(d, s).outcome)
@@ -313,7 +313,7 @@ def _cell_brief(c: CellResult) -> str:
 
 
 def design_diffs(designs: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The knobs in which each design differs from :data:`migration.notes.BASELINE` (its cost).
+    """The knobs in which each design differs from :data:`migration.report.notes.BASELINE` (its cost).
 
     :param designs: ``id -> Design`` (anything with ``differs_from(other) -> list[str]``).
     :return: ``id -> knob names``; designs that cannot be compared are left out.
@@ -604,13 +604,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def all_designs() -> dict[str, Any]:
-    """The designs ``decide`` weighs by default: the spec's (:data:`migration.designs.DESIGNS`), then the
-    model's own proposal and alternatives (:mod:`migration.search`), in that order.
+    """The designs ``decide`` weighs by default: the spec's (:data:`migration.model.designs.DESIGNS`), then
+    the model's own proposal and alternatives (:mod:`migration.check.search`), in that order.
 
     :return: ``id -> Design``.
     """
-    from migration.designs import DESIGNS
-    from migration.search import alternative_designs, proposed_designs
+    from migration.check.search import alternative_designs, proposed_designs
+    from migration.model.designs import DESIGNS
 
     out: dict[str, Any] = dict(DESIGNS)
     for d in (*proposed_designs(), *alternative_designs()):
@@ -642,13 +642,13 @@ def _summaries(designs: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _qmp_visible(designs: Mapping[str, Any]) -> dict[str, list[str]]:
-    from migration.search import qmp_changes
+    from migration.check.search import qmp_changes
 
     return {d: list(qmp_changes(design)) for d, design in designs.items()}
 
 
 def _property_texts() -> dict[str, str]:
-    from migration.properties import PROPERTY_CHECKS
+    from migration.check.properties import PROPERTY_CHECKS
 
     return {pid: " ".join(check.text.split()) for pid, check in PROPERTY_CHECKS.items()}
 
@@ -659,8 +659,8 @@ def run(args: argparse.Namespace) -> int:
     :param args: the parsed options (see :func:`add_arguments`).
     :return: the exit status (see the module docstring).
     """
-    from migration.check import PROPERTIES
-    from migration.scenarios import SCENARIOS
+    from migration.check.cell import PROPERTIES
+    from migration.model.scenarios import SCENARIOS
 
     known = all_designs()
 

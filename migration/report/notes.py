@@ -1,7 +1,8 @@
 """Rendering of the design × property matrix into MADR 4 decision notes.
 
 Nothing in this module decides an outcome: every verdict it prints comes from the :class:`Matrix` it is
-given, which ``qomsim decide`` (:mod:`migration.decide`) fills by running the model. What is typed in here is
+given, which ``qomsim decide`` (:mod:`migration.report.decide`) fills by running the model. What is typed
+in here is
 only the framing of each question (its context, the options it weighs, the order of its drivers) and the
 documented rule that picks the chosen option from the results (:func:`choose`).
 
@@ -19,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from migration.outcomes import Fault, Outcome, TraceStep
-from migration.results import CellResult, Counterexample
+from migration.model.outcomes import Fault, Outcome, TraceStep
+from migration.model.results import CellResult, Counterexample
 
 __all__ = [
     "BASELINE",
@@ -340,8 +341,8 @@ def evidence_name(design: str, prop: str) -> str:
 
 
 def default_template() -> str:
-    """:return: the MADR 4 template shipped in ``migration/templates/madr.md``."""
-    return resources.files("migration").joinpath("templates/madr.md").read_text(encoding="utf-8")
+    """:return: the MADR 4 template shipped in ``migration/report/templates/madr.md``."""
+    return resources.files("migration.report").joinpath("templates/madr.md").read_text(encoding="utf-8")
 
 
 def load_template(path: Path | None) -> str:

@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from migration.check import Counterexample, replay
-from migration.outcomes import Fault
-from migration.properties import violation
+from migration.check.cell import Counterexample, replay
+from migration.check.properties import violation
+from migration.model.outcomes import Fault
 
 __all__ = ["add_arguments", "load", "reproduced", "run"]
 

@@ -1,6 +1,6 @@
 """The QOM commands of QMP: ``qom-*``, ``object-add``/``-del``, ``device_add``/``_del``, introspection.
 
-Each handler takes a :class:`~qom.qmp_schema.CommandContext` and arguments the
+Each handler takes a :class:`~qom.qmp.schema.CommandContext` and arguments the
 dispatcher has already checked against the entry's schema, and raises a
 :class:`~qom.errors.QOMError` with QEMU's class and text on failure.  Sources:
 ``qom/qom-qmp-cmds.c``, ``qom/object_interfaces.c``, ``system/qdev-monitor.c``,
@@ -39,8 +39,8 @@ from qom.property import (
     object_property_set,
 )
 from qom.qdev import DeviceClass, DeviceState, phase_check, qdev_new, qdev_realize, qdev_unrealize
-from qom.qmp_json import JSON
-from qom.qmp_schema import Arg, Command, CommandContext
+from qom.qmp.json import JSON
+from qom.qmp.schema import Arg, Command, CommandContext
 from qom.singleton import object_class_is_internal, object_class_is_singleton, singleton_get_instance
 from qom.tree import (
     object_property_add_child,

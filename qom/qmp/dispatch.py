@@ -12,9 +12,9 @@ Call a command the way a QMP client would, and get QEMU's answer as a dict::
 
 :func:`execute` never raises for a client's mistake, and a command that fails
 leaves the universe as it found it (except for the failures no class can predict,
-see :mod:`qom.qmp_commands`).  :func:`dispatch` takes a whole request
+see :mod:`qom.qmp.commands`).  :func:`dispatch` takes a whole request
 object (``{"execute": ..., "arguments": ..., "id": ...}``) and a
-:class:`~qom.qmp_schema.QMPSession`; the socket server (``qom/server.py``) uses
+:class:`~qom.qmp.schema.QMPSession`; the socket server (``qom/server.py``) uses
 it so that capabilities negotiation is per connection.  The request checks and
 their texts follow ``qapi/qmp-dispatch.c`` and ``monitor/qmp.c``.
 
@@ -28,10 +28,10 @@ from collections.abc import Mapping
 from typing import cast
 
 from qom.errors import GenericError, QOMError
-from qom.hmp import HMP_COMMANDS
-from qom.qmp_commands import QOM_COMMANDS
-from qom.qmp_json import JSON
-from qom.qmp_schema import (
+from qom.qmp.commands import QOM_COMMANDS
+from qom.qmp.hmp import HMP_COMMANDS
+from qom.qmp.json import JSON
+from qom.qmp.schema import (
     Arg,
     Command,
     CommandContext,

@@ -27,9 +27,9 @@ from qom.errors import DeviceNotFound, GenericError, QOMError
 from qom.object import Object, object_get_typename
 from qom.property import object_property_parse
 from qom.qdev import DeviceClass
-from qom.qmp_commands import QOM_COMMANDS, TYPE_DEVICE, device_list_properties, property_info, qdev_device_add
-from qom.qmp_json import JSON, parse_json
-from qom.qmp_schema import Arg, Command, CommandContext
+from qom.qmp.commands import QOM_COMMANDS, TYPE_DEVICE, device_list_properties, property_info, qdev_device_add
+from qom.qmp.json import JSON, parse_json
+from qom.qmp.schema import Arg, Command, CommandContext
 from qom.singleton import object_class_is_internal
 from qom.tree import (
     object_child_foreach,

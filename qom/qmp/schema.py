@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from qom.errors import GenericError, QOMError
-from qom.qmp_json import JSON
+from qom.qmp.json import JSON
 
 if TYPE_CHECKING:
     from qom.universe import Universe

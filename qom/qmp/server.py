@@ -10,7 +10,7 @@ Any QMP client works against it unchanged, for example QEMU's own ``qmp-shell``:
 The server speaks QMP as ``monitor/qmp.c`` does: a greeting with the emulated
 version and no capabilities; per-connection capabilities negotiation; the
 request's ``id`` echoed; QEMU's JSON-streamer limits and error texts
-(:mod:`qom.qmp_json`); responses ending in ``\\r\\n``.  Every command runs on
+(:mod:`qom.qmp.json`); responses ending in ``\\r\\n``.  Every command runs on
 the one event-loop thread, so the QOM core never sees concurrency.  A client
 that sends garbage or hangs up mid-message affects only its own connection.
 ``quit`` is answered, a ``SHUTDOWN`` event goes to every negotiated client, and
@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qom.errors import QOMFatal
-from qom.qmp import dispatch, error_response, greeting
-from qom.qmp_examples import register_example_types
-from qom.qmp_json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessageParser
-from qom.qmp_schema import QMPSession, SessionState, VersionInfo
+from qom.qmp.dispatch import dispatch, error_response, greeting
+from qom.qmp.examples import register_example_types
+from qom.qmp.json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessageParser
+from qom.qmp.schema import QMPSession, SessionState, VersionInfo
 from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
 
 __all__ = ["QMPServer", "ServerConfig", "add_arguments", "parse_tcp", "run"]

@@ -13,7 +13,7 @@ run as ``-machine none -nodefaults -S -display none``) or to one already running
 Some introspection calls crash QEMU 7.2.  A lost connection or an exited process is recorded as a
 crash of that (command, type); a QEMU the capture started is then restarted and the sweep goes on.
 The raw answers (:class:`RawCapture`) are reduced to the snapshot format by
-:func:`qom.snapshot.snapshot_from_raw`; see ``docs/snapshot-format.md``.
+:func:`qom.snapshot.format.snapshot_from_raw`; see ``docs/snapshot-format.md``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 
+from qom.snapshot.format import RawCapture, dump_snapshot, snapshot_from_raw
 from qom.visitor import JSON
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "CaptureFailed",
     "QEMUCrashed",
     "QEMUTarget",
-    "RawCapture",
     "add_arguments",
     "capture",
     "run",
@@ -67,28 +66,6 @@ class QEMUCrashed(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
-
-
-@dataclass
-class RawCapture:
-    """Every answer the sweep got, before reduction.
-
-    ``qom_list_properties``/``device_list_properties`` map a type name to either
-    ``{"return": [...]}`` or ``{"error": {"class": ..., "desc": ...}}``.
-    """
-
-    version: dict[str, JSON] = field(default_factory=dict)
-    argv: list[str] = field(default_factory=list)
-    types: list[dict[str, JSON]] = field(default_factory=list)
-    concrete: list[str] = field(default_factory=list)
-    implements: dict[str, list[str]] = field(default_factory=dict)
-    tree: dict[str, list[dict[str, JSON]]] = field(default_factory=dict)
-    qom_list_properties: dict[str, dict[str, JSON]] = field(default_factory=dict)
-    device_list_properties: dict[str, dict[str, JSON]] = field(default_factory=dict)
-    #: one ``{"command", "typename", "detail"}`` per crash
-    crashes: list[dict[str, str]] = field(default_factory=list)
-    restarts: int = 0
-    seconds: float = 0.0
 
 
 # -- talking to one QEMU -------------------------------------------------------------------------
@@ -403,7 +380,6 @@ def run(args: argparse.Namespace) -> int:
     :param args: the parsed options.
     :return: 0 on success, 1 when the capture failed.
     """
-    from qom.snapshot import dump_snapshot, snapshot_from_raw
 
     try:
         raw = asyncio.run(capture(args.qemu, args.qmp, only=args.only, progress=not args.no_progress))

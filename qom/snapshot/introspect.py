@@ -4,7 +4,7 @@ It checks what QEMU's ``tests/qtest/device-introspect-test.c`` checks, on any un
 loaded snapshot included)::
 
     >>> from qom import Universe
-    >>> from qom.introspect import introspect_sweep
+    >>> from qom.snapshot.introspect import introspect_sweep
     >>> introspect_sweep(Universe()).failures
     []
 
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from qom.errors import QOMFatal
-from qom.qmp import execute
+from qom.qmp.dispatch import execute
 from qom.universe import Universe
 
 __all__ = ["HIDDEN_DEVICE_PROPERTIES", "IntrospectFailure", "IntrospectReport", "introspect_sweep"]
