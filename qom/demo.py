@@ -36,7 +36,10 @@ from qom.tree import (
 from qom.types import TYPE_INTERFACE, ObjectClass, TypeInfo, object_class_dynamic_cast, type_register_static
 from qom.universe import EventKind, QOMEvent, Universe, use_universe
 
-__all__ = ["add_arguments", "format_qom_tree", "run"]
+__all__ = ["HELP", "add_arguments", "format_qom_tree", "run"]
+
+#: the line ``qomsim --help`` shows
+HELP = "a short tour of the QOM core"
 
 
 class Animal(Object):

@@ -347,7 +347,7 @@ def test_tcp_on_loopback_with_a_free_port() -> None:
 
 
 def test_parse_tcp() -> None:
-    from qom.qmp.server import parse_tcp
+    from qom.cli.serve import parse_tcp
 
     assert parse_tcp("4444") == ("127.0.0.1", 4444)
     assert parse_tcp(":0") == ("127.0.0.1", 0)

@@ -22,7 +22,10 @@ from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_des
 from migration.model.designs import DESIGNS
 from migration.model.scenarios import SCENARIOS
 
-__all__ = ["add_arguments", "format_plain", "run"]
+__all__ = ["HELP", "add_arguments", "format_plain", "run"]
+
+#: the line ``qomsim --help`` shows
+HELP = "check one migration design against the properties"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -52,6 +52,7 @@ from migration.report import notes
 __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_SEED",
+    "HELP",
     "MANIFEST",
     "CheckFn",
     "PlainReporter",
@@ -68,6 +69,9 @@ __all__ = [
     "summary_lines",
     "write_files",
 ]
+
+#: the line ``qomsim --help`` shows
+HELP = "run every design against every property and write MADR notes"
 
 #: the Hypothesis seed used when ``--seed`` is not given (fixed, so the default run is reproducible)
 DEFAULT_SEED = 0

@@ -16,7 +16,10 @@ from migration.check.cell import Counterexample, replay
 from migration.check.properties import violation
 from migration.model.outcomes import Fault
 
-__all__ = ["add_arguments", "load", "reproduced", "run"]
+__all__ = ["HELP", "add_arguments", "load", "reproduced", "run"]
+
+#: the line ``qomsim --help`` shows
+HELP = "re-run a saved counterexample and print its trace"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,13 +1,14 @@
 """The ``qomsim`` command line.
 
-Each subcommand lives in its own module, which provides two functions::
+Each package registers its own subcommands as entry points of the group ``qomsim.commands``
+(``pyproject.toml``), so this module names none of them and the ``qom`` core never imports
+``migration``.  An entry point names a module that provides::
 
+    HELP: str                                                  # one line for ``qomsim --help``
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 
-The table below is the explicit registry of those modules (no plug-in discovery).
-A module is imported only when its subcommand is parsed, so ``qomsim --help``
-stays fast and a broken optional subcommand cannot break the others.
+A subcommand whose module cannot be imported is listed as unavailable; the others still work.
 """
 
 from __future__ import annotations
@@ -16,18 +17,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from types import ModuleType
 
-#: subcommand name -> (module, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "decide": ("migration.report.decide", "run every design against every property and write MADR notes"),
-    "check": ("migration.report.check_cmd", "check one migration design against the properties"),
-    "replay": ("migration.report.replay", "re-run a saved counterexample and print its trace"),
-    "serve": ("qom.qmp.server", "serve a QOM universe over QMP"),
-    "capture": ("qom.snapshot.capture", "capture a running QEMU's type universe into a snapshot file"),
-    "demo": ("qom.demo", "a short tour of the QOM core"),
-}
+__all__ = ["GROUP", "build_parser", "main", "subcommands"]
+
+#: the entry-point group every subcommand is registered in
+GROUP = "qomsim.commands"
 
 
 def _version() -> str:
@@ -37,12 +33,17 @@ def _version() -> str:
         return "0.0.0+unknown"
 
 
-def _load(name: str) -> ModuleType | None:
-    module_name = SUBCOMMANDS[name][0]
+def subcommands() -> dict[str, str]:
+    """:return: subcommand name -> module name, from the installed entry points, sorted by name."""
+    found = {ep.name: ep.value.partition(":")[0] for ep in entry_points(group=GROUP)}
+    return dict(sorted(found.items()))
+
+
+def _load(module_name: str) -> ModuleType | None:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
+        if exc.name is not None and module_name.startswith(exc.name):
             return None
         raise
 
@@ -50,8 +51,7 @@ def _load(name: str) -> ModuleType | None:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser.
 
-    :param only: import just this subcommand's module (the others are listed
-        by name and help text only).
+    :param only: give full options to just this subcommand (the others get their help line only).
     :return: the parser.
     """
     parser = argparse.ArgumentParser(
@@ -60,12 +60,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"qomsim {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_module, help_text) in SUBCOMMANDS.items():
+    for name, module_name in subcommands().items():
+        module = _load(module_name)
+        help_text = "(not available in this build)" if module is None else str(getattr(module, "HELP", ""))
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        if name == only:
-            module = _load(name)
-            if module is not None:
-                module.add_arguments(sp)
+        if name == only and module is not None:
+            module.add_arguments(sp)
     return parser
 
 
@@ -76,19 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: the process exit status.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in args_list if a in SUBCOMMANDS), None)
+    known = subcommands()
+    command = next((a for a in args_list if a in known), None)
     parser = build_parser(only=command)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
         return 2
-    module = _load(args.command)
+    module = _load(known[args.command])
     if module is None:
         print(f"qomsim: '{args.command}' is not available in this build", file=sys.stderr)
         return 2
     status: int = module.run(args)
     return status
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -23,10 +23,8 @@ server prints the message and exits with status 1, as QEMU would die.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import signal
@@ -37,12 +35,11 @@ from dataclasses import dataclass, field
 
 from qom.errors import QOMFatal
 from qom.qmp.dispatch import dispatch, error_response, greeting
-from qom.qmp.examples import register_example_types
 from qom.qmp.json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessageParser
 from qom.qmp.schema import QMPSession, SessionState, VersionInfo
-from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
+from qom.universe import Universe
 
-__all__ = ["QMPServer", "ServerConfig", "add_arguments", "parse_tcp", "run"]
+__all__ = ["QMPServer", "ServerConfig"]
 
 
 @dataclass
@@ -182,142 +179,3 @@ class QMPServer:
     def _shutdown(self) -> None:
         if self._stop is not None:
             self._stop.set()
-
-
-def parse_tcp(text: str) -> tuple[str, int]:
-    """Parse ``[HOST:]PORT`` (host defaults to loopback).
-
-    :param text: the option value.
-    :return: ``(host, port)``.
-    :raise argparse.ArgumentTypeError: when the port is not a number in 0..65535.
-    """
-    host, _, port = text.rpartition(":")
-    if not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
-    if host.startswith("[") and host.endswith("]"):  # [::1]:4444
-        host = host[1:-1]
-    return (host or "127.0.0.1"), int(port)
-
-
-def _version(text: str) -> VersionInfo:
-    try:
-        return VersionInfo.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
-    return int(text)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare ``qomsim serve``'s options.
-
-    :param parser: the subcommand's parser.
-    """
-    parser.add_argument(
-        "--socket", metavar="PATH", help="listen on this UNIX socket (created with mode 0600)"
-    )
-    parser.add_argument(
-        "--tcp",
-        metavar="HOST:PORT",
-        type=parse_tcp,
-        help="listen on TCP (HOST defaults to 127.0.0.1; PORT 0 picks a free port)",
-    )
-    parser.add_argument(
-        "--universe",
-        metavar="FILE",
-        help="serve the universe saved in FILE (default: a built-in -machine none)",
-    )
-    parser.add_argument(
-        "--examples",
-        action="store_true",
-        help="also register qomsim's example types (example-memory, example-device, ...)",
-    )
-    parser.add_argument(
-        "--singleton-policy",
-        choices=[p.value for p in SingletonPolicy],
-        help="what a second creation of a singleton does (default: the universe's)",
-    )
-    parser.add_argument(
-        "--introspection",
-        choices=[m.value for m in IntrospectionMode],
-        help="how qom-list-properties and device-list-properties get properties",
-    )
-    parser.add_argument(
-        "--qemu-version",
-        metavar="X.Y.Z",
-        type=_version,
-        help="the version query-version reports (default: 10.2.50)",
-    )
-    parser.add_argument(
-        "--max-message-size",
-        metavar="BYTES",
-        type=_positive,
-        default=MAX_TOKEN_SIZE,
-        help="reject JSON messages larger than this (default: QEMU's 64 MiB)",
-    )
-    parser.add_argument(
-        "--max-nesting",
-        metavar="N",
-        type=_positive,
-        default=MAX_NESTING,
-        help="reject JSON nested deeper than this (default: QEMU's 1024)",
-    )
-
-
-def _load_universe(path: str | None, examples: bool) -> Universe:
-    universe = _base_universe(path)
-    if examples:
-        with use_universe(universe):
-            register_example_types()
-    return universe
-
-
-def _base_universe(path: str | None) -> Universe:
-    if path is None:
-        return Universe(machine="none")
-    try:
-        snapshot = importlib.import_module("qom.snapshot")  # the capture work's module, imported lazily
-    except ModuleNotFoundError as exc:
-        if exc.name != "qom.snapshot":
-            raise
-        raise SystemExit("qomsim serve: --universe needs qom.snapshot, which this build lacks") from None
-    try:
-        universe = snapshot.load_universe(path)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"qomsim serve: cannot load universe {path}: {exc}") from None
-    if not isinstance(universe, Universe):
-        raise SystemExit(f"qomsim serve: qom.snapshot.load_universe({path!r}) did not return a Universe")
-    return universe
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``qomsim serve``.
-
-    :param args: the parsed options.
-    :return: the exit status.
-    """
-    if args.socket is None and args.tcp is None:
-        print("qomsim serve: give --socket PATH and/or --tcp HOST:PORT", file=sys.stderr)
-        return 2
-    try:
-        universe = _load_universe(args.universe, args.examples)
-        if args.singleton_policy is not None:
-            universe.singleton_policy = SingletonPolicy(args.singleton_policy)
-        if args.introspection is not None:
-            mode = IntrospectionMode(args.introspection)
-            universe.qmp_policy.qom_list_properties = universe.qmp_policy.device_list_properties = mode
-    except SystemExit as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    config = ServerConfig(args.socket, args.tcp, args.qemu_version, args.max_message_size, args.max_nesting)
-    # a request may nest --max-nesting levels and its "id" is echoed: let json.dumps recurse that deep
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * args.max_nesting + 1000))
-
-    def announce(line: str) -> None:
-        print(line, flush=True)
-
-    return asyncio.run(QMPServer(universe, config, announce).serve())

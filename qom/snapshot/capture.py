@@ -37,6 +37,7 @@ from qom.snapshot.format import RawCapture, dump_snapshot, snapshot_from_raw
 from qom.visitor import JSON
 
 __all__ = [
+    "HELP",
     "QEMU_ARGS",
     "CaptureFailed",
     "QEMUCrashed",
@@ -45,6 +46,9 @@ __all__ = [
     "capture",
     "run",
 ]
+
+#: the line ``qomsim --help`` shows
+HELP = "capture a running QEMU's type universe into a snapshot file"
 
 #: the arguments the capture gives a QEMU it starts (before its own ``-qmp``)
 QEMU_ARGS: tuple[str, ...] = ("-machine", "none", "-nodefaults", "-S", "-display", "none")
