@@ -9,19 +9,28 @@ documented rule that picks the chosen option from the results (:func:`choose`).
 Everything rendered is deterministic: ordering follows the spec's ids, never a set or a dict built on the way,
 and the date and seed are arguments.
 """
-
 from __future__ import annotations
 
 import json
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from migration.model.outcomes import Fault, Outcome, TraceStep
-from migration.model.results import CellResult, Counterexample
+from migration.model.results import CellResult
+from migration.report.choose import (
+    BASELINE,
+    CHOICE_RULE,
+    NOT_REACHED,
+    QUESTIONS,
+    Choice,
+    Matrix,
+    Question,
+    Rank,
+    choose,
+)
+from migration.report.evidence import evidence_name, render_evidence
+from migration.report.markdown import bullets, code, table
 
 __all__ = [
     "BASELINE",
@@ -44,12 +53,6 @@ __all__ = [
     "render_note",
 ]
 
-#: the verdict written for a cell the run did not reach (budget spent); never a guess
-NOT_REACHED = "not-reached"
-
-#: the design the cost of every other design is measured against: what QEMU merged
-BASELINE = "qemu-10.0"
-
 #: placeholders a MADR template may use (``string.Template`` syntax, ``$name``)
 TEMPLATE_FIELDS: tuple[str, ...] = (
     "status",
@@ -67,277 +70,19 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Matrix:
-    """The results of one ``qomsim decide`` run.
-
-    :param seed: the Hypothesis seed every cell ran with.
-    :param exhaustive: whether exhaustive confirmation was asked for.
-    :param designs: design ids, in run order.
-    :param properties: property ids, in spec order.
-    :param scenarios: scenario ids, in spec order.
-    :param all_scenarios: whether ``scenarios`` are all of the spec's (else a subset chosen by the user,
-        and exhaustive evidence covers only those).
-    :param cells: ``(design, property) -> result`` for every cell reached.
-    :param scenario_outcomes: ``(design, scenario) -> outcome`` for every scenario replayed.
-    """
-
-    seed: int
-    exhaustive: bool
-    designs: tuple[str, ...]
-    properties: tuple[str, ...]
-    scenarios: tuple[str, ...]
-    all_scenarios: bool
-    cells: Mapping[tuple[str, str], CellResult]
-    scenario_outcomes: Mapping[tuple[str, str], Outcome]
-
-    @property
-    def complete(self) -> bool:
-        """:return: whether every cell and every scenario was reached."""
-        return len(self.cells) == len(self.designs) * len(self.properties) and len(
-            self.scenario_outcomes
-        ) == len(self.designs) * len(self.scenarios)
-
-    def cell(self, design: str, prop: str) -> CellResult | None:
-        """:return: the result of one cell, or None when the run did not reach it."""
-        return self.cells.get((design, prop))
-
-    def to_json(self) -> dict[str, Any]:
-        """The matrix as issue 5 specifies it, plus counts, the seed and the cells not reached.
-
-        :return: a JSON-serialisable dict whose key order is the run order.
-        """
-        designs: dict[str, Any] = {}
-        for d in self.designs:
-            props: dict[str, Any] = {}
-            missing_props: list[str] = []
-            for p in self.properties:
-                c = self.cell(d, p)
-                if c is None:
-                    missing_props.append(p)
-                    continue
-                entry: dict[str, Any] = {
-                    "verdict": c.verdict,
-                    "evidence": c.evidence,
-                    "outcome": c.outcome.name,
-                    "schedules_explored": c.schedules_explored,
-                    "examples_sampled": c.examples_sampled,
-                }
-                if c.counterexample is not None:
-                    entry["counterexample"] = f"evidence/{evidence_name(d, p)}.json"
-                props[p] = entry
-            scen: dict[str, Any] = {}
-            missing_scen: list[str] = []
-            for s in self.scenarios:
-                o = self.scenario_outcomes.get((d, s))
-                if o is None:
-                    missing_scen.append(s)
-                else:
-                    scen[s] = {"outcome": o.name}
-            designs[d] = {
-                "properties": props,
-                "scenarios": scen,
-                "not_reached": {"properties": missing_props, "scenarios": missing_scen},
-            }
-        return {
-            "seed": self.seed,
-            "exhaustive": self.exhaustive,
-            "complete": self.complete,
-            "properties": list(self.properties),
-            "scenarios": list(self.scenarios),
-            "all_scenarios": self.all_scenarios,
-            "designs": designs,
-        }
+def _evidence_label(c: CellResult) -> str:
+    return "exhaustive" if c.evidence == "exhaustive" else "sampled"
 
 
-@dataclass(frozen=True)
-class Question:
-    """One design question, answered by one note.
-
-    :param number: the note's number (``NNNN`` in its file name).
-    :param slug: the title with dashes, as in the file name.
-    :param title: the note's title.
-    :param context: the problem statement (framing only, no outcome).
-    :param drivers: the property ids this question is about; they are weighed first, then every other
-        property the run checked (a design must be safe as a whole).
-    :param options: spec design ids this question weighs; designs of the model's own are added by the run.
-    """
-
-    number: int
-    slug: str
-    title: str
-    context: str
-    drivers: tuple[str, ...]
-    options: tuple[str, ...]
-
-    @property
-    def filename(self) -> str:
-        """:return: ``NNNN-title-with-dashes.md``."""
-        return f"{self.number:04d}-{self.slug}.md"
-
-
-#: the questions the debate asked, in note order
-QUESTIONS: tuple[Question, ...] = (
-    Question(
-        number=1,
-        slug="migration-object-lifetime",
-        title="Lifetime of the migration object and of the pointers to it",
-        context=(
-            "QEMU keeps one long-lived `MigrationState` (QOM type `migration`) and a file-static pointer to "
-            "it (`migration/migration.c`). The main thread drops its reference early in shutdown "
-            "(`migration_shutdown()`), but the outgoing migration thread, bottom halves and, since QEMU "
-            "10.0, the incoming side hold references of their own, so the last reference may be dropped "
-            "later, on another thread; finalize then destroys the object's locks and frees it. Code outside "
-            "`migration/` (VFIO's run-state handler among others) calls the exported helpers of "
-            "`include/migration/misc.h` at any point of the VM's life, up to and after that last "
-            "reference.\n\n"
-            "Which rule for setting, clearing and reading the pointer keeps every helper safe and truthful "
-            "for the whole lifecycle, without deadlocks, and without breaking introspection of the "
-            "`migration` type?"
-        ),
-        drivers=("no-use-after-free", "no-null-deref", "helpers-whole-lifecycle", "no-deadlock"),
-        options=(
-            "qemu-9.1",
-            "two-globals",
-            "exports-split",
-            "mutex",
-            "rcu",
-            "identity-clear",
-            "join-at-shutdown",
-            "qemu-10.0",
-        ),
-    ),
-    Question(
-        number=2,
-        slug="singleton-or-internal-interface",
-        title="A singleton or an internal interface for the migration type",
-        context=(
-            "`qom-list-properties`, `device-list-properties` and HMP `device_add migration,help` create a "
-            "temporary instance of a concrete type and finalize it again (`qom/qom-qmp-cmds.c`, "
-            "`tests/qtest/device-introspect-test.c`). As soon as `migration`'s `instance_init` or "
-            "`instance_finalize` touch the global pointer, that temporary instance can abort QEMU or clear "
-            "the live object's pointer. The October 2024 debate proposed a `singleton` interface (a class "
-            "that is never instantiated twice, whose introspection skips or reuses the live instance) and an"
-            " `internal` interface (a class hidden from introspection and from user creation); the "
-            "objections were that `object_new()` followed by `object_unref()` must always be possible and "
-            "free of side effects, and that every caller would have to know which types are singletons.\n\n"
-            "Which mechanism keeps introspection of `migration` working and pure while a second instance can"
-            " never exist and no creation path aborts?"
-        ),
-        drivers=("single-instance", "introspection-works", "introspection-pure", "creation-paths-safe"),
-        options=(
-            "singleton-v1",
-            "singleton-v2",
-            "internal-hidden",
-            "class-only-introspection",
-            "gobject-singleton",
-            "qemu-10.0",
-        ),
-    ),
-)
-
-
-@dataclass(frozen=True)
-class Rank:
-    """Where one option stands under the choice rule (smaller sorts first).
-
-    :param driver_fails: the question's own drivers that fail.
-    :param fails: properties that fail, drivers included.
-    :param sampled: properties that hold on sampled evidence only.
-    :param cost: mechanism changes from :data:`BASELINE` (None when unknown: sorts last).
-    :param position: the option's place in the question's list.
-    :param unreached: properties the run did not reach.
-    """
-
-    driver_fails: int
-    fails: int
-    sampled: int
-    cost: int | None
-    position: int
-    unreached: int
-
-    def key(self) -> tuple[int, int, int, int, int, int]:
-        """:return: the sort key of the rule: reached first, then fewest failing drivers, fewest failures,
-        fewest sampled holds, lowest cost, earliest in the list."""
-        return (
-            1 if self.unreached else 0,
-            self.driver_fails,
-            self.fails,
-            self.sampled,
-            self.cost if self.cost is not None else 1 << 30,
-            self.position,
-        )
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The option a note chooses, derived from the matrix by :func:`choose`.
-
-    :param chosen: the chosen design id, or None when no option had every cell reached.
-    :param ranking: every option with its :class:`Rank`, best first.
-    :param status: the MADR status: ``accepted`` when the chosen option holds every property checked on
-        exhaustive evidence, else ``proposed``.
-    """
-
-    chosen: str | None
-    ranking: tuple[tuple[str, Rank], ...]
-    status: str
-
-
-#: the rule :func:`choose` applies, quoted in every note
-CHOICE_RULE = (
-    "Options are ranked by, in order: every cell reached; fewest failing drivers of this question; "
-    "fewest failing properties in all; fewest properties "
-    "that hold on sampled (rather than exhaustive) evidence; fewest mechanism changes from "
-    f"`{BASELINE}` (what QEMU merged; the count of design knobs that differ from it); earlier in the list "
-    "of considered options. The first option is chosen. The status is `accepted` when the chosen option "
-    "holds every property checked on exhaustive evidence, `proposed` otherwise."
-)
-
-
-def choose(
-    options: Sequence[str],
-    properties: Sequence[str],
-    matrix: Matrix,
-    diffs: Mapping[str, Sequence[str]],
-    drivers: Sequence[str] = (),
-) -> Choice:
-    """Pick an option from the results by the documented rule (:data:`CHOICE_RULE`).
-
-    :param options: the option ids, in the question's order.
-    :param properties: the property ids judged.
-    :param drivers: the question's own properties (weighed first).
-    :param matrix: the run's results.
-    :param diffs: the knobs in which each design differs from :data:`BASELINE` (missing: unknown).
-    :return: the choice, with the full ranking.
-    """
-    ranked: list[tuple[str, Rank]] = []
-    for position, d in enumerate(options):
-        cells = [matrix.cell(d, p) for p in properties]
-        reached = [c for c in cells if c is not None]
-        rank = Rank(
-            driver_fails=sum(1 for c in reached if c.verdict == "fails" and c.property in drivers),
-            fails=sum(1 for c in reached if c.verdict == "fails"),
-            sampled=sum(1 for c in reached if c.verdict == "holds" and c.evidence == "sampled"),
-            cost=len(diffs[d]) if d in diffs else None,
-            position=position,
-            unreached=len(cells) - len(reached),
-        )
-        ranked.append((d, rank))
-    ranked.sort(key=lambda item: item[1].key())
-    chosen: str | None = None
-    status = "proposed"
-    if ranked and ranked[0][1].unreached == 0:
-        chosen = ranked[0][0]
-        best = ranked[0][1]
-        if best.fails == 0 and best.sampled == 0:
-            status = "accepted"
-    return Choice(chosen=chosen, ranking=tuple(ranked), status=status)
-
-
-def evidence_name(design: str, prop: str) -> str:
-    """:return: the base name (no extension) of a failing cell's evidence files."""
-    return f"{design}--{prop}"
+def _cell_text(c: CellResult | None, link_prefix: str) -> str:
+    if c is None:
+        return NOT_REACHED
+    if c.verdict == "holds":
+        return f"holds ({_evidence_label(c)})"
+    link = ""
+    if c.counterexample is not None:
+        link = f" [trace]({link_prefix}{evidence_name(c.design, c.property)}.md)"
+    return f"**fails** {c.outcome.name} ({_evidence_label(c)}){link}"
 
 
 def default_template() -> str:
@@ -366,165 +111,6 @@ def load_template(path: Path | None) -> str:
     return text
 
 
-# --------------------------------------------------------------------------------------------------------
-# small Markdown helpers
-
-
-def _cellsafe(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _code(text: str) -> str:
-    return f"`{text}`" if "`" not in text else f"`` {text} ``"
-
-
-def _evidence_label(c: CellResult) -> str:
-    return "exhaustive" if c.evidence == "exhaustive" else "sampled"
-
-
-def _cell_text(c: CellResult | None, link_prefix: str) -> str:
-    if c is None:
-        return NOT_REACHED
-    if c.verdict == "holds":
-        return f"holds ({_evidence_label(c)})"
-    link = ""
-    if c.counterexample is not None:
-        link = f" [trace]({link_prefix}{evidence_name(c.design, c.property)}.md)"
-    return f"**fails** {c.outcome.name} ({_evidence_label(c)}){link}"
-
-
-def _bullets(lines: Sequence[str]) -> str:
-    return "\n".join(f"* {line}" for line in lines)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    if any(len(row) != len(header) for row in rows):
-        raise ValueError(f"table row width differs from its header {list(header)}")
-    out = ["| " + " | ".join(_cellsafe(h) for h in header) + " |", "|" + " --- |" * len(header)]
-    out.extend("| " + " | ".join(_cellsafe(c) for c in row) + " |" for row in rows)
-    return "\n".join(out)
-
-
-# --------------------------------------------------------------------------------------------------------
-# counterexamples
-
-
-def _program_lines(program: Any) -> list[str]:
-    if not isinstance(program, list):
-        return [_code(json.dumps(program, sort_keys=True))]
-    lines = []
-    for i, step in enumerate(program, 1):
-        if isinstance(step, dict) and isinstance(step.get("event"), str):
-            rest = {k: v for k, v in sorted(step.items()) if k != "event"}
-            text = step["event"] + ("" if not rest else " " + json.dumps(rest, sort_keys=True))
-        else:
-            text = step if isinstance(step, str) else json.dumps(step, sort_keys=True)
-        lines.append(f"{i}. {_code(text)}")
-    return lines
-
-
-def _mermaid_text(text: str) -> str:
-    # ';' ends a Mermaid statement and '#' starts an entity code: write '#' as its entity, '#35;'.
-    return text.replace(";", ",").replace("#", "#35;").replace("\n", " ")
-
-
-def _mermaid(trace: Sequence[TraceStep], fault: Fault, fault_text: str) -> str:
-    names: list[str] = []
-    for st in trace:
-        for name in (st.actor, st.obj):
-            if name and name not in names:
-                names.append(name)
-    if fault.actor and fault.actor not in names:
-        names.append(fault.actor)
-    pid = {name: f"P{i}" for i, name in enumerate(names)}
-    lines = ["```mermaid", "sequenceDiagram"]
-    lines.extend(f"    participant {pid[n]} as {_mermaid_text(n)}" for n in names)
-    # the fault is noted over the actor that suffered it, after the step where it happened (or at the end)
-    fault_note = f"    Note over {pid.get(fault.actor, 'P0')}: {_mermaid_text(fault_text)}"
-    noted = False
-    for st in trace:
-        ref = "" if st.refcount is None else f" (ref {st.refcount})"
-        label = _mermaid_text(f"{st.index}. {st.action}{ref}")
-        if st.obj and st.obj != st.actor:
-            lines.append(f"    {pid[st.actor]}->>{pid[st.obj]}: {label}")
-        else:
-            lines.append(f"    Note over {pid[st.actor]}: {label}")
-        if st.index == fault.step and not noted:
-            lines.append(fault_note)
-            noted = True
-    if not noted and names:
-        lines.append(fault_note)
-    lines.append("```")
-    return "\n".join(lines)
-
-
-def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> str:
-    """Render one counterexample: program, schedule, numbered trace, Mermaid diagram, replay command.
-
-    :param cx: the counterexample of a failing cell.
-    :param cell: the cell it belongs to (for its evidence kind and counts).
-    :param replay_path: the path of its saved JSON as the ``qomsim replay`` command should name it.
-    :return: Markdown text.
-    """
-    f = cx.fault
-    fault_text = f"{f.outcome.name} at step {f.step}: {f.detail}" if f.detail else f"{f.outcome.name}"
-    how = (
-        f"exhaustive ({cell.schedules_explored} schedules explored)"
-        if cell.evidence == "exhaustive"
-        else f"sampled ({cell.examples_sampled} Hypothesis examples)"
-    )
-    scenario = _code(cx.scenario) if cx.scenario else "a program drawn by Hypothesis and shrunk"
-    out = [
-        f"# {_code(cx.design)} fails {_code(cx.property)}",
-        "",
-        f"* Outcome: **{f.outcome.name}** at step {f.step}, actor {_code(f.actor)}, object {_code(f.obj)}"
-        + (f": {f.detail}" if f.detail else ""),
-        f"* Evidence: {how}",
-        f"* Scenario: {scenario}",
-        f"* Saved counterexample: [{Path(replay_path).name}]({Path(replay_path).name})",
-        "",
-        "Replay it step by step:",
-        "",
-        "```sh",
-        f"qomsim replay {replay_path}",
-        "```",
-        "",
-        "## Program",
-        "",
-        *(_program_lines(cx.to_json().get("program", cx.program)) or ["(empty)"]),
-        "",
-        "## Schedule",
-        "",
-        _code(json.dumps(list(cx.schedule)))
-        + ": the scheduler's choice at each step, an index into the actors that can run; past the end of "
-        "the list (and for an empty list) the oldest runnable actor runs.",
-        "",
-        "## Trace",
-        "",
-        _table(
-            ["#", "actor", "step", "object", "refcount", "note"],
-            [
-                [
-                    str(st.index),
-                    st.actor,
-                    st.action,
-                    st.obj,
-                    "" if st.refcount is None else str(st.refcount),
-                    ("**" + fault_text + "** " if st.index == f.step else "") + st.note,
-                ]
-                for st in cx.trace
-            ],
-        ),
-        "",
-        "## Sequence diagram",
-        "",
-        _mermaid(cx.trace, f, fault_text),
-        "",
-    ]
-    return "\n".join(out)
-
-
-# --------------------------------------------------------------------------------------------------------
 # notes
 
 
@@ -593,26 +179,26 @@ def render_note(
     texts = property_texts or {}
 
     def said(p: str) -> str:
-        return f"{_code(p)}: {texts[p]}" if p in texts else _code(p)
+        return f"{code(p)}: {texts[p]}" if p in texts else code(p)
 
-    drivers = "This question's own properties, weighed first:\n\n" + _bullets([said(p) for p in own])
+    drivers = "This question's own properties, weighed first:\n\n" + bullets([said(p) for p in own])
     if others:
         drivers += (
             "\n\nEvery other property checked, weighed next (a design must be safe as a whole):\n\n"
-            + _bullets([said(p) for p in others])
+            + bullets([said(p) for p in others])
         )
-    considered = _bullets([f"{_code(d)}: {_summary(d, summaries)}" for d in options])
+    considered = bullets([f"{code(d)}: {_summary(d, summaries)}" for d in options])
 
-    matrix_table = _table(
+    matrix_table = table(
         ["option", *props],
-        [[_code(d), *(_cell_text(matrix.cell(d, p), "evidence/") for p in props)] for d in options],
+        [[code(d), *(_cell_text(matrix.cell(d, p), "evidence/") for p in props)] for d in options],
     )
     if choice.chosen is None:
         outcome = (
             "No option chosen: the run did not reach every cell of any option, and a verdict is never "
             "guessed. Re-run with a larger `--budget`."
         )
-        consequences = _bullets(["Neutral, because nothing is decided yet."])
+        consequences = bullets(["Neutral, because nothing is decided yet."])
     else:
         d = choice.chosen
         rank = dict(choice.ranking)[d]
@@ -627,7 +213,7 @@ def render_note(
                 f"({cost} mechanism changes from `{BASELINE}`)"
             )
         else:
-            fail_list = ", ".join(f"{_code(p)} ({_outcome_of(matrix, d, p)})" for p in failed)
+            fail_list = ", ".join(f"{code(p)} ({_outcome_of(matrix, d, p)})" for p in failed)
             because = (
                 f"no option holds every property checked, and it ranks first by the rule below: it fails "
                 f"{rank.driver_fails} of this question's {len(own)} drivers and {len(failed)} of the "
@@ -635,11 +221,11 @@ def render_note(
             )
         outcome = f'Chosen option: "{d}", because {because}.'
         cons: list[str] = []
-        cons.extend(f"Good, because {_code(p)} holds ({_evidence_label(_must(matrix, d, p))})" for p in held)
+        cons.extend(f"Good, because {code(p)} holds ({_evidence_label(_must(matrix, d, p))})" for p in held)
         cons.extend(_bad_line(matrix, d, p) for p in failed)
         if d in diffs:
             cons.append(_cost_line(d, diffs[d], visible))
-        consequences = _bullets(cons)
+        consequences = bullets(cons)
     outcome += (
         "\n\nThe evidence, cell by cell (every verdict below comes from the run that wrote this note):\n\n"
     )
@@ -662,25 +248,25 @@ def render_note(
 
     pros: list[str] = []
     for d in options:
-        pros.append(f"### {_code(d)}\n\nMechanism: {_summary(d, summaries)}.\n")
+        pros.append(f"### {code(d)}\n\nMechanism: {_summary(d, summaries)}.\n")
         lines: list[str] = []
         for p in props:
             c = matrix.cell(d, p)
             if c is None:
-                lines.append(f"Neutral, because {_code(p)} was {NOT_REACHED} in this run")
+                lines.append(f"Neutral, because {code(p)} was {NOT_REACHED} in this run")
             elif c.verdict == "holds":
-                lines.append(f"Good, because {_code(p)} holds ({_evidence_label(c)})")
+                lines.append(f"Good, because {code(p)} holds ({_evidence_label(c)})")
             else:
                 lines.append(_bad_line(matrix, d, p))
         if d in diffs:
             lines.append(_cost_line(d, diffs[d], visible))
-        pros.append(_bullets(lines) + "\n")
+        pros.append(bullets(lines) + "\n")
     pros_and_cons = "\n".join(pros).rstrip("\n")
 
     more = [
         f"How the option was chosen. {CHOICE_RULE}",
         "",
-        _table(
+        table(
             [
                 "rank",
                 "option",
@@ -693,7 +279,7 @@ def render_note(
             [
                 [
                     str(i),
-                    _code(d),
+                    code(d),
                     str(r.driver_fails),
                     str(r.fails),
                     str(r.sampled),
@@ -710,8 +296,8 @@ def render_note(
             [
                 "Outcome of each scenario of the spec (§4) replayed on its default schedule:",
                 "",
-                _table(
-                    ["scenario", *(_code(d) for d in options)],
+                table(
+                    ["scenario", *(code(d) for d in options)],
                     [[s, *(_scenario_text(matrix, d, s) for d in options)] for s in matrix.scenarios],
                 ),
                 "",
@@ -760,7 +346,7 @@ def _cost_line(d: str, knobs: Sequence[str], qmp_visible: Mapping[str, Sequence[
         seen = f"; what QMP clients see: {'; '.join(said)}" if said else "; QMP clients see no difference"
     return (
         f"Neutral, because it changes {len(knobs)} mechanism knob(s) of `{BASELINE}`: "
-        f"{', '.join(_code(k) for k in knobs)}{seen}"
+        f"{', '.join(code(k) for k in knobs)}{seen}"
     )
 
 
@@ -780,9 +366,9 @@ def _bad_line(matrix: Matrix, d: str, p: str) -> str:
     where = ""
     if c.counterexample is not None:
         cx = c.counterexample
-        scen = f" in {_code(cx.scenario)}" if cx.scenario else ""
+        scen = f" in {code(cx.scenario)}" if cx.scenario else ""
         where = f"{scen}, see [the trace](evidence/{evidence_name(d, p)}.md)"
-    return f"Bad, because {_code(p)} fails with {c.outcome.name} ({_evidence_label(c)}){where}"
+    return f"Bad, because {code(p)} fails with {c.outcome.name} ({_evidence_label(c)}){where}"
 
 
 def _scenario_text(matrix: Matrix, d: str, s: str) -> str:
@@ -829,7 +415,7 @@ def render_index(
             f"[{q.number:04d}]({q.filename})",
             q.title,
             c.status,
-            "none" if c.chosen is None else _code(c.chosen),
+            "none" if c.chosen is None else code(c.chosen),
         ]
         for q, c in decisions(matrix, diffs, questions)
     ]
@@ -841,7 +427,7 @@ def render_index(
         "run that wrote them. Each failing cell links to a page in `evidence/` with its counterexample: the "
         "program, the schedule, the trace step by step, a sequence diagram and the `qomsim replay` command "
         "that re-runs the saved file.\n\n"
-        + _table(["note", "question", "status", "chosen option"], rows)
+        + table(["note", "question", "status", "chosen option"], rows)
         + "\n"
     )
 
