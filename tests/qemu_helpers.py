@@ -22,9 +22,12 @@ from typing import Any
 
 import pytest
 
-__all__ = ["QEMU_BINARY", "RealQEMU", "qemu_required", "require_qemu"]
+__all__ = ["QEMU10_ENV", "QEMU_BINARY", "RealQEMU", "qemu_required", "require_qemu", "require_qemu10"]
 
 QEMU_BINARY = "qemu-system-x86_64"
+
+#: the environment variable naming a QEMU 10.0.2 executable (``.ci/run`` unpacks one and sets it)
+QEMU10_ENV = "QOMSIM_QEMU10"
 
 
 def qemu_required() -> bool:
@@ -43,6 +46,22 @@ def require_qemu() -> str:
     if path is not None:
         return path
     message = f"{QEMU_BINARY} not found on PATH"
+    if qemu_required():
+        pytest.fail(f"{message}, and QOMSIM_REQUIRE_QEMU=1 requires it")
+    pytest.skip(message)
+
+
+def require_qemu10() -> str:
+    """Find QEMU 10.0 for a ``@pytest.mark.qemu`` test, through :data:`QEMU10_ENV`.
+
+    :return: the path of the executable.
+    :raise pytest.fail.Exception: when it is missing and ``QOMSIM_REQUIRE_QEMU=1``.
+    :raise pytest.skip.Exception: when it is missing otherwise.
+    """
+    path = os.environ.get(QEMU10_ENV, "")
+    if path and os.access(path, os.X_OK):
+        return path
+    message = f"{QEMU10_ENV} does not name an executable QEMU 10.0 ({path!r})"
     if qemu_required():
         pytest.fail(f"{message}, and QOMSIM_REQUIRE_QEMU=1 requires it")
     pytest.skip(message)
