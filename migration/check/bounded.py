@@ -1,0 +1,499 @@
+"""Bounded model checking over programs: every program of up to K events, every schedule.
+
+A *program* follows QEMU's lifecycle grammar (:class:`Grammar`): events allowed before
+``migration_object_init()``, ``object_init``, up to the bound of runtime events, then the
+shutdown sequence of ``qemu_cleanup()`` -- ``migration_shutdown``, an optional
+``vm_shutdown`` (each handler variant), an optional ``monitor_cleanup`` -- with the
+events that may still happen between them.  The bound K counts the events that are not
+part of that skeleton (``object_init``, ``migration_shutdown``, ``vm_shutdown``,
+``monitor_cleanup``).
+
+The program is not fixed in advance: the main thread draws its next event from the
+grammar when it needs one, and that draw is one more nondeterministic choice of the
+search, beside the scheduler's.  So one depth-first search covers every (program,
+schedule) pair, with the reductions of a model checker:
+
+- *state hashing across programs*: at every choice point the world's state plus the
+  grammar position (phase, events left) is hashed; a state already explored is not
+  explored again, its counts and violations are reused.  At an event boundary the main
+  thread keeps no local state (its history is reset), so two programs that lead to the
+  same world (an introspection that changed nothing, a helper that answered the same)
+  merge;
+- *symmetry*: parameters that only label an event for the reader (``introspect``'s
+  ``label``) are dropped from the alphabet, so events that differ only by a label are
+  explored once;
+- *shortest first*: every state keeps, per property, the violation with the fewest
+  program events (then the shortest schedule), so the counterexample reported is a
+  shortest program -- exactly what exploring in order of program length finds first.
+
+:func:`explore_bounded` is exact: ``reduce=False`` turns every reduction off, and the
+tests check that both find the same outcome sets and violated properties.  The work
+splits by program prefix (:func:`split`) into tasks that :mod:`migration.check.workers`
+runs in parallel; the result is the same, byte for byte, whatever the worker count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from typeguard import typeguard_ignore
+
+from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.model.designs import Design
+from migration.model.events import HELPERS, run_event
+from migration.model.outcomes import Fault
+from migration.model.program import EVENT_KINDS, Event, Program, ev, program_from_json
+from migration.model.results import RunResult
+from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, result_of
+from migration.model.runtime import Actor, Pending, World, run_world
+
+__all__ = [
+    "DEFAULT_BOUND",
+    "SKELETON",
+    "Bounded",
+    "Grammar",
+    "Task",
+    "count_programs",
+    "explore_bounded",
+    "free_events",
+    "grammar",
+    "merge",
+    "model_alphabet",
+    "run_task",
+    "split",
+]
+
+#: the bound ``decide`` and ``check`` use by default (every §4 scenario but S7 lies inside it; see
+#: :func:`free_events` and docs/performance.md for what K+1 costs)
+DEFAULT_BOUND = 3
+
+#: the lifecycle skeleton: events the bound does not count
+SKELETON = frozenset({"object_init", "migration_shutdown", "vm_shutdown", "monitor_cleanup"})
+
+#: parameters that only name an event for the reader (symmetry: dropped from the alphabet)
+_LABELS = frozenset({"label"})
+
+
+def model_alphabet() -> dict[str, list[dict[str, Any]]]:
+    """The event kinds and their parameter domains, from the model's table.
+
+    The one place the bounded explorer and the Hypothesis search learn the alphabet; it reads
+    :data:`migration.model.program.EVENT_KINDS` (every kind joins automatically) and gives each
+    kind its parameter combinations.  Values come from the model: helper names from
+    :data:`migration.model.events.HELPERS`.
+
+    :return: event kind -> the parameter combinations it is explored with.
+    """
+    helpers = sorted(HELPERS)
+    combos: dict[str, list[dict[str, Any]]] = {}
+    for kind in EVENT_KINDS:
+        combos[kind] = [{}]
+    combos["migrate"] = [
+        {}, {"cleanup": "bh"}, {"peer": "blocked"},
+        *({"thread_helper": h} for h in helpers),
+        *({"thread_helper": h, "helper_needs_bql": True} for h in helpers),
+        *({"cleanup": "bh", "bh_helper": h} for h in helpers),
+    ]
+    combos["vm_shutdown"] = [{"handler": "vfio"}]
+    combos["introspect"] = [{"command": c} for c in ("device-list-properties", "qom-list-properties")]
+    combos["query_migrate"] = [{}, {"caller": "outside"}]
+    combos["helper"] = [{"name": h} for h in helpers]
+    combos["create"] = [{"path": p} for p in ("object_new", "object-add", "device-help")]
+    return combos
+
+
+#: event kinds a QMP client or a helper can trigger before migration_object_init() runs
+_PRE_KINDS = ("introspect", "helper")
+#: event kinds that can still happen once migration_shutdown() has run (run-state handlers, BHs)
+_POST_KINDS = ("poll", "wait_thread", "query_migrate", "introspect", "helper")
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """The lifecycle grammar's alphabets, one per phase.
+
+    :ivar pre: events before ``object_init``.
+    :ivar running: events between ``object_init`` and ``migration_shutdown``.
+    :ivar post: events after ``migration_shutdown`` (also between ``vm_shutdown`` and
+        ``monitor_cleanup``).
+    :ivar vm_shutdown: the ``vm_shutdown`` variants.
+    """
+
+    pre: tuple[Event, ...]
+    running: tuple[Event, ...]
+    post: tuple[Event, ...]
+    vm_shutdown: tuple[Event, ...]
+
+    def options(self, phase: int, left: int) -> tuple[Event | None, ...]:
+        """The choices at a grammar position; ``None`` ends the program (the process exits).
+
+        Phases: 0 before init, 1 running, 2 after migration_shutdown, 3 after vm_shutdown,
+        4 after monitor_cleanup.
+
+        :param phase: the phase.
+        :param left: free events still allowed.
+        :return: the choices, skeleton events last.
+        """
+        free: tuple[Event, ...] = ()
+        if left > 0:
+            free = (self.pre, self.running, self.post, self.post, ())[phase]
+        tail: tuple[Event | None, ...] = (
+            (ev("object_init"),),
+            (ev("migration_shutdown"),),
+            (*self.vm_shutdown, ev("monitor_cleanup"), None),
+            (ev("monitor_cleanup"), None),
+            (None,),
+        )[phase]
+        return (*free, *tail)
+
+
+def _events(kinds: Sequence[str], combos: dict[str, list[dict[str, Any]]]) -> tuple[Event, ...]:
+    out: list[Event] = []
+    for kind in kinds:
+        for params in combos.get(kind, [{}]):
+            e = ev(kind, **{k: v for k, v in params.items() if k not in _LABELS})
+            if e not in out:
+                out.append(e)
+    return tuple(out)
+
+
+@cache
+def grammar() -> Grammar:
+    """:return: the grammar built from :func:`model_alphabet` (running: every kind not in the skeleton)."""
+    combos = model_alphabet()
+    running = [k for k in combos if k not in SKELETON]
+    return Grammar(_events(_PRE_KINDS, combos), _events(running, combos), _events(_POST_KINDS, combos),
+                   _events(("vm_shutdown",), combos))
+
+
+def _next_phase(phase: int, e: Event) -> int:
+    phases = {"object_init": 1, "migration_shutdown": 2, "vm_shutdown": 3, "monitor_cleanup": 4}
+    return phases.get(e.kind, phase)
+
+
+def count_programs(g: Grammar, bound: int, prefix: Sequence[int] = ()) -> int:
+    """:param g: the grammar.
+    :param bound: free events allowed.
+    :param prefix: count only the programs whose first choices are these option indices.
+    :return: how many programs of the grammar have at most ``bound`` free events.
+    """
+    phase, left = 0, bound
+    for i in prefix:
+        e = g.options(phase, left)[i]
+        if e is None:
+            return 1
+        if e.kind in SKELETON:
+            phase = _next_phase(phase, e)
+        else:
+            left -= 1
+    memo: dict[tuple[int, int], int] = {}
+
+    def count(ph: int, left: int) -> int:
+        if (ph, left) not in memo:
+            total = 0
+            for e in g.options(ph, left):
+                if e is None:
+                    total += 1
+                elif e.kind in SKELETON:
+                    total += count(_next_phase(ph, e), left)
+                else:
+                    total += count(ph, left - 1)
+            memo[ph, left] = total
+        return memo[ph, left]
+
+    return count(phase, left)
+
+
+def free_events(program: Sequence[Event]) -> int:
+    """:param program: a program.
+    :return: how many of its events the bound counts (all but the skeleton)."""
+    return sum(1 for e in program if e.kind not in SKELETON)
+
+
+@dataclass
+class Bounded:
+    """What the bounded exploration of one design found.
+
+    :ivar bound: K.
+    :ivar programs: P, the programs of up to K free events covered (every schedule of each).
+    :ivar states: S, the distinct states stored (summed over the tasks).
+    :ivar runs: how many runs were executed.
+    :ivar paths: how many (program, schedule) pairs the runs stand for.
+    :ivar violations: property id -> (program, schedule, fault) with the fewest program events.
+    :ivar outcomes: outcome name -> number of (program, schedule) pairs ending in it.
+    :ivar complete: no task exceeded its run budget.
+    """
+
+    design: str
+    bound: int
+    programs: int = 0
+    states: int = 0
+    runs: int = 0
+    paths: int = 0
+    violations: dict[str, tuple[Program, list[int], Fault]] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    complete: bool = True
+
+    def verdict_text(self, property_id: str) -> str:
+        """:param property_id: a property id.
+        :return: the verdict with its bound, e.g. "holds for every program of up to 3 events ..."."""
+        if property_id in self.violations:
+            prog, _s, f = self.violations[property_id]
+            return (f"fails with {f.outcome.value} on a program of {free_events(prog)} events "
+                    f"(bound {self.bound})")
+        return (f"holds for every program of up to {self.bound} events and every schedule "
+                f"({self.programs} programs, {self.states} distinct states)")
+
+
+class _Stop(Exception):
+    def __init__(self, key: object) -> None:
+        super().__init__("known state")
+        self.key = key
+
+
+class _Budget(Exception):
+    pass
+
+
+#: a subtree: paths, violations (pid -> (free events of the program, choice suffix, fault)), outcome counts
+_Viol = dict[str, tuple[int, list[int], Fault]]
+_Sub = tuple[int, _Viol, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: the programs that start with ``prefix``.
+
+    :ivar prefix: indices into the grammar's options at the first program choices.
+    """
+
+    design: Design
+    bound: int
+    prefix: tuple[int, ...]
+    reduce: bool = True
+    max_runs: int = 2_000_000
+
+
+class _Run:
+    """One run of the lazy main thread: program choices and scheduler choices in one sequence."""
+
+    def __init__(self, g: Grammar, bound: int, prefix: Sequence[int], choices: Sequence[int],
+                 memo: dict[object, _Sub] | None) -> None:
+        self.g = g
+        self.prefix = prefix
+        self.choices = choices
+        self.memo = memo
+        self.phase, self.left, self.made = 0, bound, 0
+        self.cursor = 0
+        self.path: list[tuple[object, int]] = []  #: choice points beyond ``choices``: (key, options)
+        self.program: list[Event] = []
+        self.schedule: list[int] = []
+
+    @typeguard_ignore  # called at every step; mypy checks it
+    def take(self, w: World, n: int, kind: str) -> int:
+        i = self.cursor
+        self.cursor += 1
+        if i < len(self.choices):
+            return self.choices[i] % n
+        key: object = None
+        if self.memo is not None:
+            key = (kind, self.phase, self.left, max(len(self.prefix) - self.made, 0), w.state_key())
+            if key in self.memo:
+                raise _Stop(key)
+        self.path.append((key, n))
+        return 0
+
+    @typeguard_ignore
+    def choose(self, step: int, enabled: list[Actor], w: World) -> int:
+        c = self.take(w, len(enabled), "s")
+        self.schedule.append(c)
+        return c
+
+    @typeguard_ignore
+    def body(self, w: World, a: Actor) -> Generator[Pending, None, None]:
+        while True:
+            a.history = 0  # no local state survives an event boundary
+            a.context.clear()
+            opts = self.g.options(self.phase, self.left)
+            if self.made < len(self.prefix):
+                e = opts[self.prefix[self.made]]
+            else:
+                e = opts[self.take(w, len(opts), "p")] if len(opts) > 1 else opts[0]
+            self.made += 1
+            if e is None:
+                return
+            self.program.append(e)
+            if e.kind in SKELETON:
+                self.phase = _next_phase(self.phase, e)
+            else:
+                self.left -= 1
+            yield from run_event(w, e)
+
+
+def _evaluate(r: RunResult) -> dict[str, Fault]:
+    out: dict[str, Fault] = {}
+    for pid in PROPERTY_CHECKS:
+        f = violation(pid, r)
+        if f is not None:
+            out[pid] = f
+    return out
+
+
+def _run(design: Design, run: _Run, pool: UniversePool, max_steps: int) -> RunResult:
+    mu = pool.acquire(design)
+    try:
+        world = World(design, mu.universe)
+        mu.bind(world)
+        world.spawn("main", run.body)
+        run_world(world, run.choose, max_steps)
+        return result_of(world, tuple(run.program), None, list(run.schedule))
+    finally:
+        pool.release(mu)
+
+
+def replay_choices(design: Design, bound: int, prefix: Sequence[int], choices: Sequence[int],
+                   max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+    """:param design: the design.
+    :param bound: K.
+    :param prefix: the task's fixed program choices.
+    :param choices: the program and scheduler choices after it, in the order the run makes them.
+    :param max_steps: the per-run step bound.
+    :return: the run (its ``program`` and ``schedule`` replay with :func:`migration.model.run.run_program`).
+    """
+    return _run(design, _Run(grammar(), bound, prefix, choices, None), UniversePool(), max_steps)
+
+
+def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: Sequence[int] = (),
+                    max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS) -> Bounded:
+    """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
+
+    :param design: the design.
+    :param bound: K.
+    :param reduce: use state hashing (``False``: naive enumeration, for cross-checking).
+    :param prefix: fixed indices for the first program choices (a task of :func:`split`).
+    :param max_runs: stop (``complete = False``) after this many runs.
+    :param max_steps: the per-run step bound.
+    :return: the result (``programs`` counts those starting with ``prefix``).
+    """
+    g = grammar()
+    result = Bounded(design.name, bound)
+    memo: dict[object, _Sub] = {}
+    pool = UniversePool()
+
+    def dfs(choices: list[int]) -> _Sub:
+        if result.runs >= max_runs:
+            raise _Budget
+        run = _Run(g, bound, prefix, choices, memo if reduce else None)
+        result.runs += 1
+        cnt: int
+        viol: _Viol
+        outs: dict[str, int]
+        try:
+            r = _run(design, run, pool, max_steps)
+            plen = free_events(run.program)
+            cnt, outs = 1, {r.outcome.value: 1}
+            viol = {p: (plen, [], f) for p, f in _evaluate(r).items()}
+        except _Stop as stop:
+            cnt, viol, outs = memo[stop.key]
+        for d in range(len(run.path) - 1, -1, -1):
+            key, n = run.path[d]
+            total = cnt
+            vs = {p: (k, [0, *suf], f) for p, (k, suf, f) in viol.items()}
+            all_outs = dict(outs)
+            for c in range(1, n):
+                ccnt, cviol, couts = dfs([*choices, *([0] * d), c])
+                total += ccnt
+                for o, k in couts.items():
+                    all_outs[o] = all_outs.get(o, 0) + k
+                for p, (k, suf, f) in cviol.items():
+                    if p not in vs or (k, len(suf) + 1) < (vs[p][0], len(vs[p][1])):
+                        vs[p] = (k, [c, *suf], f)
+            cnt, viol, outs = total, vs, all_outs
+            if reduce:
+                memo[key] = (cnt, viol, outs)
+        return cnt, viol, outs
+
+    try:
+        cnt, viol, outs = dfs([])
+        result.paths = cnt
+        result.outcomes = dict(sorted(outs.items()))
+        result.states = len(memo)
+        for p in PROPERTY_CHECKS:
+            if p in viol:
+                _k, suf, _f = viol[p]
+                r = replay_choices(design, bound, prefix, suf, max_steps)
+                f = violation(p, r)
+                if f is None:  # the explorer and a replay disagree: a bug in the model, never hidden
+                    raise RuntimeError(f"{design.name}/{p}: choices {suf} did not replay")
+                result.violations[p] = (program_from_json(r.program), r.schedule, f)
+    except _Budget:
+        result.complete = False
+    result.programs = count_programs(g, bound, prefix)
+    return result
+
+
+def split(bound: int, depth: int = 2) -> list[tuple[int, ...]]:
+    """Split the programs of up to ``bound`` free events by their first ``depth`` choices.
+
+    The split depends only on the grammar and the bound, never on the worker count, so the
+    merged result is the same whatever runs the tasks.
+
+    :param bound: K.
+    :param depth: how many program choices a prefix fixes.
+    :return: the prefixes, in the order the search would visit them.
+    """
+    g = grammar()
+    out: list[tuple[int, ...]] = []
+
+    def walk(prefix: tuple[int, ...], phase: int, left: int) -> None:
+        opts = g.options(phase, left)
+        if len(prefix) == depth:
+            out.append(prefix)
+            return
+        for i, e in enumerate(opts):
+            if e is None:
+                out.append((*prefix, i))
+            elif e.kind in SKELETON:
+                walk((*prefix, i), _next_phase(phase, e), left)
+            else:
+                walk((*prefix, i), phase, left - 1)
+
+    walk((), 0, bound)
+    return out
+
+
+def run_task(task: Task) -> Bounded:
+    """:param task: a task of :func:`split`.
+    :return: its exploration (a plain, picklable value: workers return it to the client)."""
+    return explore_bounded(task.design, task.bound, reduce=task.reduce, prefix=task.prefix,
+                           max_runs=task.max_runs)
+
+
+def merge(design: str, bound: int, parts: Sequence[Bounded]) -> Bounded:
+    """Merge task results, in task order (so the merge never depends on who ran what).
+
+    :param design: the design's name.
+    :param bound: K.
+    :param parts: the tasks' results, in :func:`split` order.
+    :return: the whole exploration; per property the violation with the fewest program events, then
+        the shortest schedule, then the earliest task.
+    """
+    out = Bounded(design, bound)
+    for b in parts:
+        out.programs += b.programs
+        out.states += b.states
+        out.runs += b.runs
+        out.paths += b.paths
+        out.complete = out.complete and b.complete
+        for o, k in b.outcomes.items():
+            out.outcomes[o] = out.outcomes.get(o, 0) + k
+        for p, v in b.violations.items():
+            cur = out.violations.get(p)
+            if cur is None or (free_events(v[0]), len(v[1])) < (free_events(cur[0]), len(cur[1])):
+                out.violations[p] = v
+    out.outcomes = dict(sorted(out.outcomes.items()))
+    out.violations = {p: out.violations[p] for p in PROPERTY_CHECKS if p in out.violations}
+    return out
