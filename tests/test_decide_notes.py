@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from migration.model.outcomes import Fault, Outcome, TraceStep
-from migration.model.results import CellResult, Counterexample
+from migration.model.results import CellResult, Counterexample, ScenarioOutcomes
 from migration.report import decide, notes
 
 PROPS = ("no-use-after-free", "no-deadlock")
@@ -62,7 +62,10 @@ def _matrix(verdicts: dict[tuple[str, str], tuple[str, str]]) -> notes.Matrix:
         scenarios=("S1-helper-after-idle-shutdown",),
         all_scenarios=True,
         cells={k: _cell(k[0], k[1], v, e) for k, (v, e) in verdicts.items()},
-        scenario_outcomes={(d, "S1-helper-after-idle-shutdown"): Outcome.OK for d in designs},
+        scenario_outcomes={
+            (d, "S1-helper-after-idle-shutdown"): ScenarioOutcomes({"OK": 3, "UAF": 1}, {"UAF": (1,)})
+            for d in designs
+        },
     )
 
 
@@ -170,12 +173,15 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         "| holds (exhaustive) |"
     ) in text
     assert (
-        "qomsim decide --seed 3 --designs qemu-9.1,qemu-10.0 --properties no-use-after-free,no-deadlock\n"
+        "qomsim decide --seed 3 --designs qemu-9.1,qemu-10.0 --properties no-use-after-free,no-deadlock "
+        "--bound -1\n"
     ) in text
     assert (
-        "qomsim check --design qemu-10.0 --seed 3 --property no-use-after-free --property no-deadlock\n"
+        "qomsim check --design qemu-10.0 --seed 3 --property no-use-after-free --property no-deadlock "
+        "--bound -1\n"
     ) in text
-    assert "| S1-helper-after-idle-shutdown | OK | OK |" in text
+    # a scenario's cell gives every outcome with its number of schedules, never one schedule's outcome
+    assert "| S1-helper-after-idle-shutdown | OK 3, UAF 1 | OK 3, UAF 1 |" in text
     assert (
         "| rank | option | drivers failing | properties failing | holds on sampled evidence "
         "| changes from qemu-10.0 | not reached |\n"
@@ -300,10 +306,17 @@ def test_matrix_json_has_the_issue_shape_and_lists_unreached_cells() -> None:
             "outcome": "UAF",
             "schedules_explored": 12,
             "examples_sampled": 0,
+            "bound": None,
+            "programs": 0,
+            "states": 0,
             "counterexample": "evidence/qemu-9.1--no-use-after-free.json",
         }
     }
-    assert data["designs"]["qemu-9.1"]["scenarios"] == {"S1-helper-after-idle-shutdown": {"outcome": "OK"}}
+    assert data["designs"]["qemu-9.1"]["scenarios"] == {
+        "S1-helper-after-idle-shutdown": {
+            "outcomes": {"OK": 3, "UAF": 1}, "schedules": 4, "witnesses": {"UAF": [1]}, "complete": True,
+        }
+    }
     assert data["designs"]["qemu-9.1"]["not_reached"] == {"properties": ["no-deadlock"], "scenarios": []}
 
 

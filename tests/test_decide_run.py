@@ -273,7 +273,7 @@ def test_plain_progress_and_summary_when_not_a_terminal(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"decide: 2 designs, {2 * (2 + len(SCENS.split(',')))} checks"
     assert re.fullmatch(
-        r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) [ES] \(holds \d+, .*\)", out[1]
+        r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) [EBS] \(holds \d+, .*\)", out[1]
     )
     assert re.search(r"^design +no-use-after-free +no-null-deref$", "\n".join(out), re.M)
     written = len(_tree(GOLDEN)) - 1  # every golden file but the manifest

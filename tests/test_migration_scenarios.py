@@ -194,7 +194,9 @@ def test_outcomes_over_all_schedules(design: str) -> None:
     for sid in SCENARIOS:
         ex = explore_scenario(DESIGNS[design], sid)
         assert ex.complete, f"{design}/{sid} was not enumerated completely"
-        got[sid] = ex.outcomes
+        # this table pins the safety outcomes; an object left alive at exit (LEAK, property
+        # freed-by-exit) is pinned in test_migration_bounded.py
+        got[sid] = {"OK" if o == "LEAK" else o for o in ex.outcomes}
     assert got == EXPECTED[design]
 
 

@@ -21,13 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from migration.check.bounded import Bounded
 from migration.check.explore import explore_scenario, sample
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.search import alternative_designs, register_proposal
+from migration.check.workers import bounded_result
 from migration.model.designs import DESIGNS, Design
 from migration.model.outcomes import Fault, Outcome, TraceStep
-from migration.model.program import program_from_json
-from migration.model.results import CellResult, Counterexample, RunResult
+from migration.model.program import Event, ev, program_from_json
+from migration.model.results import CellResult, Counterexample, RunResult, ScenarioOutcomes
 from migration.model.run import run_program
 from migration.model.scenarios import SCENARIOS
 
@@ -46,6 +48,7 @@ __all__ = [
     "resolve_design",
     "run_scenario",
     "save_counterexample",
+    "scenario_outcomes",
 ]
 
 #: spec §5 property ids, in spec order
@@ -98,6 +101,18 @@ def run_scenario(design: str | Design, scenario_id: str, schedule: Sequence[int]
     return run_program(d, SCENARIOS[scenario_id], schedule or (), scenario=scenario_id)
 
 
+def scenario_outcomes(design: str | Design, scenario_id: str) -> ScenarioOutcomes:
+    """How every schedule of one scenario ends (never one schedule standing for the scenario).
+
+    :param design: a design id or design.
+    :param scenario_id: a §4 scenario id.
+    :return: each outcome with its number of schedules, and a shortest witness schedule per fault.
+    :raise KeyError: when the design or scenario is unknown.
+    """
+    ex = explore_scenario(resolve_design(design), scenario_id)
+    return ScenarioOutcomes(dict(ex.counts), {o: tuple(w) for o, w in ex.witnesses.items()}, ex.complete)
+
+
 def replay(cx: Counterexample) -> RunResult:
     """Re-run a counterexample's program and schedule.
 
@@ -115,7 +130,8 @@ def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault
 
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,
                max_examples: int = DEFAULT_MAX_EXAMPLES, deadline_s: float | None = None,
-               scenarios: Sequence[str] | None = None) -> CellResult:
+               scenarios: Sequence[str] | None = None, bound: int | None = None, workers: int = 1,
+               scheduler: str | None = None) -> CellResult:
     """Decide one (design, property) cell by running the model.
 
     :param design: a design id or design.
@@ -125,6 +141,10 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     :param max_examples: Hypothesis examples after the enumeration (0: none).
     :param deadline_s: unused bound kept for the contract (runs are bounded by steps, not time).
     :param scenarios: restrict the enumeration to these scenarios.
+    :param bound: also explore every program of up to this many events, every schedule
+        (:mod:`migration.check.bounded`); ``None``: scenarios and sampling only.
+    :param workers: local worker processes for the bounded exploration.
+    :param scheduler: a Dask scheduler's address for the bounded exploration.
     :return: the cell.
     :raise KeyError: when the design or property is unknown.
     """
@@ -132,6 +152,7 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     ids = tuple(scenarios) if scenarios is not None else relevant_scenarios(property_id)
     explored = 0
     complete = exhaustive
+    b = None if bound is None else bounded_result(d, bound, workers=workers, scheduler=scheduler)
     if exhaustive:
         best: tuple[int, int, str, list[int]] | None = None
         for sid in ids:
@@ -150,16 +171,39 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
             if f is None:  # the explorer and a replay disagree: a bug in the model, never hidden
                 raise RuntimeError(f"{d.name}/{property_id}: {sid} schedule {sched} did not replay")
             return CellResult(d.name, property_id, "fails", "exhaustive", f.outcome,
-                              _counterexample(d, property_id, r, f), explored, 0)
+                              _counterexample(d, property_id, r, f), explored, 0, *_bound_fields(b))
+    if b is not None and property_id in b.violations:
+        prog, sched, _f = b.violations[property_id]
+        r = run_program(d, prog, sched, scenario=_scenario_named(prog))
+        f = violation(property_id, r)
+        if f is None:  # the explorer and a replay disagree: a bug in the model, never hidden
+            raise RuntimeError(f"{d.name}/{property_id}: bounded witness {sched} did not replay")
+        return CellResult(d.name, property_id, "fails", "bounded", f.outcome,
+                          _counterexample(d, property_id, r, f), explored, 0, *_bound_fields(b))
     r_sampled, n = (None, 0) if max_examples <= 0 else sample(d, property_id, seed_value=seed,
                                                             max_examples=max_examples)
     if r_sampled is not None:
         f = violation(property_id, r_sampled)
         if f is not None:
             return CellResult(d.name, property_id, "fails", "sampled", f.outcome,
-                              _counterexample(d, property_id, r_sampled, f), explored, n)
-    evidence: Literal["exhaustive", "sampled"] = "exhaustive" if complete else "sampled"
-    return CellResult(d.name, property_id, "holds", evidence, Outcome.OK, None, explored, n)
+                              _counterexample(d, property_id, r_sampled, f), explored, n, *_bound_fields(b))
+    evidence: Literal["exhaustive", "bounded", "sampled"] = "exhaustive" if complete else "sampled"
+    if complete and b is not None and b.complete:
+        evidence = "bounded"
+    return CellResult(d.name, property_id, "holds", evidence, Outcome.OK, None, explored, n,
+                      *_bound_fields(b))
+
+
+def _bound_fields(b: Bounded | None) -> tuple[int | None, int, int]:
+    return (None, 0, 0) if b is None else (b.bound, b.programs, b.states)
+
+
+def _scenario_named(program: Sequence[Event]) -> str | None:
+    """:return: the §4 scenario whose program this is, if any (a named witness inside the bound)."""
+    for sid, prog in SCENARIOS.items():
+        if tuple(program) == tuple(ev(e.kind, **{k: v for k, v in e.params if k != "label"}) for e in prog):
+            return sid
+    return None
 
 
 def save_counterexample(cx: Counterexample, path: str | Path) -> None:

@@ -67,6 +67,8 @@ class Exploration:
     :ivar complete: every schedule was covered (the run budget was not exceeded).
     :ivar violations: property id -> (a shortest schedule violating it, the fault).
     :ivar outcomes: the set of outcome names seen in complete runs.
+    :ivar counts: outcome name -> how many schedules end in it.
+    :ivar witnesses: outcome name -> a shortest schedule ending in it.
     """
 
     design: str
@@ -76,6 +78,8 @@ class Exploration:
     complete: bool = True
     violations: dict[str, tuple[list[int], Fault]] = field(default_factory=dict)
     outcomes: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+    witnesses: dict[str, list[int]] = field(default_factory=dict)
 
 
 def trim(schedule: Sequence[int]) -> list[int]:
@@ -88,7 +92,9 @@ def trim(schedule: Sequence[int]) -> list[int]:
     return out
 
 
-_Sub = tuple[int, dict[str, tuple[list[int], Fault]], frozenset[str]]
+#: outcome name -> (schedules ending in it, a shortest schedule suffix reaching it)
+_Outs = dict[str, tuple[int, list[int]]]
+_Sub = tuple[int, dict[str, tuple[list[int], Fault]], _Outs]
 
 
 def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: int = DEFAULT_MAX_RUNS,
@@ -132,25 +138,30 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
         result.runs += 1
         cnt: int
         viol: dict[str, tuple[list[int], Fault]]
-        outs: frozenset[str]
+        outs: _Outs
         try:
             r = run_program(design, program, choose=choose, max_steps=max_steps, pool=pool)
-            cnt, viol, outs = 1, evaluate(r), frozenset({r.outcome.value})
+            cnt, viol, outs = 1, evaluate(r), {r.outcome.value: (1, [])}
         except _Stop as stop:
             cnt, viol, outs = memo[stop.key]
         for d in range(len(path) - 1, -1, -1):
             key, n = path[d]
             total = cnt
             vs = {p: ([0, *suf], f) for p, (suf, f) in viol.items()}
-            all_outs = set(outs)
+            all_outs = {o: (k, [0, *w]) for o, (k, w) in outs.items()}
             for c in range(1, n):
                 ccnt, cviol, couts = dfs([*prefix, *([0] * d), c])
                 total += ccnt
-                all_outs |= couts
+                for o, (k, w) in couts.items():
+                    if o not in all_outs:
+                        all_outs[o] = (k, [c, *w])
+                    else:
+                        k0, w0 = all_outs[o]
+                        all_outs[o] = (k0 + k, w0 if len(w0) <= len(w) + 1 else [c, *w])
                 for p, (suf, f) in cviol.items():
                     if p not in vs or len(suf) + 1 < len(vs[p][0]):
                         vs[p] = ([c, *suf], f)
-            cnt, viol, outs = total, vs, frozenset(all_outs)
+            cnt, viol, outs = total, vs, all_outs
             if reduce:
                 memo[key] = (cnt, viol, outs)
         return cnt, viol, outs
@@ -160,6 +171,8 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
         result.schedules = cnt
         result.violations = {p: (trim(s), f) for p, (s, f) in viol.items()}
         result.outcomes = set(outs)
+        result.counts = {o: k for o, (k, _w) in sorted(outs.items())}
+        result.witnesses = {o: trim(w) for o, (_k, w) in sorted(outs.items()) if o != "OK"}
     except _Budget:
         result.complete = False
     return result

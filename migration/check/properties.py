@@ -15,7 +15,7 @@ from migration.model.options import MIGRATION_PROPERTIES
 from migration.model.outcomes import Fault, Outcome
 from migration.model.results import IntrospectionRecord, RunResult
 
-__all__ = ["PROPERTY_CHECKS", "PropertyCheck", "expected_listing", "violation"]
+__all__ = ["COST_PROPERTIES", "PROPERTY_CHECKS", "PropertyCheck", "expected_listing", "violation"]
 
 _CRASH = (Outcome.UAF, Outcome.NULL_DEREF, Outcome.ASSERT)
 
@@ -100,6 +100,10 @@ def _creation(r: RunResult) -> Fault | None:
     return r.creation_faults[0] if r.creation_faults else None
 
 
+def _freed_by_exit(r: RunResult) -> Fault | None:
+    return r.exit_leaks[0] if r.exit_leaks else None
+
+
 #: property id -> check, in spec order
 PROPERTY_CHECKS: dict[str, PropertyCheck] = {
     c.id: c
@@ -122,8 +126,15 @@ PROPERTY_CHECKS: dict[str, PropertyCheck] = {
                       _no_deadlock),
         PropertyCheck("creation-paths-safe", "every creation path returns the instance or a QMP error; none "
                       "aborts", _creation),
+        PropertyCheck("freed-by-exit", "by the end of qemu_cleanup() every migration object has been "
+                      "finalized", _freed_by_exit),
     )
 }
+
+
+#: properties about what a design costs rather than whether it is safe: the search for a design of our own
+#: (:mod:`migration.check.search`) does not require them, the notes weigh them
+COST_PROPERTIES = frozenset({"freed-by-exit"})
 
 
 def violation(property_id: str, r: RunResult) -> Fault | None:

@@ -8,12 +8,13 @@ re-run with ``qomsim replay``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from migration.model.outcomes import Fault, Outcome, TraceStep
 
-__all__ = ["CellResult", "Counterexample", "IntrospectionRecord", "RunResult"]
+__all__ = ["CellResult", "Counterexample", "IntrospectionRecord", "RunResult", "ScenarioOutcomes"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class RunResult:
     :ivar impure: faults found by comparing the world before and after introspection.
     :ivar creation_faults: fatal faults raised inside a creation path.
     :ivar helper_faults: faults raised inside an exported helper.
+    :ivar exit_leaks: migration objects still not finalized when the process exits (``LEAK``).
     """
 
     design: str
@@ -62,6 +64,7 @@ class RunResult:
     impure: list[Fault] = field(default_factory=list)
     creation_faults: list[Fault] = field(default_factory=list)
     helper_faults: list[Fault] = field(default_factory=list)
+    exit_leaks: list[Fault] = field(default_factory=list)
 
     @property
     def outcome(self) -> Outcome:
@@ -137,14 +140,53 @@ class CellResult:
     """The verdict for one design against one property.
 
     ``evidence`` is ``"exhaustive"`` when the verdict rests on complete enumeration of
-    every schedule of every relevant scenario, ``"sampled"`` when it rests on Hypothesis.
+    every schedule of every relevant scenario, ``"bounded"`` when it also rests on every program of up to
+    ``bound`` events and every schedule (``programs`` P of them, ``states`` S distinct states stored),
+    ``"sampled"`` when it rests on Hypothesis.
     """
 
     design: str
     property: str
     verdict: Literal["holds", "fails"]
-    evidence: Literal["exhaustive", "sampled"]
+    evidence: Literal["exhaustive", "bounded", "sampled"]
     outcome: Outcome
     counterexample: Counterexample | None
     schedules_explored: int
     examples_sampled: int
+    bound: int | None = None
+    programs: int = 0
+    states: int = 0
+
+
+@dataclass(frozen=True)
+class ScenarioOutcomes:
+    """How every schedule of one scenario ends under one design.
+
+    :ivar counts: outcome name -> how many schedules end in it.
+    :ivar witnesses: fault outcome name -> a shortest schedule ending in it (replay it with
+        ``qomsim replay`` or :func:`migration.check.cell.run_scenario`).
+    :ivar complete: every schedule was enumerated.
+    """
+
+    counts: Mapping[str, int]
+    witnesses: Mapping[str, tuple[int, ...]]
+    complete: bool = True
+
+    @property
+    def schedules(self) -> int:
+        """:return: the number of schedules enumerated."""
+        return sum(self.counts.values())
+
+    def __str__(self) -> str:
+        """:return: e.g. ``OK 309, UAF 71`` (every outcome with its number of schedules)."""
+        text = ", ".join(f"{o} {k}" for o, k in self.counts.items())
+        return text if self.complete else f"{text} (incomplete)"
+
+    def to_json(self) -> dict[str, Any]:
+        """:return: outcomes with their schedule counts, the total, and a witness per fault."""
+        return {
+            "outcomes": dict(self.counts),
+            "schedules": self.schedules,
+            "witnesses": {o: list(w) for o, w in self.witnesses.items()},
+            "complete": self.complete,
+        }

@@ -12,12 +12,14 @@ from typeguard import typeguard_ignore
 
 from migration.model.designs import Design
 from migration.model.events import main_body
+from migration.model.heap import MemState
+from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Program, program_to_json
 from migration.model.qomtype import MigrationUniverse
 from migration.model.results import RunResult
 from migration.model.runtime import ChooseFn, World, replay_choices, run_world
 
-__all__ = ["DEFAULT_MAX_STEPS", "UniversePool", "run_program", "start_world"]
+__all__ = ["DEFAULT_MAX_STEPS", "UniversePool", "exit_leaks", "result_of", "run_program", "start_world"]
 
 DEFAULT_MAX_STEPS = 300
 
@@ -67,8 +69,26 @@ def start_world(design: Design, program: Program, mu: MigrationUniverse | None =
     return world
 
 
+def exit_leaks(world: World) -> list[Fault]:
+    """:param world: a world whose run is over.
+    :return: one ``LEAK`` per migration object not finalized although the main thread ran
+        ``migration_shutdown()`` and reached the end of ``qemu_cleanup()`` (empty when the run stopped
+        earlier, a crash or a stall, or never shut down)."""
+    main = world.actor_named("main")
+    if main is None or not main.done or not world.shutdown:
+        return []
+    return [
+        Fault(Outcome.LEAK, len(world.trace), "main", label,
+              f"{label} is not finalized by the end of qemu_cleanup() (refcount {world.refcount(label)})")
+        for label, h in sorted(world.heap.items())
+        if h.mem is MemState.LIVE
+    ]
+
+
 def result_of(world: World, program: Program, scenario: str | None, schedule: list[int]) -> RunResult:
-    """:return: the run's result."""
+    """:return: the run's result; an object left alive at exit adds a ``LEAK`` fault."""
+    leaks = exit_leaks(world)
+    world.faults.extend(leaks)
     return RunResult(
         design=world.design.name,
         scenario=scenario,
@@ -81,6 +101,7 @@ def result_of(world: World, program: Program, scenario: str | None, schedule: li
         impure=list(world.impure),
         creation_faults=list(world.creation_faults),
         helper_faults=list(world.helper_faults),
+        exit_leaks=leaks,
     )
 
 

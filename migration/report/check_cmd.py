@@ -5,6 +5,7 @@
     qomsim check --design qemu-10.0
     qomsim check --design two-globals --property no-use-after-free --json cx.json
     qomsim check --design mutex --scenario S9-lock-order:b --exhaustive
+    qomsim check --design qemu-10.0 --bound 3 --workers 2
 
 Prints a verdict table (with ``rich`` on a terminal, plain lines otherwise) and, with
 ``--json``, saves the results and every counterexample (re-run them with ``qomsim replay``).
@@ -18,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migration.check.bounded import DEFAULT_BOUND
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
 from migration.model.designs import DESIGNS
 from migration.model.scenarios import SCENARIOS
 
-__all__ = ["HELP", "add_arguments", "format_plain", "run"]
+__all__ = ["HELP", "add_arguments", "add_bound_arguments", "bound_of", "format_plain", "run", "verdict_text"]
 
 #: the line ``qomsim --help`` shows
 HELP = "check one migration design against the properties"
@@ -41,6 +43,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", type=int, default=25,
                         help="Hypothesis examples per property (default 25)")
     parser.add_argument("--json", metavar="FILE", help="save results and counterexamples as JSON")
+    add_bound_arguments(parser)
+
+
+def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bounded exploration's options (shared with ``qomsim decide``).
+
+    :param parser: a subcommand's parser.
+    """
+    parser.add_argument("--bound", type=_bound, default=DEFAULT_BOUND, metavar="K",
+                        help="explore every program of up to K runtime events and every schedule "
+                        f"(default {DEFAULT_BOUND}; -1: scenarios and sampling only)")
+    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
+                        help="explore on N local worker processes (Dask LocalCluster; default 1: here)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="explore on the Dask cluster whose scheduler is ADDRESS (e.g. tcp://host:8786)")
+
+
+def _bound(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid bound '{text}': expected an integer >= -1") from None
+    if k < -1:
+        raise argparse.ArgumentTypeError(f"invalid bound '{text}': expected an integer >= -1")
+    return k
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid worker count '{text}': expected an integer >= 1") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"invalid worker count '{text}': expected an integer >= 1")
+    return n
+
+
+def bound_of(args: argparse.Namespace) -> int | None:
+    """:param args: parsed arguments with :func:`add_bound_arguments`'s options.
+    :return: K, or ``None`` for no bounded exploration."""
+    k: int = args.bound
+    return None if k < 0 else k
+
+
+def verdict_text(c: CellResult) -> str:
+    """:param c: a cell.
+    :return: its verdict with the bound it rests on."""
+    if c.verdict == "holds" and c.evidence == "bounded":
+        return (f"holds for every program of up to {c.bound} events and every schedule "
+                f"({c.programs} programs, {c.states} distinct states)")
+    if c.verdict == "fails":
+        return f"fails with {c.outcome.value}" + ("" if c.bound is None else f" (bound {c.bound})")
+    return f"holds ({c.evidence})"
 
 
 def format_plain(cells: list[CellResult]) -> list[str]:
@@ -53,8 +108,9 @@ def format_plain(cells: list[CellResult]) -> list[str]:
         if c.counterexample is not None:
             f = c.counterexample.fault
             where = f"  [{c.counterexample.scenario or 'sampled program'}: {f}]"
+        bound = "" if c.bound is None else f", bound {c.bound}: {c.programs} programs, {c.states} states"
         lines.append(f"{c.design} {c.property}: {c.verdict} ({c.evidence}, {c.outcome.value}, "
-                     f"{c.schedules_explored} schedules, {c.examples_sampled} examples){where}")
+                     f"{c.schedules_explored} schedules, {c.examples_sampled} examples{bound}){where}")
     return lines
 
 
@@ -87,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
     props = args.property or list(PROPERTIES)
     cells = [
         check_cell(design, p, seed=args.seed, exhaustive=True,
-                   max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario)
+                   max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,
+                   bound=bound_of(args), workers=args.workers, scheduler=args.scheduler)
         for p in props
     ]
     if sys.stdout.isatty():
@@ -100,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
             "design": design.name,
             "knobs": design.knobs(),
             "cells": [
-                {"property": c.property, "verdict": c.verdict, "evidence": c.evidence,
+                {"property": c.property, "verdict": c.verdict, "statement": verdict_text(c),
+                 "bound": c.bound, "programs": c.programs, "states": c.states, "evidence": c.evidence,
                  "outcome": c.outcome.value, "schedules_explored": c.schedules_explored,
                  "examples_sampled": c.examples_sampled,
                  "counterexample": None if c.counterexample is None else c.counterexample.to_json()}

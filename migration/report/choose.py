@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from migration.model.outcomes import Outcome
-from migration.model.results import CellResult
+from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report.evidence import evidence_name
 
 __all__ = [
@@ -45,7 +44,8 @@ class Matrix:
     :param all_scenarios: whether ``scenarios`` are all of the spec's (else a subset chosen by the user,
         and exhaustive evidence covers only those).
     :param cells: ``(design, property) -> result`` for every cell reached.
-    :param scenario_outcomes: ``(design, scenario) -> outcome`` for every scenario replayed.
+    :param scenario_outcomes: ``(design, scenario) -> outcomes`` (every schedule) for every scenario reached.
+    :param bound: K when every cell also explored every program of up to K events (else ``None``).
     """
 
     seed: int
@@ -55,7 +55,8 @@ class Matrix:
     scenarios: tuple[str, ...]
     all_scenarios: bool
     cells: Mapping[tuple[str, str], CellResult]
-    scenario_outcomes: Mapping[tuple[str, str], Outcome]
+    scenario_outcomes: Mapping[tuple[str, str], ScenarioOutcomes]
+    bound: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -88,6 +89,9 @@ class Matrix:
                     "outcome": c.outcome.name,
                     "schedules_explored": c.schedules_explored,
                     "examples_sampled": c.examples_sampled,
+                    "bound": c.bound,
+                    "programs": c.programs,
+                    "states": c.states,
                 }
                 if c.counterexample is not None:
                     entry["counterexample"] = f"evidence/{evidence_name(d, p)}.json"
@@ -99,7 +103,7 @@ class Matrix:
                 if o is None:
                     missing_scen.append(s)
                 else:
-                    scen[s] = {"outcome": o.name}
+                    scen[s] = o.to_json()
             designs[d] = {
                 "properties": props,
                 "scenarios": scen,
@@ -108,6 +112,7 @@ class Matrix:
         return {
             "seed": self.seed,
             "exhaustive": self.exhaustive,
+            "bound": self.bound,
             "complete": self.complete,
             "properties": list(self.properties),
             "scenarios": list(self.scenarios),
@@ -161,7 +166,8 @@ QUESTIONS: tuple[Question, ...] = (
             "for the whole lifecycle, without deadlocks, and without breaking introspection of the "
             "`migration` type?"
         ),
-        drivers=("no-use-after-free", "no-null-deref", "helpers-whole-lifecycle", "no-deadlock"),
+        drivers=("no-use-after-free", "no-null-deref", "helpers-whole-lifecycle", "no-deadlock",
+                 "freed-by-exit"),
         options=(
             "qemu-9.1",
             "two-globals",

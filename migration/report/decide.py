@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -45,9 +46,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
-from migration.model.outcomes import Outcome
-from migration.model.results import CellResult
+from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
+from migration.report.check_cmd import add_bound_arguments, bound_of
 
 __all__ = [
     "DEFAULT_OUT",
@@ -219,7 +220,7 @@ class CheckFn(Protocol):
 
 
 #: replays one scenario on one design: ``(design, scenario) -> outcome``
-ScenarioFn = Callable[[str, str], Outcome]
+ScenarioFn = Callable[[str, str], ScenarioOutcomes]
 
 
 class _BudgetSpent(Exception):
@@ -239,6 +240,9 @@ def run_matrix(
     check: CheckFn | None = None,
     scenario: ScenarioFn | None = None,
     all_scenarios: bool = True,
+    bound: int | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> notes.Matrix:
     """Decide every cell and replay every scenario, design by design.
 
@@ -252,22 +256,34 @@ def run_matrix(
     :param reporter: receives progress.
     :param clock: a monotonic clock (injectable for tests).
     :param check: decides one cell (default: :func:`migration.check.check_cell`).
-    :param scenario: replays one scenario and returns its outcome (default: the outcome of
-        :func:`migration.check.run_scenario` on the scenario's default schedule).
+    :param scenario: enumerates one scenario's schedules and returns their outcomes (default:
+        :func:`migration.check.cell.scenario_outcomes`, every schedule).
     :param all_scenarios: ``scenarios`` are all of the spec's (cells then enumerate the model's default
         set, every scenario); False restricts the enumeration to ``scenarios``.
+    :param bound: with the default ``check``, also explore every program of up to this many events and every
+        schedule, every design at once, before the cells (``None``: no bounded exploration).
+    :param workers: local worker processes for the bounded exploration.
+    :param scheduler: a Dask scheduler's address for the bounded exploration.
     :return: the matrix (``.complete`` is False when the budget ran out).
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
+    deadline = None if budget_s is None else clock() + budget_s
+    check_is_bounded = check is None and bound is not None
     if check is None or scenario is None:
         from migration.check import cell as model
 
-        check = check or model.check_cell
-        scenario = scenario or (lambda d, s: model.run_scenario(d, s).outcome)
+        if check is None and bound is not None:
+            if deadline is None or deadline - clock() > 0:
+                from migration.check.workers import explore_designs
 
-    deadline = None if budget_s is None else clock() + budget_s
+                explore_designs([model.resolve_design(d) for d in designs], bound, workers=workers,
+                                scheduler=scheduler)
+            check = functools.partial(model.check_cell, bound=bound, workers=workers, scheduler=scheduler)
+        check = check or model.check_cell
+        scenario = scenario or model.scenario_outcomes
+
     cells: dict[tuple[str, str], CellResult] = {}
-    scen: dict[tuple[str, str], Outcome] = {}
+    scen: dict[tuple[str, str], ScenarioOutcomes] = {}
     if reporter is not None:
         reporter.start(designs, len(properties) + len(scenarios))
     try:
@@ -293,7 +309,7 @@ def run_matrix(
                 o = scenario(d, s)
                 scen[(d, s)] = o
                 if reporter is not None:
-                    reporter.done(d, s, o.name, None)
+                    reporter.done(d, s, str(o), None)
     except _BudgetSpent:
         pass
     finally:
@@ -308,11 +324,12 @@ def run_matrix(
         all_scenarios=all_scenarios,
         cells=cells,
         scenario_outcomes=scen,
+        bound=bound if check_is_bounded else None,
     )
 
 
 def _cell_brief(c: CellResult) -> str:
-    ev = "E" if c.evidence == "exhaustive" else "S"
+    ev = {"exhaustive": "E", "bounded": "B"}.get(c.evidence, "S")
     return f"holds {ev}" if c.verdict == "holds" else f"fails {c.outcome.name} {ev}"
 
 
@@ -337,7 +354,7 @@ def summary_lines(matrix: notes.Matrix) -> list[str]:
     """The summary table as plain text: designs as rows, properties as columns.
 
     :param matrix: the run's results.
-    :return: lines (E = exhaustive evidence, S = sampled, ``-`` = not reached).
+    :return: lines (E = exhaustive evidence, B = bounded, S = sampled, ``-`` = not reached).
     """
     header = ["design", *matrix.properties]
     rows = [
@@ -348,7 +365,8 @@ def summary_lines(matrix: notes.Matrix) -> list[str]:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*header).rstrip(), fmt.format(*("-" * w for w in widths))]
     out.extend(fmt.format(*r).rstrip() for r in rows)
-    out.append("E = exhaustive evidence, S = sampled evidence, - = not reached")
+    out.append("E = exhaustive evidence, B = every program up to the bound, S = sampled evidence, "
+               "- = not reached")
     return out
 
 
@@ -360,7 +378,8 @@ def _print_summary(matrix: notes.Matrix, stream: TextIO, rich_ok: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="qomsim decide: designs × properties", caption="E = exhaustive, S = sampled")
+    table = Table(title="qomsim decide: designs × properties",
+                  caption="E = exhaustive, B = bounded, S = sampled")
     table.add_column("design", no_wrap=True)
     for p in matrix.properties:
         table.add_column(p)
@@ -605,6 +624,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip exhaustive confirmation (sampled evidence only)",
     )
+    add_bound_arguments(parser)
 
 
 def all_designs() -> dict[str, Any]:
@@ -690,6 +710,9 @@ def run(args: argparse.Namespace) -> int:
             exhaustive=args.exhaustive,
             budget_s=args.budget,
             reporter=reporter,
+            bound=bound_of(args),
+            workers=args.workers,
+            scheduler=args.scheduler,
         )
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)

@@ -71,7 +71,12 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
 
 
 def _evidence_label(c: CellResult) -> str:
-    return "exhaustive" if c.evidence == "exhaustive" else "sampled"
+    """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
+    if c.evidence == "bounded" and c.verdict == "holds":
+        return (f"every program of up to {c.bound} events, every schedule: {c.programs} programs, "
+                f"{c.states} states")
+    label = "sampled" if c.evidence == "sampled" else "exhaustive"
+    return label if c.bound is None else f"{label}, bound {c.bound}"
 
 
 def _cell_text(c: CellResult | None, link_prefix: str) -> str:
@@ -133,6 +138,7 @@ def _summary(design: str, summaries: Mapping[str, str]) -> str:
 def _confirmation(matrix: Matrix, options: Sequence[str], props: Sequence[str]) -> str:
     flags = "" if matrix.all_scenarios else f" --scenarios {','.join(matrix.scenarios)}"
     flags += "" if matrix.exhaustive else " --no-exhaustive"
+    flags += " --bound -1" if matrix.bound is None else f" --bound {matrix.bound}"
     decide = (
         f"qomsim decide --seed {matrix.seed} --designs {','.join(options)} --properties {','.join(props)}"
     )
@@ -204,7 +210,7 @@ def render_note(
         rank = dict(choice.ranking)[d]
         held = [p for p in props if (c := matrix.cell(d, p)) is not None and c.verdict == "holds"]
         failed = [p for p in props if (c := matrix.cell(d, p)) is not None and c.verdict == "fails"]
-        exh = sum(1 for p in held if (c := matrix.cell(d, p)) is not None and c.evidence == "exhaustive")
+        exh = sum(1 for p in held if (c := matrix.cell(d, p)) is not None and c.evidence != "sampled")
         cost = "an unknown number of" if rank.cost is None else str(rank.cost)
         if not failed:
             because = (
@@ -240,6 +246,7 @@ def render_note(
         picks = "".join(f" --property {p}" for p in props)
         if not matrix.all_scenarios:
             picks += "".join(f" --scenario {s}" for s in matrix.scenarios)
+        picks += " --bound -1" if matrix.bound is None else f" --bound {matrix.bound}"
         confirmation += (
             "\n\nThe chosen option alone, with the same evidence (`qomsim check` exits 0 only when every "
             f"property holds):\n\n```sh\nqomsim check --design {choice.chosen} --seed {matrix.seed}{picks}"
@@ -294,7 +301,7 @@ def render_note(
     if matrix.scenarios:
         more.extend(
             [
-                "Outcome of each scenario of the spec (§4) replayed on its default schedule:",
+                "Each scenario of the spec (§4) over every schedule: its outcomes, each with its schedules:",
                 "",
                 table(
                     ["scenario", *(code(d) for d in options)],
@@ -305,7 +312,10 @@ def render_note(
         )
     more.append(
         f"Written by `qomsim decide` (seed {matrix.seed}, "
-        f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}). The designs, scenarios "
+        f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}"
+        + ("" if matrix.bound is None else f", every program of up to {matrix.bound} runtime events and "
+           "every schedule: a verdict marked so holds for all of them")
+        + "). The designs, scenarios "
         "and properties are those of the spec `migration-designs.md`"
         + (
             ""
@@ -373,7 +383,7 @@ def _bad_line(matrix: Matrix, d: str, p: str) -> str:
 
 def _scenario_text(matrix: Matrix, d: str, s: str) -> str:
     o = matrix.scenario_outcomes.get((d, s))
-    return NOT_REACHED if o is None else o.name
+    return NOT_REACHED if o is None else str(o)
 
 
 def decisions(
