@@ -131,7 +131,7 @@ def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,
                max_examples: int = DEFAULT_MAX_EXAMPLES, deadline_s: float | None = None,
                scenarios: Sequence[str] | None = None, bound: int | None = None, workers: int = 1,
-               scheduler: str | None = None) -> CellResult:
+               scheduler: str | None = None, database: str | None = None) -> CellResult:
     """Decide one (design, property) cell by running the model.
 
     :param design: a design id or design.
@@ -145,6 +145,7 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
         (:mod:`migration.check.bounded`); ``None``: scenarios and sampling only.
     :param workers: local worker processes for the bounded exploration.
     :param scheduler: a Dask scheduler's address for the bounded exploration.
+    :param database: Hypothesis's example database directory (``None``: none).
     :return: the cell.
     :raise KeyError: when the design or property is unknown.
     """
@@ -181,7 +182,7 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
         return CellResult(d.name, property_id, "fails", "bounded", f.outcome,
                           _counterexample(d, property_id, r, f), explored, 0, *_bound_fields(b))
     r_sampled, n = (None, 0) if max_examples <= 0 else sample(d, property_id, seed_value=seed,
-                                                            max_examples=max_examples)
+                                                            max_examples=max_examples, database=database)
     if r_sampled is not None:
         f = violation(property_id, r_sampled)
         if f is not None:

@@ -9,8 +9,8 @@
    reused.  Two interleavings that reach the same state (e.g. independent steps done in
    either order) are therefore run once, while the count stays the exact number of
    distinct schedules, so a verdict can read "holds for all N schedules".
-2. :func:`sample` draws programs (lifecycle events in a valid order) and schedules with
-   Hypothesis, checks one property, and returns the shrunk failing run.
+2. :func:`sample` searches programs and schedules with Hypothesis
+   (:mod:`migration.check.sampling`), checks one property, and returns the shrunk failing run.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
-from hypothesis.reporting import with_reporter
 from typeguard import typeguard_ignore
 
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.model.designs import Design
 from migration.model.outcomes import Fault
-from migration.model.program import Event, Program, ev
+from migration.model.program import Program
 from migration.model.results import RunResult
 from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, run_program
 from migration.model.runtime import Actor, World
@@ -37,9 +34,7 @@ __all__ = [
     "Exploration",
     "explore",
     "explore_scenario",
-    "programs",
     "sample",
-    "schedules",
     "trim",
 ]
 
@@ -191,83 +186,20 @@ def explore_scenario(design: Design, scenario_id: str, max_runs: int = DEFAULT_M
     return explore(design, SCENARIOS[scenario_id], max_runs=max_runs)
 
 
-# -- Hypothesis --------------------------------------------------------------------------------
-
-_HELPER_EVENTS = [ev("helper", name=h) for h in ("migration_is_running", "migration_is_idle",
-                                                "migration_file_set_error", "migration_thread_is_self")]
-_INTROSPECT = [ev("introspect", command="qom-list-properties", label="qom-list-properties"),
-               ev("introspect", command="device-list-properties", label="device-list-properties")]
-_PRE: list[Event] = [*_INTROSPECT, *_HELPER_EVENTS]
-_RUNNING: list[Event] = [
-    ev("migrate"), ev("migrate", cleanup="bh"), ev("migrate", peer="blocked"),
-    ev("migrate", thread_helper="migration_is_running"),
-    ev("migrate", cleanup="bh", bh_helper="migration_file_set_error"),
-    ev("migrate", thread_helper="migration_file_set_error", helper_needs_bql=True),
-    ev("migrate_incoming"), ev("poll"), ev("query_migrate"), ev("wait_thread"),
-    ev("create", path="object_new"), ev("create", path="object-add"), ev("create", path="device-help"),
-    *_INTROSPECT, *_HELPER_EVENTS,
-]
-_POST: list[Event] = [ev("vm_shutdown", handler="vfio"), ev("poll"), ev("wait_thread"),
-                      ev("query_migrate", caller="outside"), *_INTROSPECT, *_HELPER_EVENTS]
+# -- Hypothesis: the search lives in migration.check.sampling; ``sample`` stays importable from here
 
 
-def programs(max_running: int = 4) -> st.SearchStrategy[Program]:
-    """:param max_running: the most events between init and shutdown.
-    :return: a strategy for programs in a valid lifecycle order: events before
-        ``migration_object_init``, events while running, ``migration_shutdown``, events
-        after it, ``monitor_cleanup``.
-    """
-
-    def build(pre: list[Event], running: list[Event], post: list[Event]) -> Program:
-        return (*pre, ev("object_init"), *running, ev("migration_shutdown"), *post, ev("monitor_cleanup"))
-
-    return st.builds(build, st.lists(st.sampled_from(_PRE), max_size=2),
-                     st.lists(st.sampled_from(_RUNNING), max_size=max_running),
-                     st.lists(st.sampled_from(_POST), max_size=3))
-
-
-def schedules(max_len: int = 60) -> st.SearchStrategy[list[int]]:
-    """:param max_len: the longest schedule.
-    :return: a strategy for schedules (choices wrap modulo the runnable actors)."""
-    return st.lists(st.integers(min_value=0, max_value=3), max_size=max_len)
-
-
-class _Violation(Exception):
-    def __init__(self, result: RunResult, fault: Fault) -> None:
-        super().__init__(str(fault))
-        self.result = result
-        self.fault = fault
-
-
-def sample(design: Design, property_id: str, *, seed_value: int = 0,
-           max_examples: int = 100) -> tuple[RunResult | None, int]:
-    """Look for a violation of one property with Hypothesis, and shrink it.
+def sample(design: Design, property_id: str, *, seed_value: int = 0, max_examples: int = 100,
+           database: str | None = None) -> tuple[RunResult | None, int]:
+    """Look for a violation of one property with Hypothesis (:func:`migration.check.sampling.sample`).
 
     :param design: the design.
-    :param property_id: a §5 id.
-    :param seed_value: Hypothesis's seed (deterministic runs).
-    :param max_examples: how many programs to draw.
+    :param property_id: a property id.
+    :param seed_value: Hypothesis's seed.
+    :param max_examples: how many examples to draw.
+    :param database: a directory for Hypothesis's example database (``None``: none).
     :return: the shrunk failing run (or ``None``) and the number of examples run.
     """
-    count = [0]
-    pool = UniversePool()
+    from migration.check.sampling import sample as search
 
-    @settings(max_examples=max_examples, deadline=None, database=None, report_multiple_bugs=False,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-    @seed(seed_value)
-    @given(programs(), schedules())
-    def probe(program: Program, schedule: list[int]) -> None:
-        count[0] += 1
-        r = run_program(design, program, schedule, pool=pool)
-        f = violation(property_id, r)
-        if f is not None:
-            raise _Violation(r, f)
-
-    try:
-        with with_reporter(lambda _msg: None):
-            probe()
-    except _Violation as v:
-        r = v.result
-        r.schedule = trim(r.schedule)
-        return r, count[0]
-    return None, count[0]
+    return search(design, property_id, seed_value=seed_value, max_examples=max_examples, database=database)

@@ -24,7 +24,9 @@ from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_des
 from migration.model.designs import DESIGNS
 from migration.model.scenarios import SCENARIOS
 
-__all__ = ["HELP", "add_arguments", "add_bound_arguments", "bound_of", "format_plain", "run", "verdict_text"]
+__all__ = [
+    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "database_of", "format_plain", "run", "verdict_text",
+]
 
 #: the line ``qomsim --help`` shows
 HELP = "check one migration design against the properties"
@@ -58,6 +60,15 @@ def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
                         help="explore on N local worker processes (Dask LocalCluster; default 1: here)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="explore on the Dask cluster whose scheduler is ADDRESS (e.g. tcp://host:8786)")
+    parser.add_argument("--no-database", action="store_true",
+                        help="do not keep Hypothesis's counterexamples in .hypothesis/ (default: keep them, "
+                        "and try them first next time)")
+
+
+def database_of(args: argparse.Namespace) -> str | None:
+    """:param args: parsed arguments with :func:`add_bound_arguments`'s options.
+    :return: Hypothesis's example database directory, ``.hypothesis/examples`` beside the run, or ``None``."""
+    return None if args.no_database else str(Path(".hypothesis") / "examples")
 
 
 def _bound(text: str) -> int:
@@ -144,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     cells = [
         check_cell(design, p, seed=args.seed, exhaustive=True,
                    max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,
-                   bound=bound_of(args), workers=args.workers, scheduler=args.scheduler)
+                   bound=bound_of(args), workers=args.workers, scheduler=args.scheduler,
+                   database=database_of(args))
         for p in props
     ]
     if sys.stdout.isatty():

@@ -48,7 +48,7 @@ from typing import Any, Protocol, TextIO
 
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
-from migration.report.check_cmd import add_bound_arguments, bound_of
+from migration.report.check_cmd import add_bound_arguments, bound_of, database_of
 
 __all__ = [
     "DEFAULT_OUT",
@@ -243,6 +243,7 @@ def run_matrix(
     bound: int | None = None,
     workers: int = 1,
     scheduler: str | None = None,
+    database: str | None = None,
 ) -> notes.Matrix:
     """Decide every cell and replay every scenario, design by design.
 
@@ -264,6 +265,7 @@ def run_matrix(
         schedule, every design at once, before the cells (``None``: no bounded exploration).
     :param workers: local worker processes for the bounded exploration.
     :param scheduler: a Dask scheduler's address for the bounded exploration.
+    :param database: Hypothesis's example database directory for the default ``check`` (``None``: none).
     :return: the matrix (``.complete`` is False when the budget ran out).
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
@@ -272,14 +274,14 @@ def run_matrix(
     if check is None or scenario is None:
         from migration.check import cell as model
 
-        if check is None and bound is not None:
-            if deadline is None or deadline - clock() > 0:
+        if check is None:
+            if bound is not None and (deadline is None or deadline - clock() > 0):
                 from migration.check.workers import explore_designs
 
                 explore_designs([model.resolve_design(d) for d in designs], bound, workers=workers,
                                 scheduler=scheduler)
-            check = functools.partial(model.check_cell, bound=bound, workers=workers, scheduler=scheduler)
-        check = check or model.check_cell
+            check = functools.partial(model.check_cell, bound=bound, workers=workers, scheduler=scheduler,
+                                      database=database)
         scenario = scenario or model.scenario_outcomes
 
     cells: dict[tuple[str, str], CellResult] = {}
@@ -713,6 +715,7 @@ def run(args: argparse.Namespace) -> int:
             bound=bound_of(args),
             workers=args.workers,
             scheduler=args.scheduler,
+            database=database_of(args),
         )
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
