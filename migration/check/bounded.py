@@ -45,7 +45,7 @@ from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.model.designs import Design
 from migration.model.events import HELPERS, run_event
 from migration.model.outcomes import Fault
-from migration.model.program import EVENT_KINDS, Event, Program, ev, program_from_json
+from migration.model.program import EVENT_KINDS, Event, Program, ev, program_from_json, program_to_json
 from migration.model.results import RunResult
 from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, result_of
 from migration.model.runtime import Actor, Pending, World, run_world
@@ -237,6 +237,18 @@ class Bounded:
     outcomes: dict[str, int] = field(default_factory=dict)
     complete: bool = True
 
+    def to_json(self) -> dict[str, Any]:
+        """:return: the exploration as JSON (its bound, counts, outcome counts and shortest witnesses)."""
+        return {
+            "design": self.design, "bound": self.bound, "programs": self.programs, "states": self.states,
+            "runs": self.runs, "paths": self.paths, "complete": self.complete,
+            "outcomes": dict(self.outcomes),
+            "violations": {
+                p: {"program": program_to_json(prog), "schedule": list(sched), "fault": str(f)}
+                for p, (prog, sched, f) in self.violations.items()
+            },
+        }
+
     def verdict_text(self, property_id: str) -> str:
         """:param property_id: a property id.
         :return: the verdict with its bound, e.g. "holds for every program of up to 3 events ..."."""
@@ -367,7 +379,8 @@ def replay_choices(design: Design, bound: int, prefix: Sequence[int], choices: S
 
 
 def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: Sequence[int] = (),
-                    max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS) -> Bounded:
+                    max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
+                    alphabet: Grammar | None = None) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
 
     :param design: the design.
@@ -376,9 +389,10 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: 
     :param prefix: fixed indices for the first program choices (a task of :func:`split`).
     :param max_runs: stop (``complete = False``) after this many runs.
     :param max_steps: the per-run step bound.
+    :param alphabet: a grammar to use instead of :func:`grammar` (smaller ones, for cross-checks).
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
-    g = grammar()
+    g = alphabet or grammar()
     result = Bounded(design.name, bound)
     memo: dict[object, _Sub] = {}
     pool = UniversePool()
@@ -424,7 +438,7 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: 
         for p in PROPERTY_CHECKS:
             if p in viol:
                 _k, suf, _f = viol[p]
-                r = replay_choices(design, bound, prefix, suf, max_steps)
+                r = _run(design, _Run(g, bound, prefix, suf, None), UniversePool(), max_steps)
                 f = violation(p, r)
                 if f is None:  # the explorer and a replay disagree: a bug in the model, never hidden
                     raise RuntimeError(f"{design.name}/{p}: choices {suf} did not replay")

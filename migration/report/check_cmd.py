@@ -25,7 +25,8 @@ from migration.model.designs import DESIGNS
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
-    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "database_of", "format_plain", "run", "verdict_text",
+    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "database_of", "format_plain", "run",
+    "verdict_text",
 ]
 
 #: the line ``qomsim --help`` shows

@@ -1,0 +1,237 @@
+"""Bounded model checking over programs (migration.check.bounded, migration.check.workers)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+import migration.check.bounded as bounded
+import migration.model.events as events
+from migration.check.bounded import (
+    DEFAULT_BOUND,
+    SKELETON,
+    Grammar,
+    count_programs,
+    explore_bounded,
+    free_events,
+    grammar,
+    merge,
+    split,
+)
+from migration.check.cell import check_cell, scenario_outcomes
+from migration.check.explore import explore_scenario
+from migration.check.properties import violation
+from migration.model.designs import DESIGNS
+from migration.model.heap import Crash
+from migration.model.outcomes import Fault, Outcome
+from migration.model.program import EVENT_KINDS, Event, ev
+from migration.model.run import run_program
+from migration.model.runtime import Pending, World
+from migration.model.scenarios import SCENARIOS
+from qom.cli.main import main as cli_main
+
+#: a small alphabet, so that the naive enumeration (no reduction) stays cheap
+SMALL = Grammar(
+    pre=(ev("helper", name="migration_is_running"),),
+    running=(ev("migrate"), ev("helper", name="migration_is_running")),
+    post=(ev("helper", name="migration_is_running"), ev("wait_thread")),
+    vm_shutdown=(ev("vm_shutdown", handler="vfio"),),
+)
+
+
+def _unlabelled(e: Event) -> Event:
+    return ev(e.kind, **{k: v for k, v in e.params if k != "label"})
+
+
+def _in_grammar(g: Grammar, program: tuple[Event, ...], bound: int) -> bool:
+    phase, left = 0, bound
+    for e in (*map(_unlabelled, program), None):
+        if e not in g.options(phase, left):
+            return False
+        if e is None:
+            return True
+        if e.kind in SKELETON:
+            phase = {"object_init": 1, "migration_shutdown": 2, "vm_shutdown": 3,
+                     "monitor_cleanup": 4}[e.kind]
+        else:
+            left -= 1
+    return True
+
+
+def test_the_alphabet_is_the_model_table() -> None:
+    g = grammar()
+    kinds = {e.kind for e in (*g.pre, *g.running, *g.post, *g.vm_shutdown)} | SKELETON
+    assert kinds == set(EVENT_KINDS)
+    # symmetry: a label only names an event for the reader; it is not part of the alphabet
+    assert all(k != "label" for e in (*g.pre, *g.running, *g.post) for k, _ in e.params)
+    assert g.options(4, 3) == (None,)
+    assert g.options(0, 0) == (ev("object_init"),)
+
+
+def test_program_count_matches_a_brute_force_walk() -> None:
+    # K = 0: object_init, migration_shutdown, then exit, monitor_cleanup, or vm_shutdown (then exit or
+    # monitor_cleanup)
+    assert count_programs(SMALL, 0) == 4
+
+    def walk(phase: int, left: int) -> int:
+        n = 0
+        for e in SMALL.options(phase, left):
+            if e is None:
+                n += 1
+            elif e.kind in SKELETON:
+                n += walk({"object_init": 1, "migration_shutdown": 2, "vm_shutdown": 3,
+                           "monitor_cleanup": 4}[e.kind], left)
+            else:
+                n += walk(phase, left - 1)
+        return n
+
+    for k in (1, 2, 3):
+        assert count_programs(SMALL, k) == walk(0, k)
+    assert sum(count_programs(SMALL, 2, p) for p in _prefixes(SMALL, 2)) == count_programs(SMALL, 2)
+
+
+def _prefixes(g: Grammar, bound: int) -> list[tuple[int, ...]]:
+    return [(i,) for i in range(len(g.options(0, bound)))]
+
+
+@pytest.mark.parametrize("design", ["two-globals", "join-at-shutdown"])
+def test_reductions_find_exactly_what_the_naive_exploration_finds(design: str) -> None:
+    tiny = Grammar(pre=(), running=(ev("migrate"),), post=(ev("helper", name="migration_is_running"),),
+                   vm_shutdown=SMALL.vm_shutdown)
+    naive = explore_bounded(DESIGNS[design], 1, reduce=False, alphabet=tiny)
+    reduced = explore_bounded(DESIGNS[design], 1, alphabet=tiny)
+    assert naive.complete and reduced.complete
+    assert reduced.runs < naive.runs
+    # the same (program, schedule) pairs, ending the same way, and the same violated properties
+    assert reduced.paths == naive.paths == naive.runs
+    assert reduced.outcomes == naive.outcomes
+    assert set(reduced.violations) == set(naive.violations)
+    for pid, (prog, sched, fault) in reduced.violations.items():
+        # shortest first: no naive witness has fewer program events
+        assert free_events(prog) <= free_events(naive.violations[pid][0])
+        replayed = violation(pid, run_program(DESIGNS[design], prog, sched))
+        assert replayed is not None and replayed.outcome is fault.outcome
+
+
+def test_the_split_by_prefix_loses_nothing() -> None:
+    d = DESIGNS["qemu-10.0"]
+    whole = explore_bounded(d, 2, alphabet=SMALL)
+    parts = [explore_bounded(d, 2, alphabet=SMALL, prefix=p) for p in _prefixes(SMALL, 2)]
+    merged = merge(d.name, 2, parts)
+    assert merged.paths == whole.paths
+    assert merged.outcomes == whole.outcomes
+    assert merged.programs == whole.programs == count_programs(SMALL, 2)
+    assert set(merged.violations) == set(whole.violations)
+    assert split(DEFAULT_BOUND, 1) == [(i,) for i in range(len(grammar().options(0, DEFAULT_BOUND)))]
+
+
+def test_which_scenarios_lie_inside_the_default_bound() -> None:
+    g = grammar()
+    inside = {sid for sid, prog in SCENARIOS.items() if _in_grammar(g, prog, DEFAULT_BOUND)}
+    # S7 (10 introspections and a query) and S13 (4 creation paths and a query) are longer than
+    # the bound; they stay named witnesses, enumerated on their own
+    assert set(SCENARIOS) - inside == {"S7-introspect-live", "S13-unconverted-path"}
+    assert free_events(SCENARIOS["S7-introspect-live"]) == 10
+    assert free_events(SCENARIOS["S13-unconverted-path"]) == 4
+    assert max(free_events(SCENARIOS[s]) for s in inside) == DEFAULT_BOUND
+
+
+def test_every_scenario_fault_inside_the_bound_is_found_by_the_bounded_exploration() -> None:
+    d = DESIGNS["qemu-10.0"]
+    b = explore_bounded(d, 1)
+    assert b.complete
+    assert b.programs == count_programs(grammar(), 1)
+    assert set(b.outcomes) == {"LEAK", "OK", "SECOND_INSTANCE", "UAF"}
+    found = set()
+    for sid, prog in SCENARIOS.items():
+        if free_events(prog) <= 1:
+            found |= set(explore_scenario(d, sid).violations)
+    assert found <= set(b.violations)
+    assert set(b.violations) == {"single-instance", "no-use-after-free", "helpers-whole-lifecycle",
+                                 "freed-by-exit"}
+    # the shortest UAF: a helper after an idle shutdown (S1's shape, no free event at all)
+    prog, _sched, fault = b.violations["no-use-after-free"]
+    assert [e.kind for e in prog] == ["object_init", "migration_shutdown", "vm_shutdown"]
+    assert fault.outcome is Outcome.UAF
+    assert "holds for every program of up to 1 events" in b.verdict_text("no-null-deref")
+
+
+def test_the_explorer_finds_a_planted_fault_no_scenario_reaches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # planted bug: query-migrate while an incoming migration runs touches freed memory
+    real = events.run_event
+
+    def planted(w: World, e: Event) -> Generator[Pending, None, None]:
+        yield from real(w, e)
+        if e.kind == "query_migrate" and w.actor_named("co:incoming") is not None:
+            raise Crash(Fault(Outcome.UAF, len(w.trace), "main", "mig#1", "planted"))
+
+    monkeypatch.setattr(events, "run_event", planted)
+    monkeypatch.setattr(bounded, "run_event", planted)
+    d = DESIGNS["proposed-singleton-keepalive"]  # no use-after-free of its own
+    for sid in SCENARIOS:
+        assert "no-use-after-free" not in explore_scenario.__wrapped__(d, sid).violations
+    alphabet = Grammar(pre=(), running=(ev("migrate_incoming"), ev("poll"), ev("query_migrate")),
+                       post=(ev("query_migrate"),), vm_shutdown=(ev("vm_shutdown", handler="vfio"),))
+    b = explore_bounded(d, 2, alphabet=alphabet)
+    prog, sched, fault = b.violations["no-use-after-free"]
+    assert fault.detail == "planted"
+    assert [str(e) for e in prog] == ["object_init()", "migrate_incoming()", "query_migrate()"]
+    assert run_program(d, prog, sched).fault == fault
+    assert b.outcomes == {"LEAK": 160, "UAF": 10}
+
+
+def test_freed_by_exit_measures_what_keeping_the_main_reference_costs() -> None:
+    import migration.check.cell  # noqa: F401  # registers the proven proposal
+
+    keep = run_program(DESIGNS["proposed-singleton-keepalive"], SCENARIOS["S1-helper-after-idle-shutdown"])
+    f = violation("freed-by-exit", keep)
+    assert f is not None and f.outcome is Outcome.LEAK
+    assert f.detail == "mig#1 is not finalized by the end of qemu_cleanup() (refcount 1)"
+    freed = run_program(DESIGNS["two-globals"], SCENARIOS["S1-helper-after-idle-shutdown"])
+    assert freed.outcome is Outcome.OK and violation("freed-by-exit", freed) is None
+    # a run that never shut down is not judged (qemu_cleanup() never ran)
+    assert run_program(DESIGNS["two-globals"], (ev("object_init"),)).exit_leaks == []
+    cell = check_cell("proposed-singleton-keepalive", "freed-by-exit", max_examples=0)
+    assert (cell.verdict, cell.outcome) == ("fails", Outcome.LEAK)
+
+
+def test_scenario_results_cover_every_schedule() -> None:
+    # the default schedule does not crash (it only leaks); over every schedule S3 also ends in a UAF
+    assert run_program(DESIGNS["qemu-10.0"], SCENARIOS["S3-load-free-use"]).outcome is Outcome.LEAK
+    so = scenario_outcomes("qemu-10.0", "S3-load-free-use")
+    assert so.counts == {"LEAK": 145, "OK": 164, "UAF": 71}
+    assert so.schedules == explore_scenario(DESIGNS["qemu-10.0"], "S3-load-free-use").schedules == 380
+    assert str(so) == "LEAK 145, OK 164, UAF 71"
+    for outcome, witness in so.witnesses.items():
+        run = run_program(DESIGNS["qemu-10.0"], SCENARIOS["S3-load-free-use"], witness)
+        assert run.outcome.value == outcome
+
+
+def test_one_and_two_workers_give_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    from migration.check import workers
+
+    workers._CACHE.clear()
+    args = ["check", "--design", "qemu-9.1", "--examples", "0", "--bound", "1", "--no-database"]
+    assert cli_main([*args, "--workers", "1", "--json", "w1.json"]) == 1
+    workers._CACHE.clear()
+    assert cli_main([*args, "--workers", "2", "--json", "w2.json"]) == 1
+    w1 = (tmp_path / "w1.json").read_bytes()
+    assert w1 == (tmp_path / "w2.json").read_bytes()
+    cells = json.loads(w1)["cells"]
+    nd = next(c for c in cells if c["property"] == "no-deadlock")
+    assert nd["statement"] == (f"holds for every program of up to 1 events and every schedule "
+                               f"({nd['programs']} programs, {nd['states']} distinct states)")
+    assert nd["bound"] == 1 and nd["programs"] == count_programs(grammar(), 1)
+
+
+def test_bad_bound_and_worker_count_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["check", "--design", "qemu-9.1", "--bound", "x"])
+    assert "invalid bound 'x': expected an integer >= -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["check", "--design", "qemu-9.1", "--workers", "0"])
+    assert "invalid worker count '0': expected an integer >= 1" in capsys.readouterr().err
