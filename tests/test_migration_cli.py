@@ -14,12 +14,13 @@ def test_check_prints_plain_lines_and_saves_counterexamples(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cx.json"
     status = main(["check", "--design", "two-globals", "--property", "no-null-deref",
-                   "--property", "no-deadlock", "--exhaustive", "--json", str(out)])
+                   "--property", "no-deadlock", "--exhaustive", "--bound", "1", "--json", str(out)])
     assert status == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("two-globals no-null-deref: fails (exhaustive, NULL_DEREF, ")
     assert "[S8-wrong-pointer:b: NULL_DEREF at step " in lines[0]
-    assert lines[1].startswith("two-globals no-deadlock: holds (exhaustive, OK, ")
+    assert lines[1].startswith("two-globals no-deadlock: holds (bounded, OK, ")
+    assert lines[1].endswith(" 0 examples, bound 1: 230 programs, 436 states)")
     data = json.loads(out.read_text())
     assert data["design"] == "two-globals"
     assert [c["verdict"] for c in data["cells"]] == ["fails", "holds"]
@@ -29,7 +30,7 @@ def test_check_prints_plain_lines_and_saves_counterexamples(tmp_path: Path,
 def test_replay_reproduces_and_detects_tampering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cx.json"
     assert main(["check", "--design", "qemu-9.1", "--property", "no-use-after-free", "--exhaustive",
-                 "--json", str(out)]) == 1
+                 "--bound", "-1", "--json", str(out)]) == 1
     capsys.readouterr()
     assert main(["replay", str(out)]) == 0
     text = capsys.readouterr().out

@@ -270,6 +270,7 @@ def run_matrix(
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
     deadline = None if budget_s is None else clock() + budget_s
+    bound = bound if exhaustive else None  # sampling only: no enumeration of any kind
     check_is_bounded = check is None and bound is not None
     if check is None or scenario is None:
         from migration.check import cell as model

@@ -138,7 +138,8 @@ def _summary(design: str, summaries: Mapping[str, str]) -> str:
 def _confirmation(matrix: Matrix, options: Sequence[str], props: Sequence[str]) -> str:
     flags = "" if matrix.all_scenarios else f" --scenarios {','.join(matrix.scenarios)}"
     flags += "" if matrix.exhaustive else " --no-exhaustive"
-    flags += " --bound -1" if matrix.bound is None else f" --bound {matrix.bound}"
+    if matrix.exhaustive:
+        flags += " --bound -1" if matrix.bound is None else f" --bound {matrix.bound}"
     decide = (
         f"qomsim decide --seed {matrix.seed} --designs {','.join(options)} --properties {','.join(props)}"
     )
