@@ -104,7 +104,7 @@ class Counterexample:
             "fault": _fault_to_json(self.fault),
             "trace": [
                 {"index": t.index, "actor": t.actor, "action": t.action, "obj": t.obj,
-                 "refcount": t.refcount, "note": t.note}
+                 "refcount": t.refcount, "note": t.note, "function": t.function}
                 for t in self.trace
             ],
         }
@@ -126,7 +126,8 @@ class Counterexample:
             fault=_fault_from_json(data["fault"]),
             trace=[
                 TraceStep(int(t["index"]), str(t["actor"]), str(t["action"]), str(t["obj"]),
-                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]))
+                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]),
+                          str(t.get("function", "")))
                 for t in data["trace"]
             ],
         )
