@@ -49,6 +49,7 @@ class RunResult:
     :ivar impure: faults found by comparing the world before and after introspection.
     :ivar creation_faults: fatal faults raised inside a creation path.
     :ivar helper_faults: faults raised inside an exported helper.
+    :ivar tag: the QEMU tag the design follows (whose class properties introspection must list).
     """
 
     design: str
@@ -62,6 +63,7 @@ class RunResult:
     impure: list[Fault] = field(default_factory=list)
     creation_faults: list[Fault] = field(default_factory=list)
     helper_faults: list[Fault] = field(default_factory=list)
+    tag: str = "10.0"
 
     @property
     def outcome(self) -> Outcome:
