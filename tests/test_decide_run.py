@@ -48,6 +48,8 @@ ARGS = [
     SEED,
     "--date",
     DATE,
+    "--bound",
+    "1",
 ]
 
 

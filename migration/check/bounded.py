@@ -42,13 +42,15 @@ from typing import Any
 from typeguard import typeguard_ignore
 
 from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.model.alphabet import ALPHABET, combinations_of, kind
 from migration.model.designs import Design
-from migration.model.events import HELPERS, run_event
+from migration.model.events import run_event
 from migration.model.outcomes import Fault
-from migration.model.program import EVENT_KINDS, Event, Program, ev, program_from_json, program_to_json
+from migration.model.program import Event, Program, ev, program_from_json, program_to_json
 from migration.model.results import RunResult
 from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, result_of
 from migration.model.runtime import Actor, Pending, World, run_world
+from migration.model.scenarios import SCENARIOS
 
 __all__ = [
     "DEFAULT_BOUND",
@@ -62,13 +64,14 @@ __all__ = [
     "grammar",
     "merge",
     "model_alphabet",
+    "normal",
     "run_task",
     "split",
 ]
 
-#: the bound ``decide`` and ``check`` use by default: 13 of the 16 §4 scenarios lie inside it (S2 has 3 free
-#: events, S13 4, S7 10; they stay named witnesses, enumerated on their own); K = 3 takes S2 in and costs
-#: about 10x more (docs/performance.md, figure 8)
+#: the bound ``decide`` and ``check`` use by default: 17 of the 19 §4 scenarios lie inside it (S13 has 4
+#: free events, S7 10; they stay named witnesses, enumerated on their own); docs/performance.md (figure 8)
+#: gives what K+1 costs
 DEFAULT_BOUND = 2
 
 #: the lifecycle skeleton: events the bound does not count
@@ -78,38 +81,45 @@ SKELETON = frozenset({"object_init", "migration_shutdown", "vm_shutdown", "monit
 _LABELS = frozenset({"label"})
 
 
-def model_alphabet() -> dict[str, list[dict[str, Any]]]:
-    """The event kinds and their parameter domains, from the model's table.
+def normal(e: Event) -> Event:
+    """:param e: an event.
+    :return: the same event with its labels and its parameters at their domain default dropped (the
+        form the alphabet uses: two events that behave alike compare equal)."""
+    k = kind(e.kind)
+    params: dict[str, Any] = {}
+    for p, v in e.params:
+        dom = k.domain(p)
+        if p in _LABELS or (dom is not None and v == dom[0]):
+            continue
+        params[p] = v
+    return ev(e.kind, **params)
 
-    The one place the bounded explorer and the Hypothesis search learn the alphabet; it reads
-    :data:`migration.model.program.EVENT_KINDS` (every kind joins automatically) and gives each
-    kind its parameter combinations.  Values come from the model: helper names from
-    :data:`migration.model.events.HELPERS`.
 
-    :return: event kind -> the parameter combinations it is explored with.
+def model_alphabet() -> dict[str, list[Event]]:
+    """The events the bounded explorer uses, per phase, from the model's one table.
+
+    Every kind of :data:`migration.model.alphabet.ALPHABET` joins in the phases its table entry names
+    (a new kind joins automatically).  Parameters: every combination with at most one parameter off
+    its default (so every value of every domain occurs), plus every combination a §4 scenario uses;
+    labels are dropped (symmetry).
+
+    :return: ``{"pre": [...], "running": [...], "post": [...], "vm_shutdown": [...]}``.
     """
-    helpers = sorted(HELPERS)
-    combos: dict[str, list[dict[str, Any]]] = {}
-    for kind in EVENT_KINDS:
-        combos[kind] = [{}]
-    combos["migrate"] = [
-        {}, {"cleanup": "bh"}, {"peer": "blocked"},
-        *({"thread_helper": h} for h in helpers),
-        *({"thread_helper": h, "helper_needs_bql": True} for h in helpers),
-        *({"cleanup": "bh", "bh_helper": h} for h in helpers),
-    ]
-    combos["vm_shutdown"] = [{"handler": "vfio"}]
-    combos["introspect"] = [{"command": c} for c in ("device-list-properties", "qom-list-properties")]
-    combos["query_migrate"] = [{}, {"caller": "outside"}]
-    combos["helper"] = [{"name": h} for h in helpers]
-    combos["create"] = [{"path": p} for p in ("object_new", "object-add", "device-help")]
-    return combos
-
-
-#: event kinds a QMP client or a helper can trigger before migration_object_init() runs
-_PRE_KINDS = ("introspect", "helper")
-#: event kinds that can still happen once migration_shutdown() has run (run-state handlers, BHs)
-_POST_KINDS = ("poll", "wait_thread", "query_migrate", "introspect", "helper")
+    used = {normal(e) for prog in SCENARIOS.values() for e in prog}
+    out: dict[str, list[Event]] = {"pre": [], "running": [], "post": [], "vm_shutdown": []}
+    for k in ALPHABET:
+        events: list[Event] = []
+        for combo in combinations_of(k):
+            e = normal(ev(k.name, **combo))
+            off = len(e.params)
+            if (off <= 1 or e in used or k.name == "vm_shutdown") and e not in events:
+                events.append(e)
+        if k.name == "vm_shutdown":
+            out["vm_shutdown"] = events
+            continue
+        for phase in k.phases:
+            out[phase].extend(events)
+    return out
 
 
 @dataclass(frozen=True)
@@ -151,23 +161,11 @@ class Grammar:
         return (*free, *tail)
 
 
-def _events(kinds: Sequence[str], combos: dict[str, list[dict[str, Any]]]) -> tuple[Event, ...]:
-    out: list[Event] = []
-    for kind in kinds:
-        for params in combos.get(kind, [{}]):
-            e = ev(kind, **{k: v for k, v in params.items() if k not in _LABELS})
-            if e not in out:
-                out.append(e)
-    return tuple(out)
-
-
 @cache
 def grammar() -> Grammar:
-    """:return: the grammar built from :func:`model_alphabet` (running: every kind not in the skeleton)."""
-    combos = model_alphabet()
-    running = [k for k in combos if k not in SKELETON]
-    return Grammar(_events(_PRE_KINDS, combos), _events(running, combos), _events(_POST_KINDS, combos),
-                   _events(("vm_shutdown",), combos))
+    """:return: the grammar built from :func:`model_alphabet`."""
+    a = model_alphabet()
+    return Grammar(tuple(a["pre"]), tuple(a["running"]), tuple(a["post"]), tuple(a["vm_shutdown"]))
 
 
 def _next_phase(phase: int, e: Event) -> int:

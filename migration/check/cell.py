@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from migration.check.bounded import Bounded
+from migration.check.bounded import Bounded, normal
 from migration.check.explore import explore_scenario, sample
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.search import alternative_designs, register_proposal
 from migration.check.workers import bounded_result
 from migration.model.designs import DESIGNS, Design
 from migration.model.outcomes import Fault, Outcome, TraceStep
-from migration.model.program import Event, ev, program_from_json
+from migration.model.program import Event, program_from_json
 from migration.model.results import CellResult, Counterexample, RunResult, ScenarioOutcomes
 from migration.model.run import run_program
 from migration.model.scenarios import SCENARIOS
@@ -202,7 +202,7 @@ def _bound_fields(b: Bounded | None) -> tuple[int | None, int, int]:
 def _scenario_named(program: Sequence[Event]) -> str | None:
     """:return: the §4 scenario whose program this is, if any (a named witness inside the bound)."""
     for sid, prog in SCENARIOS.items():
-        if tuple(program) == tuple(ev(e.kind, **{k: v for k, v in e.params if k != "label"}) for e in prog):
+        if tuple(map(normal, program)) == tuple(map(normal, prog)):
             return sid
     return None
 

@@ -19,12 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from hypothesis import strategies as st
 from typeguard import typeguard_ignore
 
 from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.model.alphabet import EventKind, Param, kinds_for_phase
 from migration.model.designs import Design
 from migration.model.outcomes import Fault
-from migration.model.program import Program
+from migration.model.program import Event, Program, ev
 from migration.model.results import RunResult
 from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, run_program
 from migration.model.runtime import Actor, World
@@ -34,6 +36,8 @@ __all__ = [
     "Exploration",
     "explore",
     "explore_scenario",
+    "phase_events",
+    "programs",
     "sample",
     "trim",
 ]
@@ -186,7 +190,41 @@ def explore_scenario(design: Design, scenario_id: str, max_runs: int = DEFAULT_M
     return explore(design, SCENARIOS[scenario_id], max_runs=max_runs)
 
 
-# -- Hypothesis: the search lives in migration.check.sampling; ``sample`` stays importable from here
+# -- Hypothesis --------------------------------------------------------------------------------
+
+def _event(k: EventKind) -> st.SearchStrategy[Event]:
+    """Every event of kind ``k``, its parameters drawn from the alphabet's domains."""
+    finite = {p: st.sampled_from(dom) for p, dom in k.params if dom is not None}
+
+    def build(params: dict[str, Param]) -> Event:
+        if k.name == "introspect":
+            params = {**params, "label": str(params["command"])}
+        return ev(k.name, **params)
+
+    return st.fixed_dictionaries(finite).map(build)
+
+
+def phase_events(phase: str) -> st.SearchStrategy[Event]:
+    """:param phase: ``pre``, ``running`` or ``post`` (see :mod:`migration.model.alphabet`).
+    :return: a strategy for the events of that phase, derived from the one alphabet.
+    """
+    return st.one_of(*(_event(k) for k in kinds_for_phase(phase)))
+
+
+def programs(max_running: int = 4) -> st.SearchStrategy[Program]:
+    """:param max_running: the most events between init and shutdown.
+    :return: a strategy for programs in a valid lifecycle order: events before
+        ``migration_object_init``, events while running, ``migration_shutdown``, events
+        after it, ``monitor_cleanup``.
+    """
+
+    def build(pre: list[Event], running: list[Event], post: list[Event]) -> Program:
+        return (*pre, ev("object_init"), *running, ev("migration_shutdown"), *post, ev("monitor_cleanup"))
+
+    return st.builds(build, st.lists(phase_events("pre"), max_size=2),
+                     st.lists(phase_events("running"), max_size=max_running),
+                     st.lists(phase_events("post"), max_size=3))
+
 
 
 def sample(design: Design, property_id: str, *, seed_value: int = 0, max_examples: int = 100,

@@ -51,6 +51,7 @@ class RunResult:
     :ivar creation_faults: fatal faults raised inside a creation path.
     :ivar helper_faults: faults raised inside an exported helper.
     :ivar exit_leaks: migration objects still not finalized when the process exits (``LEAK``).
+    :ivar tag: the QEMU tag the design follows (whose class properties introspection must list).
     """
 
     design: str
@@ -65,6 +66,7 @@ class RunResult:
     creation_faults: list[Fault] = field(default_factory=list)
     helper_faults: list[Fault] = field(default_factory=list)
     exit_leaks: list[Fault] = field(default_factory=list)
+    tag: str = "10.0"
 
     @property
     def outcome(self) -> Outcome:
@@ -107,7 +109,7 @@ class Counterexample:
             "fault": _fault_to_json(self.fault),
             "trace": [
                 {"index": t.index, "actor": t.actor, "action": t.action, "obj": t.obj,
-                 "refcount": t.refcount, "note": t.note}
+                 "refcount": t.refcount, "note": t.note, "function": t.function}
                 for t in self.trace
             ],
         }
@@ -129,7 +131,8 @@ class Counterexample:
             fault=_fault_from_json(data["fault"]),
             trace=[
                 TraceStep(int(t["index"]), str(t["actor"]), str(t["action"]), str(t["obj"]),
-                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]))
+                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]),
+                          str(t.get("function", "")))
                 for t in data["trace"]
             ],
         )

@@ -102,6 +102,7 @@ def result_of(world: World, program: Program, scenario: str | None, schedule: li
         creation_faults=list(world.creation_faults),
         helper_faults=list(world.helper_faults),
         exit_leaks=leaks,
+        tag=world.design.tag,
     )
 
 
