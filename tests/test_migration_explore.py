@@ -98,4 +98,4 @@ def test_hypothesis_finds_nothing_on_the_proposal() -> None:
 
     r, n = sample(DESIGNS["proposed-singleton-keepalive"], "no-use-after-free", seed_value=0, max_examples=30)
     assert r is None
-    assert n == 30
+    assert n >= 30

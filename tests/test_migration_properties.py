@@ -6,7 +6,7 @@ import pytest
 
 from migration.check.cell import PROPERTIES, check_cell, replay
 from migration.check.explore import explore_scenario
-from migration.check.properties import violation
+from migration.check.properties import COST_PROPERTIES, violation
 from migration.model.designs import DESIGNS, derive
 from migration.model.program import ev
 from migration.model.run import run_program
@@ -32,6 +32,8 @@ FAILS_ON = {
     "no-deadlock": ("join-at-shutdown", "DEADLOCK", "S4-thread-creation"),
     # the unconverted object_new() hits the singleton assertion in the QOM core
     "creation-paths-safe": ("singleton-v1", "ASSERT", "S13-unconverted-path"),
+    # the proposal keeps the main reference until exit: the object outlives qemu_cleanup()
+    "freed-by-exit": ("proposed-singleton-keepalive", "LEAK", "S8-wrong-pointer:b"),
 }
 
 
@@ -104,6 +106,9 @@ def test_proposal_holds_everything_exhaustively() -> None:
     assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in PROPOSAL}
     for prop in PROPERTIES:
         cell = check_cell(d, prop, max_examples=0)
+        if prop in COST_PROPERTIES:  # the price of keeping the main reference: measured, not required
+            assert (cell.verdict, cell.outcome.value) == ("fails", "LEAK"), prop
+            continue
         assert (cell.verdict, cell.evidence) == ("holds", "exhaustive"), prop
     assert len(qmp_changes(d)) == 2
 
