@@ -175,7 +175,7 @@ def test_every_scenario_fault_inside_the_bound_is_found_by_the_bounded_explorati
     prog, _sched, fault = b.violations["no-use-after-free"]
     assert [e.kind for e in prog] == ["object_init", "migration_shutdown", "vm_shutdown"]
     assert fault.outcome is Outcome.UAF
-    assert "holds for every program of up to 1 events" in b.verdict_text("no-null-deref")
+    assert "holds for every program of up to 1 events" in b.verdict_text("no-deadlock")
 
 
 def test_the_explorer_finds_a_planted_fault_no_scenario_reaches(monkeypatch: pytest.MonkeyPatch) -> None:
