@@ -75,7 +75,7 @@ def _evidence_label(c: CellResult) -> str:
     if c.evidence == "bounded" and c.verdict == "holds":
         return (f"every program of up to {c.bound} events, every schedule: {c.programs} programs, "
                 f"{c.states} states")
-    label = "sampled" if c.evidence == "sampled" else "exhaustive"
+    label = c.evidence
     return label if c.bound is None else f"{label}, bound {c.bound}"
 
 
