@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import fig_introspection, fig_memory, fig_migration, fig_objects
+from benchmarks import fig_bounded, fig_introspection, fig_memory, fig_migration, fig_objects
 from benchmarks.model import FigureSpec
 
 __all__ = ["FIGURES", "figure_keys"]
@@ -29,6 +29,9 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("memory", ("7",), "Memory", fig_memory.measure_memory,
                (("7a", "peak RSS growth over object_new/object_unref cycles", fig_memory.RSS_TARGET),
                 ("7b", "universe size after loading the real snapshot", None))),
+    FigureSpec("bounded", ("8",), "Bounded model checking", fig_bounded.measure_bounded,
+               (("8b", "bounded exploration on all cores, speedup", fig_bounded.SPEEDUP_TARGET),
+                ("8c", "full matrix at the default bound", fig_bounded.MATRIX_TARGET))),
 )
 
 
