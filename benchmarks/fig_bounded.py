@@ -1,10 +1,11 @@
 """Figure 8: bounded model checking over programs (:mod:`migration.check.bounded`).
 
-8a explores every design at K = the default bound + 1 (every scenario but S7 and S13 inside) in this
-process, then 8b the same tasks on all cores (Dask ``LocalCluster``, one worker process per core); both in the same run, so the speedup
-is a ratio measured under the same load (the load average is in the notes).  8c is the time of the
-full matrix at K on all cores.  8d compares K and K+1 on one design (what one more event costs).
-8e is the peak memory of the state store (tracemalloc, one design, one process).
+8a explores every design at K = the default bound + 1 (every scenario but S7 and S13 inside) in
+this process, then 8b the same tasks on all cores (Dask ``LocalCluster``, one worker process per
+core); both in the same run, so the speedup is a ratio measured under the same load (the load
+average is in the notes).  8c is the time of that full matrix on all cores.  8d compares the
+default bound K and K+1 on one design (what one more event costs).  8e is the peak memory of the
+state store (tracemalloc, one design, one process).
 """
 
 from __future__ import annotations
