@@ -21,6 +21,7 @@ from qom.visitor import JSON
 
 __all__ = [
     "FORMAT",
+    "PACKAGED_VERSIONS",
     "VERSION",
     "RawCapture",
     "SnapshotFormatError",
@@ -41,9 +42,22 @@ class SnapshotFormatError(ValueError):
     """The file is not a snapshot this version of qomsim can read."""
 
 
-def packaged_snapshot_path() -> Path:
-    """:return: the snapshot of Debian's ``qemu-system-x86_64`` shipped in ``qom/snapshot/data/``."""
-    return Path(__file__).resolve().parent / "data" / "qemu-system-x86_64.json"
+#: the QEMU versions whose snapshot ships in ``qom/snapshot/data/``, the default first: Debian 12's
+#: ``qemu-system-x86_64`` and bookworm-backports' (``qemu-system-x86_64-VERSION.json``)
+PACKAGED_VERSIONS = ("7.2.22", "10.0.2")
+
+
+def packaged_snapshot_path(version: str = PACKAGED_VERSIONS[0]) -> Path:
+    """Find a snapshot shipped with qomsim.
+
+    :param version: which QEMU (one of :data:`PACKAGED_VERSIONS`; default Debian 12's 7.2.22).
+    :return: the snapshot of that ``qemu-system-x86_64``, in ``qom/snapshot/data/``.
+    :raise ValueError: when no snapshot of that version is packaged.
+    """
+    if version not in PACKAGED_VERSIONS:
+        packaged = ", ".join(PACKAGED_VERSIONS)
+        raise ValueError(f"no packaged snapshot of QEMU {version!r} (packaged: {packaged})")
+    return Path(__file__).resolve().parent / "data" / f"qemu-system-x86_64-{version}.json"
 
 
 # -- reduction: raw answers -> snapshot -------------------------------------------------------------
