@@ -127,6 +127,25 @@ def test_instance_property_dropped_by_a_subclass_is_removed(tmp_path: Path) -> N
     assert {"name": "b", "type": "uint32", "description": "a class property"} in answer["return"]
 
 
+def test_defaults_seen_only_by_qom_list_properties_are_kept(tmp_path: Path) -> None:
+    # QEMU >= 9.1 lists default-value in qom-list-properties too; device-list-properties hides
+    # legacy-* properties, so for those it is the only place the default shows (10.0's x86 CPUs)
+    raw = tiny_raw()
+    legacy = _prop("legacy-z", "bool", description="on/off")
+    for name in ("p", "c", "a"):
+        raw.qom_list_properties[name] = _ok(*_returned(raw.qom_list_properties[name]),
+                                            {**legacy, "default-value": True})
+    raw.device_list_properties["p"] = _ok(_prop("x", **{"default-value": 3}))
+    data = snapshot_from_raw(raw)
+    assert {**legacy, "default-value": True} in data["types"]["p"]["properties"]
+    assert _prop("x", **{"default-value": 3}) in data["types"]["p"]["properties"]
+    path = tmp_path / "tiny.json"
+    with open(path, "w", encoding="utf-8") as f:
+        dump_snapshot(data, f)
+    answer = execute("qom-list-properties", {"typename": "c"}, universe=load_universe(path))
+    assert {**legacy, "default-value": True} in answer["return"]
+
+
 def test_loader_derives_interfaces_and_the_ambiguous_rule(tmp_path: Path) -> None:
     path = tmp_path / "tiny.json"
     with open(path, "w", encoding="utf-8") as f:

@@ -263,8 +263,12 @@ def _hoist_shared(types: Mapping[str, Mapping[str, JSON]], abstract: set[str],
 
 def _attach_defaults(raw: RawCapture, types: Mapping[str, Mapping[str, JSON]],
                      own: dict[str, dict[str, Prop]], unmodelled: list[str]) -> None:
-    """Put each ``default-value`` seen by ``device-list-properties`` on the declaring type."""
-    for n, answer in sorted(raw.device_list_properties.items()):
+    """Put each ``default-value`` seen on the declaring type: ``device-list-properties`` has them
+    since QEMU 5.0; ``qom-list-properties`` too since 9.1 (commit 443df40cad), and only it shows
+    those of the properties ``device-list-properties`` hides (``legacy-*``, e.g. x86 CPUs'
+    ``legacy-cache``)."""
+    answers = [*sorted(raw.device_list_properties.items()), *sorted(raw.qom_list_properties.items())]
+    for n, answer in answers:
         for p in _props(answer) or []:
             if "default-value" not in p:
                 continue
