@@ -59,13 +59,6 @@ DIFFERENCES: dict[str, Difference] = {d.key: d for d in [
         ("device_add", {"driver": 1}),
     ),
     Difference(
-        "qmp_capabilities-enable-path",
-        {"7.2.22": _error("Parameter 'null' does not accept value 'foo'"),
-         "10.0.2": _error("Parameter 'null' does not accept value 'foo'")},
-        _error("Parameter 'enable[0]' does not accept value 'foo'"),
-        ("qmp_capabilities", {"enable": ["foo"]}),
-    ),
-    Difference(
         "query-version",
         {"7.2.22": {"qemu": {"micro": 22, "minor": 2, "major": 7}},
          "10.0.2": {"qemu": {"micro": 2, "minor": 0, "major": 10}}},

@@ -105,6 +105,8 @@ SAME: list[tuple[str, dict[str, Any] | None]] = [
     ("device_del", {"id": "peripheral"}),
     ("nope", None),
     ("qmp_capabilities", None),
+    ("qmp_capabilities", {"enable": ["foo"]}),
+    ("qmp_capabilities", {"enable": [1]}),
     ("human-monitor-command", None),
     ("human-monitor-command", {"command-line": "qom-list", "cpu-index": 0}),
     # HMP

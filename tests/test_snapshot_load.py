@@ -135,10 +135,10 @@ def test_defaults_seen_only_by_qom_list_properties_are_kept(tmp_path: Path) -> N
     for name in ("p", "c", "a"):
         raw.qom_list_properties[name] = _ok(*_returned(raw.qom_list_properties[name]),
                                             {**legacy, "default-value": True})
-    raw.device_list_properties["p"] = _ok(_prop("x", **{"default-value": 3}))
+    raw.device_list_properties["p"] = _ok({**_prop("x"), "default-value": 3})
     data = snapshot_from_raw(raw)
     assert {**legacy, "default-value": True} in data["types"]["p"]["properties"]
-    assert _prop("x", **{"default-value": 3}) in data["types"]["p"]["properties"]
+    assert {**_prop("x"), "default-value": 3} in data["types"]["p"]["properties"]
     path = tmp_path / "tiny.json"
     with open(path, "w", encoding="utf-8") as f:
         dump_snapshot(data, f)
