@@ -1,4 +1,7 @@
-"""Properties: add, find, iterate, delete, get/set/parse, typed helpers and defaults (spec §4).
+"""Properties, the core machinery: add, find, iterate, delete, get/set/parse, descriptions and
+defaults (spec §4), and the accessors the typed helpers install (the get/set paths and the
+defaults know them, so they live here).  The typed adders themselves (bool, str, enum,
+``uintN_ptr``, instance and class forms) are in :mod:`qom.property_typed`.
 
 A property's ``get(obj, v, name, opaque)`` writes its value into visitor ``v``;
 ``set(obj, v, name, opaque)`` reads the new value from ``v`` (see :mod:`qom.visitor`).
@@ -8,7 +11,7 @@ Errors are raised as :class:`~qom.errors.QOMError`; QEMU's ``error_abort`` cases
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from enum import Flag
 from typing import Any
 
@@ -35,25 +38,11 @@ __all__ = [
     "ObjectPropertyRelease",
     "ObjectPropertyResolve",
     "object_class_property_add",
-    "object_class_property_add_bool",
-    "object_class_property_add_enum",
-    "object_class_property_add_str",
-    "object_class_property_add_uint8_ptr",
-    "object_class_property_add_uint16_ptr",
-    "object_class_property_add_uint32_ptr",
-    "object_class_property_add_uint64_ptr",
     "object_class_property_find",
     "object_class_property_find_err",
     "object_class_property_iter",
     "object_class_property_set_description",
     "object_property_add",
-    "object_property_add_bool",
-    "object_property_add_enum",
-    "object_property_add_str",
-    "object_property_add_uint8_ptr",
-    "object_property_add_uint16_ptr",
-    "object_property_add_uint32_ptr",
-    "object_property_add_uint64_ptr",
     "object_property_del",
     "object_property_find",
     "object_property_find_err",
@@ -751,7 +740,7 @@ def object_property_set_default_uint(prop: ObjectProperty, value: int) -> None:
     _set_default(prop, value)
 
 
-# -- typed helpers ----------------------------------------------------------------------------------
+# -- accessors the typed helpers install (get/set and defaults take fast paths for them) --------
 
 
 class _BoolHooks:
@@ -774,48 +763,6 @@ def _set_bool(obj: Object, v: Visitor, name: str, opaque: _BoolHooks) -> None:
     opaque.set(obj, v.type_bool(name))
 
 
-def _bool_args(
-    get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _BoolHooks]:
-    _hooks(get=get, set=set)
-    return (_get_bool if get else None), (_set_bool if set else None), _BoolHooks(get, set)
-
-
-def object_property_add_bool(
-    obj: Object, name: str, get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
-) -> ObjectProperty:
-    """Add a ``bool`` instance property backed by two callbacks.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param get: returns the value (``None``: not readable).
-    :param set: stores a value (``None``: not writable).
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _bool_args(get, set)
-    return object_property_add(obj, name, "bool", g, s, None, opaque)
-
-
-def object_class_property_add_bool(
-    klass: ObjectClass,
-    name: str,
-    get: Callable[[Object], bool] | None,
-    set: Callable[[Object, bool], None] | None,
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_bool`.
-
-    :param klass: the class.
-    :param name: the property name.
-    :param get: returns the value.
-    :param set: stores a value.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _bool_args(get, set)
-    return object_class_property_add(klass, name, "bool", g, s, None, opaque)
-
-
 class _StrHooks:
     __slots__ = ("get", "set")
 
@@ -836,134 +783,6 @@ def _set_str(obj: Object, v: Visitor, name: str, opaque: _StrHooks) -> None:
     opaque.set(obj, v.type_str(name))
 
 
-def _str_args(
-    get: Callable[[Object], str | None] | None, set: Callable[[Object, str], None] | None
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _StrHooks]:
-    _hooks(get=get, set=set)
-    return (_get_str if get else None), (_set_str if set else None), _StrHooks(get, set)
-
-
-def object_property_add_str(
-    obj: Object,
-    name: str,
-    get: Callable[[Object], str | None] | None,
-    set: Callable[[Object, str], None] | None,
-) -> ObjectProperty:
-    """Add a ``string`` instance property backed by two callbacks.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param get: returns the value (``None`` reads as ``""``).
-    :param set: stores a value.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _str_args(get, set)
-    return object_property_add(obj, name, "string", g, s, None, opaque)
-
-
-def object_class_property_add_str(
-    klass: ObjectClass,
-    name: str,
-    get: Callable[[Object], str | None] | None,
-    set: Callable[[Object, str], None] | None,
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_str`.
-
-    :param klass: the class.
-    :param name: the property name.
-    :param get: returns the value.
-    :param set: stores a value.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _str_args(get, set)
-    return object_class_property_add(klass, name, "string", g, s, None, opaque)
-
-
-class _EnumHooks:
-    __slots__ = ("get", "lookup", "set")
-
-    def __init__(
-        self,
-        lookup: Sequence[str],
-        get: Callable[[Object], int] | None,
-        set: Callable[[Object, int], None] | None,
-    ) -> None:
-        self.lookup = tuple(lookup)
-        self.get = get
-        self.set = set
-
-
-def _get_enum(obj: Object, v: Visitor, name: str, opaque: _EnumHooks) -> None:
-    assert opaque.get is not None  # registered only with a getter
-    v.type_enum(name, opaque.get(obj), opaque.lookup)
-
-
-def _set_enum(obj: Object, v: Visitor, name: str, opaque: _EnumHooks) -> None:
-    assert opaque.set is not None  # registered only with a setter
-    opaque.set(obj, v.type_enum(name, 0, opaque.lookup))
-
-
-def _enum_args(
-    typename: str,
-    lookup: Sequence[str],
-    get: Callable[[Object], int] | None,
-    set: Callable[[Object, int], None] | None,
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _EnumHooks]:
-    _str(typename, "typename")
-    if isinstance(lookup, str) or not all(isinstance(x, str) for x in lookup):
-        raise TypeError("lookup must be a sequence of str")
-    _hooks(get=get, set=set)
-    return (_get_enum if get else None), (_set_enum if set else None), _EnumHooks(lookup, get, set)
-
-
-def object_property_add_enum(
-    obj: Object,
-    name: str,
-    typename: str,
-    lookup: Sequence[str],
-    get: Callable[[Object], int] | None,
-    set: Callable[[Object, int], None] | None,
-) -> ObjectProperty:
-    """Add an enum instance property (type string = ``typename``; values travel as names).
-
-    :param obj: the object.
-    :param name: the property name.
-    :param typename: the enum type name.
-    :param lookup: the names, by index.
-    :param get: returns the index.
-    :param set: stores an index.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _enum_args(typename, lookup, get, set)
-    return object_property_add(obj, name, typename, g, s, None, opaque)
-
-
-def object_class_property_add_enum(
-    klass: ObjectClass,
-    name: str,
-    typename: str,
-    lookup: Sequence[str],
-    get: Callable[[Object], int] | None,
-    set: Callable[[Object, int], None] | None,
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_enum`.
-
-    :param klass: the class.
-    :param name: the property name.
-    :param typename: the enum type name.
-    :param lookup: the names, by index.
-    :param get: returns the index.
-    :param set: stores an index.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _enum_args(typename, lookup, get, set)
-    return object_class_property_add(klass, name, typename, g, s, None, opaque)
-
-
 def _ptr_get(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> None:
     attr, kind = opaque
     v.type_uint(name, getattr(obj, attr, 0), kind)
@@ -972,130 +791,3 @@ def _ptr_get(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> Non
 def _ptr_set(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> None:
     attr, kind = opaque
     setattr(obj, attr, v.type_uint(name, 0, kind))
-
-
-def _ptr_args(
-    attr: str, flags: ObjectPropertyFlags
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None]:
-    _str(attr, "attr")
-    if not isinstance(flags, ObjectPropertyFlags):
-        raise TypeError(f"flags must be ObjectPropertyFlags, not {type(flags).__name__}")
-    g = _ptr_get if ObjectPropertyFlags.READ in flags else None
-    s = _ptr_set if ObjectPropertyFlags.WRITE in flags else None
-    return g, s
-
-
-def _add_ptr(obj: Object, name: str, attr: str, flags: ObjectPropertyFlags, kind: str) -> ObjectProperty:
-    g, s = _ptr_args(attr, flags)
-    return object_property_add(obj, name, kind, g, s, None, (attr, kind))
-
-
-def _class_add_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags, kind: str
-) -> ObjectProperty:
-    g, s = _ptr_args(attr, flags)
-    return object_class_property_add(klass, name, kind, g, s, None, (attr, kind))
-
-
-def object_property_add_uint8_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """Add a ``uint8`` property backed by instance attribute ``attr``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint8")
-
-
-def object_property_add_uint16_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """As :func:`object_property_add_uint8_ptr`, for ``uint16``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint16")
-
-
-def object_property_add_uint32_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """As :func:`object_property_add_uint8_ptr`, for ``uint32``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint32")
-
-
-def object_property_add_uint64_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """As :func:`object_property_add_uint8_ptr`, for ``uint64``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint64")
-
-
-def object_class_property_add_uint8_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_uint8_ptr` (``attr`` lives on each instance).
-
-    :param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _class_add_ptr(klass, name, attr, flags, "uint8")
-
-
-def object_class_property_add_uint16_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """:param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
-    :return: the property."""
-    return _class_add_ptr(klass, name, attr, flags, "uint16")
-
-
-def object_class_property_add_uint32_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """:param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
-    :return: the property."""
-    return _class_add_ptr(klass, name, attr, flags, "uint32")
-
-
-def object_class_property_add_uint64_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """:param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
-    :return: the property."""
-    return _class_add_ptr(klass, name, attr, flags, "uint64")

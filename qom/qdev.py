@@ -17,7 +17,6 @@ from qom.object import Object, object_dynamic_cast, object_new, object_ref, obje
 from qom.property import (
     ObjectProperty,
     object_class_property_add,
-    object_class_property_add_bool,
     object_class_property_set_description,
     object_property_find,
     object_property_parse,
@@ -27,6 +26,7 @@ from qom.property import (
     object_property_set_default_str,
     object_property_set_default_uint,
 )
+from qom.property_typed import object_class_property_add_bool
 from qom.tree import (
     ObjectPropertyLinkFlags,
     object_class_property_add_link,

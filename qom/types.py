@@ -308,7 +308,7 @@ def type_register_static_array(infos: Sequence[TypeInfo]) -> None:
 def register_builtin_types() -> None:
     """Register ``object`` and ``interface`` (the only parentless types) in the current universe."""
     from qom.object import Object, object_get_typename
-    from qom.property import object_class_property_add_str
+    from qom.property_typed import object_class_property_add_str
 
     u = current_universe()
 

@@ -382,7 +382,7 @@ def test_instantiate_mode_with_a_live_singleton_follows_the_core_policy(u: Unive
 
 def test_class_only_mode_hides_instance_properties() -> None:
     universe = Universe(machine="none")
-    from qom.property import object_property_add_bool
+    from qom.property_typed import object_property_add_bool
     from qom.types import TypeInfo, type_register_static
 
     def init(obj: Any) -> None:
