@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
+from types import CodeType
 from typing import TYPE_CHECKING
 
 from qom.errors import GenericError, QOMFatal
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Object",
     "ObjectState",
+    "UseAfterFinalize",
     "object_dynamic_cast",
     "object_dynamic_cast_assert",
     "object_get_class",
@@ -29,11 +32,58 @@ _INT_MAX = 2**31 - 1
 
 
 class ObjectState(Enum):
-    """Lifecycle of an :class:`Object`; only :mod:`qom.object` changes it."""
+    """Lifecycle of an :class:`Object`; only :mod:`qom.object` changes it.
+
+    ``object_finalize`` (``qom/object.c``) first releases the properties
+    (``object_property_del_all``, state ``FINALIZING``: the release hooks may still use the
+    instance property table), then frees that table and runs ``instance_finalize`` leaf to root
+    (``object_deinit``, state ``DEINIT``: the object and its class are still there, its
+    instance property table is not), then frees the object (``FINALIZED``).
+    """
 
     LIVE = "live"
     FINALIZING = "finalizing"
+    DEINIT = "deinit"
     FINALIZED = "finalized"
+
+
+_LIVE = ObjectState.LIVE
+_FINALIZED = ObjectState.FINALIZED
+
+
+class UseAfterFinalize:
+    """What the sanitizer recorded about one use of a finalized object (``Universe.sanitizer``).
+
+    :param op: the QEMU function that touched the object.
+    :param typename: the object's type.
+    :param serial: the object's serial in its universe.
+    :param state: its state at the touch (``finalized``, or ``deinit`` for the freed property table).
+    :param finalized_by: where the finalizing ``object_unref`` was called from.
+    """
+
+    __slots__ = ("finalized_by", "op", "serial", "state", "typename")
+
+    def __init__(self, op: str, typename: str, serial: int, state: ObjectState, finalized_by: str) -> None:
+        self.op = op
+        self.typename = typename
+        self.serial = serial
+        self.state = state
+        self.finalized_by = finalized_by
+
+    def __repr__(self) -> str:
+        return f"<UseAfterFinalize {self.op} on {self.typename!r} #{self.serial} ({self.state.value})>"
+
+    @property
+    def message(self) -> str:
+        """:return: the report's text (the ``QOMFatal`` message)."""
+        what = f"object '{self.typename}' #{self.serial}"
+        by = f"object_unref() from {self.finalized_by}"
+        if self.state is ObjectState.DEINIT:
+            return (
+                f"heap-use-after-free: {self.op}() on the property table of {what}, freed by "
+                f"object_property_del_all() before instance_finalize ({by})"
+            )
+        return f"heap-use-after-free: {self.op}() on {what}, finalized by {by}"
 
 
 class Object:
@@ -58,6 +108,8 @@ class Object:
         self.child_name: str | None = None
         #: bumped on every instance-property add/remove (restart logic of finalize)
         self.prop_generation = 0
+        #: (code, line) of the call of the finalizing ``object_unref`` (set at finalize)
+        self.finalized_at: tuple[CodeType, int] | None = None
 
     def __repr__(self) -> str:
         name = getattr(getattr(self, "klass", None), "type", None)
@@ -87,6 +139,64 @@ def _canonical_path_or_none(obj: Object) -> str | None:
 def _check_obj(obj: object, what: str = "obj") -> Object:
     if not isinstance(obj, Object):
         raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    return obj
+
+
+def _finalized_by(obj: Object) -> str:
+    at = obj.finalized_at
+    if at is None:
+        return "?"
+    code, line = at
+    return f"{code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{line})"
+
+
+def use_after_finalize(obj: Object, op: str) -> QOMFatal:
+    """Record a use of a finalized object (or of its freed property table) and build the fatal.
+
+    :param obj: the object touched.
+    :param op: the QEMU function that touched it.
+    :return: the :class:`QOMFatal` to raise (its message names ``op``, the object, and where it
+        was finalized).
+    """
+    report = UseAfterFinalize(op, obj.klass.type.name, obj.serial, obj.state, _finalized_by(obj))
+    u = obj.universe
+    u.sanitizer.append(report)
+    if u.listeners:
+        u.emit(EventKind.USE_AFTER_FINALIZE, obj, report.typename, op)
+    return QOMFatal(report.message)
+
+
+def check_live(obj: object, op: str, what: str = "obj") -> Object:
+    """Check an argument is an object whose memory is still there (not ``FINALIZED``).
+
+    :param obj: the argument.
+    :param op: the QEMU function being called.
+    :param what: the argument's name in a ``TypeError``.
+    :return: ``obj``.
+    :raise QOMFatal: when ``obj`` was finalized.
+    """
+    if not isinstance(obj, Object):
+        raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, op)
+    return obj
+
+
+def check_table(obj: object, op: str, what: str = "obj") -> Object:
+    """Check an argument is an object whose instance property table is still there (``LIVE``, or
+    ``FINALIZING`` while its properties are released).
+
+    :param obj: the argument.
+    :param op: the QEMU function being called.
+    :param what: the argument's name in a ``TypeError``.
+    :return: ``obj``.
+    :raise QOMFatal: when ``obj`` was finalized or its property table was freed.
+    """
+    if not isinstance(obj, Object):
+        raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    state = obj.state
+    if state is not _LIVE and (state is _FINALIZED or state is ObjectState.DEINIT):
+        raise use_after_finalize(obj, op)
     return obj
 
 
@@ -172,7 +282,7 @@ def object_ref(obj: Object) -> Object:
     """
     if obj is None:
         return obj
-    _check_obj(obj)
+    check_live(obj, "object_ref")
     if obj.ref >= _INT_MAX:
         raise QOMFatal("assertion failed: (ref < INT_MAX)")
     obj.ref += 1
@@ -189,11 +299,17 @@ def object_unref(obj: Object | None) -> None:
         return
     if not isinstance(obj, Object):
         raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, "object_unref")
     ref = obj.ref
     if ref <= 0:
         raise QOMFatal("assertion failed: (obj->ref > 0)")
     obj.ref = ref - 1
     if ref == 1:
+        f = sys._getframe(1)
+        while f.f_code.co_name[0] == "_" and f.f_back is not None:
+            f = f.f_back  # report the first public caller (object_unparent, not _release_child)
+        obj.finalized_at = (f.f_code, f.f_lineno)
         _object_finalize(obj)
 
 
@@ -244,6 +360,7 @@ def _object_finalize(obj: Object) -> None:
     ti = obj.klass.type
     obj.state = ObjectState.FINALIZING
     object_property_del_all(obj)
+    obj.state = ObjectState.DEINIT
     for hook in ti.finalize_hooks:
         hook(obj)
     if obj.ref != 0:
@@ -268,7 +385,7 @@ def object_dynamic_cast(obj: Object | None, typename: str) -> Object | None:
     """
     if obj is None:
         return None
-    _check_obj(obj)
+    check_live(obj, "object_dynamic_cast")
     if object_class_dynamic_cast(obj.klass, typename) is not None:
         return obj
     return None
@@ -284,9 +401,10 @@ def object_dynamic_cast_assert(obj: Object, typename: str) -> Object:
     """
     if obj is None:
         return obj
+    check_live(obj, "object_dynamic_cast_assert")
     if object_dynamic_cast(obj, typename) is None:
         raise QOMFatal(
-            f"qom/object.c:0:object_dynamic_cast_assert: Object {obj!r} is not an instance of type {typename}"
+            f"qom/object.c:object_dynamic_cast_assert: Object {obj!r} is not an instance of type {typename}"
         )
     return obj
 
@@ -294,10 +412,10 @@ def object_dynamic_cast_assert(obj: Object, typename: str) -> Object:
 def object_get_typename(obj: Object) -> str:
     """:param obj: the object.
     :return: its type name."""
-    return _check_obj(obj).klass.type.name
+    return check_live(obj, "object_get_typename").klass.type.name
 
 
 def object_get_class(obj: Object) -> ObjectClass:
     """:param obj: the object.
     :return: its class."""
-    return _check_obj(obj).klass
+    return check_live(obj, "object_get_class").klass

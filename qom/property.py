@@ -16,7 +16,7 @@ from enum import Flag
 from typing import Any
 
 from qom.errors import GenericError, QOMError, QOMFatal
-from qom.object import Object
+from qom.object import Object, ObjectState, check_live, check_table, use_after_finalize
 from qom.types import ObjectClass
 from qom.universe import EventKind
 from qom.visitor import (
@@ -80,6 +80,8 @@ ObjectPropertyResolve = Callable[[Object, Any, str], "Object | None"]
 ObjectPropertyInit = Callable[[Object, "ObjectProperty"], None]
 
 _ARRAY_MAX = 2**15 - 1  # INT16_MAX
+_LIVE = ObjectState.LIVE
+_FINALIZED = ObjectState.FINALIZED
 
 
 class ObjectPropertyFlags(Flag):
@@ -186,7 +188,7 @@ def object_property_try_add(
     :raise GenericError: "attempt to add duplicate property '%s' to object (type '%s')".
     :raise QOMFatal: when every array index is taken.
     """
-    _obj(obj)
+    check_table(obj, "object_property_try_add")
     _str(name, "name")
     _str(type, "type")
     _hooks(get=get, set=set, release=release)
@@ -311,9 +313,11 @@ def object_property_find(obj: Object, name: str) -> ObjectProperty | None:
     :param name: the property name.
     :return: the property, or ``None``.
     """
-    prop = _obj(obj).klass.class_property_lookup().get(name)
+    prop = check_live(obj, "object_property_find").klass.class_property_lookup().get(name)
     if prop is not None:
         return prop
+    if obj.state is not _LIVE:
+        check_table(obj, "object_property_find")
     return obj.properties.get(_str(name, "name"))
 
 
@@ -334,7 +338,7 @@ def object_property_iter(obj: Object) -> Iterator[ObjectProperty]:
     :param obj: the object.
     :return: an iterator (over a copy of the instance table).
     """
-    _obj(obj)
+    check_table(obj, "object_property_iter")
     yield from list(obj.properties.values())
     yield from obj.klass.class_property_chain()
 
@@ -355,7 +359,7 @@ def object_property_del(obj: Object, name: str) -> None:
     :param name: an instance property name.
     :raise QOMFatal: when there is no such instance property (QEMU crashes).
     """
-    _obj(obj)
+    check_table(obj, "object_property_del")
     prop = obj.properties.get(_str(name, "name"))
     if prop is None:
         raise QOMFatal(f"object_property_del: no instance property '{name}' (NULL dereference)")
@@ -380,6 +384,7 @@ def object_property_get_visitor(obj: Object, name: str, v: Visitor) -> None:
     :param v: an output visitor.
     :raise GenericError: when not found or not readable, or the getter fails.
     """
+    check_live(obj, "object_property_get")
     prop = object_property_find_err(obj, name)
     if prop.get is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not readable")
@@ -394,6 +399,7 @@ def object_property_set_visitor(obj: Object, name: str, v: Visitor) -> None:
     :param v: an input visitor.
     :raise GenericError: when not found or not writable, or the setter fails.
     """
+    check_live(obj, "object_property_set")
     prop = object_property_find_err(obj, name)
     if prop.set is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not writable")
@@ -413,12 +419,16 @@ def object_property_get(obj: Object, name: str) -> JSON:
         object_property_get_visitor(obj, name, v)  # the checks and their exact errors
         return v.result
     # object_property_get_visitor with the lookup inlined (hot path: arguments checked once)
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, "object_property_get")
     klass = obj.klass
     lookup = (
         klass._lookup if klass._lookup_gen == obj.universe.class_generation else klass.class_property_lookup()
     )
     prop = lookup.get(name)
     if prop is None:
+        if obj.state is not _LIVE:
+            check_table(obj, "object_property_find")
         prop = obj.properties.get(name)
         if prop is None:
             raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
@@ -455,12 +465,16 @@ def object_property_set(obj: Object, name: str, value: JSON) -> None:
     if vt is not int and vt is not str and vt is not bool:
         check_json(value)  # plain JSON scalars of these exact types always pass
     # object_property_set_visitor with the lookup inlined (the arguments are checked above)
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, "object_property_set")
     klass = obj.klass
     lookup = (
         klass._lookup if klass._lookup_gen == obj.universe.class_generation else klass.class_property_lookup()
     )
     prop = lookup.get(name)
     if prop is None:
+        if obj.state is not _LIVE:
+            check_table(obj, "object_property_find")
         prop = obj.properties.get(name)
         if prop is None:
             raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
@@ -492,7 +506,7 @@ def object_property_parse(obj: Object, name: str, string: str) -> None:
     :param string: the text.
     :raise GenericError: as :func:`object_property_set`, or a parse error.
     """
-    _obj(obj)
+    check_live(obj, "object_property_parse")
     _str(name, "name")
     _str(string, "string")
     object_property_set_visitor(obj, name, StringInputVisitor(string))
@@ -510,6 +524,7 @@ def object_property_print(obj: Object, name: str, human: bool = False) -> str:
     """
     if not isinstance(human, bool):
         raise TypeError(f"object_property_print(): human must be a bool, not {type(human).__name__}")
+    check_live(obj, "object_property_print")
     v = StringOutputVisitor(human)
     object_property_get_visitor(obj, name, v)
     return v.result
@@ -636,6 +651,7 @@ def object_property_set_description(obj: Object, name: str, description: str | N
     :raise TypeError: when an argument has the wrong type."""
     if description is not None:
         _str(description, "object_property_set_description(): description")
+    check_live(obj, "object_property_set_description")
     try:
         prop = object_property_find_err(obj, name)
     except QOMError as err:

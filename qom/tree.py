@@ -11,6 +11,8 @@ from enum import Flag
 from qom.errors import DeviceNotFound, GenericError, QOMError, QOMFatal
 from qom.object import (
     Object,
+    check_live,
+    check_table,
     object_dynamic_cast,
     object_get_typename,
     object_new,
@@ -147,8 +149,8 @@ def object_property_try_add_child(obj: Object, name: str, child: Object) -> Obje
     :raise GenericError: on a duplicate name.
     :raise QOMFatal: when ``child`` already has a parent.
     """
-    _obj(obj)
-    _obj(child, "child")
+    check_table(obj, "object_property_try_add_child")
+    check_live(child, "object_property_try_add_child", "child")
     _str(name, "name")
     if child.parent is not None:
         raise QOMFatal("assertion failed: (!child->parent)")
@@ -185,7 +187,7 @@ def object_unparent(obj: Object) -> None:
 
     :param obj: the object; nothing happens without a parent.
     """
-    _obj(obj)
+    check_live(obj, "object_unparent")
     parent = obj.parent
     if parent is None:
         return
@@ -212,7 +214,7 @@ def object_child_foreach(obj: Object, fn: Callable[[Object], int]) -> int:
     :param fn: the callback.
     :return: the first non-zero result, else 0.
     """
-    for prop in list(_obj(obj).properties.values()):
+    for prop in list(check_table(obj, "object_child_foreach").properties.values()):
         if object_property_is_child(prop):
             ret = fn(prop.opaque)
             if ret:
@@ -227,7 +229,7 @@ def object_child_foreach_recursive(obj: Object, fn: Callable[[Object], int]) -> 
     :param fn: the callback.
     :return: the first non-zero result, else 0.
     """
-    for prop in list(_obj(obj).properties.values()):
+    for prop in list(check_table(obj, "object_child_foreach_recursive").properties.values()):
         if object_property_is_child(prop):
             ret = fn(prop.opaque)
             if ret:
@@ -287,7 +289,7 @@ def object_get_internal_root() -> Object:
 def object_get_canonical_path_component(obj: Object) -> str | None:
     """:param obj: the object.
     :return: the name of the child property of its parent that holds it, or ``None``."""
-    if _obj(obj).parent is None:
+    if check_live(obj, "object_get_canonical_path_component").parent is None:
         return None
     return obj.child_name
 
@@ -295,7 +297,7 @@ def object_get_canonical_path_component(obj: Object) -> str | None:
 def object_get_canonical_path(obj: Object) -> str | None:
     """:param obj: the object.
     :return: ``/a/b/...`` up to the root, ``"/"`` for the root, ``None`` when detached."""
-    _obj(obj)
+    check_live(obj, "object_get_canonical_path")
     root = obj.universe.root
     if obj is root:
         return "/"
@@ -316,7 +318,8 @@ def object_resolve_path_component(parent: Object, part: str) -> Object | None:
     :param part: a property name.
     :return: the target, or ``None``.
     """
-    prop = object_property_find(_obj(parent, "parent"), _str(part, "part"))
+    check_live(parent, "object_resolve_path_component", "parent")
+    prop = object_property_find(parent, _str(part, "part"))
     if prop is None or prop.resolve is None:
         return None
     return prop.resolve(parent, prop.opaque, part)
@@ -401,7 +404,7 @@ def object_resolve_path_at(parent: Object, path: str) -> Object | None:
     """:param parent: the start for a relative path.
     :param path: ``/...`` is absolute, anything else is walked from ``parent``.
     :return: the object, or ``None``."""
-    _obj(parent, "parent")
+    check_live(parent, "object_resolve_path_at", "parent")
     _str(path, "path")
     parts = _split(path)
     if path.startswith("/"):
@@ -548,7 +551,7 @@ def object_property_add_const_link(obj: Object, name: str, target: Object) -> Ob
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
-    _obj(target, "target")
+    check_live(target, "object_property_add_const_link", "target")
     link = _Link(object_get_typename(target), None, None, ObjectPropertyLinkFlags.NONE)
     link.target = target
     prop = object_property_add(obj, name, f"link<{object_get_typename(target)}>", _get_link, None, None, link)
@@ -581,7 +584,7 @@ def object_property_set_link(obj: Object, name: str, target: Object | None) -> N
     from qom.property import object_property_set_str
 
     if target is not None:
-        _obj(target, "target")
+        check_live(target, "object_property_set_link", "target")
     path = object_get_canonical_path(target) if target is not None else None
     object_property_set_str(obj, name, path or "")
 
@@ -639,8 +642,8 @@ def object_property_add_alias(obj: Object, name: str, target_obj: Object, target
         a getter and a setter, which report the target's "not readable/writable" errors.
     :raise QOMFatal: when the target property does not exist, or on a duplicate.
     """
-    _obj(obj)
-    _obj(target_obj, "target_obj")
+    check_live(obj, "object_property_add_alias")
+    check_live(target_obj, "object_property_add_alias", "target_obj")
     _str(name, "name")
     _str(target_name, "target_name")
     try:

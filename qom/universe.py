@@ -22,7 +22,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from qom.object import Object
+    from qom.object import Object, UseAfterFinalize
     from qom.types import TypeImpl
 
 __all__ = [
@@ -86,6 +86,8 @@ class EventKind(Enum):
     PROPERTY_REMOVED = "property-removed"
     CHILD_ADDED = "child-added"
     CHILD_REMOVED = "child-removed"
+    #: the sanitizer caught a use of a finalized object (``name``: the QEMU function)
+    USE_AFTER_FINALIZE = "use-after-finalize"
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,8 @@ class Universe:
         self.singletons: dict[str, Object] = {}
         #: warnings QEMU would print with warn_report (e.g. failing -global on hotplug)
         self.warnings: list[str] = []
+        #: the sanitizer's reports: every use of a finalized object, in order
+        self.sanitizer: list[UseAfterFinalize] = []
         if builtins:
             with use_universe(self):
                 self._register_builtins()
