@@ -688,7 +688,7 @@ def qdev_new(typename: str) -> DeviceState:
     if not isinstance(obj, DeviceState) or object_dynamic_cast(obj, TYPE_DEVICE) is None:
         object_unref(obj)
         raise QOMFatal(
-            f"qom/object.c:0:object_dynamic_cast_assert: Object {typename} is not an instance of type "
+            f"qom/object.c:object_dynamic_cast_assert: Object {typename} is not an instance of type "
             f"{TYPE_DEVICE}"
         )
     return obj

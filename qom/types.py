@@ -530,7 +530,7 @@ def object_class_dynamic_cast_assert(klass: ObjectClass, typename: str) -> Objec
     ret = object_class_dynamic_cast(klass, typename)
     if ret is None:
         raise QOMFatal(
-            f"qom/object.c:0:object_class_dynamic_cast_assert: Object {klass!r} "
+            f"qom/object.c:object_class_dynamic_cast_assert: Object {klass!r} "
             f"is not an instance of type {typename}"
         )
     return ret
