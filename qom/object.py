@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import keyword
 import sys
+from collections.abc import Callable
 from enum import Enum
 from types import CodeType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from qom.errors import GenericError, QOMFatal
+from qom.errors import GenericError, QOMError, QOMFatal
 from qom.types import ObjectClass, TypeImpl, object_class_dynamic_cast, type_initialize
-from qom.universe import EventKind, SingletonPolicy, Universe, current_universe
+from qom.universe import _CURRENT, EventKind, SingletonPolicy, Universe, current_universe
 
 if TYPE_CHECKING:
     from qom.property import ObjectProperty
 
 __all__ = [
+    "AttrStore",
     "Object",
     "ObjectState",
+    "SetterDefault",
     "UseAfterFinalize",
     "object_dynamic_cast",
     "object_dynamic_cast_assert",
@@ -47,7 +51,10 @@ class ObjectState(Enum):
     FINALIZED = "finalized"
 
 
+# Enum member access costs a descriptor call on Python 3.11: the hot paths use these names
 _LIVE = ObjectState.LIVE
+_FINALIZING = ObjectState.FINALIZING
+_DEINIT = ObjectState.DEINIT
 _FINALIZED = ObjectState.FINALIZED
 
 
@@ -97,19 +104,21 @@ class Object:
 
     klass: ObjectClass
     universe: Universe
+    # Zero fields that most objects never change are class-level defaults (an instance gets its
+    # own value at the first write): object_new then sets fewer attributes.
+    ref = 0
+    serial = 0
+    #: name of the child<> property in ``parent`` that holds this object
+    child_name: str | None = None
+    #: bumped on every instance-property add/remove (restart logic of finalize)
+    prop_generation = 0
+    #: (code, instruction offset) of the call of the finalizing ``object_unref``
+    finalized_at: tuple[CodeType, int] | None = None
 
     def __init__(self) -> None:
-        self.ref = 0
         self.parent: Object | None = None
         self.properties: dict[str, ObjectProperty] = {}
-        self.state = ObjectState.LIVE
-        self.serial = 0
-        #: name of the child<> property in ``parent`` that holds this object
-        self.child_name: str | None = None
-        #: bumped on every instance-property add/remove (restart logic of finalize)
-        self.prop_generation = 0
-        #: (code, line) of the call of the finalizing ``object_unref`` (set at finalize)
-        self.finalized_at: tuple[CodeType, int] | None = None
+        self.state = _LIVE
 
     def __repr__(self) -> str:
         name = getattr(getattr(self, "klass", None), "type", None)
@@ -146,7 +155,8 @@ def _finalized_by(obj: Object) -> str:
     at = obj.finalized_at
     if at is None:
         return "?"
-    code, line = at
+    code, lasti = at
+    line = next((pos[0] for i, pos in enumerate(code.co_positions()) if i == lasti // 2), None)
     return f"{code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{line})"
 
 
@@ -195,9 +205,117 @@ def check_table(obj: object, op: str, what: str = "obj") -> Object:
     if not isinstance(obj, Object):
         raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
     state = obj.state
-    if state is not _LIVE and (state is _FINALIZED or state is ObjectState.DEINIT):
+    if state is not _LIVE and (state is _FINALIZED or state is _DEINIT):
         raise use_after_finalize(obj, op)
     return obj
+
+
+class AttrStore:
+    """A property ``init`` hook that stores one parsed default in an instance attribute.
+
+    The typed ``uintN_ptr`` helpers and qdev's field properties install it once their default is
+    parsed; :func:`object_new` folds runs of them into one update of the instance dict when the
+    instance type stores attributes plainly (no ``__setattr__``, no descriptor of that name).
+
+    :param attr: the attribute.
+    :param value: the parsed default.
+    """
+
+    __slots__ = ("attr", "value")
+
+    def __init__(self, attr: str, value: object) -> None:
+        self.attr = attr
+        self.value = value
+
+    def __call__(self, obj: Object, _prop: object) -> None:
+        setattr(obj, self.attr, self.value)
+
+
+class SetterDefault:
+    """A property ``init`` hook that hands one checked default to a typed helper's setter
+    callback; a ``QOMError`` it raises is fatal (``object_property_init_defval`` uses
+    ``error_abort``).
+
+    :param set: the setter callback ``(obj, value)``.
+    :param value: the default.
+    """
+
+    __slots__ = ("set", "value")
+
+    def __init__(self, set: Callable[[Object, Any], None], value: object) -> None:
+        self.set = set
+        self.value = value
+
+    def __call__(self, obj: Object, _prop: object) -> None:
+        try:
+            self.set(obj, self.value)
+        except QOMError as err:
+            raise QOMFatal(err.desc) from None
+
+
+def _plain_attr(cls: type, attr: str) -> bool:
+    plain: bool = getattr(cls, "__setattr__") is object.__setattr__  # noqa: B009 -- mypy sees the slot types
+    return plain and attr.isidentifier() and not keyword.iskeyword(attr) and not hasattr(
+        getattr(cls, attr, None), "__set__"
+    )
+
+
+def _compile_init(klass: ObjectClass, cls: type, hooks: tuple[Callable[[Object], None], ...]) -> Callable[
+        [Object], None]:
+    """Build one function that does what ``object_new`` does after allocating, for one class.
+
+    It applies the class properties' defaults in ``class_property_inits`` order (QEMU:
+    ``object_class_property_init_all``), then runs ``instance_init`` and ``instance_post_init``
+    root to leaf, each as its own statement: a default stored in a plain attribute becomes an
+    attribute assignment, a typed helper's default a call of its setter (a ``QOMError`` is
+    fatal), any other ``init`` hook a call.  The order and every call are those of the loops it
+    replaces; only the interpretation overhead goes.
+
+    :param klass: the class.
+    :param cls: its instance type.
+    :param hooks: ``instance_init`` then ``instance_post_init`` hooks, root to leaf.
+    :return: ``init(obj)``.
+    """
+    args: list[object] = []
+
+    def arg(value: object) -> str:
+        args.append(value)
+        return f"a{len(args) - 1}"
+
+    body: list[str] = []
+    for prop in klass.class_property_inits():
+        init = prop.init
+        if type(init) is AttrStore:
+            if _plain_attr(cls, init.attr):
+                body.append(f"    obj.{init.attr} = {arg(init.value)}")
+            else:
+                body.append(f"    setattr(obj, {arg(init.attr)}, {arg(init.value)})")
+        elif type(init) is SetterDefault:
+            body += [
+                "    try:",
+                f"        {arg(init.set)}(obj, {arg(init.value)})",
+                "    except QOMError as err:",
+                "        raise QOMFatal(err.desc) from None",
+            ]
+        else:
+            body.append(f"    {arg(init)}(obj, {arg(prop)})")
+    body += [f"    {arg(hook)}(obj)" for hook in hooks]
+    params = ", ".join(f"a{i}" for i in range(len(args)))
+    source = "def make({}):\n  def init(obj):\n{}\n      return None\n  return init\n".format(
+        params, "\n".join("  " + line for line in body)
+    )
+    namespace: dict[str, Any] = {"QOMError": QOMError, "QOMFatal": QOMFatal}
+    exec(compile(source, f"<qom init of {klass.type.name}>", "exec"), namespace)
+    init_fn: Callable[[Object], None] = namespace["make"](*args)
+    return init_fn
+
+
+def _new_plan(ti: TypeImpl, klass: ObjectClass, u: Universe) -> tuple[type[Object], Callable[[Object], None]]:
+    cls = ti.py_instance_type or Object
+    plan = (cls, _compile_init(klass, cls, ti.init_hooks + ti.post_init_hooks))
+    klass._new_plan = plan
+    klass._new_plan_gen = u.class_generation
+    return plan
 
 
 def _object_new_with_type(ti: TypeImpl) -> Object:
@@ -216,7 +334,7 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
             if policy is SingletonPolicy.QMP_ERROR:
                 raise GenericError(f"Object type '{ti.name}' conflicts with an existing singleton instance")
             raise QOMFatal("assertion failed: (!singleton_get_instance(type->class))")
-    cls = ti.py_instance_type or Object
+    cls, init = klass._new_plan if klass._new_plan_gen == u.class_generation else _new_plan(ti, klass, u)
     obj = cls()
     obj.klass = klass
     obj.universe = u
@@ -224,21 +342,11 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
     obj.serial = serial = u.next_serial
     u.next_serial = serial + 1
     u.objects[serial] = obj
-    name = ti.name
-    live = u.live
-    live[name] = live.get(name, 0) + 1
-    created = u.created
-    created[name] = created.get(name, 0) + 1
-    u.created_total += 1
+    ti.n_live += 1
+    ti.n_created += 1
     if ti.is_singleton:
-        u.singletons[name] = obj
-    inits = klass._init_props if klass._lookup_gen == u.class_generation else klass.class_property_inits()
-    for prop in inits:
-        prop.init(obj, prop)  # type: ignore[misc]  # filtered on init is not None
-    for hook in ti.init_hooks:
-        hook(obj)
-    for hook in ti.post_init_hooks:
-        hook(obj)
+        u.singletons[ti.name] = obj
+    init(obj)  # property defaults, instance_init and instance_post_init (see _compile_init)
     if u.listeners:
         u.emit(EventKind.INSTANCE_CREATED, obj, ti.name)
     return obj
@@ -252,12 +360,31 @@ def object_new(typename: str) -> Object:
     :raise QOMFatal: when the type is unknown or abstract, or a second singleton under ``FATAL``.
     :raise GenericError: for a second singleton under ``QMP_ERROR``.
     """
-    if not isinstance(typename, str):
+    if type(typename) is not str and not isinstance(typename, str):
         raise TypeError(f"type name must be a str, not {type(typename).__name__}")
-    ti = current_universe().types.get(typename)
+    u = _CURRENT.get() or current_universe()
+    ti = u.types.get(typename)
     if ti is None:
         raise QOMFatal(f"unknown type '{typename}'")
-    return _object_new_with_type(ti)
+    klass = ti.class_
+    if klass is None or ti.abstract or ti.is_singleton or klass._new_plan_gen != u.class_generation:
+        return _object_new_with_type(ti)
+    # _object_new_with_type's common case, inlined (a concrete, initialized, non-singleton type
+    # whose plan is current): the same steps in the same order
+    cls, init = klass._new_plan
+    obj: Object = cls()
+    obj.klass = klass
+    obj.universe = u
+    obj.ref = 1
+    obj.serial = serial = u.next_serial
+    u.next_serial = serial + 1
+    u.objects[serial] = obj
+    ti.n_live += 1
+    ti.n_created += 1
+    init(obj)
+    if u.listeners:
+        u.emit(EventKind.INSTANCE_CREATED, obj, typename)
+    return obj
 
 
 def object_new_with_class(klass: ObjectClass) -> Object:
@@ -309,7 +436,7 @@ def object_unref(obj: Object | None) -> None:
         f = sys._getframe(1)
         while f.f_code.co_name[0] == "_" and f.f_back is not None:
             f = f.f_back  # report the first public caller (object_unparent, not _release_child)
-        obj.finalized_at = (f.f_code, f.f_lineno)
+        obj.finalized_at = (f.f_code, f.f_lasti)  # the line is looked up only for a report
         _object_finalize(obj)
 
 
@@ -357,19 +484,23 @@ def object_property_del_all(obj: Object) -> None:
 
 def _object_finalize(obj: Object) -> None:
     u = obj.universe
-    ti = obj.klass.type
-    obj.state = ObjectState.FINALIZING
-    object_property_del_all(obj)
-    obj.state = ObjectState.DEINIT
+    klass = obj.klass
+    ti = klass.type
+    obj.state = _FINALIZING
+    if obj.properties or (
+        klass._release_props if klass._lookup_gen == u.class_generation else klass.class_property_releases()
+    ):
+        object_property_del_all(obj)  # (else there is nothing to release and nothing to remove)
+    obj.state = _DEINIT
     for hook in ti.finalize_hooks:
         hook(obj)
     if obj.ref != 0:
         raise QOMFatal("assertion failed: (obj->ref == 0)")
     if obj.parent is not None:
         raise QOMFatal("assertion failed: (obj->parent == NULL)")
-    obj.state = ObjectState.FINALIZED
+    obj.state = _FINALIZED
     u.objects.pop(obj.serial, None)
-    u.live[ti.name] -= 1
+    ti.n_live -= 1
     if u.singletons and u.singletons.get(ti.name) is obj:
         del u.singletons[ti.name]
     if u.listeners:

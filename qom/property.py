@@ -16,7 +16,15 @@ from enum import Flag
 from typing import Any
 
 from qom.errors import GenericError, QOMError, QOMFatal
-from qom.object import Object, ObjectState, check_live, check_table, use_after_finalize
+from qom.object import (
+    AttrStore,
+    Object,
+    ObjectState,
+    SetterDefault,
+    check_live,
+    check_table,
+    use_after_finalize,
+)
 from qom.types import ObjectClass
 from qom.universe import EventKind
 from qom.visitor import (
@@ -684,25 +692,17 @@ def _init_defval(obj: Object, prop: ObjectProperty) -> None:
         # A *_ptr setter only stores what the visitor parsed, so every later instance gets the
         # same value: parse once (this first time, errors and all), then store (as qdev does).
         attr: str = prop.opaque[0]
-        value = getattr(obj, attr)
-
-        def store(o: Object, _prop: ObjectProperty) -> None:
-            setattr(o, attr, value)
-
-        prop.init = store
+        prop.init = AttrStore(attr, getattr(obj, attr))
     elif prop.set is _set_bool or prop.set is _set_str:
         # The first pass succeeded, so the default has the exact type the visitor returns as is:
         # later instances hand it straight to the callback (its errors stay fatal).
         hooks: _BoolHooks | _StrHooks = prop.opaque
-        default = prop.defval
-
-        def call(o: Object, _prop: ObjectProperty) -> None:
-            try:
-                hooks.set(o, default)  # type: ignore[misc,arg-type]  # registered only with a setter
-            except QOMError as err:
-                raise QOMFatal(err.desc) from None
-
-        prop.init = call
+        assert hooks.set is not None  # registered only with a setter
+        prop.init = SetterDefault(hooks.set, prop.defval)
+    else:
+        return
+    if prop._owner is not None:
+        prop._owner.universe.class_generation += 1  # object_new's plans take the new init hook
 
 
 def _set_default(prop: ObjectProperty, value: JSON) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qom.errors import GenericError, QOMError, QOMFatal
-from qom.object import Object, object_dynamic_cast, object_new, object_ref, object_unref
+from qom.object import AttrStore, Object, object_dynamic_cast, object_new, object_ref, object_unref
 from qom.property import (
     ObjectProperty,
     object_class_property_add,
@@ -385,13 +385,7 @@ def _fast_default(op: ObjectProperty, prop: Property) -> Callable[[Object, Objec
         setter(scratch, QObjectInputVisitor(op.defval), prop.name, prop)
     except QOMError as err:
         raise QOMFatal(err.desc) from None
-    value = getattr(scratch, prop.attr)
-    attr = prop.attr
-
-    def init(obj: Object, _op: ObjectProperty) -> None:
-        setattr(obj, attr, value)
-
-    return init
+    return AttrStore(prop.attr, getattr(scratch, prop.attr))
 
 
 def _qdev_class_add_property(klass: ObjectClass, prop: Property) -> None:

@@ -91,6 +91,9 @@ class ObjectClass:
         self._chain_props: tuple[ObjectProperty, ...] = ()
         self._init_props: tuple[ObjectProperty, ...] = ()
         self._release_props: tuple[ObjectProperty, ...] = ()
+        # object_new's plan: (instance type, default steps, instance_init + post_init hooks)
+        self._new_plan_gen = -1
+        self._new_plan: Any = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.type.name!r}{' abstract' if self.type.abstract else ''}>"
@@ -156,7 +159,10 @@ class InterfaceClass(ObjectClass):
         self.interface_type: TypeImpl | None = None
 
 
-_CLASS_PRIVATE = ("_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props")
+_CLASS_PRIVATE = (
+    "_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props", "_new_plan_gen",
+    "_new_plan",
+)
 
 
 class TypeImpl:
@@ -186,6 +192,9 @@ class TypeImpl:
         self.finalize_hooks: tuple[Callable[[Object], None], ...] = ()
         self.py_instance_type: type[Object] | None = None
         self.is_singleton = False
+        #: live and created instances of exactly this type (``Universe.live_instances``)
+        self.n_live = 0
+        self.n_created = 0
 
     def __repr__(self) -> str:
         return f"<TypeImpl {self.name!r} parent={self.parent_name!r}>"
