@@ -19,20 +19,26 @@ Everything acts on :func:`current_universe`; :func:`use_universe` switches it.  
 from __future__ import annotations
 
 from qom.errors import DeviceNotFound, GenericError, QOMError, QOMFatal
+from qom.initialize import object_initialize_child, object_initialize_child_with_props
 from qom.machine import TYPE_MACHINE, TYPE_NONE_MACHINE, MachineClass, MachineState
 from qom.object import (
     Object,
     ObjectState,
+    UseAfterFinalize,
     object_dynamic_cast,
     object_dynamic_cast_assert,
     object_get_class,
     object_get_typename,
+    object_initialize,
     object_new,
     object_new_with_class,
     object_ref,
     object_unref,
 )
 from qom.property import (
+    OBJ_PROP_FLAG_READ,
+    OBJ_PROP_FLAG_READWRITE,
+    OBJ_PROP_FLAG_WRITE,
     ObjectProperty,
     ObjectPropertyFlags,
     object_class_property_add,
@@ -49,7 +55,9 @@ from qom.property import (
     object_property_get_enum,
     object_property_get_int,
     object_property_get_str,
+    object_property_get_type,
     object_property_get_uint,
+    object_property_help,
     object_property_iter,
     object_property_parse,
     object_property_print,
@@ -111,6 +119,7 @@ from qom.qdev import (
     qdev_prop_uint32,
     qdev_prop_uint64,
     qdev_realize,
+    qdev_realize_and_unref,
     qdev_unrealize,
 )
 from qom.singleton import (
@@ -122,6 +131,8 @@ from qom.singleton import (
     singleton_get_instance,
 )
 from qom.tree import (
+    OBJ_PROP_LINK_CLASS,
+    OBJ_PROP_LINK_DIRECT,
     OBJ_PROP_LINK_STRONG,
     TYPE_CONTAINER,
     ObjectPropertyLinkFlags,
@@ -223,6 +234,7 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "GenericError",
     "DeviceNotFound",
     "QOMFatal",
+    "UseAfterFinalize",
     # type names
     "TYPE_OBJECT",
     "TYPE_INTERFACE",
@@ -260,6 +272,9 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "object_new",
     "object_new_with_class",
     "object_new_with_props",
+    "object_initialize",
+    "object_initialize_child",
+    "object_initialize_child_with_props",
     "object_ref",
     "object_unref",
     "object_dynamic_cast",
@@ -269,8 +284,13 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     # properties
     "ObjectProperty",
     "ObjectPropertyFlags",
+    "OBJ_PROP_FLAG_READ",
+    "OBJ_PROP_FLAG_WRITE",
+    "OBJ_PROP_FLAG_READWRITE",
     "ObjectPropertyLinkFlags",
     "OBJ_PROP_LINK_STRONG",
+    "OBJ_PROP_LINK_DIRECT",
+    "OBJ_PROP_LINK_CLASS",
     "object_property_add",
     "object_property_try_add",
     "object_class_property_add",
@@ -305,6 +325,8 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "object_property_find_err",
     "object_class_property_find",
     "object_class_property_find_err",
+    "object_property_get_type",
+    "object_property_help",
     "object_property_iter",
     "object_class_property_iter",
     "object_property_del",
@@ -366,6 +388,7 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "qdev_prop_allow_set_link_before_realize",
     "qdev_new",
     "qdev_realize",
+    "qdev_realize_and_unref",
     "qdev_unrealize",
     "qbus_new",
     "qdev_get_machine",

@@ -26,6 +26,7 @@ __all__ = [
     "object_dynamic_cast_assert",
     "object_get_class",
     "object_get_typename",
+    "object_initialize",
     "object_new",
     "object_new_with_class",
     "object_ref",
@@ -385,6 +386,69 @@ def object_new(typename: str) -> Object:
     if u.listeners:
         u.emit(EventKind.INSTANCE_CREATED, obj, typename)
     return obj
+
+
+def object_initialize(data: Object, size: int, typename: str) -> None:
+    """Initialize an object in storage the caller owns (``qom/object.c:object_initialize``): the
+    C idiom for a child embedded in its parent's state struct.
+
+    ``data`` is an instance of the type's instance type, made by the caller (the storage); it is
+    reset by running its ``__init__`` again (QEMU's ``memset(obj, 0, ...)``), then initialized
+    as :func:`object_new` does: one reference, class defaults, ``instance_init`` and
+    ``instance_post_init`` root to leaf.  QEMU does no singleton check here, nor does qomsim.
+
+    :param data: the storage.
+    :param size: the storage's size, as ``sizeof`` would give it (compared with the type's
+        ``instance_size``, inherited from its parents when 0).
+    :param typename: a concrete registered type.
+    :raise QOMFatal: "unknown type '%s'" (``error_fatal``), an abstract type, a ``size`` below
+        the type's, storage that is not an instance of the type's instance type (a struct too
+        small for it), or storage that still holds a live object.
+    """
+    if not isinstance(data, Object):
+        raise TypeError(f"data must be an Object, not {type(data).__name__}")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"size must be an int, not {type(size).__name__}")
+    if type(typename) is not str:
+        raise TypeError(f"type name must be a str, not {type(typename).__name__}")
+    u = _CURRENT.get() or current_universe()
+    ti = u.types.get(typename)
+    if ti is None:
+        raise QOMFatal(f"unknown type '{typename}'")
+    klass = ti.class_
+    if klass is None:
+        klass = type_initialize(ti)
+    if ti.abstract:
+        raise QOMFatal("assertion failed: (type->abstract == false)")
+    cls, init = klass._new_plan if klass._new_plan_gen == u.class_generation else _new_plan(ti, klass, u)
+    if size < _instance_size(ti) or not isinstance(data, cls):
+        raise QOMFatal("assertion failed: (size >= type->instance_size)")
+    if getattr(data, "klass", None) is not None and data.state is not _FINALIZED:
+        # C would memset a live object away; qomsim refuses rather than corrupt its registry
+        raise QOMFatal(f"object_initialize: the storage holds live object {data!r}")
+    type(data).__init__(data)  # memset(obj, 0, type->instance_size)
+    for field in ("ref", "serial", "child_name", "prop_generation", "finalized_at"):
+        data.__dict__.pop(field, None)  # back to the class-level zero values
+    data.klass = klass
+    data.universe = u
+    data.ref = 1
+    data.serial = serial = u.next_serial
+    u.next_serial = serial + 1
+    u.objects[serial] = data
+    ti.n_live += 1
+    ti.n_created += 1
+    init(data)
+    if u.listeners:
+        u.emit(EventKind.INSTANCE_CREATED, data, typename)
+
+
+def _instance_size(ti: TypeImpl) -> int:
+    t: TypeImpl | None = ti
+    while t is not None:
+        if t.instance_size:
+            return t.instance_size
+        t = t.parent()
+    return 0
 
 
 def object_new_with_class(klass: ObjectClass) -> Object:

@@ -11,6 +11,7 @@ Errors are raised as :class:`~qom.errors.QOMError`; QEMU's ``error_abort`` cases
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from enum import Flag
 from typing import Any
@@ -39,6 +40,9 @@ from qom.visitor import (
 )
 
 __all__ = [
+    "OBJ_PROP_FLAG_READ",
+    "OBJ_PROP_FLAG_READWRITE",
+    "OBJ_PROP_FLAG_WRITE",
     "ObjectProperty",
     "ObjectPropertyAccessor",
     "ObjectPropertyFlags",
@@ -59,8 +63,10 @@ __all__ = [
     "object_property_get_enum",
     "object_property_get_int",
     "object_property_get_str",
+    "object_property_get_type",
     "object_property_get_uint",
     "object_property_get_visitor",
+    "object_property_help",
     "object_property_iter",
     "object_property_parse",
     "object_property_print",
@@ -93,11 +99,17 @@ _FINALIZED = ObjectState.FINALIZED
 
 
 class ObjectPropertyFlags(Flag):
-    """``ObjectPropertyFlags`` of the ``*_ptr`` helpers."""
+    """``ObjectPropertyFlags`` of the ``*_ptr`` helpers (which also take the plain ints)."""
 
     READ = 1
     WRITE = 2
     READWRITE = 3
+
+
+#: ``include/qom/object.h``'s names for the flags
+OBJ_PROP_FLAG_READ = ObjectPropertyFlags.READ
+OBJ_PROP_FLAG_WRITE = ObjectPropertyFlags.WRITE
+OBJ_PROP_FLAG_READWRITE = ObjectPropertyFlags.READWRITE
 
 
 class ObjectProperty:
@@ -338,6 +350,50 @@ def object_property_find_err(obj: Object, name: str) -> ObjectProperty:
     if prop is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
     return prop
+
+
+def object_property_get_type(obj: Object, name: str) -> str:
+    """The type string of a property (``qom/object.c:object_property_get_type``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :return: e.g. ``"bool"``, ``"uint32"``, ``"child<container>"``.
+    :raise GenericError: "Property '%s.%s' not found".
+    """
+    return object_property_find_err(obj, name).type
+
+
+def object_property_help(name: str, type: str, defval: JSON, description: str | None) -> str:
+    """One line of ``-device T,help`` / ``-object T,help`` (``qom/object_interfaces.c:object_property_help``):
+    ``  NAME=<TYPE>``, padded to 24 columns then `` - `` when a description or default follows,
+    the description, then `` (default: ...)``: a string as is, a bool as ``on``/``off``, anything
+    else as compact JSON.
+
+    :param name: the property name.
+    :param type: its type string.
+    :param defval: its default (``None``: no default).
+    :param description: its description, or ``None``.
+    :return: the line, without a newline.
+    """
+    _str(name, "name")
+    _str(type, "type")
+    if description is not None:
+        _str(description, "description")
+    text = f"  {name}=<{type}>"
+    if description is not None or defval is not None:
+        text = text.ljust(24) + " - "
+    if description is not None:
+        text += description
+    if defval is not None:
+        check_json(defval)
+        if isinstance(defval, str):
+            shown = defval
+        elif isinstance(defval, bool):
+            shown = "on" if defval else "off"
+        else:
+            shown = json.dumps(defval)
+        text += f" (default: {shown})"
+    return text
 
 
 def object_property_iter(obj: Object) -> Iterator[ObjectProperty]:

@@ -218,9 +218,11 @@ def object_class_property_add_enum(
 
 
 def _ptr_args(
-    attr: str, flags: ObjectPropertyFlags
+    attr: str, flags: ObjectPropertyFlags | int
 ) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None]:
     _str(attr, "attr")
+    if type(flags) is int and 0 <= flags <= 3:
+        flags = ObjectPropertyFlags(flags)  # C callers pass the OBJ_PROP_FLAG_* ints
     if not isinstance(flags, ObjectPropertyFlags):
         raise TypeError(f"flags must be ObjectPropertyFlags, not {type(flags).__name__}")
     g = _ptr_get if ObjectPropertyFlags.READ in flags else None
@@ -228,27 +230,29 @@ def _ptr_args(
     return g, s
 
 
-def _add_ptr(obj: Object, name: str, attr: str, flags: ObjectPropertyFlags, kind: str) -> ObjectProperty:
+def _add_ptr(
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags | int, kind: str
+) -> ObjectProperty:
     g, s = _ptr_args(attr, flags)
     return object_property_add(obj, name, kind, g, s, None, (attr, kind))
 
 
 def _class_add_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags, kind: str
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags | int, kind: str
 ) -> ObjectProperty:
     g, s = _ptr_args(attr, flags)
     return object_class_property_add(klass, name, kind, g, s, None, (attr, kind))
 
 
 def object_property_add_uint8_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """Add a ``uint8`` property backed by instance attribute ``attr``.
 
     :param obj: the object.
     :param name: the property name.
     :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
@@ -256,89 +260,89 @@ def object_property_add_uint8_ptr(
 
 
 def object_property_add_uint16_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """As :func:`object_property_add_uint8_ptr`, for ``uint16``.
 
     :param obj: the object.
     :param name: the property name.
     :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property.
     """
     return _add_ptr(obj, name, attr, flags, "uint16")
 
 
 def object_property_add_uint32_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """As :func:`object_property_add_uint8_ptr`, for ``uint32``.
 
     :param obj: the object.
     :param name: the property name.
     :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property.
     """
     return _add_ptr(obj, name, attr, flags, "uint32")
 
 
 def object_property_add_uint64_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
+    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """As :func:`object_property_add_uint8_ptr`, for ``uint64``.
 
     :param obj: the object.
     :param name: the property name.
     :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property.
     """
     return _add_ptr(obj, name, attr, flags, "uint64")
 
 
 def object_class_property_add_uint8_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """Class form of :func:`object_property_add_uint8_ptr` (``attr`` lives on each instance).
 
     :param klass: the class.
     :param name: the property name.
     :param attr: the instance attribute holding the value.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property.
     """
     return _class_add_ptr(klass, name, attr, flags, "uint8")
 
 
 def object_class_property_add_uint16_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """:param klass: the class.
     :param name: the property name.
     :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property."""
     return _class_add_ptr(klass, name, attr, flags, "uint16")
 
 
 def object_class_property_add_uint32_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """:param klass: the class.
     :param name: the property name.
     :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property."""
     return _class_add_ptr(klass, name, attr, flags, "uint32")
 
 
 def object_class_property_add_uint64_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
+    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags | int
 ) -> ObjectProperty:
     """:param klass: the class.
     :param name: the property name.
     :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
+    :param flags: READ and/or WRITE (``OBJ_PROP_FLAG_*``, or their int values).
     :return: the property."""
     return _class_add_ptr(klass, name, attr, flags, "uint64")

@@ -76,6 +76,7 @@ __all__ = [
     "qdev_prop_uint32",
     "qdev_prop_uint64",
     "qdev_realize",
+    "qdev_realize_and_unref",
     "qdev_set_parent_bus",
     "qdev_unrealize",
 ]
@@ -518,6 +519,7 @@ def _device_set_realized(obj: Object, value: bool) -> None:
     dc = _dc(obj)
     u = obj.universe
     if value and not dev.realized:
+        unattached_parent = False
         if obj.parent is None:
             from qom.universe import use_universe
 
@@ -528,8 +530,16 @@ def _device_set_realized(obj: Object, value: bool) -> None:
                 name = f"device[{u.unattached_count}]"
                 u.unattached_count += 1
                 object_property_add_child(unattached, name, obj)
+                unattached_parent = True
         if dc.realize is not None:
-            dc.realize(dev)
+            try:
+                dc.realize(dev)
+            except QOMError:
+                # hw/core/qdev.c:device_set_realized, label fail: undo the unattached parent
+                if unattached_parent:
+                    object_unparent(obj)
+                    u.unattached_count -= 1
+                raise
         for bus in dev.child_bus:
             bus.realized = True
         dev.pending_deleted_event = False
@@ -752,6 +762,23 @@ def qdev_realize(dev: DeviceState, bus: BusState | None) -> None:
     if bus is not None:
         qdev_set_parent_bus(dev, bus)
     object_property_set_bool(dev, "realized", True)
+
+
+def qdev_realize_and_unref(dev: DeviceState, bus: BusState | None) -> None:
+    """Realize, then drop the caller's reference whatever the outcome
+    (``hw/core/qdev.c:qdev_realize_and_unref``): the usual end of ``qdev_new``.
+
+    On success the device lives on through its parent (``/machine/unattached`` when it had
+    none); on failure the unref finalizes a device nothing else holds.
+
+    :param dev: the device, with the reference :func:`qdev_new` gave the caller.
+    :param bus: its bus, or ``None``.
+    :raise QOMError: when realize fails (after the unref).
+    """
+    try:
+        qdev_realize(dev, bus)
+    finally:
+        object_unref(dev)
 
 
 def qdev_unrealize(dev: DeviceState) -> None:

@@ -39,6 +39,8 @@ from qom.universe import EventKind, Universe, current_universe
 from qom.visitor import Visitor
 
 __all__ = [
+    "OBJ_PROP_LINK_CLASS",
+    "OBJ_PROP_LINK_DIRECT",
     "OBJ_PROP_LINK_STRONG",
     "TYPE_CONTAINER",
     "LinkCheck",
@@ -78,13 +80,20 @@ ROOT_CONTAINERS = ("audiodevs", "chardevs", "objects", "backend")
 
 
 class ObjectPropertyLinkFlags(Flag):
-    """``ObjectPropertyLinkFlags``: ``STRONG`` links hold a reference on their target."""
+    """``ObjectPropertyLinkFlags``: ``STRONG`` links hold a reference on their target; the
+    private ``DIRECT`` (a const link holds its target itself) and ``CLASS`` (a class link) are
+    set by the adders, as ``qom/object.c`` does."""
 
     NONE = 0
     STRONG = 1
+    DIRECT = 2
+    CLASS = 4
 
 
+#: ``include/qom/object.h``'s names for the flags
 OBJ_PROP_LINK_STRONG = ObjectPropertyLinkFlags.STRONG
+OBJ_PROP_LINK_DIRECT = ObjectPropertyLinkFlags.DIRECT
+OBJ_PROP_LINK_CLASS = ObjectPropertyLinkFlags.CLASS
 
 #: link check hook ``(obj, name, new_target)``; raises QOMError to veto
 LinkCheck = Callable[[Object, str, "Object | None"], None]
@@ -486,18 +495,27 @@ def _release_link(obj: Object, name: str, link: _Link) -> None:
             object_unref(target)
 
 
-def _link_args(typename: str, attr: str, check: LinkCheck | None, flags: ObjectPropertyLinkFlags) -> _Link:
+def _link_args(
+    typename: str, attr: str, check: LinkCheck | None, flags: ObjectPropertyLinkFlags | int
+) -> _Link:
     _str(typename, "typename")
     _str(attr, "attr")
     if check is not None and not callable(check):
         raise TypeError("check must be callable or None")
+    if type(flags) is int and 0 <= flags <= 7:
+        flags = ObjectPropertyLinkFlags(flags)  # C callers pass the OBJ_PROP_LINK_* ints (or 0)
     if not isinstance(flags, ObjectPropertyLinkFlags):
         raise TypeError(f"flags must be ObjectPropertyLinkFlags, not {type(flags).__name__}")
     return _Link(typename, attr, check, flags)
 
 
 def object_property_add_link(
-    obj: Object, name: str, typename: str, attr: str, check: LinkCheck | None, flags: ObjectPropertyLinkFlags
+    obj: Object,
+    name: str,
+    typename: str,
+    attr: str,
+    check: LinkCheck | None,
+    flags: ObjectPropertyLinkFlags | int,
 ) -> ObjectProperty:
     """Add a ``link<TYPE>`` property whose target is stored in ``obj.<attr>``.
 
@@ -506,7 +524,7 @@ def object_property_add_link(
     :param typename: the target type.
     :param attr: the instance attribute holding the target.
     :param check: vetoes a new target by raising; ``None`` makes the link read-only.
-    :param flags: ``STRONG`` links hold a reference.
+    :param flags: ``STRONG`` links hold a reference (``OBJ_PROP_LINK_*``, or their int values, ``0``).
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
@@ -524,7 +542,7 @@ def object_class_property_add_link(
     typename: str,
     attr: str,
     check: LinkCheck | None,
-    flags: ObjectPropertyLinkFlags,
+    flags: ObjectPropertyLinkFlags | int,
 ) -> ObjectProperty:
     """Class form of :func:`object_property_add_link` (each instance stores its own target).
 
@@ -533,11 +551,12 @@ def object_class_property_add_link(
     :param typename: the target type.
     :param attr: the instance attribute holding the target.
     :param check: vetoes a new target; ``None`` makes the link read-only.
-    :param flags: ``STRONG`` links hold a reference.
+    :param flags: ``STRONG`` links hold a reference (``OBJ_PROP_LINK_*``, or their int values, ``0``).
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
     link = _link_args(typename, attr, check, flags)
+    link.flags |= ObjectPropertyLinkFlags.CLASS
     prop = object_class_property_add(
         klass, name, f"link<{typename}>", _get_link, _set_link if check else None, _release_link, link
     )
@@ -555,7 +574,7 @@ def object_property_add_const_link(obj: Object, name: str, target: Object) -> Ob
     :raise QOMFatal: on a duplicate.
     """
     check_live(target, "object_property_add_const_link", "target")
-    link = _Link(object_get_typename(target), None, None, ObjectPropertyLinkFlags.NONE)
+    link = _Link(object_get_typename(target), None, None, ObjectPropertyLinkFlags.DIRECT)
     link.target = target
     prop = object_property_add(obj, name, f"link<{object_get_typename(target)}>", _get_link, None, None, link)
     prop.resolve = _resolve_link

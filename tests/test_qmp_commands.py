@@ -730,6 +730,7 @@ def _register_my_dev(fail_realize: bool = False) -> None:
 
     def realize(dev: DeviceState) -> None:
         if fail_realize:
+            assert isinstance(dev, MyDev)
             raise GenericError(f"my-dev: level {dev.level} is out of order")
 
     def class_init(k: ObjectClass, _d: Any) -> None:
