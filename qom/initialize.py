@@ -37,8 +37,12 @@ def object_initialize_child_with_props(
     :raise QOMFatal: as :func:`~qom.object.object_initialize`, or a duplicate child name.
     """
     check_table(parentobj, "object_initialize_child_with_props", "parentobj")
-    if not isinstance(props, Mapping):
-        raise TypeError(f"props must be a mapping, not {props.__class__.__name__}")
+    if not isinstance(propname, str):
+        raise TypeError(f"propname must be a str, not {propname.__class__.__name__}")
+    if not isinstance(props, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in props.items()
+    ):
+        raise TypeError("props must be a mapping of str to str")
     object_initialize(childobj, size, type)
     try:
         for name, value in props.items():

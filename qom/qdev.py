@@ -775,6 +775,10 @@ def qdev_realize_and_unref(dev: DeviceState, bus: BusState | None) -> None:
     :param bus: its bus, or ``None``.
     :raise QOMError: when realize fails (after the unref).
     """
+    if not isinstance(dev, DeviceState):
+        raise TypeError(f"dev must be a DeviceState, not {type(dev).__name__}")
+    if bus is not None and not isinstance(bus, BusState):
+        raise TypeError(f"qdev_realize_and_unref(): bus must be a BusState or None, not {type(bus).__name__}")
     try:
         qdev_realize(dev, bus)
     finally:

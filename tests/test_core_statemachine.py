@@ -67,9 +67,10 @@ class _CountingMachine(QOMStateMachine):
 
 def test_state_machine_draws_use_after_finalize_and_the_sanitizer_catches_each() -> None:
     _CountingMachine.caught = []
-    run_state_machine_as_test(_CountingMachine, settings=settings(FIND, max_examples=60))  # type: ignore[no-untyped-call,unused-ignore]
-    # every drawn use-after-finalize step was a fatal naming its entry point (else the rule fails)
-    assert sum(_CountingMachine.caught) >= 5
+    run_state_machine_as_test(_CountingMachine, settings=settings(FIND, max_examples=100))  # type: ignore[no-untyped-call,unused-ignore]
+    # the machine drew use-after-finalize steps, and each was a fatal naming its entry point
+    # (the rule fails otherwise); how many depends on Hypothesis's choices, so only "some"
+    assert sum(_CountingMachine.caught) >= 1
 
 
 @pytest.mark.usefixtures("core_without_sanitizer")
