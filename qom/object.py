@@ -261,21 +261,25 @@ def _plain_attr(cls: type, attr: str) -> bool:
     )
 
 
-def _compile_init(klass: ObjectClass, cls: type, hooks: tuple[Callable[[Object], None], ...]) -> Callable[
-        [Object], None]:
-    """Build one function that does what ``object_new`` does after allocating, for one class.
+def _compile_init(
+    ti: TypeImpl, klass: ObjectClass, cls: type[Object], hooks: tuple[Callable[[Object], None], ...]
+) -> tuple[Callable[[Object], None], Callable[[], Object]]:
+    """Build, for one class, the functions that do what ``object_new`` does.
 
-    It applies the class properties' defaults in ``class_property_inits`` order (QEMU:
+    ``init(obj)`` applies the class properties' defaults in ``class_property_inits`` order (QEMU:
     ``object_class_property_init_all``), then runs ``instance_init`` and ``instance_post_init``
     root to leaf, each as its own statement: a default stored in a plain attribute becomes an
     attribute assignment, a typed helper's default a call of its setter (a ``QOMError`` is
-    fatal), any other ``init`` hook a call.  The order and every call are those of the loops it
-    replaces; only the interpretation overhead goes.
+    fatal), any other ``init`` hook a call.  ``new()`` is the whole of ``object_new`` for a
+    concrete, non-singleton type: allocate, take the first reference and the next serial,
+    count, ``init``, announce.  The order and every call are those of the loops they replace;
+    only the interpretation overhead goes.
 
-    :param klass: the class.
+    :param ti: the type.
+    :param klass: its class.
     :param cls: its instance type.
     :param hooks: ``instance_init`` then ``instance_post_init`` hooks, root to leaf.
-    :return: ``init(obj)``.
+    :return: ``(init, new)``.
     """
     args: list[object] = []
 
@@ -288,34 +292,61 @@ def _compile_init(klass: ObjectClass, cls: type, hooks: tuple[Callable[[Object],
         init = prop.init
         if type(init) is AttrStore:
             if _plain_attr(cls, init.attr):
-                body.append(f"    obj.{init.attr} = {arg(init.value)}")
+                body.append(f"obj.{init.attr} = {arg(init.value)}")
             else:
-                body.append(f"    setattr(obj, {arg(init.attr)}, {arg(init.value)})")
+                body.append(f"setattr(obj, {arg(init.attr)}, {arg(init.value)})")
         elif type(init) is SetterDefault:
             body += [
-                "    try:",
-                f"        {arg(init.set)}(obj, {arg(init.value)})",
-                "    except QOMError as err:",
-                "        raise QOMFatal(err.desc) from None",
+                "try:",
+                f"    {arg(init.set)}(obj, {arg(init.value)})",
+                "except QOMError as err:",
+                "    raise QOMFatal(err.desc) from None",
             ]
         else:
-            body.append(f"    {arg(init)}(obj, {arg(prop)})")
-    body += [f"    {arg(hook)}(obj)" for hook in hooks]
-    params = ", ".join(f"a{i}" for i in range(len(args)))
-    source = "def make({}):\n  def init(obj):\n{}\n      return None\n  return init\n".format(
-        params, "\n".join("  " + line for line in body)
-    )
+            body.append(f"{arg(init)}(obj, {arg(prop)})")
+    body += [f"{arg(hook)}(obj)" for hook in hooks]
+    u, name = ti.universe, ti.name
+    new_body = [
+        f"obj = {arg(cls)}()",
+        f"obj.klass = {arg(klass)}",
+        f"obj.universe = u = {arg(u)}",
+        "obj.ref = 1",
+        "obj.serial = serial = u.next_serial",
+        "u.next_serial = serial + 1",
+        "u.objects[serial] = obj",
+        f"ti = {arg(ti)}",
+        "ti.n_live += 1",
+        "ti.n_created += 1",
+        *body,
+        "if u.listeners:",
+        f"    u.emit({arg(EventKind.INSTANCE_CREATED)}, obj, {arg(name)})",
+        "return obj",
+    ]
+    source = "\n".join([
+        f"def make({', '.join(f'a{i}' for i in range(len(args)))}):",
+        "  def init(obj):",
+        *(f"    {line}" for line in body),
+        "    return None",
+        "  def new():",
+        *(f"    {line}" for line in new_body),
+        "  return init, new",
+        "",
+    ])
     namespace: dict[str, Any] = {"QOMError": QOMError, "QOMFatal": QOMFatal}
-    exec(compile(source, f"<qom init of {klass.type.name}>", "exec"), namespace)
-    init_fn: Callable[[Object], None] = namespace["make"](*args)
-    return init_fn
+    exec(compile(source, f"<qom new of {name}>", "exec"), namespace)
+    made: tuple[Callable[[Object], None], Callable[[], Object]] = namespace["make"](*args)
+    return made
 
 
 def _new_plan(ti: TypeImpl, klass: ObjectClass, u: Universe) -> tuple[type[Object], Callable[[Object], None]]:
     cls = ti.py_instance_type or Object
-    plan = (cls, _compile_init(klass, cls, ti.init_hooks + ti.post_init_hooks))
+    init, new = _compile_init(ti, klass, cls, ti.init_hooks + ti.post_init_hooks)
+    plan = (cls, init)
     klass._new_plan = plan
     klass._new_plan_gen = u.class_generation
+    # object_new's whole path, for the types it may take (a singleton needs its checks)
+    ti.new_fn = None if ti.abstract or ti.is_singleton else new
+    ti.new_gen = u.class_generation
     return plan
 
 
@@ -367,25 +398,10 @@ def object_new(typename: str) -> Object:
     ti = u.types.get(typename)
     if ti is None:
         raise QOMFatal(f"unknown type '{typename}'")
-    klass = ti.class_
-    if klass is None or ti.abstract or ti.is_singleton or klass._new_plan_gen != u.class_generation:
-        return _object_new_with_type(ti)
-    # _object_new_with_type's common case, inlined (a concrete, initialized, non-singleton type
-    # whose plan is current): the same steps in the same order
-    cls, init = klass._new_plan
-    obj: Object = cls()
-    obj.klass = klass
-    obj.universe = u
-    obj.ref = 1
-    obj.serial = serial = u.next_serial
-    u.next_serial = serial + 1
-    u.objects[serial] = obj
-    ti.n_live += 1
-    ti.n_created += 1
-    init(obj)
-    if u.listeners:
-        u.emit(EventKind.INSTANCE_CREATED, obj, typename)
-    return obj
+    new = ti.new_fn
+    if new is not None and ti.new_gen == u.class_generation:
+        return new()  # _object_new_with_type's steps, compiled for this type (see _compile_init)
+    return _object_new_with_type(ti)
 
 
 def object_initialize(data: Object, size: int, typename: str) -> None:
@@ -498,10 +514,29 @@ def object_unref(obj: Object | None) -> None:
     obj.ref = ref - 1
     if ref == 1:
         f = sys._getframe(1)
-        while f.f_code.co_name[0] == "_" and f.f_back is not None:
-            f = f.f_back  # report the first public caller (object_unparent, not _release_child)
+        if f.f_code.co_name[0] == "_":
+            while f.f_code.co_name[0] == "_" and f.f_back is not None:
+                f = f.f_back  # report the first public caller (object_unparent, not _release_child)
         obj.finalized_at = (f.f_code, f.f_lasti)  # the line is looked up only for a report
-        _object_finalize(obj)
+        klass = obj.klass
+        ti = klass.type
+        u = obj.universe
+        if (
+            obj.properties
+            or ti.finalize_hooks
+            or ti.is_singleton
+            or u.listeners
+            or obj.parent is not None
+            or klass._lookup_gen != u.class_generation
+            or klass._release_props
+        ):
+            _object_finalize(obj)
+            return
+        # Nothing to release, no instance_finalize, nobody listening: _object_finalize's steps
+        # come down to these (its intermediate states are observable by no one).
+        obj.state = _FINALIZED
+        u.objects.pop(obj.serial, None)
+        ti.n_live -= 1
 
 
 def object_property_del_all(obj: Object) -> None:

@@ -198,6 +198,9 @@ class TypeImpl:
         #: live and created instances of exactly this type (``Universe.live_instances``)
         self.n_live = 0
         self.n_created = 0
+        #: object_new's compiled path for this type and the class generation it was built at
+        self.new_fn: Callable[[], Object] | None = None
+        self.new_gen = -1
 
     def __repr__(self) -> str:
         return f"<TypeImpl {self.name!r} parent={self.parent_name!r}>"
