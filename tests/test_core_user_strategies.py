@@ -140,3 +140,19 @@ def test_catches_a_leaked_reference() -> None:
 def test_catches_a_core_without_the_sanitizer() -> None:
     with pytest.raises(AssertionError, match=r"was not caught|unexpected fatal"):
         _run(user_types_machine(_gadget_types()), FIND)
+
+
+def test_user_types_machine_over_devices_realizes_them() -> None:
+    """Devices: writing ``realized`` puts a parentless device in /machine/unattached; later writes
+    of static properties are refused ("after it was realized") without changing anything."""
+    from qom.qmp.examples import register_example_types
+
+    realized: list[int] = []
+
+    class Counting(user_types_machine(register_example_types, ["example-device"])):  # type: ignore[misc]
+        def teardown(self) -> None:
+            realized.append(sum(1 for h in self._live() if getattr(h.obj, "realized", False)))
+            super().teardown()
+
+    _run(Counting, RUN)
+    assert sum(realized) > 0  # the programs did realize devices

@@ -67,7 +67,7 @@ class UserTypesMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.universe = Universe(machine=None)
+        self.universe = Universe()  # -machine none: devices can be realized
         self.held: dict[int, _Held] = {}
         self.names: tuple[str, ...] = ()
         self.baseline = 0
@@ -231,6 +231,8 @@ class UserTypesMachine(RuleBasedStateMachine):
             if (after.tree, after.refcounts) != (before.tree, before.refcounts):
                 raise AssertionError(f"refused write {prop.name}={value!r} changed the universe") from None
             return
+        for other in self._live():  # e.g. realized=true put a parentless device in /machine/unattached
+            other.parent = other.obj.parent
         if self.roundtrip and prop.get is not None and prop.type in _SCALARS:
             got = qom.object_property_get(obj, prop.name)
             if got != value:
