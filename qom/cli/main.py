@@ -5,7 +5,7 @@ Each package registers its own subcommands as entry points of the group ``qomsim
 ``migration``.  An entry point names a module that provides::
 
     HELP: str                                                  # one line for ``qomsim --help``
-    EPILOG: str                                                # optional: the end of ``--help`` (exit statuses)
+    EPILOG: str                                          # optional: the end of ``--help`` (exit statuses)
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 

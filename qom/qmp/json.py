@@ -24,7 +24,10 @@ otherwise.
 from __future__ import annotations
 
 import enum
+import json
+import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import cast
 
@@ -37,6 +40,7 @@ __all__ = [
     "MAX_TOKEN_SIZE",
     "JSONMessage",
     "JSONMessageParser",
+    "encode_reply",
     "parse_json",
 ]
 
@@ -526,11 +530,47 @@ def _parse_string(raw: bytes) -> str:
 
 def _parse_number(tok: _Token) -> JSON:
     text = tok.text.decode("ascii")
-    if tok.kind is _Tok.INTEGER:
+    # QEMU (qobject/json-parser.c:parse_literal) keeps an integer that fits int64 or uint64 and reads
+    # anything else as a double (strtod: huge values become infinity).  More than 20 digits never fits,
+    # and float() has no digit limit, unlike int() (Python refuses more than 4,300 digits).
+    if tok.kind is _Tok.INTEGER and len(text.lstrip("-")) <= 20:
         value = int(text)
         if -(1 << 63) <= value < (1 << 64):
             return value
     return float(text)
+
+
+def _finite(value: JSON) -> JSON:
+    """``value`` with every non-finite float replaced (see :func:`encode_reply`)."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return math.copysign(sys.float_info.max, value)
+        return value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def encode_reply(message: JSON) -> bytes:
+    """Encode one reply or event as the server writes it (without the line end).
+
+    QEMU prints an infinite double as the bare word ``inf`` (``-inf``), which is not JSON: a request whose
+    ``id`` is ``1e400`` or a 4,301-digit integer is echoed as ``"id": inf``.  qomsim answers the same
+    command but always with valid JSON: an infinity becomes the largest finite double with its sign
+    (``1.7976931348623157e+308``), a NaN ``null`` (docs/known-differences.md).
+
+    :param message: the reply.
+    :return: its UTF-8 JSON text.
+    """
+    try:
+        text = json.dumps(message, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(message), allow_nan=False)
+    return text.encode("utf-8")
 
 
 def parse_json(text: str) -> JSON:
