@@ -9,7 +9,8 @@ linear in the size of the file:
   letter;
 * the type graph: every ``parent`` and every interface exists; ``object`` and ``interface`` are the only
   roots; no type is its own ancestor (a self-parent, a 2-cycle, ``interface`` as its own parent); an
-  interface named by ``interfaces`` descends from ``interface``;
+  interface named by ``interfaces`` descends from ``interface``; an interface type is abstract, with no
+  interfaces and no instance properties (``qom/object.c:type_initialize`` asserts so);
 * creation: the ``child<T>`` instance properties a type's objects create (its own and its ancestors') never
   lead back to the type (that would recurse forever), and the captured tree creates at most
   :data:`MAX_OBJECTS` objects (a DAG of children can grow exponentially);
@@ -163,8 +164,8 @@ def _check_creation(where: str, types: Mapping[str, Mapping[str, Any]]) -> dict[
                 nxt = succ[i]
                 if state.get(nxt) == 1:
                     raise SnapshotFormatError(
-                        f"{where}: type {node!r}: creating it would create {nxt!r} again (a cycle of child<> "
-                        "properties)")
+                        f"{where}: type {nxt!r}: creating it leads back to itself through {node!r} "
+                        "(a cycle of child<> properties)")
                 if nxt not in state:
                     state[nxt] = 1
                     stack.append((nxt, 0))
@@ -211,6 +212,14 @@ def validate_snapshot(where: str, data: Mapping[str, Any]) -> None:
         _check_type(where, name, t)
     _check_parents(where, types)
     interfaces = _interface_types(types)
+    for name in interfaces:
+        # qom/object.c:type_initialize asserts an interface type has no instance data and no interfaces
+        t = types[name]
+        if not t.get("abstract", False):
+            raise SnapshotFormatError(f"{where}: interface type {name!r} must be abstract")
+        if t.get("interfaces") or t.get("removes") or any(p.get("instance") for p in t.get("properties", [])):
+            raise SnapshotFormatError(
+                f"{where}: interface type {name!r} may have no interfaces and no instance properties")
     for name, t in types.items():
         for iface in t.get("interfaces", []):
             if iface not in types:
