@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import sys
 
-from qom.errors import escape_text
+from qom.errors import QOMFatal, escape_text
 from qom.qmp.examples import register_example_types
 from qom.qmp.json import MAX_NESTING, MAX_TOKEN_SIZE
 from qom.qmp.schema import VersionInfo
@@ -193,8 +193,12 @@ def _base_universe(path: str | None) -> Universe:
         return Universe(machine="none")
     try:
         universe = load_universe(path)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: {exc}") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: {reason}") from None
+    except (ValueError, QOMFatal) as exc:
+        reason = escape_text(str(exc))
+        raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: {reason}") from None
     return universe
 
 
