@@ -14,11 +14,15 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from test_qmp_server import ROOT, TIMEOUT, RawClient, Server
 
 from qom.qmp.json import JSONMessageParser, encode_reply
+from qom.qmp.schema import QMPSession
+from qom.qmp.server import QMPServer, ServerConfig, _Client
+from qom.universe import Universe
 
 BIG = "1234567890" * 430 + "1"  # 4,301 digits: one more than Python's int() accepts
 MAX = 1.7976931348623157e308
@@ -170,11 +174,19 @@ def test_qom_list_get_names_at_most_max_list_paths(limited: Server) -> None:
 
 def test_a_reply_over_max_reply_size_becomes_an_error(limited: Server) -> None:
     c = limited.raw().negotiate()
-    request = {"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": "x" * 30000}
-    desc = "Reply of 30036 bytes exceeds the limit of 20000 bytes (qomsim serve --max-reply-size)"
-    assert c.call(request) == {"error": {"class": "GenericError", "desc": desc}}
-    assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
-    c.close()
+    try:
+        for size, desc in (
+            (30000, "Reply exceeds the limit of 20000 bytes (qomsim serve --max-reply-size)"),  # not encoded
+            (19970, "Reply of 20006 bytes exceeds the limit of 20000 bytes (qomsim serve --max-reply-size)"),
+        ):
+            args = {"path": "/machine", "property": "type"}
+            request = {"execute": "qom-get", "arguments": args, "id": "x" * size}
+            assert c.call(request) == {"error": {"class": "GenericError", "desc": desc}}
+        request["id"] = "x" * 19964
+        assert len(json.dumps(c.call(request))) == 20000
+        assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+    finally:
+        c.close()
 
 
 def test_one_connection_over_the_cap_is_refused_in_one_line(limited: Server) -> None:
@@ -266,3 +278,15 @@ def test_huge_ids_get_a_json_reply_and_keep_the_connection(limited: Server) -> N
                + raw_id.encode() + b"}")
         assert c.read() == {"return": "none-machine", "id": echoed}
     c.close()
+
+
+def test_past_max_buffered_only_the_oldest_unfinished_message_is_read_on() -> None:
+    srv = QMPServer(Universe(machine="none"), ServerConfig(max_buffered=100))
+    oldest, younger, between = (_Client(cast(Any, None), QMPSession()) for _ in range(3))
+    srv._clients = [oldest, younger, between]
+    oldest.buffered, oldest.started = 80, 1.0
+    younger.buffered, younger.started = 30, 2.0
+    # 110 bytes held: the younger message waits unread; a client between messages is never held up
+    assert [srv._may_read(c) for c in (oldest, younger, between)] == [True, False, True]
+    oldest.buffered, oldest.started = 0, None  # the oldest message completed
+    assert srv._may_read(younger)

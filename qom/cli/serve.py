@@ -16,6 +16,7 @@ from qom.qmp.examples import register_example_types
 from qom.qmp.json import MAX_NESTING, MAX_TOKEN_SIZE
 from qom.qmp.schema import VersionInfo
 from qom.qmp.server import (
+    DEFAULT_MAX_BUFFERED,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_LIST_PATHS,
     DEFAULT_MAX_REPLY_SIZE,
@@ -32,7 +33,7 @@ HELP = "serve a QOM universe over QMP"
 
 #: the end of ``qomsim serve --help``
 EPILOG = """limits (QEMU has none of these; docs/known-differences.md): --max-connections, --max-list-paths,
---max-reply-size, --idle-timeout (off by default, as in QEMU).
+--max-reply-size, --max-buffered, --idle-timeout (off by default, as in QEMU).
 
 security: the server has no authentication; anyone who can connect controls the universe.  --tcp binds
 to 127.0.0.1 unless told otherwise; a non-loopback address prints a one-line warning.
@@ -171,6 +172,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="answer an error instead of a reply larger than this (default 16 MiB)",
     )
     parser.add_argument(
+        "--max-buffered",
+        metavar="BYTES",
+        type=_positive,
+        default=DEFAULT_MAX_BUFFERED,
+        help="bytes of unfinished messages held for all connections together; past it only the oldest "
+        "unfinished message is read on (default 16 MiB)",
+    )
+    parser.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
         type=_seconds,
@@ -231,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         max_list_paths=args.max_list_paths,
         max_reply_size=args.max_reply_size,
         idle_timeout=args.idle_timeout,
+        max_buffered=args.max_buffered,
     )
     # a request may nest --max-nesting levels and its "id" is echoed: let json.dumps recurse that deep
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * args.max_nesting + 1000))

@@ -129,7 +129,7 @@ class JSONMessage:
 @dataclass(frozen=True)
 class _Token:
     kind: _Tok
-    text: bytes
+    text: bytes | bytearray
 
 
 class _ParseError(Exception):
@@ -161,6 +161,11 @@ class JSONMessageParser:
         self._brackets = 0
         self._size = 0
         self._out: list[JSONMessage] = []
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the unfinished message held so far (what a server counts against its memory budget)."""
+        return self._size + len(self._text)
 
     @property
     def pending(self) -> bool:
@@ -335,8 +340,9 @@ class JSONMessageParser:
     # -- streamer --------------------------------------------------------------------------------------
 
     def _emit_token(self, kind: _Tok) -> None:
-        text = bytes(self._text)
-        self._text.clear()
+        # hand the buffer over instead of copying it: a 60 MB string token is held once, not twice
+        text = self._text
+        self._text = bytearray()
         if kind is _Tok.LCURLY:
             self._braces += 1
         elif kind is _Tok.RCURLY:
@@ -475,8 +481,8 @@ _ESCAPES = {ord('"'): '"', ord("'"): "'", ord("\\"): "\\", ord("/"): "/", ord("b
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
-def _hex4(raw: bytes, i: int) -> int:
-    chunk = raw[i : i + 4]
+def _hex4(raw: bytes | bytearray, i: int, end: int | None = None) -> int:
+    chunk = raw[i : min(i + 4, len(raw) if end is None else end)]
     if len(chunk) != 4 or any(c not in _HEX for c in chunk):
         return -1
     return int(chunk, 16)
@@ -489,41 +495,44 @@ def _valid_codepoint(cp: int) -> bool:
     return not ((cp & 0xFFFE) == 0xFFFE or 0xFDD0 <= cp <= 0xFDEF)
 
 
-def _decode(segment: bytes) -> str:
+def _decode(segment: bytes | memoryview) -> str:
     try:
-        return segment.decode("utf-8")
+        return str(segment, "utf-8")
     except UnicodeDecodeError:
         raise _ParseError("invalid UTF-8 sequence in string") from None
 
 
-def _parse_string(raw: bytes) -> str:
-    body = raw[1:-1]  # the lexer guarantees the quotes and that every backslash has a successor
+def _parse_string(raw: bytes | bytearray) -> str:
+    # the lexer guarantees the quotes and that every backslash has a successor; the body is read in
+    # place (a memoryview, offsets into ``raw``): a 60 MB string is not copied twice more on the way
+    view = memoryview(raw)
+    end = len(raw) - 1
     out: list[str] = []
-    i = 0
+    i = 1
     while True:
-        j = body.find(b"\\", i)
+        j = raw.find(b"\\", i, end)
         if j < 0:
-            out.append(_decode(body[i:]))
+            out.append(_decode(view[i:end]))
             return "".join(out)
-        out.append(_decode(body[i:j]))
-        esc = body[j + 1]
+        out.append(_decode(view[i:j]))
+        esc = raw[j + 1]
         if esc in _ESCAPES:
             out.append(_ESCAPES[esc])
             i = j + 2
             continue
         if esc != ord("u"):
             raise _ParseError("invalid escape sequence in string")
-        cp = _hex4(body, j + 2)
+        cp = _hex4(raw, j + 2, end)
         i = j + 6
-        if 0xD800 <= cp <= 0xDBFF and body[i : i + 2] == b"\\u":
-            trailing = _hex4(body, i + 2)
+        if 0xD800 <= cp <= 0xDBFF and raw[i : min(i + 2, end)] == b"\\u":
+            trailing = _hex4(raw, i + 2, end)
             if 0xDC00 <= trailing <= 0xDFFF:
                 cp = 0x10000 + ((cp & 0x3FF) << 10) + (trailing & 0x3FF)
                 i += 6
             else:
                 cp = -1
         if not _valid_codepoint(cp):
-            shown = body[j:i].decode("utf-8", "replace")
+            shown = raw[j : min(i, end)].decode("utf-8", "replace")
             raise _ParseError(f"{shown} is not a valid Unicode character")
         out.append(chr(cp))
 

@@ -50,12 +50,19 @@ from dataclasses import dataclass, field
 
 from qom.errors import QOMFatal
 from qom.qmp.dispatch import dispatch, error_response, greeting
-from qom.qmp.json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessageParser, encode_reply
+from qom.qmp.json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessage, JSONMessageParser, encode_reply
 from qom.qmp.schema import QMPSession, SessionState, VersionInfo
 from qom.universe import Universe
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "DEFAULT_MAX_LIST_PATHS", "DEFAULT_MAX_REPLY_SIZE", "QMPServer",
-           "ServeError", "ServerConfig"]
+__all__ = [
+    "DEFAULT_MAX_BUFFERED",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_LIST_PATHS",
+    "DEFAULT_MAX_REPLY_SIZE",
+    "QMPServer",
+    "ServeError",
+    "ServerConfig",
+]
 
 #: default cap of concurrent connections (well below the usual 1,024 descriptors)
 DEFAULT_MAX_CONNECTIONS = 64
@@ -63,8 +70,12 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_MAX_LIST_PATHS = 1024
 #: default cap of one reply's size in bytes
 DEFAULT_MAX_REPLY_SIZE = 16 << 20
+#: default cap of the bytes of unfinished messages held for all connections together
+DEFAULT_MAX_BUFFERED = 16 << 20
 #: replies are written in chunks of this size, each awaiting the client's reading
 _CHUNK = 64 << 10
+#: a chunk at least this big, or one that continues a message, is parsed in a worker thread
+_THREAD_FEED = 8 << 10
 
 
 class ServeError(Exception):
@@ -84,6 +95,8 @@ class ServerConfig:
     :param max_list_paths: paths one ``qom-list-get`` may name.
     :param max_reply_size: byte cap of one reply (larger ones become an error).
     :param idle_timeout: seconds a started message may take to finish (None: no limit, as in QEMU).
+    :param max_buffered: bytes of unfinished messages held for all connections together; past it, only
+        the connection whose message started first keeps being read (the others wait, unread).
     """
 
     socket_path: str | None = None
@@ -95,12 +108,18 @@ class ServerConfig:
     max_list_paths: int = DEFAULT_MAX_LIST_PATHS
     max_reply_size: int = DEFAULT_MAX_REPLY_SIZE
     idle_timeout: float | None = None
+    max_buffered: int = DEFAULT_MAX_BUFFERED
 
 
 @dataclass
 class _Client:
     writer: asyncio.StreamWriter
     session: QMPSession
+    #: bytes of its unfinished message, and when that message started
+    buffered: int = 0
+    started: float | None = None
+    #: where the idle timeout counts from (the message's start, or the end of a wait for memory)
+    timed_from: float | None = None
 
 
 @dataclass
@@ -119,6 +138,7 @@ class QMPServer:
     _clients: list[_Client] = field(default_factory=list)
     _stop: asyncio.Event | None = None
     _last_loop_error: float = -1e9
+    _budget: asyncio.Condition | None = None
 
     async def serve(self) -> int:
         """Listen until ``quit``, a signal, or a fatal error.
@@ -126,11 +146,15 @@ class QMPServer:
         :return: the process exit status.
         """
         self._stop = asyncio.Event()
+        self._budget = asyncio.Condition()
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_error)
         servers: list[asyncio.base_events.Server] = []
         created: tuple[int, int] | None = None
         try:
+            # handlers first: a client may signal the server as soon as it reads the "listening" line
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._stop.set)
             if self.config.socket_path is not None:
                 sock, created = _bind_unix(self.config.socket_path)
                 servers.append(await asyncio.start_unix_server(self._handle, sock=sock))
@@ -146,8 +170,6 @@ class QMPServer:
                 servers.append(srv)
                 bound = srv.sockets[0].getsockname()
                 self.announce(f"qomsim: QMP listening on tcp:{_hostport(bound[0], bound[1])}")
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
             await self._stop.wait()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -180,10 +202,12 @@ class QMPServer:
 
     async def _reply(self, client: _Client, message: dict[str, JSON]) -> None:
         """Write one reply in chunks, waiting for the client to read each (backpressure)."""
-        data = encode_reply(message)
-        if len(data) > self.config.max_reply_size:
-            desc = (f"Reply of {len(data)} bytes exceeds the limit of {self.config.max_reply_size} bytes "
-                    "(qomsim serve --max-reply-size)")
+        cap = self.config.max_reply_size
+        # a reply whose strings alone pass the cap is refused before it is encoded (no second copy)
+        data = b"" if _strings_exceed(message, cap) else encode_reply(message)
+        if not data or len(data) > cap:
+            size = f"Reply of {len(data)} bytes" if data else "Reply"
+            desc = f"{size} exceeds the limit of {cap} bytes (qomsim serve --max-reply-size)"
             data = encode_reply(error_response("GenericError", desc))
         data += b"\r\n"
         for start in range(0, len(data), _CHUNK):
@@ -200,8 +224,7 @@ class QMPServer:
         with contextlib.suppress(Exception):
             writer.close()
 
-    async def _read(self, reader: asyncio.StreamReader, parser: JSONMessageParser,
-                    started: float | None) -> bytes | None:
+    async def _read(self, reader: asyncio.StreamReader, started: float | None) -> bytes | None:
         """The next chunk, or None when a started message ran past the idle timeout."""
         timeout = self.config.idle_timeout
         if timeout is None or started is None:
@@ -222,38 +245,86 @@ class QMPServer:
         parser = JSONMessageParser(
             max_token_size=self.config.max_message_size, max_nesting=self.config.max_nesting
         )
-        started: float | None = None  # when the unfinished message began (for the idle timeout)
         try:
             self._send(client, greeting(session, self.universe))
             while self._stop is not None and not self._stop.is_set():
-                data = await self._read(reader, parser, started)
+                await self._admit(client)
+                data = await self._read(reader, client.timed_from)
                 if not data:
                     break  # end of file, or a message left unfinished past the idle timeout
-                for msg in parser.feed(data):
-                    if msg.error is not None:
-                        await self._reply(client, error_response("GenericError", msg.error))
-                        continue
-                    try:
-                        response = dispatch(msg.value, universe=self.universe, session=session)
-                    except QOMFatal as fatal:
-                        print(f"qomsim: fatal: {fatal.message}", file=sys.stderr, flush=True)
-                        self.exit_status = 1
-                        self._shutdown()
-                        return
-                    await self._reply(client, response)
-                    if session.state is SessionState.QUIT:
-                        self._broadcast_shutdown()
-                        await writer.drain()
-                        self._shutdown()
-                        return
-                started = (started or time.monotonic()) if parser.pending else None
+                if len(data) >= _THREAD_FEED or parser.pending:
+                    # lexing and building a big message takes long: a worker thread does it, so the
+                    # event loop keeps answering the other clients (the QOM core stays on this thread)
+                    messages = await asyncio.to_thread(parser.feed, data)
+                else:
+                    messages = parser.feed(data)
+                await self._account(client, parser)
+                done = await self._answer(client, messages)
+                # the requests and replies die here: a 60 MB one must not stay alive while the next
+                # message arrives
+                messages = []
+                if done:
+                    return
                 await writer.drain()
                 await asyncio.sleep(0)  # let the other clients in between two chunks of a flood
         except (ConnectionError, OSError):
             pass  # the client went away; nothing else is affected
         finally:
             self._clients.remove(client)
+            client.buffered, client.started, client.timed_from = 0, None, None
+            if self._budget is not None:
+                async with self._budget:
+                    self._budget.notify_all()
             writer.close()
+
+    async def _account(self, client: _Client, parser: JSONMessageParser) -> None:
+        """Record what the client's unfinished message holds; wake the readers waiting for room."""
+        before = client.buffered
+        client.buffered = parser.buffered if parser.pending else 0
+        client.started = (client.started or time.monotonic()) if parser.pending else None
+        client.timed_from = (client.timed_from or client.started) if parser.pending else None
+        if client.buffered < before and self._budget is not None:
+            async with self._budget:
+                self._budget.notify_all()
+
+    def _may_read(self, client: _Client) -> bool:
+        if client.buffered == 0:
+            return True  # between messages: small requests are never held up
+        if sum(c.buffered for c in self._clients) <= self.config.max_buffered:
+            return True
+        first = min((c for c in self._clients if c.started is not None), key=lambda c: c.started or 0.0)
+        return first is client  # the oldest unfinished message always progresses: no deadlock
+
+    async def _admit(self, client: _Client) -> None:
+        """Wait, unread, while the connections together hold more than ``max_buffered`` bytes."""
+        if self._budget is None or self._may_read(client):
+            return
+        async with self._budget:
+            await self._budget.wait_for(lambda: self._may_read(client))
+        client.timed_from = time.monotonic()  # the time we held it back does not count against it
+
+    async def _answer(self, client: _Client, messages: list[JSONMessage]) -> bool:
+        """Answer complete messages in order; True when the server is to stop (quit, fatal error)."""
+        session = client.session
+        for msg in messages:
+            if msg.error is not None:
+                await self._reply(client, error_response("GenericError", msg.error))
+                continue
+            try:
+                response = _over_cap(msg.value, session) or dispatch(
+                    msg.value, universe=self.universe, session=session)
+            except QOMFatal as fatal:
+                print(f"qomsim: fatal: {fatal.message}", file=sys.stderr, flush=True)
+                self.exit_status = 1
+                self._shutdown()
+                return True
+            await self._reply(client, response)
+            if session.state is SessionState.QUIT:
+                self._broadcast_shutdown()
+                await client.writer.drain()
+                self._shutdown()
+                return True
+        return False
 
     def _broadcast_shutdown(self) -> None:
         now = time.time()
@@ -269,6 +340,42 @@ class QMPServer:
     def _shutdown(self) -> None:
         if self._stop is not None:
             self._stop.set()
+
+
+def _strings_exceed(message: JSON, cap: int) -> bool:
+    """Whether the strings in ``message`` alone are longer than ``cap`` characters (stops early)."""
+    total = 0
+    stack: list[JSON] = [message]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, dict):
+            total += sum(len(k) for k in v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        if total > cap:
+            return True
+    return False
+
+
+def _over_cap(request: JSON, session: QMPSession) -> dict[str, JSON] | None:
+    """Refuse a ``qom-list-get`` naming too many paths before its arguments are even checked one by one
+    (checking 200,000 of them would itself hold the event loop); the error is the handler's own."""
+    cap = session.max_list_paths
+    if cap is None or session.state is not SessionState.COMMAND or not isinstance(request, dict):
+        return None
+    arguments = request.get("arguments")
+    if request.get("execute") != "qom-list-get" or not isinstance(arguments, dict):
+        return None
+    paths = arguments.get("paths")
+    if not isinstance(paths, list) or len(paths) <= cap:
+        return None
+    response = error_response("GenericError", f"Parameter 'paths' expects a list of at most {cap} elements")
+    if "id" in request:
+        response["id"] = request["id"]
+    return response
 
 
 def _hostport(host: str, port: int) -> str:
