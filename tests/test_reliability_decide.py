@@ -197,3 +197,38 @@ def test_out_in_a_read_only_folder_is_one_line_and_status_2() -> None:
         assert list(ro.iterdir()) == []
     finally:
         shutil.rmtree(base)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# SIGTERM is handled like SIGINT; user strings are printed escaped
+
+
+def test_sigterm_during_the_run_stops_it_like_ctrl_c_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "notes"
+    decide.write_files(out, {"a.md": "previous\n"}, force=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qom.cli", "decide", "--designs", "qemu-9.1,qemu-10.0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("decide: ")  # the run has started
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (143, "qomsim decide: interrupted; nothing written, the previous notes "
+                                           "are intact\n")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_an_unknown_scenario_name_is_printed_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["decide", "--scenarios", "S1\x1b[2J\nx"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qomsim decide: unknown scenario S1\\x1b[2J\\nx; known: ")
+    assert "\x1b" not in err and err.count("\n") == 1
+
+
+def test_escape_text_makes_control_characters_visible() -> None:
+    from qom.errors import escape_text
+
+    assert escape_text("plain é ✓") == "plain é ✓"
+    assert escape_text("a\x1b[31m\tb\r\n\x9b\x7f\\") == "a\\x1b[31m\\tb\\r\\n\\x9b\\x7f\\\\"
