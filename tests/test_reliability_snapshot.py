@@ -193,3 +193,11 @@ def test_a_generated_snapshot_loads_or_is_one_clean_error(tmp_path: Path, hang_a
         assert "return" in execute("qom-list", {"path": "/"}, universe=u)
     finally:
         signal.alarm(0)
+
+
+def test_a_number_past_pythons_digit_limit_is_one_clean_error(tmp_path: Path) -> None:
+    text = json.dumps(_snapshot({})).replace('"qemu": {}', '"qemu": {"n": ' + "7" * 4301 + "}")
+    path = _write(tmp_path, text)
+    with pytest.raises(SnapshotFormatError) as info:
+        load_universe(path)
+    assert str(info.value).startswith(f"{path}: not JSON qomsim can read: Exceeds the limit (4300 digits)")
