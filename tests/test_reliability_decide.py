@@ -180,6 +180,18 @@ def test_out_at_a_file_is_one_line_and_status_2(tmp_path: Path, capsys: pytest.C
     assert (tmp_path / "f").read_text(encoding="utf-8") == "x"
 
 
+def test_out_holding_the_current_directory_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "notes" / "sub")
+    for out in (".", ".."):
+        assert main(["decide", "--designs", "qemu-10.0", "--out", out]) == 2
+        assert capsys.readouterr().err == (
+            f"qomsim decide: cannot write notes to {out}: it holds the current directory; run decide from "
+            "outside it\n")
+
+
 def test_out_in_a_read_only_folder_is_one_line_and_status_2() -> None:
     base = Path(tempfile.mkdtemp(prefix="qomsim-ro-"))  # under /tmp, reachable by the unprivileged user
     try:

@@ -442,6 +442,9 @@ def _out_problem(out: Path) -> str | None:
         probe = probe.parent
     if probe == out and not out.is_dir():
         return "Not a directory"
+    if out.is_dir() and Path.cwd().resolve().is_relative_to(out.resolve()):
+        # the new set is swapped in by renaming the folder: a shell inside it would be left in the old one
+        return "it holds the current directory; run decide from outside it"
     if not probe.is_dir():
         return f"{escape_text(str(probe))} is not a directory"
     # the new set is built next to the folder and swapped in: both must be writable

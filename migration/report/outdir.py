@@ -232,8 +232,7 @@ def write_files(out: Path, files: Mapping[str, str], *, force: bool) -> WriteRep
     for rel in files:
         if not safe_relpath(rel):
             raise ValueError(f"refusing to write outside the output folder: {rel!r}")
-    if out.is_symlink():
-        out = out.resolve()
+    out = out.resolve() if out.is_symlink() else Path(os.path.abspath(out))  # "." has no name to swap
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(out))
     parent = out.absolute().parent
