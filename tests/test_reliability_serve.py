@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from qemu_helpers import RealQEMU, require_qemu, require_qemu10
 from test_qmp_server import ROOT, TIMEOUT, RawClient, Server
 
 from qom.qmp.json import JSONMessageParser, encode_reply
@@ -290,3 +291,20 @@ def test_past_max_buffered_only_the_oldest_unfinished_message_is_read_on() -> No
     assert [srv._may_read(c) for c in (oldest, younger, between)] == [True, False, True]
     oldest.buffered, oldest.started = 0, None  # the oldest message completed
     assert srv._may_read(younger)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("which", ["7.2", "10.0"])
+def test_qemu_prints_an_overflowing_id_as_bare_inf_which_qomsim_does_not(which: str) -> None:
+    binary = require_qemu() if which == "7.2" else require_qemu10()
+    with RealQEMU(binary) as qemu:
+        replies = []
+        for raw_id in (b"1e400", b"-" + BIG.encode()):
+            request = b'{"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": '
+            qemu.sock.sendall(request + raw_id + b"}")
+            while b"\n" not in qemu._buf:
+                qemu._buf += qemu.sock.recv(65536)
+            line, qemu._buf = qemu._buf.split(b"\n", 1)
+            replies.append(line.rstrip(b"\r"))
+    # not JSON (docs/known-differences.md); qomsim's answer is test_huge_ids_get_a_json_reply_...
+    assert replies == [b'{"return": "none-machine", "id": inf}', b'{"return": "none-machine", "id": -inf}']
