@@ -3,6 +3,7 @@ with one atomic exchange (issue 16, items 1, 5 and the ``--out`` errors of item 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -244,3 +245,27 @@ def test_escape_text_makes_control_characters_visible() -> None:
 
     assert escape_text("plain é ✓") == "plain é ✓"
     assert escape_text("a\x1b[31m\tb\r\n\x9b\x7f\\") == "a\\x1b[31m\\tb\\r\\n\\x9b\\x7f\\\\"
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_run_at_the_next_check() -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        def start(self, designs: object, per_design: int) -> None:
+            seen.append("start")
+
+        def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
+            seen.append(label)
+
+        def stop(self) -> None:
+            seen.append("stop")
+
+    interrupts = decide._Interrupts()
+    checked = decide._Checked(Recorder(), interrupts)
+    checked.done("qemu-10.0", "no-use-after-free", "holds", "holds")
+    with contextlib.suppress(KeyboardInterrupt):  # swallowed, as when it lands in a gc callback
+        interrupts._handler(signal.SIGINT, None)
+    with pytest.raises(KeyboardInterrupt):
+        checked.done("qemu-10.0", "no-null-deref", "holds", "holds")
+    assert seen == ["no-use-after-free", "no-null-deref"]
+    assert interrupts.signum == signal.SIGINT

@@ -454,6 +454,24 @@ def _out_problem(out: Path) -> str | None:
     return None
 
 
+@dataclass
+class _Checked:
+    """A reporter that also stops the run between two checks once a signal came (even a swallowed one)."""
+
+    inner: Reporter
+    interrupts: _Interrupts
+
+    def start(self, designs: Sequence[str], per_design: int) -> None:
+        self.inner.start(designs, per_design)
+
+    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
+        self.inner.done(design, label, text, verdict)
+        self.interrupts.check()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
 class _Interrupts:
     """SIGINT and SIGTERM both stop the run; the flag survives a KeyboardInterrupt that Python swallowed."""
 
@@ -656,7 +674,7 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 exhaustive=args.exhaustive,
                 budget_s=args.budget,
-                reporter=reporter,
+                reporter=_Checked(reporter, stop),
             )
             stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
     except KeyboardInterrupt:
