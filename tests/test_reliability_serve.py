@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -308,3 +311,36 @@ def test_qemu_prints_an_overflowing_id_as_bare_inf_which_qomsim_does_not(which: 
             replies.append(line.rstrip(b"\r"))
     # not JSON (docs/known-differences.md); qomsim's answer is test_huge_ids_get_a_json_reply_...
     assert replies == [b'{"return": "none-machine", "id": inf}', b'{"return": "none-machine", "id": -inf}']
+
+
+def test_running_out_of_descriptors_is_one_line_every_10_s_not_a_traceback_per_accept(tmp: Path) -> None:
+    sock_path = str(tmp / "s")
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qom.cli", "serve", "--socket", sock_path, "--max-connections", "1000"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        preexec_fn=few_descriptors,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    clients: list[socket.socket] = []
+    try:
+        assert proc.stdout.readline().startswith("qomsim: QMP listening on unix:")
+        start = time.monotonic()
+        for _ in range(80):  # more than the server has descriptors: its accept() fails with EMFILE
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(sock_path)
+            clients.append(c)
+        first = proc.stderr.readline()  # blocks until the server reports it
+        assert first == "qomsim: socket.accept() out of system resource: Too many open files\n"
+    finally:
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=TIMEOUT)[1]
+    elapsed = time.monotonic() - start
+    assert "Traceback" not in rest
+    assert rest.count("\n") <= int(elapsed / 10)  # at most one more line per 10 s
+    assert proc.returncode == 0
