@@ -41,3 +41,16 @@ def test_ci_provides_both_qemus_without_naming_an_archive() -> None:
     # the backports source is copied from the machine's own: no address is spelled out
     for script in (ROOT / ".ci").iterdir():
         assert "://" not in script.read_text(encoding="utf-8"), script.name
+
+def test_readme_hypothesis_example_runs_as_a_doctest() -> None:
+    """The "Test your own QOM types" section's example runs, as CI runs it (a doctest)."""
+    import doctest
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Test your own QOM types") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None and "qom.strategies" in section
+    test = doctest.DocTestParser().get_doctest(match.group(1), {}, "README", "README.md", 0)
+    assert len(test.examples) >= 8
+    result = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS).run(test)
+    assert (result.failed, result.attempted) == (0, len(test.examples))
