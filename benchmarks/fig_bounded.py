@@ -1,10 +1,10 @@
-"""Figure 8: bounded model checking over programs (:mod:`migration.check.bounded`).
+"""Figure 9: bounded model checking over programs (:mod:`migration.check.bounded`).
 
-8a explores every design at K = the default bound + 1 (every scenario but S7 and S13 inside) in
-this process, then 8b the same tasks on all cores (Dask ``LocalCluster``, one worker process per
+9a explores every design at K = the default bound + 1 (every scenario but S7 and S13 inside) in
+this process, then 9b the same tasks on all cores (Dask ``LocalCluster``, one worker process per
 core); both in the same run, so the speedup is a ratio measured under the same load (the load
-average is in the notes).  8c is the time of that full matrix on all cores.  8d compares the
-default bound K and K+1 on one design (what one more event costs).  8e is the peak memory of the
+average is in the notes).  9c is the time of that full matrix on all cores.  9d compares the
+default bound K and K+1 on one design (what one more event costs).  9e is the peak memory of the
 state store (tracemalloc, one design, one process).
 """
 
@@ -41,10 +41,10 @@ def _load() -> str:
 
 
 def measure_bounded(config: Config) -> list[Row]:
-    """Figure 8.
+    """Figure 9.
 
     :param config: ``tiny`` mode explores at bound 0 and two designs only.
-    :return: rows 8a-8e.
+    :return: rows 9a-9e.
     """
     workers, (bound, explore_bounded), resolve_design, designs = _import()
     ds = [resolve_design(d) for d in designs]
@@ -63,7 +63,7 @@ def measure_bounded(config: Config) -> list[Row]:
     serial, res = timed(1)
     programs = sum(b.programs for b in res.values())
     states = sum(b.states for b in res.values())
-    rows = [judged("8a", f"bounded exploration, {len(ds)} designs at K = {k}, one process",
+    rows = [judged("9a", f"bounded exploration, {len(ds)} designs at K = {k}, one process",
                    programs / serial, "programs/s", target=None,
                    note=(f"{programs:,} programs, {states:,} distinct states ({states / serial:,.0f} "
                          f"states/s), {sum(b.runs for b in res.values()):,} runs in {serial:.3g} s; "
@@ -71,12 +71,12 @@ def measure_bounded(config: Config) -> list[Row]:
     parallel, res2 = timed(cores)
     same = all(res[d].to_json() == res2[d].to_json() for d in res)
     rows.append(judged(
-        "8b", f"bounded exploration on all {cores} cores (Dask LocalCluster), speedup", programs / parallel,
+        "9b", f"bounded exploration on all {cores} cores (Dask LocalCluster), speedup", programs / parallel,
         "programs/s", target=SPEEDUP_TARGET, reference="one process", reference_value=programs / serial,
         ratio=parallel / serial,
         note=(f"{parallel:.3g} s vs {serial:.3g} s: speedup {serial / parallel:.2f}x "
               f"({states / parallel:,.0f} states/s); results identical to one process: {same}; {_load()}")))
-    rows.append(judged("8c", f"full matrix at K = {k} on {cores} cores", parallel, "s", target=MATRIX_TARGET,
+    rows.append(judged("9c", f"full matrix at K = {k} on {cores} cores", parallel, "s", target=MATRIX_TARGET,
                        note=f"{len(ds)} designs, every property read from one exploration per design"))
     d = ds[0] if config.mode == "tiny" else resolve_design("qemu-10.0")
     k = bound if config.mode != "tiny" else k
@@ -87,7 +87,7 @@ def measure_bounded(config: Config) -> list[Row]:
     at_k1 = explore_bounded(d, k + 1)
     t_k1 = time.perf_counter() - start
     rows.append(judged(
-        "8d", f"cost of K + 1 = {k + 1} on {d.name}", t_k1, "s", target=None, reference=f"K = {k}",
+        "9d", f"cost of K + 1 = {k + 1} on {d.name}", t_k1, "s", target=None, reference=f"K = {k}",
         reference_value=t_k, ratio=t_k1 / t_k,
         note=(f"K = {k}: {at_k.programs:,} programs, {at_k.states:,} states, {t_k:.3g} s; K = {k + 1}: "
               f"{at_k1.programs:,} programs, {at_k1.states:,} states, {t_k1:.3g} s")))
@@ -95,6 +95,6 @@ def measure_bounded(config: Config) -> list[Row]:
     explore_bounded(d, k)
     _cur, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rows.append(judged("8e", f"peak memory of the state store, {d.name} at K = {k}", peak / 2**20, "MiB",
+    rows.append(judged("9e", f"peak memory of the state store, {d.name} at K = {k}", peak / 2**20, "MiB",
                        target=None, note=f"tracemalloc peak over one exploration ({at_k.states:,} states)"))
     return rows

@@ -71,7 +71,7 @@ __all__ = [
 
 #: the bound ``decide`` and ``check`` use by default, so that ``qomsim decide`` stays fast: 9 of the 19 §4
 #: scenarios lie inside it; ``--bound 2`` takes in all but S13 (4 free events) and S7 (10), about 40x the
-#: cost (docs/performance.md, figure 8); the scenarios outside stay named witnesses, enumerated on their own
+#: cost (docs/performance.md, figure 9); the scenarios outside stay named witnesses, enumerated on their own
 DEFAULT_BOUND = 1
 
 #: the lifecycle skeleton: events the bound does not count
