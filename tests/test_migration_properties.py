@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migration.check.cell import PROPERTIES, check_cell, replay
+from migration.check.cell import PROPERTIES, check_cell, replay, resolve_design
 from migration.check.explore import explore_scenario
 from migration.check.properties import violation
 from migration.model.designs import DESIGNS, derive
@@ -97,7 +97,7 @@ def test_derive_rejects_unknown_knobs() -> None:
 def test_proposal_holds_everything_exhaustively() -> None:
     from migration.check.search import PROPOSAL, qmp_changes
 
-    d = DESIGNS["proposed-singleton-keepalive"]
+    d = resolve_design("proposed-singleton-keepalive")
     assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in PROPOSAL}
     for prop in PROPERTIES:
         cell = check_cell(d, prop, max_examples=0)
@@ -116,7 +116,6 @@ def test_join_hangs_on_a_blocked_peer() -> None:
 
 
 def test_alternative_proposal_frees_the_object_and_holds_everything() -> None:
-    from migration.check.cell import resolve_design
     from migration.check.search import ALTERNATIVE, qmp_changes
 
     d = resolve_design("proposed-bql-identity-clear")
