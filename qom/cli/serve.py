@@ -13,11 +13,11 @@ import sys
 from qom.qmp.examples import register_example_types
 from qom.qmp.json import MAX_NESTING, MAX_TOKEN_SIZE
 from qom.qmp.schema import VersionInfo
-from qom.qmp.server import QMPServer, ServerConfig
+from qom.qmp.server import QMPServer, ServerConfig, ServerHooks
 from qom.snapshot import load_universe
 from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
 
-__all__ = ["HELP", "add_arguments", "parse_tcp", "run"]
+__all__ = ["HELP", "add_arguments", "build", "parse_tcp", "run", "serve"]
 
 HELP = "serve a QOM universe over QMP"
 
@@ -123,11 +123,11 @@ def _base_universe(path: str | None) -> Universe:
     return universe
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``qomsim serve``.
+def build(args: argparse.Namespace) -> tuple[Universe, ServerConfig] | int:
+    """Make the universe and the server configuration ``qomsim serve``'s options ask for.
 
     :param args: the parsed options.
-    :return: the exit status.
+    :return: both, or an exit status after a one-line error on stderr.
     """
     if args.socket is None and args.tcp is None:
         print("qomsim serve: give --socket PATH and/or --tcp HOST:PORT", file=sys.stderr)
@@ -143,10 +143,33 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     config = ServerConfig(args.socket, args.tcp, args.qemu_version, args.max_message_size, args.max_nesting)
+    return universe, config
+
+
+def serve(universe: Universe, config: ServerConfig, hooks: ServerHooks | None = None) -> int:
+    """Serve until ``quit``, a signal or a fatal error.
+
+    :param universe: the universe.
+    :param config: the listening options.
+    :param hooks: what a layer above adds (commands, out-of-band execution, a clean-up sequence).
+    :return: the exit status.
+    """
     # a request may nest --max-nesting levels and its "id" is echoed: let json.dumps recurse that deep
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * args.max_nesting + 1000))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * config.max_nesting + 1000))
 
     def announce(line: str) -> None:
         print(line, flush=True)
 
-    return asyncio.run(QMPServer(universe, config, announce).serve())
+    return asyncio.run(QMPServer(universe, config, announce, hooks or ServerHooks()).serve())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``qomsim serve`` (a QOM universe alone; ``migration.live.serve`` adds the migration model).
+
+    :param args: the parsed options.
+    :return: the exit status.
+    """
+    built = build(args)
+    if isinstance(built, int):
+        return built
+    return serve(*built)

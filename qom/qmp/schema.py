@@ -90,8 +90,10 @@ class QMPSession:
 
     state: SessionState = SessionState.NEGOTIATION
     version: VersionInfo | None = None
-    #: capabilities offered in the greeting (qomsim offers none: no out-of-band execution)
+    #: capabilities offered in the greeting (``("oob",)`` when the server runs out-of-band commands)
     offered: tuple[str, ...] = ()
+    #: capabilities the client enabled with ``qmp_capabilities`` (``"oob"`` allows ``exec-oob``)
+    enabled: tuple[str, ...] = ()
     #: called once after ``quit`` has been answered
     on_quit: Callable[[], None] | None = None
 
@@ -134,12 +136,14 @@ class Command:
     :param extra_args: whether members beyond ``args`` reach the handler (QAPI
         ``'gen': false`` and boxed unions such as ``object-add``, whose handler
         checks them itself).
+    :param allow_oob: QAPI ``'allow-oob': true``: the command may be run with ``exec-oob``.
     """
 
     name: str
     handler: Handler
     args: tuple[Arg, ...] = ()
     extra_args: bool = False
+    allow_oob: bool = False
 
 
 _SCALAR_NAMES = {"str": "string", "bool": "boolean", "int": "integer"}

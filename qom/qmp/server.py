@@ -30,16 +30,53 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from qom.errors import QOMFatal
-from qom.qmp.dispatch import dispatch, error_response, greeting
+from qom.qmp.dispatch import dispatch, error_response, greeting, is_oob
 from qom.qmp.json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessageParser
-from qom.qmp.schema import QMPSession, SessionState, VersionInfo
+from qom.qmp.schema import Command, QMPSession, SessionState, VersionInfo
 from qom.universe import Universe
 
-__all__ = ["QMPServer", "ServerConfig"]
+__all__ = ["QMPServer", "ServerAbort", "ServerConfig", "ServerHooks"]
+
+
+class ServerAbort(Exception):
+    """Raised by a hook's command or shutdown step: the server dies as the emulated QEMU would.
+
+    :param report: what to print on stderr (one or more lines).
+    :param status: the exit status (134 for an abort).
+    """
+
+    def __init__(self, report: str, status: int) -> None:
+        super().__init__(report)
+        self.report = report
+        self.status = status
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass
+class ServerHooks:
+    """What a layer above adds to the server, without the server knowing what it is.
+
+    :param commands: more commands (looked up before the built-in ones); those with ``allow_oob``
+        may be run with ``exec-oob``.
+    :param offer_oob: offer the ``oob`` capability in the greeting, as QEMU does for a monitor on a
+        socket (``monitor/qmp.c:monitor_qmp_caps_reset``).
+    :param oob_open: whether ``exec-oob`` requests are still dispatched (QEMU's monitor I/O thread
+        runs until ``monitor_cleanup()`` stops it); checked for every request after ``quit``.
+    :param shutdown: after ``quit`` is answered: the clean-up, one step per iteration; the server
+        goes back to its event loop between two steps, so other requests are dispatched between them.
+    """
+
+    commands: Mapping[str, Command] = field(default_factory=dict)
+    offer_oob: bool = False
+    oob_open: Callable[[], bool] = _always
+    shutdown: Callable[[], Iterator[None]] | None = None
 
 
 @dataclass
@@ -73,14 +110,18 @@ class QMPServer:
     :param universe: the universe every connection acts on.
     :param config: listening options.
     :param announce: called with each listening address once it is ready.
+    :param hooks: commands, out-of-band execution and a clean-up sequence from a layer above.
     """
 
     universe: Universe
     config: ServerConfig
     announce: Callable[[str], None] = print
+    hooks: ServerHooks = field(default_factory=ServerHooks)
     exit_status: int = 0
     _clients: list[_Client] = field(default_factory=list)
     _stop: asyncio.Event | None = None
+    _quitting: bool = False
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def serve(self) -> int:
         """Listen until ``quit``, a signal, or a fatal error.
@@ -128,7 +169,7 @@ class QMPServer:
             client.writer.write(json.dumps(message).encode("utf-8") + b"\r\n")
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = QMPSession(version=self.config.version)
+        session = QMPSession(version=self.config.version, offered=("oob",) if self.hooks.offer_oob else ())
         client = _Client(writer, session)
         self._clients.append(client)
         parser = JSONMessageParser(
@@ -141,22 +182,40 @@ class QMPServer:
                 if not data:
                     break
                 for msg in parser.feed(data):
+                    if self._quitting:
+                        # QEMU: in-band requests queued after quit are never dispatched; out-of-band
+                        # ones run on the monitor I/O thread until monitor_cleanup() stops it
+                        await writer.drain()
+                        await asyncio.sleep(0)  # one request per turn: the clean-up steps in between
+                        if self._stop is None or self._stop.is_set():
+                            return
+                        if not (is_oob(msg.value) and self.hooks.oob_open()):
+                            continue
                     if msg.error is not None:
                         self._send(client, error_response("GenericError", msg.error))
                         continue
                     try:
-                        response = dispatch(msg.value, universe=self.universe, session=session)
+                        response = dispatch(msg.value, universe=self.universe, session=session,
+                                            extra=self.hooks.commands)
                     except QOMFatal as fatal:
                         print(f"qomsim: fatal: {fatal.message}", file=sys.stderr, flush=True)
                         self.exit_status = 1
                         self._shutdown()
                         return
+                    except ServerAbort as abort:
+                        self._abort(abort)
+                        return
                     self._send(client, response)
-                    if session.state is SessionState.QUIT:
+                    if session.state is SessionState.QUIT and not self._quitting:
                         self._broadcast_shutdown()
                         await writer.drain()
-                        self._shutdown()
-                        return
+                        if self.hooks.shutdown is None:
+                            self._shutdown()
+                            return
+                        self._quitting = True
+                        task = asyncio.create_task(self._clean_up(self.hooks.shutdown))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
                 await writer.drain()
                 await asyncio.sleep(0)  # let the other clients in between two chunks of a flood
         except (ConnectionError, OSError):
@@ -175,6 +234,20 @@ class QMPServer:
         for client in self._clients:
             if client.session.state is not SessionState.NEGOTIATION:
                 self._send(client, event)
+
+    async def _clean_up(self, steps: Callable[[], Iterator[None]]) -> None:
+        try:
+            for _ in steps():
+                await asyncio.sleep(0)
+        except ServerAbort as abort:
+            self._abort(abort)
+            return
+        self._shutdown()
+
+    def _abort(self, abort: ServerAbort) -> None:
+        print(abort.report, file=sys.stderr, flush=True)
+        self.exit_status = abort.status
+        self._shutdown()
 
     def _shutdown(self) -> None:
         if self._stop is not None:
