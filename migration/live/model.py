@@ -38,10 +38,16 @@ FATAL_OUTCOMES = frozenset({Outcome.UAF, Outcome.NULL_DEREF, Outcome.ASSERT, Out
 
 #: the most scheduler steps one live run may take (a bound, as the checkers have)
 MAX_STEPS = 100_000
+#: main-loop iterations run between two requests while bottom halves or coroutines are pending
+MAX_POLLS = 4
 
 
 class _Quiescent(Exception):
     """Raised by the live chooser: only the idle main thread could run."""
+
+
+class _Bound(Exception):
+    """Raised by the live chooser: the run took :data:`MAX_STEPS` steps."""
 
 
 @typeguard_ignore
@@ -117,7 +123,7 @@ class LiveModel:
         for i, a in enumerate(enabled):
             if a.pending is not _IDLE:
                 if len(self.chosen) >= MAX_STEPS:
-                    raise _Quiescent
+                    raise _Bound
                 self.chosen.append(a.name)
                 return i
         raise _Quiescent
@@ -134,15 +140,30 @@ class LiveModel:
             raise RuntimeError("the live run has ended")
         self.events.extend(events)
         self._closing = self._closing or last
+        verdict = self._run()
+        if not last and self.quit_steps_fed == 0:
+            # QEMU's main loop keeps iterating between two requests: bottom halves and coroutines run
+            for _ in range(MAX_POLLS):
+                if verdict.fault is not None or not self._main_loop_work():
+                    break
+                self.events.append(ev("poll"))
+                verdict = self._run()
+        return verdict
+
+    def _main_loop_work(self) -> bool:
+        return any(a.main_loop and not a.done and a.pending is not None for a in self.world.actors)
+
+    def _run(self) -> Verdict:
         try:
             run_world(self.world, self._choose, max_steps=MAX_STEPS)
         except _Quiescent:
             return Verdict(None)
-        if not self.main.done and self.world.faults:
-            self.fault = self.world.faults[-1]
-        elif len(self.chosen) >= MAX_STEPS:
+        except _Bound:
             self.fault = Fault(Outcome.HANG, len(self.world.trace), "main", self.world.real or "",
                                f"no end after {MAX_STEPS} steps")
+            return Verdict(self.fault)
+        if not self.main.done and self.world.faults:
+            self.fault = self.world.faults[-1]
         return Verdict(self.fault)
 
     def quit_steps(self) -> Generator[Verdict, None, None]:
