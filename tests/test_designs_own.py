@@ -166,3 +166,21 @@ def test_replay_of_a_fake_trace_is_not_reproduced(tmp_path: Path, capsys: pytest
     status, out, _ = _replay(tmp_path / "f.json", {**cx, "trace": cx["trace"][:-1]}, capsys)
     assert status == 1
     assert f"the saved trace has {len(cx['trace']) - 1} steps, the replay {len(cx['trace'])}" in out
+
+
+def test_decide_names_a_users_design_by_its_file(tmp_path: Path, my_file: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    spec = f"{my_file}:MINE"
+    out = tmp_path / "notes"
+    assert main(["decide", "--designs", f"qemu-10.0,{spec}", "--properties", "no-use-after-free",
+                 "--scenarios", "S3-load-free-use", "--out", str(out), "--date", "2026-01-01"]) == 0
+    note = (out / "0001-migration-object-lifetime.md").read_text()
+    command = f"qomsim decide --seed 0 --designs qemu-10.0,{spec} --properties no-use-after-free " \
+              "--scenarios S3-load-free-use"
+    assert command in note.splitlines()
+    evidence = sorted(p.name for p in (out / "evidence").glob("*.json"))
+    safe = str(my_file).replace("/", "_").replace(":", "_")
+    assert evidence == [f"{safe}_MINE--no-use-after-free.json", "qemu-10.0--no-use-after-free.json"]
+    capsys.readouterr()
+    assert main(["replay", str(out / "evidence" / evidence[0])]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "reproduced: yes"
