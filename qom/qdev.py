@@ -4,6 +4,10 @@ Follows ``hw/core/qdev.c``, ``hw/core/bus.c`` and ``hw/core/qdev-properties.c``.
 static property is a :class:`Property` descriptor; :func:`device_class_set_props` turns each
 one into a class property whose value lives in the instance attribute ``Property.attr``.
 Enum values are stored as their index (as in C), strings as ``str | None``.
+
+One concept, kept whole: qdev's devices, buses and static properties refer to one another at every
+step (realize walks the bus, a static property checks the realized state, ``-global`` applies at
+``instance_post_init``), as in QEMU's ``hw/core``; splitting them would only add import cycles.
 """
 
 from __future__ import annotations

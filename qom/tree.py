@@ -1,6 +1,9 @@
 """The composition tree: ``child<>``, ``link<>``, aliases, containers, root, paths.
 
 Spec §3.4-§3.5 and §4.5-§4.6; QEMU's ``qom/object.c`` and ``qom/container.c``.
+
+One concept, kept whole: children, links and aliases are the edges of one graph, and path resolution,
+canonical paths and unparent walk exactly those edges.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Follows ``qom/object.c`` (QEMU 10.2.50): a :class:`TypeInfo` is copied into a pr
 :class:`TypeImpl` at registration; nothing else happens until first use, when
 ``type_initialize`` builds the class in QEMU's order (spec §1.3).  ``ObjectClass``
 instances *are* the classes; their Python type is ``TypeInfo.class_type``.
+
+One concept, kept whole: registration, class initialization, interface classes and casts all read and
+write the same ``TypeImpl`` table, in the order ``type_initialize`` fixes.
 """
 
 from __future__ import annotations

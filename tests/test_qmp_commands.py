@@ -1,5 +1,5 @@
 """Every QOM command in-process, with exact answers, every error path, and the universe left
-unchanged by each failed command (qom/qmp_commands.py, qom/hmp.py)."""
+unchanged by each failed command (qom/qmp/commands.py, qom/qmp/hmp.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""QMP dispatch in-process: request checks, QAPI argument checks, negotiation, ids (qom/qmp.py).
+"""QMP dispatch in-process: request checks, QAPI argument checks, negotiation, ids (qom/qmp/dispatch.py).
 
 Texts from qapi/qmp-dispatch.c, monitor/qmp.c, monitor/qmp-cmds-control.c and
 qapi/qobject-input-visitor.c; the differential test compares them with a real QEMU.

@@ -1,4 +1,4 @@
-"""QMP's wire format: QEMU's JSON lexer, streamer and parser (qom/qmp_json.py)."""
+"""QMP's wire format: QEMU's JSON lexer, streamer and parser (qom/qmp/json.py)."""
 
 from __future__ import annotations
 

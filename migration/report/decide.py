@@ -597,7 +597,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="a MADR template of your own (string.Template placeholders, see migration/notes.py)",
+        help="a MADR template of your own (string.Template placeholders, see migration/report/notes.py)",
     )
     parser.add_argument(
         "--no-exhaustive",

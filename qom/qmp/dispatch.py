@@ -14,7 +14,7 @@ Call a command the way a QMP client would, and get QEMU's answer as a dict::
 leaves the universe as it found it (except for the failures no class can predict,
 see :mod:`qom.qmp.commands`).  :func:`dispatch` takes a whole request
 object (``{"execute": ..., "arguments": ..., "id": ...}``) and a
-:class:`~qom.qmp.schema.QMPSession`; the socket server (``qom/server.py``) uses
+:class:`~qom.qmp.schema.QMPSession`; the socket server (``qom/qmp/server.py``) uses
 it so that capabilities negotiation is per connection.  The request checks and
 their texts follow ``qapi/qmp-dispatch.c`` and ``monitor/qmp.c``.
 
