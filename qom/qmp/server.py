@@ -122,6 +122,7 @@ class QMPServer:
     _stop: asyncio.Event | None = None
     _quitting: bool = False
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _handlers: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def serve(self) -> int:
         """Listen until ``quit``, a signal, or a fatal error.
@@ -156,6 +157,9 @@ class QMPServer:
                 srv.close()
             for client in list(self._clients):
                 client.writer.close()
+            handlers = [t for t in self._handlers if not t.done()]
+            if handlers:  # closed writers end their reads: let each connection finish on its own
+                await asyncio.wait(handlers, timeout=5)
             for srv in servers:
                 with contextlib.suppress(Exception):
                     await srv.wait_closed()
@@ -169,6 +173,10 @@ class QMPServer:
             client.writer.write(json.dumps(message).encode("utf-8") + b"\r\n")
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         session = QMPSession(version=self.config.version, offered=("oob",) if self.hooks.offer_oob else ())
         client = _Client(writer, session)
         self._clients.append(client)
@@ -208,10 +216,11 @@ class QMPServer:
                     self._send(client, response)
                     if session.state is SessionState.QUIT and not self._quitting:
                         self._broadcast_shutdown()
-                        await writer.drain()
                         if self.hooks.shutdown is None:
+                            await writer.drain()
                             self._shutdown()
                             return
+                        # the clean-up starts whatever this client does next (even hanging up at once)
                         self._quitting = True
                         task = asyncio.create_task(self._clean_up(self.hooks.shutdown))
                         self._tasks.add(task)
@@ -241,8 +250,11 @@ class QMPServer:
                 await asyncio.sleep(0)
         except ServerAbort as abort:
             self._abort(abort)
-            return
-        self._shutdown()
+        except Exception as exc:  # a bug of the layer above: report it, never hang after quit
+            print(f"qomsim: internal error while quitting: {exc!r}", file=sys.stderr, flush=True)
+            self.exit_status = 1
+        finally:
+            self._shutdown()  # whatever happened, the server stops after quit
 
     def _abort(self, abort: ServerAbort) -> None:
         print(abort.report, file=sys.stderr, flush=True)
