@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from migration.check.registry import PROPOSAL_IDS, design_from_knobs, resolve, source_of
+from migration.check.registry import PROPOSAL_IDS, all_designs, design_from_knobs, resolve, source_of
 from migration.model.designs import DESIGNS
 from qom.cli import main
 
@@ -91,7 +91,8 @@ def test_the_set_of_designs_does_not_depend_on_import_order() -> None:
             "import migration.check.cell, migration.report.decide; assert list(DESIGNS) == before, DESIGNS; "
             "from migration.check.registry import all_designs; print(list(all_designs()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert eval(out) == [*DESIGNS, *PROPOSAL_IDS]
+    assert eval(out) == list(all_designs())
+    assert eval(out)[: len(DESIGNS) + 1] == [*DESIGNS, "proposed-singleton-keepalive"]
     helptext = subprocess.run([sys.executable, "-m", "qom.cli", "check", "--help"], capture_output=True,
                               text=True, check=True).stdout
     flat = "".join(helptext.split())  # argparse wraps lines, also at hyphens
@@ -173,10 +174,10 @@ def test_decide_names_a_users_design_by_its_file(tmp_path: Path, my_file: Path,
     spec = f"{my_file}:MINE"
     out = tmp_path / "notes"
     assert main(["decide", "--designs", f"qemu-10.0,{spec}", "--properties", "no-use-after-free",
-                 "--scenarios", "S3-load-free-use", "--out", str(out), "--date", "2026-01-01"]) == 0
+                 "--scenarios", "S14-oob-after-shutdown:b", "--out", str(out), "--date", "2026-01-01"]) == 0
     note = (out / "0001-migration-object-lifetime.md").read_text()
     command = f"qomsim decide --seed 0 --designs qemu-10.0,{spec} --properties no-use-after-free " \
-              "--scenarios S3-load-free-use"
+              "--scenarios S14-oob-after-shutdown:b"
     assert command in note.splitlines()
     evidence = sorted(p.name for p in (out / "evidence").glob("*.json"))
     safe = str(my_file).replace("/", "_").replace(":", "_")

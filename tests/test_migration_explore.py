@@ -6,33 +6,43 @@ import pytest
 
 from migration.check.explore import explore, sample, trim
 from migration.check.properties import violation
-from migration.model.designs import DESIGNS
+from migration.model.designs import DESIGNS, ThreadCleanup, derive
 from migration.model.program import ev
 from migration.model.run import run_program
 from migration.model.scenarios import SCENARIOS
 
-# main: init, migrate (spawns T_mig), then migration_is_idle() = load + read: 2 steps after the
+# main: init, migrate (spawns T_mig), then migration_is_running() = load + read: 2 steps after the
 # spawn, the second of which ends the run (the process exits when main is done).
-# T_mig (qemu-10.0, reference taken before creation): read state, cleanup write, unref = 3 steps.
-# A schedule is fixed by how many of T_mig's k steps (k = 0..3) run before main's last step and
-# where main's first post-spawn step falls among them: k + 1 ways.  1 + 2 + 3 + 4 = 10.
-TINY = (ev("object_init"), ev("migrate"), ev("helper", name="migration_is_idle"))
+# T_mig (qemu-10.0, reference taken before creation): reads the state, then
+# migration_iteration_finish() takes the BQL, which main holds until it exits: 1 step.
+# A schedule is fixed by how many of T_mig's k steps (k = 0..1) run before main's last step and
+# where main's first post-spawn step falls among them: k + 1 ways.  1 + 2 = 3.
+TINY = (ev("object_init"), ev("migrate"), ev("helper", name="migration_is_running"))
+
+# The same program under the knob no QEMU preset uses: the thread cleans up inline and unrefs
+# without the BQL (3 steps: read state, cleanup write, unref): 1 + 2 + 3 + 4 = 10.
+INLINE_COUNT = 10
 
 
 def test_tiny_program_has_the_hand_counted_number_of_schedules() -> None:
     naive = explore(DESIGNS["qemu-10.0"], TINY, reduce=False)
     reduced = explore(DESIGNS["qemu-10.0"], TINY)
     assert naive.complete and reduced.complete
-    assert naive.schedules == 10
-    assert naive.runs == 10
-    assert reduced.schedules == 10
+    assert naive.schedules == 3
+    assert naive.runs == 3
+    assert reduced.schedules == 3
+    assert naive.outcomes == reduced.outcomes == {"OK"}
+    inline = derive(DESIGNS["qemu-10.0"], "inline", "the old inline cleanup",
+                    thread_cleanup=ThreadCleanup.INLINE)
+    naive = explore(inline, TINY, reduce=False)
+    reduced = explore(inline, TINY)
+    assert naive.schedules == naive.runs == reduced.schedules == INLINE_COUNT
     # equivalent interleavings (independent steps in either order) are run once
     assert reduced.runs == 7
-    assert naive.outcomes == reduced.outcomes == {"OK"}
 
 
 @pytest.mark.parametrize(("design", "scenario"), [
-    ("two-globals", "S3-load-free-use"),
+    ("qemu-10.0", "S5-bh-after-free"),
     ("join-at-shutdown", "S9-lock-order:b"),
     ("qemu-9.1", "S4-thread-creation"),
 ])

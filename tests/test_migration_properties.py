@@ -8,6 +8,9 @@ from migration.check.cell import PROPERTIES, check_cell, replay, resolve_design
 from migration.check.explore import explore_scenario
 from migration.check.properties import violation
 from migration.model.designs import DESIGNS, derive
+from migration.model.program import ev
+from migration.model.run import run_program
+from migration.model.runtime import Actor, World
 from migration.model.scenarios import SCENARIOS
 from migration.report.replay import reproduced
 
@@ -25,8 +28,8 @@ FAILS_ON = {
     "no-null-deref": ("two-globals", "NULL_DEREF", "S8-wrong-pointer:b"),
     # the run-state handler reads the dangling pointer
     "helpers-whole-lifecycle": ("qemu-10.0", "UAF", "S1-helper-after-idle-shutdown"),
-    # the join runs under the BQL while T_mig, inside a helper, waits for the BQL
-    "no-deadlock": ("join-at-shutdown", "DEADLOCK", "S9-lock-order:b"),
+    # the join runs under the BQL while T_mig, in migration_iteration_finish(), waits for the BQL
+    "no-deadlock": ("join-at-shutdown", "DEADLOCK", "S4-thread-creation"),
     # the unconverted object_new() hits the singleton assertion in the QOM core
     "creation-paths-safe": ("singleton-v1", "ASSERT", "S13-unconverted-path"),
 }
@@ -105,23 +108,59 @@ def test_proposal_holds_everything_exhaustively() -> None:
     assert len(qmp_changes(d)) == 2
 
 
-def test_join_hangs_on_a_blocked_peer() -> None:
-    # S11 alone: the join waits for a thread blocked on a peer that never answers
+def test_join_on_a_blocked_socket_peer_deadlocks_on_the_bql() -> None:
+    # S11 (socket channel): migration_cancel()'s qemu_file_shutdown() makes the blocked write fail
+    # (migration/qemu-file.c:qemu_file_shutdown), T_mig goes on to migration_iteration_finish()
+    # and waits for the BQL that main holds while it joins
     cell = check_cell("join-at-shutdown", "no-deadlock", max_examples=0, scenarios=["S11-blocked-peer"])
-    assert (cell.verdict, cell.outcome.value) == ("fails", "HANG")
+    assert (cell.verdict, cell.outcome.value) == ("fails", "DEADLOCK")
     assert cell.counterexample is not None
     assert cell.counterexample.fault.detail == (
-        "main qemu_thread_join(T_mig): waits for T_mig; "
-        "T_mig qemu_put_buffer to an unresponsive peer: the peer never answers")
+        "main qemu_thread_join(T_mig): waits for T_mig; T_mig waits for BQL held by main")
 
 
-def test_alternative_proposal_frees_the_object_and_holds_everything() -> None:
-    from migration.check.search import ALTERNATIVE, qmp_changes
+def test_join_hangs_on_a_blocked_pipe_peer() -> None:
+    # a file/pipe channel has no QIO_CHANNEL_FEATURE_SHUTDOWN: the write stays blocked
+    prog = (ev("object_init"), ev("migrate", peer="blocked", channel="file"), ev("migration_shutdown"),
+            ev("monitor_cleanup"))
+    r = run_program(DESIGNS["join-at-shutdown"], prog)
+    assert r.fault is not None and r.fault.outcome.value == "HANG"
+    assert r.fault.detail == ("main qemu_thread_join(T_mig): waits for T_mig; "
+                              "T_mig qemu_put_buffer to an unresponsive peer: the peer never answers")
 
-    d = resolve_design("proposed-bql-identity-clear")
-    assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in ALTERNATIVE}
-    assert d.drop_main_ref  # unlike the registered proposal, the object is freed at shutdown
-    for prop in PROPERTIES:
-        cell = check_cell(d, prop, max_examples=0)
-        assert (cell.verdict, cell.evidence) == ("holds", "exhaustive"), prop
-    assert len(qmp_changes(d)) == 3
+
+def test_cancel_unblocks_a_blocked_socket_write_unless_the_design_removes_it() -> None:
+    prog = (ev("object_init"), ev("migrate", peer="blocked"), ev("migration_shutdown"),
+            ev("vm_shutdown", vm="running", vfio="none"), ev("monitor_cleanup"))
+    def t_mig_first(step: int, enabled: list[Actor], w: World) -> int:
+        names = [a.name for a in enabled]
+        return names.index("T_mig") if "T_mig" in names else 0
+
+    r = run_program(DESIGNS["qemu-10.0"], prog, choose=t_mig_first)
+    acts = [(t.actor, t.action) for t in r.trace]
+    assert ("T_mig", "write fails: -EIO after qemu_file_shutdown") in acts
+    fn = {t.action: t.function for t in r.trace}
+    assert fn["qemu_file_shutdown(s->to_dst_file)"] == "migration/qemu-file.c:qemu_file_shutdown"
+    assert acts.index(("main", "qemu_file_shutdown(s->to_dst_file)")) < acts.index(
+        ("T_mig", "write fails: -EIO after qemu_file_shutdown"))
+    kept = derive(DESIGNS["qemu-10.0"], "no-shutdown", "cancel leaves the file alone",
+                  cancel_shuts_down_file=False)
+    r2 = run_program(kept, prog, choose=t_mig_first)
+    acts2 = [(t.actor, t.action) for t in r2.trace]
+    assert ("T_mig", "write fails: -EIO after qemu_file_shutdown") not in acts2
+
+
+def test_alternative_proposal_no_longer_holds_once_the_io_thread_is_modelled() -> None:
+    # proposed-bql-identity-clear frees the object at shutdown and protects exported helpers with
+    # the BQL; an out-of-band migrate-pause runs on the monitor I/O thread without the BQL
+    # (monitor/qmp.c:handle_qmp_command) and uses what it loaded after the cleanup BH freed it
+    from migration.check.search import ALTERNATIVE, alternative_designs
+
+    assert alternative_designs() == ()
+    d = derive(DESIGNS["qemu-10.0"], "proposed-bql-identity-clear", "the old alternative",
+               **dict(ALTERNATIVE))
+    ex = explore_scenario(d, "S14-oob-after-shutdown:b")
+    assert ex.complete
+    _sched, fault = ex.violations["no-use-after-free"]
+    assert fault.actor.startswith("mon_iothread")
+    assert fault.detail.startswith("ms->state (migration_postcopy_is_alive) of freed")

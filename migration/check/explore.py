@@ -25,6 +25,7 @@ from hypothesis.reporting import with_reporter
 from typeguard import typeguard_ignore
 
 from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.model.alphabet import EventKind, Param, kinds_for_phase
 from migration.model.designs import Design
 from migration.model.outcomes import Fault
 from migration.model.program import Event, Program, ev
@@ -37,6 +38,7 @@ __all__ = [
     "Exploration",
     "explore",
     "explore_scenario",
+    "phase_events",
     "programs",
     "sample",
     "schedules",
@@ -180,22 +182,23 @@ def explore_scenario(design: Design, scenario_id: str, max_runs: int = DEFAULT_M
 
 # -- Hypothesis --------------------------------------------------------------------------------
 
-_HELPER_EVENTS = [ev("helper", name=h) for h in ("migration_is_running", "migration_is_idle",
-                                                "migration_file_set_error", "migration_thread_is_self")]
-_INTROSPECT = [ev("introspect", command="qom-list-properties", label="qom-list-properties"),
-               ev("introspect", command="device-list-properties", label="device-list-properties")]
-_PRE: list[Event] = [*_INTROSPECT, *_HELPER_EVENTS]
-_RUNNING: list[Event] = [
-    ev("migrate"), ev("migrate", cleanup="bh"), ev("migrate", peer="blocked"),
-    ev("migrate", thread_helper="migration_is_running"),
-    ev("migrate", cleanup="bh", bh_helper="migration_file_set_error"),
-    ev("migrate", thread_helper="migration_file_set_error", helper_needs_bql=True),
-    ev("migrate_incoming"), ev("poll"), ev("query_migrate"), ev("wait_thread"),
-    ev("create", path="object_new"), ev("create", path="object-add"), ev("create", path="device-help"),
-    *_INTROSPECT, *_HELPER_EVENTS,
-]
-_POST: list[Event] = [ev("vm_shutdown", handler="vfio"), ev("poll"), ev("wait_thread"),
-                      ev("query_migrate", caller="outside"), *_INTROSPECT, *_HELPER_EVENTS]
+def _event(k: EventKind) -> st.SearchStrategy[Event]:
+    """Every event of kind ``k``, its parameters drawn from the alphabet's domains."""
+    finite = {p: st.sampled_from(dom) for p, dom in k.params if dom is not None}
+
+    def build(params: dict[str, Param]) -> Event:
+        if k.name == "introspect":
+            params = {**params, "label": str(params["command"])}
+        return ev(k.name, **params)
+
+    return st.fixed_dictionaries(finite).map(build)
+
+
+def phase_events(phase: str) -> st.SearchStrategy[Event]:
+    """:param phase: ``pre``, ``running`` or ``post`` (see :mod:`migration.model.alphabet`).
+    :return: a strategy for the events of that phase, derived from the one alphabet.
+    """
+    return st.one_of(*(_event(k) for k in kinds_for_phase(phase)))
 
 
 def programs(max_running: int = 4) -> st.SearchStrategy[Program]:
@@ -208,9 +211,9 @@ def programs(max_running: int = 4) -> st.SearchStrategy[Program]:
     def build(pre: list[Event], running: list[Event], post: list[Event]) -> Program:
         return (*pre, ev("object_init"), *running, ev("migration_shutdown"), *post, ev("monitor_cleanup"))
 
-    return st.builds(build, st.lists(st.sampled_from(_PRE), max_size=2),
-                     st.lists(st.sampled_from(_RUNNING), max_size=max_running),
-                     st.lists(st.sampled_from(_POST), max_size=3))
+    return st.builds(build, st.lists(phase_events("pre"), max_size=2),
+                     st.lists(phase_events("running"), max_size=max_running),
+                     st.lists(phase_events("post"), max_size=3))
 
 
 def schedules(max_len: int = 60) -> st.SearchStrategy[list[int]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from migration.model.options import MIGRATION_PROPERTIES
+from migration.model.options import properties_for
 from migration.model.outcomes import Fault, Outcome
 from migration.model.results import IntrospectionRecord, RunResult
 
@@ -43,9 +43,11 @@ def _single_instance(r: RunResult) -> Fault | None:
     return _first(r, (Outcome.SECOND_INSTANCE,))
 
 
-def expected_listing() -> frozenset[tuple[str, str, str]]:
-    """:return: the ``(name, type, repr(default))`` triples of the 52 migration properties."""
-    return frozenset((p.name, p.qom_type, repr(p.default)) for p in MIGRATION_PROPERTIES)
+def expected_listing(tag: str = "master") -> frozenset[tuple[str, str, str]]:
+    """:param tag: the QEMU tag.
+    :return: the ``(name, type, repr(default))`` triples of the migration properties at that tag.
+    """
+    return frozenset((p.name, p.qom_type, repr(p.default)) for p in properties_for(tag))
 
 
 def _introspection_works(r: RunResult) -> Fault | None:
@@ -55,14 +57,15 @@ def _introspection_works(r: RunResult) -> Fault | None:
     refused = _first(r, (Outcome.INTROSPECTION_REFUSED,))
     if refused is not None:
         return refused
-    expected = expected_listing()
+    expected = expected_listing(r.tag)
     firsts: dict[str, IntrospectionRecord] = {}
     for rec in r.introspection:
         missing = expected - set(rec.props)
         if missing:
             name = sorted(missing)[0][0]
             return Fault(Outcome.PROPS_DIFFER, rec.step, "main", "migration",
-                         f"{rec.command} ({rec.phase}) lacks or changes {len(missing)} of the 52 properties, "
+                         f"{rec.command} ({rec.phase}) lacks or changes {len(missing)} of the "
+                         f"{len(expected)} properties, "
                          f"e.g. '{name}'")
         first = firsts.setdefault(rec.command, rec)
         if rec.props != first.props:

@@ -1,15 +1,17 @@
 """A design's migration model, run live: events arrive one by one from QMP clients.
 
 :class:`LiveModel` is a :class:`~migration.model.runtime.World` whose main thread runs the
-model's own events (:func:`migration.model.events.run_event`, the code the checkers run) as
+model's own events (:func:`migration.model.events.main_body`, the code the checkers run) as
 clients ask for them, and whose actors are scheduled by the model's own scheduler loop
 (:func:`migration.model.runtime.run_world`).  Between two client requests the main thread waits
 (an idle step that records nothing and is never counted), so the live run is exactly the run
 of the program made of the events it received, under the schedule of the actors it picked:
 :meth:`LiveModel.counterexample` turns it into a file ``qomsim replay`` re-runs.
 
-The live scheduler always picks the oldest runnable actor (QEMU's main thread first), so a
-client controls the interleaving by the order in which its requests arrive.
+The live scheduler runs the other actors (threads, bottom halves, coroutines) whenever they can,
+oldest first, and the main thread only when none can: so a thread takes the BQL as soon as
+``main_loop_wait()`` releases it, and a client controls the interleaving by the order in which its
+requests arrive.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typeguard import typeguard_ignore
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import source_of
 from migration.model.designs import Design
-from migration.model.events import run_event
+from migration.model.events import main_body
 from migration.model.heap import MemState, MigStatus
 from migration.model.outcomes import Fault, Outcome
 from migration.model.program import EVENT_KINDS, Event, ev
@@ -112,21 +114,23 @@ class LiveModel:
                 yield _IDLE
             e = self.events[self._consumed]
             self._consumed += 1
-            a.context.clear()
-            yield from run_event(w, e)
+            yield from main_body((e,))(w, a)  # the model's main thread, one event at a time
 
     @typeguard_ignore
     def _choose(self, step: int, enabled: list[Actor], world: World) -> int:
         idle = next((i for i, a in enumerate(enabled) if a.pending is _IDLE), None)
         if idle is not None and (self._consumed < len(self.events) or self._closing):
             return idle  # main takes the next request: no step of the program (not recorded)
-        for i, a in enumerate(enabled):
-            if a.pending is not _IDLE:
-                if len(self.chosen) >= MAX_STEPS:
-                    raise _Bound
-                self.chosen.append(a.name)
-                return i
-        raise _Quiescent
+        # the other threads, bottom halves and coroutines first (oldest first), the main thread last:
+        # whatever can run while main works does (e.g. a thread takes the BQL main_loop_wait released)
+        ready = [i for i, a in enumerate(enabled) if a.pending is not _IDLE]
+        if not ready:
+            raise _Quiescent
+        if len(self.chosen) >= MAX_STEPS:
+            raise _Bound
+        i = next((i for i in ready if enabled[i] is not self.main), ready[0])
+        self.chosen.append(enabled[i].name)
+        return i
 
     def feed(self, *events: Event, last: bool = False) -> Verdict:
         """Run events on the main thread, then every actor until only the idle main thread could run.
@@ -142,16 +146,25 @@ class LiveModel:
         self._closing = self._closing or last
         verdict = self._run()
         if not last and self.quit_steps_fed == 0:
-            # QEMU's main loop keeps iterating between two requests: bottom halves and coroutines run
+            # QEMU's main loop keeps iterating between two requests (main_loop_wait releases the BQL):
+            # bottom halves, coroutines and threads waiting for the BQL go on, as long as they progress
             for _ in range(MAX_POLLS):
-                if verdict.fault is not None or not self._main_loop_work():
+                before = self._others_progress()
+                if verdict.fault is not None or before is None:
                     break
                 self.events.append(ev("poll"))
                 verdict = self._run()
+                if self._others_progress() == before:
+                    break
         return verdict
 
-    def _main_loop_work(self) -> bool:
-        return any(a.main_loop and not a.done and a.pending is not None for a in self.world.actors)
+    def _others_progress(self) -> tuple[int, int] | None:
+        """:return: (steps taken by actors other than main, actors done), or ``None`` when every other
+            actor has finished."""
+        others = [a for a in self.world.actors if a is not self.main]
+        if all(a.done for a in others):
+            return None
+        return (sum(1 for t in self.world.trace if t.actor != "main"), sum(1 for a in others if a.done))
 
     def _run(self) -> Verdict:
         try:
@@ -174,6 +187,8 @@ class LiveModel:
         """
         steps = quit_events()
         for i, e in enumerate(steps):
+            if self.ended:  # the process died meanwhile (a request between two steps faulted)
+                return
             self.quit_steps_fed = i + 1
             verdict = self.feed(e, last=i == len(steps) - 1)
             yield verdict

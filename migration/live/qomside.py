@@ -63,7 +63,7 @@ def install_migration(universe: Universe, design: Design) -> Object:
     def class_init(klass: ObjectClass, data: object) -> None:
         if isinstance(klass, DeviceClass):
             klass.user_creatable = False
-            device_class_set_props(klass, migration_qdev_properties())
+            device_class_set_props(klass, migration_qdev_properties(design.tag))
         sc = object_class_dynamic_cast(klass, TYPE_SINGLETON)
         if isinstance(sc, SingletonClass):
             sc.get_instance = get_instance

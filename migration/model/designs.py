@@ -8,9 +8,10 @@ the mechanism produces.
 Define a new combination in a few lines by deriving from a preset::
 
     >>> from migration.model.designs import DESIGNS, PointerClear, derive
+    >>> from migration.model.designs import ALL_HELPERS
     >>> mine = derive(DESIGNS["qemu-10.0"], "my-design",
-    ...               "qemu-10.0, plus clear the pointer in finalize if it is ours",
-    ...               pointer_clear=PointerClear.FINALIZE_IF_SELF)
+    ...               "qemu-10.0, plus clear the pointer in finalize if it is ours, and NULL-check "
+    ...               "every helper", pointer_clear=PointerClear.FINALIZE_IF_SELF, null_checks=ALL_HELPERS)
     >>> mine.pointer_clear.value
     'finalize-if-self'
     >>> from migration.check.cell import run_scenario
@@ -32,25 +33,42 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
+from migration.model.alphabet import HELPER_NAMES
 from qom.universe import IntrospectionMode, SingletonPolicy
 
 __all__ = [
     "ALL_HELPERS",
     "DESIGNS",
+    "EXPORTED_HELPERS",
+    "TAGS",
     "Design",
     "PointerClear",
     "PointerSet",
     "Protection",
+    "ThreadCleanup",
     "ThreadRef",
     "derive",
     "knob_names",
 ]
 
-#: the exported helpers of ``include/migration/misc.h`` the model implements
-ALL_HELPERS: frozenset[str] = frozenset(
-    {"migration_is_running", "migration_is_idle", "migration_is_active", "migration_file_set_error",
-     "migration_thread_is_self"}
-)
+#: the exported helpers of ``include/migration/misc.h`` the model implements (at any tag)
+ALL_HELPERS: frozenset[str] = frozenset(HELPER_NAMES)
+
+#: the QEMU tags a design can follow, and the git tag each stands for
+TAGS: dict[str, str] = {"9.1": "v9.1.0", "9.2": "v9.2.0", "10.0": "v10.0.0", "master": "master (2026-02-13)"}
+
+#: the helpers ``include/migration/misc.h`` exports at each tag (migration_is_idle dropped in 9.2 by
+#: 34a8892dec, migration_is_setup_or_active by f018eb62b2, migration_is_device by 844ed0f762;
+#: migration_is_active static from 10.0, 3bdb1a75f1)
+EXPORTED_HELPERS: dict[str, frozenset[str]] = {
+    "9.1": frozenset({"migration_is_idle", "migration_is_active", "migration_is_device",
+                      "migration_is_setup_or_active", "migration_is_running", "migration_file_set_error",
+                      "migration_thread_is_self"}),
+    "9.2": frozenset({"migration_is_active", "migration_is_device", "migration_is_running",
+                      "migration_file_set_error", "migration_thread_is_self"}),
+    "10.0": frozenset({"migration_is_running", "migration_file_set_error", "migration_thread_is_self"}),
+    "master": frozenset({"migration_is_running", "migration_file_set_error", "migration_thread_is_self"}),
+}
 
 
 class PointerSet(Enum):
@@ -85,6 +103,16 @@ class ThreadRef(Enum):
     BEFORE_CREATE = "before-create"  #: object_ref() before qemu_thread_create (QEMU 9.2+)
 
 
+class ThreadCleanup(Enum):
+    """How the outgoing migration thread ends."""
+
+    #: QEMU at every tag from 9.1 to master: migration_iteration_finish() takes the BQL, schedules the
+    #: cleanup BH (migration_bh_schedule takes a reference), drops the BQL; then the thread unrefs
+    BH = "migration_bh_schedule"
+    #: no QEMU tag: the thread cleans up itself and drops its reference (it may be the last one)
+    INLINE = "inline"
+
+
 @dataclass(frozen=True)
 class Design:
     """A combination of mechanism knobs.  Hashable, so results can be cached per design.
@@ -107,6 +135,11 @@ class Design:
     :ivar bh_ref: each migration bottom half holds a reference.
     :ivar incoming_ref: the incoming side holds a reference.
     :ivar shutdown_join: ``migration_shutdown()`` joins the migration thread.
+    :ivar tag: the QEMU tag whose exported API, class properties and function names the design
+        follows (a key of :data:`TAGS`).
+    :ivar thread_cleanup: how the migration thread ends (:class:`ThreadCleanup`).
+    :ivar cancel_shuts_down_file: ``migration_cancel()`` calls ``qemu_file_shutdown()`` on the
+        outgoing file, which makes a blocked socket write fail.
     :ivar singleton: the class implements the ``singleton`` interface.
     :ivar internal: the class implements the ``internal`` interface.
     :ivar singleton_policy: what QOM's ``object_new`` does on a second singleton instance.
@@ -132,6 +165,9 @@ class Design:
     bh_ref: bool = True
     incoming_ref: bool = True
     shutdown_join: bool = False
+    tag: str = "10.0"
+    thread_cleanup: ThreadCleanup = ThreadCleanup.BH
+    cancel_shuts_down_file: bool = True
     singleton: bool = False
     internal: bool = False
     singleton_policy: SingletonPolicy = SingletonPolicy.QMP_ERROR
@@ -193,6 +229,7 @@ _QEMU_9_1 = Design(
     null_checks=frozenset({"migration_is_idle"}),
     thread_ref=ThreadRef.IN_THREAD,
     incoming_ref=False,
+    tag="9.1",
 )
 
 #: QEMU 9.1 with the thread reference taken before creation: the base of the debate's designs
@@ -217,6 +254,14 @@ _SINGLETON_V1 = derive(
     qom_list_properties=IntrospectionMode.SINGLETON_CLASS_ONLY,
     device_list_properties=IntrospectionMode.SINGLETON_FETCH,
     user_creation_checks_singleton=True,
+)
+
+_QEMU_10_0 = Design(
+    name="qemu-10.0",
+    description="what QEMU merged: pointer set in migration_object_init and never cleared; no "
+    "global side effects in init/finalize; thread ref before creation; BHs and the incoming "
+    "side hold references; only migration_is_running() checks for NULL",
+    null_checks=frozenset({"migration_is_running"}),
 )
 
 #: every design of spec §3, in spec order (the search adds its proposal, see migration.check.search)
@@ -266,11 +311,14 @@ DESIGNS: dict[str, Design] = {
         derive(_TWO_GLOBALS, "gobject-singleton",
                "object_new on a singleton class with a live instance returns it with a new reference",
                singleton=True, singleton_policy=SingletonPolicy.RETURN_EXISTING),
-        Design(
-            name="qemu-10.0",
-            description="what QEMU merged: pointer set in migration_object_init and never cleared; no "
-            "global side effects in init/finalize; thread ref before creation; BHs and the incoming "
-            "side hold references",
-        ),
+        derive(_QEMU_9_1, "qemu-9.2",
+               "QEMU 9.2: as qemu-9.1, but the thread's reference is taken before the thread is created "
+               "(7fc8beb16e); migration_is_idle() is gone and migration_is_running() checks for NULL",
+               thread_ref=ThreadRef.BEFORE_CREATE, null_checks=frozenset({"migration_is_running"}),
+               tag="9.2"),
+        _QEMU_10_0,
+        derive(_QEMU_10_0, "qemu-master",
+               "QEMU master (Feb 2026): as qemu-10.0, with master's exported API and class properties",
+               tag="master"),
     )
 }

@@ -1,13 +1,17 @@
-"""What each lifecycle event, helper and thread does: the model's "C code".
+"""What each main-thread event does: the model's ``qemu_cleanup()`` and QMP handlers.
 
 Every function here is a generator of atomic steps (see :mod:`migration.model.runtime`) and
-follows the design's knobs; none of them knows a verdict.  QEMU names are kept:
-``migration_object_init``, ``migrate_get_current``, ``migration_shutdown``,
-``migration_is_running``, ``migration_file_set_error`` ... (``migration/migration.c``,
-``include/migration/misc.h``, ``system/runstate.c``).
+follows the design's knobs; none of them knows a verdict.  The order and the BQL windows are
+QEMU's (``system/runstate.c:qemu_cleanup``, identical from 9.1 to master):
+``migration_shutdown()`` (BQL held) ... ``vm_shutdown()`` (the BQL is released only inside
+``pause_all_vcpus()``, when the VM was running; run-state handlers and the drain's nested
+``aio_poll`` keep it) ... ``monitor_cleanup()`` (nested polls keep the BQL; then
+``iothread_stop(mon_iothread)`` ends out-of-band dispatch).  A ``poll`` event is one
+``main_loop_wait()``: the BQL is released around the poll, then BHs are dispatched with it.
 
-Like :mod:`migration.model.runtime`, these run at every step, so typeguard skips them
-(``@typeguard_ignore``); mypy ``--strict`` checks them.
+The other actors are in :mod:`migration.model.actors`; helpers and references in
+:mod:`migration.model.helpers`.  Typeguard skips these (``@typeguard_ignore``); mypy
+``--strict`` checks them.
 """
 
 from __future__ import annotations
@@ -17,312 +21,46 @@ from typing import Any
 
 from typeguard import typeguard_ignore
 
+from migration.model.actors import (
+    dirtyrate_body,
+    incoming_body,
+    oob_body,
+    qmp_dispatch_body,
+    thread_body,
+)
 from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
 from migration.model.heap import Crash, HeapObj, LockState, MigStatus
+from migration.model.helpers import (
+    HELPERS,
+    T_MIG,
+    call,
+    exported_helper,
+    internal_call,
+    migrate_get_current,
+    null_caller,
+    outside_call,
+    qom_call,
+    ref,
+    unref,
+)
 from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Event, Program
 from migration.model.results import IntrospectionRecord
 from migration.model.runtime import Actor, Block, Pending, World
-from qom.errors import QOMError, QOMFatal
-from qom.object import object_new, object_ref, object_unref
+from migration.model.sources import source
+from qom.errors import QOMError
+from qom.object import object_new
 from qom.qmp import execute
-from qom.universe import use_universe
 
 __all__ = ["HELPERS", "exported_helper", "internal_call", "main_body", "migrate_get_current", "run_event"]
 
-RUNNING = (MigStatus.ACTIVE, MigStatus.CANCELLING)
-T_MIG = "T_mig"
+QEMU_AIO = "qemu_aio_context"
+IOHANDLER = "iohandler_ctx"
 
 
 @typeguard_ignore
 def _never() -> None:
     return None
-
-
-# -- references ---------------------------------------------------------------------------------
-
-
-@typeguard_ignore
-def ref(w: World, label: str) -> Generator[Pending, None, None]:
-    """One step: ``object_ref(s)``.
-
-    :raise Crash: UAF on a freed object, or one already being finalized.
-    """
-    yield Pending("object_ref", _never)
-    w.record("object_ref", label, observed=w.qom[label].ref)
-    h = w.heap[label]
-    h.check_access("object_ref", len(w.trace) - 1, w.actor.name)
-    if label in w.finalizing or w.qom[label].ref == 0:
-        raise Crash(w.fault(Outcome.UAF, label, "object_ref on an object whose refcount reached 0"))
-    object_ref(w.qom[label])
-
-
-@typeguard_ignore
-def unref(w: World, label: str) -> Generator[Pending, None, None]:
-    """``object_unref(s)``: one step, and if it was the last reference, finalize on this actor.
-
-    Finalize takes the design's pointer lock (a blocking step) before clearing the pointer.
-
-    :raise Crash: UAF on a freed object.
-    """
-    yield Pending("object_unref", _never)
-    h = w.heap[label]
-    qobj = w.qom[label]
-    last = qobj.ref == 1
-    w.record("object_unref", label, note="last reference: finalize" if last else "", observed=qobj.ref)
-    h.check_access("object_unref", len(w.trace) - 1, w.actor.name)
-    if label in w.finalizing or qobj.ref == 0:
-        raise Crash(w.fault(Outcome.UAF, label, "object_unref on an object whose refcount reached 0"))
-    if not last:
-        object_unref(qobj)
-        return
-    d = w.design
-    w.finalizing.add(label)
-    clears = d.pointer_clear in (PointerClear.FINALIZE, PointerClear.FINALIZE_IF_SELF)
-    took_bql = False
-    if clears and d.protection is Protection.MUTEX:
-        yield from w.lock(w.ptr_mutex, label)
-    elif clears and d.protection is Protection.BQL:
-        took_bql = yield from w.ensure_bql()
-    yield Pending("finalize", _never)
-    _qom_call(w, lambda: object_unref(qobj))
-    if clears and d.protection is Protection.MUTEX:
-        yield from w.unlock(w.ptr_mutex)
-    elif took_bql:
-        yield from w.unlock(w.bql)
-
-
-@typeguard_ignore
-def _qom_call(w: World, fn: Callable[[], Any]) -> Any:
-    """Call into QOM; an abort in QOM (``QOMFatal``) is an ASSERT crash."""
-    try:
-        with use_universe(w.universe):
-            return fn()
-    except QOMFatal as exc:
-        w.qom_dirty = True
-        raise Crash(w.fault(Outcome.ASSERT, "migration", f"QOM: {exc.message}")) from None
-    except Crash:
-        w.qom_dirty = True
-        raise
-
-
-# -- accessors and helpers ----------------------------------------------------------------------
-
-
-@typeguard_ignore
-def migrate_get_current(w: World) -> Generator[Pending, None, str | None]:
-    """Internal accessor: load ``current_migration``; assert it is set.
-
-    :raise Crash: NULL_DEREF when it is NULL and the design asserts.
-    """
-    s = yield from w.load("current_migration")
-    if s is None and w.design.get_current_asserts:
-        raise Crash(w.fault(Outcome.NULL_DEREF, "NULL",
-                            "migrate_get_current: assertion 'current_migration' failed"))
-    return s
-
-
-@typeguard_ignore
-def _check_answer(w: World, helper: str, answer: bool, truth: bool) -> None:
-    if answer != truth:
-        w.note_fault(w.fault(Outcome.STALE_ANSWER, w.trace[-1].obj or "NULL",
-                             f"{helper}() answered {answer}, but the truth is {truth}"))
-
-
-@typeguard_ignore
-def _truth(w: World, helper: str) -> bool:
-    running = w.truth_running()
-    if helper == "migration_is_running":
-        return running
-    if helper == "migration_is_idle":
-        return not running
-    if helper == "migration_is_active":
-        return running and w.real is not None and w.heap[w.real].status is MigStatus.ACTIVE
-    if helper == "migration_thread_is_self":
-        t = w.actor_named(T_MIG)
-        return w.actor.name == T_MIG and t is not None and not t.done and running
-    return False
-
-
-@typeguard_ignore
-def _answer(helper: str, h: HeapObj, me: str) -> bool:
-    if helper == "migration_is_running":
-        return h.status in RUNNING
-    if helper == "migration_is_idle":
-        return h.status not in RUNNING
-    if helper == "migration_is_active":
-        return h.status is MigStatus.ACTIVE
-    return h.thread == me
-
-
-@typeguard_ignore
-def _work(w: World, helper: str, s: str) -> Generator[Pending, None, None]:
-    """The helper's work on a non-NULL ``s`` (an exported wrapper or an ``*_internal(s)``)."""
-    if helper == "migration_file_set_error":
-        h = w.heap[s]
-        yield from w.lock(h.locks["qemu_file_lock"], s)
-        h2 = yield from w.read(s, "to_dst_file")
-        if h2.to_dst_file:
-            h2.error = "error from outside migration"
-        elif w.truth_has_file():
-            w.note_fault(w.fault(Outcome.LOST_ERROR, s, "error set on an instance without the live file"))
-        yield from w.unlock(h.locks["qemu_file_lock"], s)
-        return
-    h = yield from w.read(s, "state" if helper != "migration_thread_is_self" else "thread")
-    # the truth at the very step the helper reads its answer
-    _check_answer(w, helper, _answer(helper, h, w.actor.name), _truth(w, helper))
-
-
-@typeguard_ignore
-def exported_helper(w: World, helper: str, needs_bql: bool = False) -> Generator[Pending, None, None]:
-    """An exported ``misc.h`` helper, as the design implements it.
-
-    :param helper: its name (one of :data:`HELPERS`).
-    :param needs_bql: the work also takes the BQL (a notifier), inside any protection.
-    :raise Crash: on a NULL dereference or a use after free.
-    """
-    d = w.design
-    a = w.actor
-    a.context.append("helper")
-    pointer = "global_migration" if d.export_pointer else "current_migration"
-    took_bql = False
-    if d.protection is Protection.MUTEX:
-        yield from w.lock(w.ptr_mutex)
-    elif d.protection is Protection.BQL:
-        took_bql = yield from w.ensure_bql()
-    elif d.protection is Protection.RCU:
-        yield from w.rcu_read_lock()
-    s = yield from w.load(pointer)
-    if s is None:
-        if helper not in d.null_checks:
-            yield from w.read(None, f"{helper}: s->state")
-        if helper == "migration_file_set_error":
-            if w.truth_has_file():
-                w.note_fault(w.fault(Outcome.LOST_ERROR, w.real or "NULL",
-                                     f"migration_file_set_error: {pointer} is NULL, the error is dropped"))
-        else:
-            _check_answer(w, helper, helper == "migration_is_idle", _truth(w, helper))
-    else:
-        if d.helper_takes_ref:
-            yield from ref(w, s)
-        yield from _work(w, helper, s)
-        if needs_bql:
-            took = yield from w.ensure_bql()
-            yield from w.step("notify under the BQL", s)
-            if took:
-                yield from w.unlock(w.bql)
-        if d.helper_takes_ref:
-            yield from unref(w, s)
-    if d.protection is Protection.MUTEX:
-        yield from w.unlock(w.ptr_mutex)
-    elif took_bql:
-        yield from w.unlock(w.bql)
-    elif d.protection is Protection.RCU:
-        yield from w.rcu_read_unlock()
-    a.context.pop()
-
-
-@typeguard_ignore
-def internal_call(w: World, helper: str, s: str, needs_bql: bool = False) -> Generator[Pending, None, None]:
-    """Internal code's call of a helper: the exported wrapper, or ``*_internal(s)`` if split."""
-    if not w.design.exports_split:
-        yield from exported_helper(w, helper, needs_bql)
-        return
-    w.actor.context.append("helper")
-    yield from w.step(f"{helper}_internal(s)", s)
-    yield from _work(w, helper, s)
-    if needs_bql:
-        took = yield from w.ensure_bql()
-        yield from w.step("notify under the BQL", s)
-        if took:
-            yield from w.unlock(w.bql)
-    w.actor.context.pop()
-
-
-HELPERS: tuple[str, ...] = (
-    "migration_is_running",
-    "migration_is_idle",
-    "migration_is_active",
-    "migration_file_set_error",
-    "migration_thread_is_self",
-)
-
-
-# -- threads, bottom halves, coroutines ---------------------------------------------------------
-
-
-@typeguard_ignore
-def _finish(h: HeapObj) -> None:
-    h.status = MigStatus.CANCELLED if h.status is MigStatus.CANCELLING else MigStatus.COMPLETED
-    h.to_dst_file = False
-
-
-@typeguard_ignore
-def _bh_body(s: str, helper: str | None,
-             holds_ref: bool) -> Callable[[World, Actor], Generator[Pending, None, None]]:
-    @typeguard_ignore
-    def body(w: World, a: Actor) -> Generator[Pending, None, None]:
-        yield from w.ml_enter("bh: migration_cleanup_bh")
-        if helper:
-            yield from internal_call(w, helper, s)
-        yield from w.write(s, "cleanup: state, to_dst_file", _finish)
-        if holds_ref:
-            yield from unref(w, s)
-
-    return body
-
-
-@typeguard_ignore
-def _thread_body(s: str, e: Event) -> Callable[[World, Actor], Generator[Pending, None, None]]:
-    @typeguard_ignore
-    def body(w: World, a: Actor) -> Generator[Pending, None, None]:
-        d = w.design
-        if d.thread_ref is ThreadRef.IN_THREAD:
-            yield from ref(w, s)
-        if e.get("peer", "ok") == "blocked":
-            yield from w.block_on_peer("qemu_put_buffer to an unresponsive peer")
-        yield from w.read(s, "state")
-        helper = e.get("thread_helper")
-        if isinstance(helper, str):
-            yield from internal_call(w, helper, s, bool(e.get("helper_needs_bql", False)))
-        if e.get("cleanup", "inline") == "bh":
-            yield from w.step("migration_bh_schedule(migration_cleanup_bh)", s)
-            if d.bh_ref:
-                yield from ref(w, s)
-            bh_helper = e.get("bh_helper")
-            w.spawn("bh:cleanup", _bh_body(s, bh_helper if isinstance(bh_helper, str) else None, d.bh_ref),
-                    main_loop=True)
-        else:
-            yield from w.write(s, "cleanup: state, to_dst_file", _finish)
-        yield from unref(w, s)
-
-    return body
-
-
-@typeguard_ignore
-def _null_caller(w: World, caller: str) -> Generator[Pending, None, None]:
-    """An internal caller found ``migrate_get_current()`` NULL: it checks (when the accessor does
-    not assert), or it dereferences NULL."""
-    if w.design.get_current_asserts:
-        yield from w.read(None, f"{caller}: s->state")
-    else:
-        yield from w.step(f"{caller}: no migration object", note="NULL checked by the caller")
-
-
-@typeguard_ignore
-def _incoming_body(w: World, a: Actor) -> Generator[Pending, None, None]:
-    d = w.design
-    yield from w.ml_enter("co: process_incoming_migration_co")
-    s = yield from migrate_get_current(w)
-    w.ml_exit()
-    yield from w.ml_enter("co: resumed, load failed")
-    if s is not None:
-        h = w.heap[s]
-        yield from w.lock(h.locks["error_mutex"], s)
-        yield from w.write(s, "migrate_set_error", lambda h: setattr(h, "error", "load failed"))
-        yield from w.unlock(h.locks["error_mutex"], s)
-        if d.incoming_ref:
-            yield from unref(w, s)
 
 
 # -- the main thread ----------------------------------------------------------------------------
@@ -351,7 +89,7 @@ def _introspect(w: World, command: str, label: str) -> Generator[Pending, None, 
     before = _world_view(w)
     w.record(label, "migration", note=f"{command} typename=migration")
     phase = _phase(w)
-    resp = _qom_call(w, lambda: execute(command, {"typename": "migration"}, universe=w.universe))
+    resp = qom_call(w, lambda: execute(command, {"typename": "migration"}, universe=w.universe))
     after = _world_view(w)
     idx = len(w.trace) - 1
     if "return" in resp:
@@ -390,7 +128,7 @@ def _create(w: World, path: str) -> Generator[Pending, None, None]:
     w.record(f"create via {path}", "migration")
     if path == "object_new":
         try:
-            obj = _qom_call(w, lambda: object_new("migration"))
+            obj = qom_call(w, lambda: object_new("migration"))
         except QOMError as exc:
             w.record("object_new failed", "migration", note=exc.desc)
             obj = None
@@ -400,11 +138,11 @@ def _create(w: World, path: str) -> Generator[Pending, None, None]:
             yield from unref(w, label)
             return
     elif path == "object-add":
-        resp = _qom_call(w, lambda: execute("object-add", {"qom-type": "migration", "id": "mig1"},
+        resp = qom_call(w, lambda: execute("object-add", {"qom-type": "migration", "id": "mig1"},
                                             universe=w.universe))
         w.record("object-add answered", "migration", note=str(resp.get("error", {}).get("desc", "ok")))
     elif path == "device_add":
-        resp = _qom_call(w, lambda: execute("device_add", {"driver": "migration"}, universe=w.universe))
+        resp = qom_call(w, lambda: execute("device_add", {"driver": "migration"}, universe=w.universe))
         w.record("device_add answered", "migration", note=str(resp.get("error", {}).get("desc", "ok")))
     a.context.remove("creation")
 
@@ -419,7 +157,7 @@ def _object_init(w: World) -> Generator[Pending, None, None]:
     if d.pointer_set is PointerSet.OBJECT_INIT and w.pointers["current_migration"] is not None:
         raise Crash(w.fault(Outcome.ASSERT, str(w.pointers["current_migration"]),
                             "migration_object_init: assertion '!current_migration' failed"))
-    obj = _qom_call(w, lambda: object_new("migration"))
+    obj = qom_call(w, lambda: object_new("migration"))
     label = w.label_of[id(obj)]
     w.real = label
     if d.pointer_set is PointerSet.OBJECT_INIT:
@@ -440,14 +178,14 @@ def _migrate(w: World, e: Event) -> Generator[Pending, None, None]:
         return
     s = yield from migrate_get_current(w)
     if s is None:
-        yield from _null_caller(w, "migrate")
+        yield from null_caller(w, "migrate")
         return
     yield from w.write(s, "state = active, to_dst_file", _start)
     if d.thread_ref is ThreadRef.BEFORE_CREATE:
         yield from ref(w, s)
     yield from w.step("qemu_thread_create(migration_thread)", s)
     w.spawned_thread = True
-    w.spawn(T_MIG, _thread_body(s, e))
+    w.spawn(T_MIG, thread_body(s, e))
 
 
 @typeguard_ignore
@@ -464,14 +202,35 @@ def _cancel(h: HeapObj) -> None:
 
 
 @typeguard_ignore
+def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
+    """``migration_cancel()`` (``migrate_fd_cancel()`` at 9.x): CANCELLING, then
+    ``qemu_file_shutdown(s->to_dst_file)`` under ``qemu_file_lock``.
+
+    :return: the object it found, or ``None``.
+    """
+    s = yield from migrate_get_current(w)
+    if s is None:
+        yield from null_caller(w, "migration_cancel")
+        return None
+    yield from w.write(s, "migration_cancel: state -> cancelling", _cancel)
+    h = w.heap[s]
+    if h.status is MigStatus.CANCELLING and h.to_dst_file:
+        yield from w.lock(h.locks["qemu_file_lock"], s)
+        yield from call(w, "qemu_file_shutdown", w.step("qemu_file_shutdown(s->to_dst_file)", s,
+                                                         note="-EIO; a socket channel is shut down"))
+        if w.design.cancel_shuts_down_file:
+            w.file_shutdown.add(s)
+        yield from w.unlock(h.locks["qemu_file_lock"], s)
+    return s
+
+
+@typeguard_ignore
 def _migration_shutdown(w: World) -> Generator[Pending, None, None]:
     d = w.design
     yield from w.step("migration_shutdown")
-    s = yield from migrate_get_current(w)
+    s = yield from call(w, "cancel", _migration_cancel(w))
     if s is None:
-        yield from _null_caller(w, "migration_cancel")
         return
-    yield from w.write(s, "migration_cancel", _cancel)
     if d.shutdown_join and w.spawned_thread:
         yield from w.wait_for(T_MIG, "qemu_thread_join(T_mig)")
     if d.export_pointer:
@@ -490,35 +249,111 @@ def _migration_shutdown(w: World) -> Generator[Pending, None, None]:
 
 
 @typeguard_ignore
-def _poll(w: World, what: str) -> Generator[Pending, None, None]:
-    """``main_loop_wait``: release the BQL, let bottom halves and coroutines run, retake it."""
-    yield from w.unlock(w.bql)
-    w.polling = True
+def _dispatch(w: World, ctxs: frozenset[str], what: str) -> Generator[Pending, None, None]:
+    """A nested ``aio_poll`` of ``ctxs`` on the main thread, BQL kept: every bottom half of those
+    contexts that is ready runs (one at a time); a coroutine may or may not resume."""
+    w.polling = ctxs
 
     @typeguard_ignore
     def blocker() -> Block | None:
-        for a in w.actors:
-            if a.main_loop and not a.done and a.name.startswith("bh:"):
-                return Block("bottom halves pending", a.name)
         if w.ml_owner is not None:
-            return Block("a coroutine is running", w.ml_owner)
-        if w.bql.owner not in (None, "main"):
-            return Block(f"waits for BQL held by {w.bql.owner}", w.bql.owner)
+            return Block("a bottom half or coroutine is running", w.ml_owner)
+        for a in w.actors:
+            if (a.main_loop and not a.done and a.ctx in ctxs and a.name.startswith("bh:")
+                    and a.pending is not None and a.pending.blocker() is None):
+                return Block("bottom halves pending", a.name)
         return None
 
     yield Pending(f"{what}: end of poll", blocker)
-    w.polling = False
-    w.bql.state, w.bql.owner = LockState.HELD, "main"
+    w.polling = frozenset()
     w.record(f"{what}: end of poll")
 
 
 @typeguard_ignore
+def _bql_window(w: World, what: str) -> Generator[Pending, None, None]:
+    """Main releases the BQL and takes it back: other threads may take it in between."""
+    yield from w.unlock(w.bql)
+    yield Pending(f"{what}: bql_lock", lambda: None if w.bql.owner is None else _bql_block(w))
+    w.bql.state, w.bql.owner = LockState.HELD, "main"
+    w.record(f"{what}: bql_lock")
+
+
+@typeguard_ignore
+def _main_loop_wait(w: World, what: str) -> Generator[Pending, None, None]:
+    """``main_loop_wait()``: BQL released around the poll (``os_host_main_loop_wait``), then BHs and
+    coroutines of both contexts are dispatched with the BQL."""
+    yield from _bql_window(w, what)
+    yield from _dispatch(w, frozenset({QEMU_AIO, IOHANDLER}), what)
+
+
+@typeguard_ignore
 def _vm_shutdown(w: World, e: Event) -> Generator[Pending, None, None]:
-    yield from w.step("vm_shutdown: run-state handlers")
-    if e.get("handler", "vfio") == "vfio":
-        yield from exported_helper(w, "migration_is_running")
+    yield from w.step("vm_shutdown", note=f"VM {e.param('vm')}")
+    if e.param("vm") == "running":
+        yield from call(w, "pause_all_vcpus", _bql_window(w, "pause_all_vcpus"))
+        vfio = e.param("vfio")
+        if vfio != "none":
+            yield from call(w, "vfio_vmstate_change", _vfio_vmstate_change(w, vfio == "fails"))
+    yield from call(w, "bdrv_drain_all", _dispatch(w, frozenset({QEMU_AIO}), "bdrv_drain_all/bdrv_flush_all"))
+
+
+@typeguard_ignore
+def _vfio_vmstate_change(w: World, fails: bool) -> Generator[Pending, None, None]:
+    yield from w.step("vfio_migration_set_state(STOP)", note="fails" if fails else "ok")
+    if fails:
         yield from exported_helper(w, "migration_file_set_error")
-    yield from _poll(w, "vm_shutdown: drain")
+
+
+@typeguard_ignore
+def _monitor_cleanup(w: World) -> Generator[Pending, None, None]:
+    yield from w.step("qmp_dispatcher_co_shutdown = true")
+    yield from _dispatch(w, frozenset({IOHANDLER, QEMU_AIO}), "AIO_WAIT_WHILE_UNLOCKED(qmp_dispatcher_co)")
+    yield from call(w, "iothread_stop", _iothread_stop(w))
+
+
+@typeguard_ignore
+def _iothread_stop(w: World) -> Generator[Pending, None, None]:
+    w.iothread_stopped = True
+    for a in w.actors:
+        if a.name.startswith("mon_iothread") and not a.done:
+            if not a.started:
+                a.done, a.pending = True, None  # never read from the socket
+            else:
+                yield from w.wait_for(a.name, "iothread_stop: join mon_iothread")
+    yield from w.step("iothread_stop(mon_iothread)", note="out-of-band dispatch ends")
+
+
+@typeguard_ignore
+def _query_migrate(w: World, e: Event) -> Generator[Pending, None, None]:
+    if e.param("caller") == "outside":
+        s = yield from migrate_get_current(w)
+        if s is None:
+            yield from null_caller(w, "query-migrate")
+        else:
+            yield from w.read(s, "query-migrate: s->state")
+        return
+    yield from w.step("qmp_dispatch: aio_bh_schedule_oneshot(do_qmp_dispatch_bh)", note=f"in {IOHANDLER}")
+    w.spawn(w.unique_name("bh:qmp-dispatch"), qmp_dispatch_body, main_loop=True, ctx=IOHANDLER)
+    if not e.param("pending"):
+        yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
+
+
+@typeguard_ignore
+def _oob(w: World, e: Event) -> Generator[Pending, None, None]:
+    cmd = str(e.param("command"))
+    if w.iothread_stopped:
+        return
+    yield from w.step(f"client sends exec-oob {cmd}")
+    prev = [a.name for a in w.actors if a.name.startswith("mon_iothread")]
+    w.spawn(w.unique_name("mon_iothread"), oob_body(cmd, prev[-1] if prev else None))
+
+
+@typeguard_ignore
+def _dirty_limit(w: World, e: Event) -> Generator[Pending, None, None]:
+    if w.actor_named("dirtyrate-stat") is not None:
+        return
+    yield from w.step("set-vcpu-dirty-limit: qemu_thread_create(dirtyrate-stat)")
+    w.spawn("dirtyrate-stat", dirtyrate_body(bool(e.param("cap")), int(e.param("rounds") or 1)))
 
 
 @typeguard_ignore
@@ -530,62 +365,47 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     """
     k = e.kind
     if k == "object_init":
-        yield from _object_init(w)
+        yield from call(w, "migration_object_init", _object_init(w))
     elif k == "migrate":
-        yield from _migrate(w, e)
+        yield from call(w, "connect", _migrate(w, e))
     elif k == "migrate_incoming" and w.actor_named("co:incoming") is not None:
         yield from w.step("migrate-incoming", note="Error: The incoming migration has already been started")
     elif k == "migrate_incoming":
-        s = yield from migrate_get_current(w)
-        if w.design.incoming_ref and s is not None:
-            yield from ref(w, s)
-        w.spawn("co:incoming", _incoming_body, main_loop=True)
+        yield from call(w, "qmp_migrate_incoming", _migrate_incoming(w))
     elif k == "migration_shutdown":
-        yield from _migration_shutdown(w)
+        yield from call(w, "migration_shutdown", _migration_shutdown(w))
     elif k == "vm_shutdown":
-        yield from _vm_shutdown(w, e)
-    elif k in ("monitor_cleanup", "poll"):
-        yield from _poll(w, k)
-    elif k == "wait_thread":
-        yield from _wait_thread(w)
+        yield from call(w, "vm_shutdown", _vm_shutdown(w, e))
+    elif k == "monitor_cleanup":
+        yield from call(w, "monitor_cleanup", _monitor_cleanup(w))
+    elif k == "poll":
+        yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
     elif k == "introspect":
-        cmd = str(e.get("command", "qom-list-properties"))
-        yield from _introspect(w, cmd, str(e.get("label", cmd)))
+        cmd = str(e.param("command"))
+        yield from call(w, cmd, _introspect(w, cmd, str(e.get("label", cmd))))
     elif k == "query_migrate":
-        s = yield from migrate_get_current(w)
-        if s is None:
-            yield from _null_caller(w, "query-migrate")
-        else:
-            yield from w.read(s, "query-migrate: s->state")
+        key = "query_migrate_outside" if e.param("caller") == "outside" else "handle_qmp_command"
+        yield from call(w, key, _query_migrate(w, e))
     elif k == "helper":
-        yield from exported_helper(w, str(e.get("name", "migration_is_running")))
+        yield from outside_call(w, str(e.param("name")))
     elif k == "create":
-        path = str(e.get("path", "object_new"))
+        path = str(e.param("path"))
         if path == "device-help":
-            yield from _introspect(w, "device-list-properties", "-device migration,help")
+            yield from call(w, path, _introspect(w, "device-list-properties", "-device migration,help"))
         else:
-            yield from _create(w, path)
+            yield from call(w, path, _create(w, path))
+    elif k == "oob":
+        yield from _oob(w, e)
+    elif k == "dirty_limit":
+        yield from _dirty_limit(w, e)
 
 
 @typeguard_ignore
-def _wait_thread(w: World) -> Generator[Pending, None, None]:
-    """Scenario ordering: the main loop runs (BQL released) until T_mig has finished."""
-    if w.actor_named(T_MIG) is None:
-        return
-    yield from w.unlock(w.bql)
-
-    @typeguard_ignore
-    def blocker() -> Block | None:
-        t = w.actor_named(T_MIG)
-        if t is None or t.done or T_MIG in w.peer_blocked:
-            return None  # finished, or stuck on its peer: the scenario moves on
-        return Block("main loop until T_mig finished", T_MIG)
-
-    yield Pending("main loop until T_mig finished", blocker)
-    w.record("main loop until T_mig finished or blocked")
-    yield Pending("retake BQL", lambda: None if w.bql.owner is None else _bql_block(w))
-    w.bql.state, w.bql.owner = LockState.HELD, "main"
-    w.record("retake BQL")
+def _migrate_incoming(w: World) -> Generator[Pending, None, None]:
+    s = yield from migrate_get_current(w)
+    if w.design.incoming_ref and s is not None:
+        yield from ref(w, s)
+    w.spawn("co:incoming", incoming_body, main_loop=True, ctx=IOHANDLER)
 
 
 @typeguard_ignore
@@ -596,13 +416,16 @@ def _bql_block(w: World) -> Block:
 @typeguard_ignore
 def main_body(program: Program) -> Callable[[World, Actor], Generator[Pending, None, None]]:
     """:param program: the events.
-    :return: the main thread's body running them in order.
+    :return: the main thread's body running them in order (inside ``qemu_cleanup`` from
+        ``migration_shutdown`` on).
     """
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         for e in program:
             a.context.clear()
+            if e.kind == "migration_shutdown":
+                a.funcs[:] = [source("qemu_cleanup", w.design.tag)]
             yield from run_event(w, e)
 
     return body

@@ -54,8 +54,10 @@ class TraceStep:
     obj: str
     refcount: int | None
     note: str
+    function: str = ""  #: the QEMU function the step stands for at the design's tag (``file:function``)
 
     def __str__(self) -> str:
         ref = "-" if self.refcount is None else str(self.refcount)
         note = f"  # {self.note}" if self.note else ""
-        return f"{self.index:3d} {self.actor:<14} {self.action:<28} {self.obj:<10} ref={ref}{note}"
+        fn = f"  [{self.function}]" if self.function else ""
+        return f"{self.index:3d} {self.actor:<14} {self.action:<28} {self.obj:<10} ref={ref}{note}{fn}"

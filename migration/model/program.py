@@ -1,8 +1,9 @@
 """Programs: ordered lists of VM lifecycle events the model runs.
 
-An :class:`Event` names one thing that happens on the main thread (``object_init``,
-``migrate``, ``migration_shutdown``...) with its parameters; what each event does is
-defined in :mod:`migration.model.events`.  A program and a schedule (a list of scheduler
+An :class:`Event` names one thing that happens (``object_init``, ``migrate``,
+``migration_shutdown``, a client's ``oob`` command...) with its parameters, checked against
+the one alphabet (:mod:`migration.model.alphabet`); what each event does is defined in
+:mod:`migration.model.events`.  A program and a schedule (a list of scheduler
 choices) determine a run exactly; both are plain JSON.
 """
 
@@ -12,28 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from migration.model.alphabet import ALPHABET, Param, kind
+
 __all__ = ["EVENT_KINDS", "Event", "Param", "Program", "ev", "program_from_json", "program_to_json"]
 
-Param = str | bool | int | None
-
-#: event kind -> (allowed parameter names, one-line meaning)
-EVENT_KINDS: dict[str, tuple[frozenset[str], str]] = {
-    "object_init": (frozenset(), "migration_object_init()"),
-    "migrate": (
-        frozenset({"peer", "cleanup", "thread_helper", "helper_needs_bql", "bh_helper"}),
-        "qmp migrate: start the outgoing migration thread T_mig",
-    ),
-    "migrate_incoming": (frozenset(), "qmp migrate-incoming: start the incoming load coroutine"),
-    "migration_shutdown": (frozenset(), "migration_shutdown() in qemu_cleanup()"),
-    "vm_shutdown": (frozenset({"handler"}), "vm_shutdown(): run-state handlers, then drain (main loop poll)"),
-    "monitor_cleanup": (frozenset(), "monitor_cleanup(): polls the main loop"),
-    "poll": (frozenset(), "one main_loop_wait() iteration"),
-    "wait_thread": (frozenset(), "scenario order: the main loop keeps running until T_mig has finished"),
-    "introspect": (frozenset({"command", "label"}), "a QMP introspection command for typename=migration"),
-    "query_migrate": (frozenset({"caller"}), "internal accessor migrate_get_current() (qmp query-migrate)"),
-    "helper": (frozenset({"name"}), "an exported misc.h helper called from outside migration/"),
-    "create": (frozenset({"path"}), "a creation path for 'migration' (object_new, object-add, device_add)"),
-}
+#: event kind -> (allowed parameter names, one-line meaning), derived from the alphabet
+EVENT_KINDS: dict[str, tuple[frozenset[str], str]] = {k.name: (k.param_names(), k.meaning) for k in ALPHABET}
 
 
 @dataclass(frozen=True)
@@ -46,10 +31,18 @@ class Event:
     def __post_init__(self) -> None:
         if self.kind not in EVENT_KINDS:
             raise ValueError(f"unknown event '{self.kind}'")
-        allowed = EVENT_KINDS[self.kind][0]
-        for key, _ in self.params:
+        k = kind(self.kind)
+        allowed = k.param_names()
+        for key, value in self.params:
             if key not in allowed:
                 raise ValueError(f"event '{self.kind}' has no parameter '{key}'")
+            dom = k.domain(key)
+            if dom is None:
+                if not isinstance(value, str):
+                    raise ValueError(f"event '{self.kind}': parameter '{key}' must be a string")
+            elif not any(value == d and type(value) is type(d) for d in dom):
+                raise ValueError(f"event '{self.kind}': parameter '{key}' must be one of "
+                                 f"{', '.join(repr(d) for d in dom)}")
 
     def get(self, key: str, default: Param = None) -> Param:
         """:param key: a parameter name.
@@ -60,6 +53,17 @@ class Event:
             if k == key:
                 return v
         return default
+
+    def param(self, key: str) -> Param:
+        """:param key: a parameter name.
+        :return: its value, or the alphabet's default (the domain's first value) when absent.
+        :raise KeyError: when the kind has no such parameter.
+        """
+        for k, v in self.params:
+            if k == key:
+                return v
+        dom = kind(self.kind).domain(key)
+        return None if dom is None else dom[0]
 
     def to_json(self) -> dict[str, Any]:
         """:return: ``{"event": kind, **params}``."""

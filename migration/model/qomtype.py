@@ -1,7 +1,7 @@
 """The ``migration`` QOM type, registered in a real :class:`qom.Universe` per run.
 
 ``TYPE_MIGRATION`` is a concrete ``device`` subclass with ``user_creatable = False``
-and QEMU's 52 qdev class properties (:mod:`migration.model.options`), following
+and its tag's qdev class properties (:mod:`migration.model.options`: 52 at master, 51 at 10.0), following
 ``migration/migration.c``.  Its ``instance_init``/``instance_finalize`` create and destroy
 the object's locks in the model heap and do what the design's knobs say with the
 global pointer; a run's :class:`~migration.model.runtime.World` is the only state they touch.
@@ -19,7 +19,7 @@ from typeguard import typeguard_ignore
 
 from migration.model.designs import Design, PointerClear, PointerSet, Protection
 from migration.model.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, MemState
-from migration.model.options import MIGRATION_PROPERTIES, MigrationPropertySpec
+from migration.model.options import MigrationPropertySpec, properties_for
 from migration.model.outcomes import Outcome
 from migration.model.runtime import World
 from qom.object import Object, object_ref, object_unref
@@ -33,6 +33,7 @@ from qom.qdev import (
     qdev_prop_bool,
     qdev_prop_enum,
     qdev_prop_str_or_null,
+    qdev_prop_string,
     qdev_prop_uint8,
     qdev_prop_uint32,
     qdev_prop_uint64,
@@ -88,16 +89,20 @@ def _info(spec: MigrationPropertySpec) -> PropertyInfo:
         return _qdev_prop_size
     if spec.kind == "str-or-null":
         return qdev_prop_str_or_null
+    if spec.kind == "str":
+        return qdev_prop_string
     return qdev_prop_enum(spec.qom_type, spec.enum_values)
 
 
 @cache
-def migration_qdev_properties() -> tuple[Property, ...]:
-    """:return: the 52 qdev property descriptors (built once; they are immutable)."""
+def migration_qdev_properties(tag: str = "master") -> tuple[Property, ...]:
+    """:param tag: the QEMU tag whose list to build (:data:`~migration.model.options.PROPERTIES_BY_TAG`).
+    :return: the qdev property descriptors at that tag (built once per tag; they are immutable).
+    """
     out = []
-    for spec in MIGRATION_PROPERTIES:
+    for spec in properties_for(tag):
         attr = "prop_" + spec.name.replace("-", "_")
-        out.append(Property(spec.name, _info(spec), attr, spec.default, set_default=True))
+        out.append(Property(spec.name, _info(spec), attr, spec.default, set_default=spec.kind != "str"))
     return tuple(out)
 
 
@@ -212,7 +217,7 @@ def new_universe(design: Design) -> Universe:
 
 def _register(mu: MigrationUniverse) -> None:
     d = mu.design
-    props = migration_qdev_properties()
+    props = migration_qdev_properties(d.tag)
 
     def class_init(klass: ObjectClass, data: object) -> None:
         if isinstance(klass, DeviceClass):

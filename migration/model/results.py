@@ -49,6 +49,7 @@ class RunResult:
     :ivar impure: faults found by comparing the world before and after introspection.
     :ivar creation_faults: fatal faults raised inside a creation path.
     :ivar helper_faults: faults raised inside an exported helper.
+    :ivar tag: the QEMU tag the design follows (whose class properties introspection must list).
     """
 
     design: str
@@ -62,6 +63,7 @@ class RunResult:
     impure: list[Fault] = field(default_factory=list)
     creation_faults: list[Fault] = field(default_factory=list)
     helper_faults: list[Fault] = field(default_factory=list)
+    tag: str = "10.0"
 
     @property
     def outcome(self) -> Outcome:
@@ -116,7 +118,7 @@ class Counterexample:
             "fault": _fault_to_json(self.fault),
             "trace": [
                 {"index": t.index, "actor": t.actor, "action": t.action, "obj": t.obj,
-                 "refcount": t.refcount, "note": t.note}
+                 "refcount": t.refcount, "note": t.note, "function": t.function}
                 for t in self.trace
             ],
         }
@@ -138,7 +140,8 @@ class Counterexample:
             fault=_fault_from_json(data["fault"]),
             trace=[
                 TraceStep(int(t["index"]), str(t["actor"]), str(t["action"]), str(t["obj"]),
-                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]))
+                          None if t["refcount"] is None else int(t["refcount"]), str(t["note"]),
+                          str(t.get("function", "")))
                 for t in data["trace"]
             ],
             knobs=dict(data["knobs"]) if isinstance(data.get("knobs"), dict) else None,

@@ -81,6 +81,7 @@ def result_of(world: World, program: Program, scenario: str | None, schedule: li
         impure=list(world.impure),
         creation_faults=list(world.creation_faults),
         helper_faults=list(world.helper_faults),
+        tag=world.design.tag,
     )
 
 

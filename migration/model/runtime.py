@@ -6,9 +6,19 @@ yields runs atomically.  A schedule is a list of choices, each an index into the
 actors that can run, so a run replays exactly.  Choices past the end of the schedule
 default to 0 (the oldest runnable actor).
 
-Actors: ``main`` (holds the BQL except while polling the main loop), ``T_mig`` (the
-outgoing migration thread), bottom halves and the incoming coroutine (main-loop actors:
-they run on the main thread, only while ``main`` polls, one at a time).
+Actors (their names are what traces show):
+
+- ``main``: the main thread; holds the BQL except inside ``pause_all_vcpus()``, around the
+  poll of a ``main_loop_wait()`` and inside the cleanup BH's join window.
+- ``T_mig``: the outgoing migration thread (``migration_thread``).
+- main-loop actors, run on the main thread with its BQL while ``main`` polls their
+  AioContext (:attr:`Actor.ctx`), one at a time: ``bh:cleanup`` (the migration cleanup BH,
+  ``qemu_aio_context``), ``bh:qmp-dispatch`` (``do_qmp_dispatch_bh``, ``iohandler_ctx``) and
+  ``co:incoming`` (the incoming load coroutine, ``iohandler_ctx``).  Nested polls
+  (``AIO_WAIT_WHILE``, ``aio_poll``) keep the BQL: no other thread can take it meanwhile.
+- ``mon_iothread``: the monitor I/O thread running a client's out-of-band command, without
+  the BQL, until ``monitor_cleanup()`` stops it (``iothread_stop``).
+- ``dirtyrate-stat``: the thread of ``system/dirtylimit.c``, without the BQL, until exit.
 
 The functions here run at every step of every schedule, so they carry
 ``@typeguard_ignore``: typeguard's per-call checks made exhaustive enumeration about 50
@@ -78,6 +88,9 @@ class Actor:
     done: bool = False
     history: int = 0  #: rolling hash of what the actor observed (its local state, for state hashing)
     context: list[str] = field(default_factory=list)  #: "creation", "helper", "introspection", ...
+    ctx: str = ""  #: a main-loop actor's AioContext: ``qemu_aio_context`` or ``iohandler_ctx``
+    funcs: list[str] = field(default_factory=list)  #: the QEMU functions it is inside (``file:function``)
+    started: bool = False  #: it has taken its first step
 
     @typeguard_ignore
     def __str__(self) -> str:
@@ -107,7 +120,9 @@ class World:
         self.rcu_readers: set[str] = set()
         self.rcu_deferred: list[str] = []
         self.actors: list[Actor] = []
-        self.polling = False
+        self.polling: frozenset[str] = frozenset()  #: the AioContexts main is dispatching
+        self.file_shutdown: set[str] = set()  #: objects whose outgoing file qemu_file_shutdown() shut
+        self.iothread_stopped = False  #: monitor_cleanup() ran iothread_stop(mon_iothread)
         self.ml_owner: str | None = None
         self.peer_blocked: set[str] = set()
         self.trace: list[TraceStep] = []
@@ -155,7 +170,8 @@ class World:
         """
         a = self.actor
         idx = len(self.trace)
-        self.trace.append(TraceStep(idx, a.name, action, obj, self.refcount(obj) if obj else None, note))
+        fn = a.funcs[-1] if a.funcs else ""
+        self.trace.append(TraceStep(idx, a.name, action, obj, self.refcount(obj) if obj else None, note, fn))
         a.history = hash((a.history, action, obj, repr(observed)))
         return idx
 
@@ -194,13 +210,14 @@ class World:
     def state_key(self) -> tuple[object, ...]:
         """:return: a hashable summary of everything that determines the rest of the run."""
         return (
-            tuple((a.name, a.done, a.pending.action if a.pending else None, a.history, tuple(a.context))
-                  for a in self.actors),
+            tuple((a.name, a.done, a.pending.action if a.pending else None, a.history, tuple(a.context),
+                   a.started) for a in self.actors),
             tuple((*h.key(), self.refcount(lbl)) for lbl, h in sorted(self.heap.items())),
             tuple(sorted(self.pointers.items(), key=lambda kv: kv[0])),
             self.real, tuple(sorted(self.finalizing)),
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
+            tuple(sorted(self.file_shutdown)), self.iothread_stopped,
             tuple((f.outcome, f.actor, f.obj, f.detail) for f in self.faults),
             tuple((r.command, r.phase, r.ok, r.props, r.error) for r in self.introspection),
             tuple((f.outcome, f.detail) for f in self.impure + self.creation_faults + self.helper_faults),
@@ -272,7 +289,7 @@ class World:
 
         :raise Crash: UAF when the lock was destroyed (``mutex->initialized`` assertion).
         """
-        me = self.actor.name
+        me = self.thread_name()
 
         def blocker() -> Block | None:
             if lk.state is LockState.HELD:
@@ -299,6 +316,11 @@ class World:
             raise Crash(self.fault(Outcome.UAF, obj or lk.name,
                                    f"qemu_mutex_unlock({lk.name}) on a destroyed lock"))
         lk.state, lk.owner = LockState.FREE, None
+
+    @typeguard_ignore
+    def thread_name(self) -> str:
+        """:return: the thread the current actor runs on (``main`` for main-loop actors)."""
+        return "main" if self.actor.main_loop else self.actor.name
 
     @typeguard_ignore
     def ensure_bql(self) -> Generator[Pending, None, bool]:
@@ -332,32 +354,29 @@ class World:
 
     @typeguard_ignore
     def ml_enter(self, what: str) -> Generator[Pending, None, None]:
-        """A main-loop actor starts a segment: the main thread dispatches it, holding the BQL."""
-        me = self.actor.name
-
-        def blocker() -> Block | None:
-            if self.bql.state is LockState.HELD:
-                return Block(f"main loop needs the BQL held by {self.bql.owner}", self.bql.owner)
-            return None
-
-        yield Pending(what, blocker)
-        self.ml_owner = me
-        self.bql.state, self.bql.owner = LockState.HELD, "main"
-        self.record(what)
+        """A main-loop actor starts a segment: ``main`` dispatches it from a poll of the actor's
+        AioContext, holding the BQL (it took it back before dispatching)."""
+        yield Pending(what, _never)
+        self.ml_owner = self.actor.name
+        self.record(what, note=f"dispatched by main from {self.actor.ctx}")
 
     @typeguard_ignore
     def ml_exit(self) -> None:
-        """A main-loop actor's segment ends (it finished or yielded): the main loop takes over."""
+        """A main-loop actor's segment ends (it finished or yielded): the poll goes on."""
         self.ml_owner = None
-        if self.bql.owner == "main":
-            self.bql.state, self.bql.owner = LockState.FREE, None
 
     @typeguard_ignore
-    def block_on_peer(self, what: str) -> Generator[Pending, None, None]:
-        """Block forever: the peer never answers."""
+    def block_on_peer(self, what: str, unblocked: Callable[[], bool] = lambda: False
+                      ) -> Generator[Pending, None, None]:
+        """Block until ``unblocked()`` (the write fails), or forever: the peer never answers."""
         name = self.actor.name
         self.peer_blocked.add(name)
-        yield Pending(what, lambda: Block(f"{what}: the peer never answers", "peer"))
+
+        def blocker() -> Block | None:
+            return None if unblocked() else Block(f"{what}: the peer never answers", "peer")
+
+        yield Pending(what, blocker)
+        self.peer_blocked.discard(name)
 
     @typeguard_ignore
     def wait_for(self, actor_name: str, what: str) -> Generator[Pending, None, None]:
@@ -376,12 +395,26 @@ class World:
 
     @typeguard_ignore
     def spawn(self, name: str, body: Callable[[World, Actor], Generator[Pending, None, None]], *,
-              main_loop: bool = False) -> Actor:
-        """Create an actor; it takes its first step when the scheduler picks it."""
-        a = Actor(name=name, main_loop=main_loop)
+              main_loop: bool = False, ctx: str = "qemu_aio_context") -> Actor:
+        """Create an actor; it takes its first step when the scheduler picks it.
+
+        :param ctx: a main-loop actor's AioContext.
+        """
+        a = Actor(name=name, main_loop=main_loop, ctx=ctx if main_loop else "")
         a.gen = body(self, a)
         self.actors.append(a)
         return a
+
+    @typeguard_ignore
+    def unique_name(self, base: str) -> str:
+        """:return: ``base``, or ``base#N`` when an actor of that name exists already."""
+        names = {a.name for a in self.actors}
+        if base not in names:
+            return base
+        n = 2
+        while f"{base}#{n}" in names:
+            n += 1
+        return f"{base}#{n}"
 
     @typeguard_ignore
     def actor_named(self, name: str) -> Actor | None:
@@ -423,7 +456,7 @@ def _enabled(world: World) -> list[Actor]:
     for a in world.actors:
         if a.done or a.pending is None:
             continue
-        if a.main_loop and (not world.polling or world.ml_owner not in (None, a.name)):
+        if a.main_loop and (a.ctx not in world.polling or world.ml_owner not in (None, a.name)):
             continue
         if a.pending.blocker() is None:
             out.append(a)
@@ -453,8 +486,8 @@ def _stuck_fault(world: World) -> Fault:
         if a.done or a.pending is None:
             continue
         b = a.pending.blocker()
-        if a.main_loop and not world.polling:
-            b = Block("main loop not polling", "main")
+        if a.main_loop and a.ctx not in world.polling:
+            b = Block(f"main is not polling {a.ctx}", "main")
         if b is not None:
             waits[a.name] = b.waits_on
             reasons[a.name] = b.reason
@@ -506,6 +539,7 @@ def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
         a = enabled[idx]
         steps += 1
         world.current = a
+        a.started = True
         try:
             if a.gen is None:
                 raise RuntimeError(f"{a} has no body")

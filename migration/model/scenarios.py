@@ -1,9 +1,11 @@
 """The spec's §4 scenarios as named programs.
 
-Each scenario is a fixed sequence of main-thread events (:mod:`migration.model.program`);
-the concurrent parts (``T_mig``, bottom halves, the incoming coroutine) interleave with
-it in every way the scheduler allows.  The model decides what happens.  Sub-cases of
-S8 and S9 get ids ``<spec id>:a``, ``:b``, ``:c``.
+Each scenario is a fixed sequence of events (:mod:`migration.model.program`); the
+concurrent parts (``T_mig``, bottom halves, the incoming coroutine, the monitor I/O thread)
+interleave with it in every way the scheduler allows.  ``vm_shutdown`` stands for a VM that
+was running at ``quit`` (``pause_all_vcpus()`` releases the BQL) with a VFIO device whose
+state change fails (``vfio_vmstate_change()`` then calls ``migration_file_set_error()``).
+The model decides what happens.  Sub-cases of S8, S9 and S14 get ids ``<spec id>:a``, ``:b``, ``:c``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ __all__ = ["SCENARIOS", "SCENARIO_TEXT"]
 
 _INIT = ev("object_init")
 _SHUT = ev("migration_shutdown")
-_VM = ev("vm_shutdown", handler="vfio")
+_VM = ev("vm_shutdown", vm="running", vfio="fails")
 _MON = ev("monitor_cleanup")
+#: the valgrind reproducer's machine: -M none (no vCPU, no VFIO), a block device whose flush is slow
+_VM_PLAIN = ev("vm_shutdown", vm="running", vfio="none")
 
 
 def _introspect_all(label: str) -> Program:
@@ -30,11 +34,11 @@ def _introspect_all(label: str) -> Program:
 SCENARIOS: dict[str, Program] = {
     "S1-helper-after-idle-shutdown": (_INIT, _SHUT, _VM, _MON),
     "S2-thread-holds-last-ref": (
-        _INIT, ev("migrate"), _SHUT, ev("wait_thread"), ev("helper", name="migration_is_running"), _MON,
+        _INIT, ev("migrate"), _SHUT, _VM, ev("helper", name="migration_is_running"), _MON,
     ),
     "S3-load-free-use": (_INIT, ev("migrate"), _SHUT, ev("helper", name="migration_is_running"), _MON),
     "S4-thread-creation": (_INIT, ev("migrate"), _SHUT, _MON),
-    "S5-bh-after-free": (_INIT, ev("migrate", cleanup="bh"), _SHUT, ev("wait_thread"), _VM, _MON),
+    "S5-bh-after-free": (_INIT, ev("migrate"), _SHUT, _VM, _MON),
     "S6-incoming-coroutine": (_INIT, ev("migrate_incoming"), ev("poll"), _SHUT, _MON),
     "S7-introspect-live": (
         *_introspect_all("before init"),
@@ -45,8 +49,7 @@ SCENARIOS: dict[str, Program] = {
         *_introspect_all("after shutdown"),
     ),
     "S8-wrong-pointer:a": (
-        _INIT, ev("migrate", cleanup="bh", bh_helper="migration_file_set_error"), _SHUT,
-        ev("wait_thread"), _VM, _MON,
+        _INIT, ev("migrate", bh_helper="migration_file_set_error"), _SHUT, _VM, _MON,
     ),
     "S8-wrong-pointer:b": (_INIT, _SHUT, ev("query_migrate", caller="outside")),
     "S8-wrong-pointer:c": (_INIT, ev("migrate", thread_helper="migration_is_running"), _SHUT, _MON),
@@ -65,6 +68,13 @@ SCENARIOS: dict[str, Program] = {
     "S13-unconverted-path": (
         _INIT, ev("create", path="object_new"), ev("create", path="object-add"),
         ev("create", path="device-help"), ev("query_migrate"), _SHUT,
+    ),
+    "S14-oob-after-shutdown:a": (_INIT, _SHUT, ev("oob", command="migrate-pause"), _VM_PLAIN, _MON),
+    "S14-oob-after-shutdown:b": (
+        _INIT, ev("migrate"), ev("oob", command="migrate-pause"), _SHUT, _VM_PLAIN, _MON,
+    ),
+    "S15-qmp-bh-at-cleanup": (
+        _INIT, ev("migrate"), ev("query_migrate", pending=True), _SHUT, _VM_PLAIN, _MON,
     ),
 }
 
@@ -86,4 +96,10 @@ SCENARIO_TEXT: dict[str, str] = {
     "S11-blocked-peer": "T_mig blocked on an unresponsive peer when migration_shutdown() runs",
     "S12-discover-globals": "a client discovers the -global migration.* switches with qom-list-properties",
     "S13-unconverted-path": "creation paths not taught about singletons, while the live instance exists",
+    "S14-oob-after-shutdown:a": "exec-oob migrate-pause on the monitor I/O thread after an idle "
+    "migration_shutdown(), before monitor_cleanup() stops the I/O thread",
+    "S14-oob-after-shutdown:b": "exec-oob migrate-pause sent while a migration runs; the I/O thread "
+    "runs it at any point until monitor_cleanup() stops it",
+    "S15-qmp-bh-at-cleanup": "an in-band query-migrate whose dispatch BH is still pending when "
+    "monitor_cleanup() polls",
 }

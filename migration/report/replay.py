@@ -104,7 +104,10 @@ def _parse_trace(data: object) -> list[TraceStep]:
         ref = _need(t, "refcount", (int, type(None)), what)
         if isinstance(ref, bool):
             raise ReplayError(f"{what}: 'refcount' must be an integer or null")
-        out.append(TraceStep(index, actor, action, obj, ref, _need(t, "note", str, what)))
+        function = t.get("function", "")
+        if not isinstance(function, str):
+            raise ReplayError(f"{what}: 'function' must be a string")
+        out.append(TraceStep(index, actor, action, obj, ref, _need(t, "note", str, what), function))
     return out
 
 
