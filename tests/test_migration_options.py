@@ -41,7 +41,9 @@ def test_a_design_registers_its_tags_list(design: str) -> None:
     d = DESIGNS[design]
     mu = MigrationUniverse(d)
     resp = execute("device-list-properties", {"typename": "migration"}, universe=mu.universe)
-    listed = {str(p["name"]) for p in resp["return"]}
+    items = resp["return"]
+    assert isinstance(items, list)
+    listed = {str(p["name"]) for p in items}
     assert listed - _DEVICE == {p.name for p in properties_for(d.tag)}
 
 

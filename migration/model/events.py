@@ -395,9 +395,9 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
         else:
             yield from call(w, path, _create(w, path))
     elif k == "oob":
-        yield from _oob(w, e)
+        yield from call(w, "handle_qmp_command", _oob(w, e))
     elif k == "dirty_limit":
-        yield from _dirty_limit(w, e)
+        yield from call(w, "qmp_set_vcpu_dirty_limit", _dirty_limit(w, e))
 
 
 @typeguard_ignore

@@ -22,6 +22,7 @@ from migration.model.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, 
 from migration.model.options import MigrationPropertySpec, properties_for
 from migration.model.outcomes import Outcome
 from migration.model.runtime import World
+from migration.model.sources import source
 from qom.object import Object, object_ref, object_unref
 from qom.qdev import (
     DeviceClass,
@@ -126,7 +127,7 @@ def _instance_init(world: World, obj: Object) -> None:
     world.heap[label] = h
     world.qom[label] = obj
     world.label_of[id(obj)] = label
-    world.record("instance_init", label, note="locks created")
+    world.record("instance_init", label, note="locks created", function=source("instance_init", d.tag))
     if d.pointer_set is PointerSet.INSTANCE_INIT:
         cur = world.pointers["current_migration"]
         if d.init_asserts_unset and cur is not None:
@@ -142,7 +143,7 @@ def _instance_finalize(world: World, obj: Object) -> None:
     d = world.design
     label = world.label_of[id(obj)]
     h = world.heap[label]
-    world.record("instance_finalize", label)
+    world.record("instance_finalize", label, function=source("instance_finalize", d.tag))
     if d.pointer_clear is PointerClear.FINALIZE or (
         d.pointer_clear is PointerClear.FINALIZE_IF_SELF and world.pointers["current_migration"] == label
     ):

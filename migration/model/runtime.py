@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from qom.object import Object
     from qom.universe import Universe
 
-__all__ = ["Actor", "Block", "Pending", "Steps", "World", "run_world"]
+__all__ = ["Actor", "Block", "ChooseFn", "Pending", "Steps", "World", "run_world"]
 
 T = TypeVar("T")
 
@@ -163,14 +163,16 @@ class World:
         return self.qom[label].ref
 
     @typeguard_ignore
-    def record(self, action: str, obj: str = "", note: str = "", observed: object = None) -> int:
+    def record(self, action: str, obj: str = "", note: str = "", observed: object = None,
+               function: str | None = None) -> int:
         """Append a trace step for the current actor and fold what it observed into its history.
 
+        :param function: the QEMU function the step stands for (default: the actor's innermost).
         :return: the step's index.
         """
         a = self.actor
         idx = len(self.trace)
-        fn = a.funcs[-1] if a.funcs else ""
+        fn = function if function is not None else (a.funcs[-1] if a.funcs else "")
         self.trace.append(TraceStep(idx, a.name, action, obj, self.refcount(obj) if obj else None, note, fn))
         a.history = hash((a.history, action, obj, repr(observed)))
         return idx

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from migration.check.cell import resolve_design
+from migration.model.designs import TAGS
 from migration.model.outcomes import Fault, TraceStep
 from migration.model.results import CellResult, Counterexample
 from migration.report.markdown import code, table
@@ -71,6 +73,14 @@ def _mermaid(trace: Sequence[TraceStep], fault: Fault, fault_text: str) -> str:
     return "\n".join(lines)
 
 
+def _tag_of(design: str) -> str:
+    """:return: the git tag the design follows (``v10.0.0``...), or a note when it is unknown."""
+    try:
+        return TAGS[resolve_design(design).tag]
+    except KeyError:
+        return "the design's tag (unknown design)"
+
+
 def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> str:
     """Render one counterexample: program, schedule, numbered trace, Mermaid diagram, replay command.
 
@@ -87,6 +97,7 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
         else f"sampled ({cell.examples_sampled} Hypothesis examples)"
     )
     scenario = code(cx.scenario) if cx.scenario else "a program drawn by Hypothesis and shrunk"
+    tag = _tag_of(cx.design)
     out = [
         f"# {code(cx.design)} fails {code(cx.property)}",
         "",
@@ -94,6 +105,7 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
         + (f": {f.detail}" if f.detail else ""),
         f"* Evidence: {how}",
         f"* Scenario: {scenario}",
+        f"* QEMU source: each step names the function it stands for, at {tag}",
         f"* Saved counterexample: [{Path(replay_path).name}]({Path(replay_path).name})",
         "",
         "Replay it step by step:",
@@ -115,12 +127,13 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
         "## Trace",
         "",
         table(
-            ["#", "actor", "step", "object", "refcount", "note"],
+            ["#", "actor", "step", "QEMU function", "object", "refcount", "note"],
             [
                 [
                     str(st.index),
                     st.actor,
                     st.action,
+                    code(st.function) if st.function else "",
                     st.obj,
                     "" if st.refcount is None else str(st.refcount),
                     ("**" + fault_text + "** " if st.index == f.step else "") + st.note,
