@@ -170,3 +170,20 @@ def test_migration_properties_against_10_0_differ_exactly_as_pinned(qemu10_built
               if mine.get(n) != real.get(n)]
     assert differ == MODEL_VS_10_0
     assert len(real) == (51 if command == "device-list-properties" else 56)
+
+
+def test_hmp_device_add_migration_help_matches_10_0_but_for_enum_descriptions(qemu10_builtin: Pair) -> None:
+    theirs, ours = qemu10_builtin.both("human-monitor-command",
+                                       {"command-line": "device_add migration,help"})
+    real = theirs["return"].split("\r\n")
+    mine = ours["return"].split("\r\n")
+    assert len(real) == len(mine) == 53
+    # the same three properties as MODEL_VS_10_0: the description is missing, all else is the same
+    described = {name: str(entry["description"]) for name, _, entry in MODEL_VS_10_0 if entry is not None}
+    expected = []
+    for line in mine:
+        name = line.strip().partition("=")[0]
+        if name in described:
+            line = line.replace(" -  (default:", f" - {described[name]} (default:")
+        expected.append(line)
+    assert expected == real
