@@ -10,7 +10,8 @@ design's model (:class:`~migration.live.model.LiveModel`)::
 
 ``--design`` takes a preset id, ``FILE.py:NAME`` or ``module:NAME`` (default: the preset of the
 QEMU version served).  ``migrate`` understands the model's own URIs: ``qomsim:peer`` (a peer
-that takes the stream) and ``qomsim:blocked`` (a peer that never answers).
+that takes the stream), ``qomsim:blocked`` (a peer that never answers, over a socket) and
+``qomsim:blocked-file`` (the same over a pipe, which ``migration_cancel()`` cannot unblock).
 
 When the model faults, the server dies as the emulated QEMU would: it prints
 ``qomsim: fault: <OUTCOME> at step <N> on <actor> (<object>): <detail>`` and the trace on
@@ -40,8 +41,8 @@ from qom.qmp.schema import Arg, Command, CommandContext, VersionInfo
 from qom.qmp.server import ServerAbort, ServerConfig, ServerHooks
 from qom.universe import Universe
 
-__all__ = ["ABORT_STATUS", "HELP", "URI_BLOCKED", "URI_PEER", "LiveServer", "add_arguments", "default_design",
-           "run"]
+__all__ = ["ABORT_STATUS", "HELP", "URI_BLOCKED", "URI_BLOCKED_FILE", "URI_PEER", "LiveServer",
+           "add_arguments", "default_design", "run"]
 
 HELP = "serve a QOM universe over QMP, with a migration design's model behind it"
 
@@ -49,8 +50,12 @@ HELP = "serve a QOM universe over QMP, with a migration design's model behind it
 ABORT_STATUS = 134
 #: ``migrate`` to a model peer that takes the stream
 URI_PEER = "qomsim:peer"
-#: ``migrate`` to a model peer that never answers
+#: ``migrate`` to a model peer that never answers, over a socket (``qemu_file_shutdown()`` ends the write)
 URI_BLOCKED = "qomsim:blocked"
+#: ``migrate`` to a model peer that never answers, over a pipe or file (nothing can end the write)
+URI_BLOCKED_FILE = "qomsim:blocked-file"
+_PEERS = {URI_PEER: {"peer": "ok"}, URI_BLOCKED: {"peer": "blocked"},
+          URI_BLOCKED_FILE: {"peer": "blocked", "channel": "file"}}
 
 
 def default_design(version: VersionInfo) -> Design:
@@ -131,14 +136,13 @@ class LiveServer:
         uri = args.get("uri")
         if uri is None:
             raise GenericError("need either 'uri' or 'channels' argument")
-        if uri not in (URI_PEER, URI_BLOCKED):
-            raise GenericError(f"unknown migration protocol: {uri} (the model's peers: {URI_PEER}, "
-                               f"{URI_BLOCKED})")
+        if not isinstance(uri, str) or uri not in _PEERS:
+            raise GenericError(f"unknown migration protocol: {uri} (the model's peers: {', '.join(_PEERS)})")
         if self.model.status() in (MigStatus.ACTIVE, MigStatus.CANCELLING):
             raise GenericError("There's a migration process in progress")
         if self.model.world.spawned_thread:
             raise GenericError("qomsim: the model runs one outgoing migration per run")
-        self._feed(ev("migrate", peer="blocked" if uri == URI_BLOCKED else "ok"))
+        self._feed(ev("migrate", **{k: v for k, v in _PEERS[uri].items() if k in EVENT_KINDS["migrate"][0]}))
         return None
 
     def _migrate_incoming(self, ctx: CommandContext, args: dict[str, JSON]) -> JSON:
