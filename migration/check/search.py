@@ -21,21 +21,25 @@ from itertools import combinations
 from typing import Any
 
 from migration.check.explore import explore_scenario
-from migration.model.designs import DESIGNS, Design, PointerClear, Protection, derive
+from migration.model.designs import ALL_HELPERS, DESIGNS, Design, PointerClear, Protection, derive
 from migration.model.scenarios import SCENARIOS
 from qom.universe import IntrospectionMode, SingletonPolicy
 
 __all__ = [
     "ALTERNATIVE",
     "CANDIDATE_CHANGES",
+    "FREEING_MAX_CHANGES",
+    "NULL_CHECKS",
     "PROPOSAL",
     "SearchResult",
     "alternative_designs",
     "candidates",
+    "freeing_search",
     "holds_everywhere",
     "proposed_designs",
     "qmp_changes",
     "search",
+    "withdrawn_proposals",
 ]
 
 BASE = "qemu-10.0"
@@ -114,26 +118,34 @@ def candidates(max_changes: int) -> Iterator[tuple[tuple[str, Any], ...]]:
                 yield combo
 
 
-def search(max_changes: int = 3, base: str = BASE) -> SearchResult:
-    """Find the simplest combination (fewest knob changes from ``base``) that holds everything.
+#: given to every candidate of :func:`search`: QEMU 10.0 NULL-checks only migration_is_running()
+#: (4daff81efb), and a helper called before migration_object_init() (Hypothesis draws such
+#: programs; no §4 scenario does) dereferences NULL in every other one
+NULL_CHECKS: tuple[str, Any] = ("null_checks", ALL_HELPERS)
 
-    :param max_changes: the most knob changes to try.
+
+def search(max_changes: int = 3, base: str = BASE) -> SearchResult:
+    """Find the simplest combination (fewest knob changes from ``base``, every helper NULL-checked)
+    that holds everything.
+
+    :param max_changes: the most knob changes to try (besides :data:`NULL_CHECKS`).
     :param base: the design to start from.
-    :return: the result.
+    :return: the result; its changes start with :data:`NULL_CHECKS`.
     """
-    start = DESIGNS[base]
+    start = derive(DESIGNS[base], "search-base", "every helper NULL-checked", **dict([NULL_CHECKS]))
     order = list(SCENARIOS)
     tried = 0
     for combo in candidates(max_changes):
         tried += 1
         d = derive(start, _name(combo), "found by migration.check.search", **dict(combo))
         if holds_everywhere(d, order):
-            return SearchResult(d, tried, combo)
+            return SearchResult(d, tried, (NULL_CHECKS, *combo))
     return SearchResult(None, tried, ())
 
 
 #: the changes the search found (``python -m migration.check.search`` re-runs it); re-proved before use
 PROPOSAL: tuple[tuple[str, Any], ...] = (
+    NULL_CHECKS,
     ("singleton", True),
     ("singleton_policy", SingletonPolicy.RETURN_EXISTING),
     ("drop_main_ref", False),
@@ -152,9 +164,11 @@ def qmp_changes(design: Design, base: str = BASE) -> list[str]:
 
 #: a second proposal that, unlike :data:`PROPOSAL`, frees the object at shutdown.  Built by hand
 #: from the scenarios that defeated the search's 3-change candidates (S3, S9, S10: a helper racing
-#: the last unref), then proved by the model like the first; not registered in DESIGNS (the
-#: registry holds the simplest), but ``qomsim check --design proposed-bql-identity-clear`` runs it.
+#: the last unref).  The model no longer proves it: an out-of-band migrate-pause runs on the monitor
+#: I/O thread without the BQL (S14:b); :func:`withdrawn_proposals` says so in the notes, with the
+#: result of :func:`freeing_search`.
 ALTERNATIVE: tuple[tuple[str, Any], ...] = (
+    NULL_CHECKS,
     ("singleton", True),
     ("singleton_policy", SingletonPolicy.RETURN_EXISTING),
     ("pointer_clear", PointerClear.FINALIZE_IF_SELF),
@@ -163,30 +177,106 @@ ALTERNATIVE: tuple[tuple[str, Any], ...] = (
 )
 
 
+def _alternative() -> Design:
+    return derive(DESIGNS[BASE], "proposed-bql-identity-clear",
+                  "qemu-10.0, plus: singleton whose object_new returns the live instance; finalize clears "
+                  "the pointer if it is its own, under the BQL that exported helpers hold; "
+                  "migrate_get_current() may return NULL and its callers check", **dict(ALTERNATIVE))
+
+
 @cache
 def alternative_designs() -> tuple[Design, ...]:
     """:return: the alternative proposal if the model proves it."""
-    d = derive(DESIGNS[BASE], "proposed-bql-identity-clear",
-               "qemu-10.0, plus: singleton whose object_new returns the live instance; finalize clears the "
-               "pointer if it is its own, under the BQL that exported helpers hold; migrate_get_current() "
-               "may return NULL and its callers check", **dict(ALTERNATIVE))
+    d = _alternative()
     return (d,) if holds_everywhere(d) else ()
+
+
+#: the bound of :func:`freeing_search`: knob changes from ``qemu-10.0``
+FREEING_MAX_CHANGES = 3
+
+#: scenarios a design that frees the object at shutdown fails first (the search tries them first)
+_FREEING_ORDER = ("S14-oob-after-shutdown:b", "S14-oob-after-shutdown:a", "S15-qmp-bh-at-cleanup")
+
+
+@cache
+def freeing_search(max_changes: int = FREEING_MAX_CHANGES) -> SearchResult:
+    """Search for a design that still frees the object at shutdown and holds everything: from
+    ``qemu-10.0`` with every helper NULL-checked, every combination of up to ``max_changes`` of
+    :data:`CANDIDATE_CHANGES` except keeping the main reference.
+
+    :param max_changes: the most knob changes to try.
+    :return: the first design that holds everything, or none, with the number of candidates tried.
+    """
+    start = derive(DESIGNS[BASE], "freeing-base", "qemu-10.0, every helper NULL-checked",
+                   null_checks=ALL_HELPERS)
+    order = [*_FREEING_ORDER, *(s for s in SCENARIOS if s not in _FREEING_ORDER)]
+    tried = 0
+    for combo in candidates(max_changes):
+        if any(k == "drop_main_ref" for k, _ in combo):
+            continue
+        tried += 1
+        d = derive(start, _name(combo) + "-freeing", "found by migration.check.search.freeing_search",
+                   **dict(combo))
+        if holds_everywhere(d, order):
+            return SearchResult(d, tried, combo)
+    return SearchResult(None, tried, ())
+
+
+@cache
+def withdrawn_proposals() -> dict[str, str]:
+    """The model's earlier proposals that it no longer proves, each with why (computed now).
+
+    :return: ``design id -> one paragraph``: the first scenario and property it fails, and what a
+        bounded search for a replacement that still frees the object at shutdown found.
+    """
+    out: dict[str, str] = {}
+    alt = _alternative()
+    if alternative_designs():
+        return out
+    failure = ""
+    for sid in SCENARIOS:
+        ex = explore_scenario(alt, sid)
+        if ex.violations:
+            prop, (_sched, f) = sorted(ex.violations.items())[0]
+            failure = f"it fails `{prop}` in `{sid}` ({f.outcome.value} on `{f.actor}`: {f.detail})"
+            break
+    r = freeing_search()
+    found = (f"it found `{r.design.name}` after {r.tried} candidates" if r.design is not None
+             else f"none of its {r.tried} candidates holds every property")
+    out[alt.name] = (
+        f"{alt.description}. No longer proposed: {failure}. A search for a design that still frees the "
+        f"object at shutdown (every helper NULL-checked, up to {FREEING_MAX_CHANGES} knob changes from "
+        f"`{BASE}`, `python -m migration.check.search --freeing`): {found}.")
+    return out
 
 
 @cache
 def proposed_designs() -> tuple[Design, ...]:
     """:return: the proposal if the model proves it (every property, every schedule of every scenario)."""
     d = derive(DESIGNS[BASE], "proposed-singleton-keepalive",
-               "qemu-10.0, plus: migration is a singleton whose object_new returns the live instance, and "
-               "the main reference is kept until exit", **dict(PROPOSAL))
+               "qemu-10.0, plus: every exported helper checks for NULL; migration is a singleton whose "
+               "object_new returns the live instance, and the main reference is kept until exit",
+               **dict(PROPOSAL))
     return (d,) if holds_everywhere(d) else ()
 
 
-def main() -> int:
-    """Run the search and print what it found.
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the search and print what it found (``--freeing``: the search that keeps the free).
 
     :return: 0 if a proposal was found, else 1.
     """
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--freeing"]:
+        fr = freeing_search()
+        if fr.design is None:
+            print(f"no combination of up to {FREEING_MAX_CHANGES} changes that frees the object holds "
+                  f"everything ({fr.tried} tried)")
+            return 1
+        found = ", ".join(f"{k}={getattr(v, 'value', v)}" for k, v in fr.changes)
+        print(f"after {fr.tried} candidates: {found}")
+        return 0
     r = search()
     if r.design is None:
         print(f"no combination of up to 3 changes holds everything ({r.tried} tried)")

@@ -632,6 +632,14 @@ def _add_own_designs(known: dict[str, Any], wanted: Sequence[str] | None) -> Non
             known[w] = resolve(w)
 
 
+def _withdrawn() -> dict[str, str]:
+    """:return: the model's earlier proposals it no longer proves, with why (a full run only: the
+        bounded search behind it takes about a minute)."""
+    from migration.check.search import withdrawn_proposals
+
+    return withdrawn_proposals()
+
+
 def _select(kind: str, option: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
     if wanted is None:
         return list(known)
@@ -727,6 +735,7 @@ def run(args: argparse.Namespace) -> int:
         summaries=_summaries(known),
         property_texts=_property_texts(),
         qmp_visible=_qmp_visible(known),
+        withdrawn=_withdrawn() if args.designs is None else None,
     )
     try:
         report = write_files(args.out, files, force=args.force)

@@ -150,6 +150,7 @@ def render_note(
     summaries: Mapping[str, str] | None = None,
     property_texts: Mapping[str, str] | None = None,
     qmp_visible: Mapping[str, Sequence[str]] | None = None,
+    withdrawn: Mapping[str, str] | None = None,
 ) -> str | None:
     """Render one MADR note from the run's results.
 
@@ -187,7 +188,8 @@ def render_note(
             "\n\nEvery other property checked, weighed next (a design must be safe as a whole):\n\n"
             + bullets([said(p) for p in others])
         )
-    considered = bullets([f"{code(d)}: {_summary(d, summaries)}" for d in options])
+    considered = bullets([f"{code(d)}: {_summary(d, summaries)}" for d in options]
+                         + [f"{code(d)} (withdrawn): {why}" for d, why in (withdrawn or {}).items()])
 
     matrix_table = table(
         ["option", *props],
@@ -443,6 +445,7 @@ def render_all(
     property_texts: Mapping[str, str] | None = None,
     qmp_visible: Mapping[str, Sequence[str]] | None = None,
     questions: Sequence[Question] = QUESTIONS,
+    withdrawn: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Render every note and every counterexample of a run.
 
@@ -456,6 +459,8 @@ def render_all(
     :param property_texts: what each property says, one line each.
     :param qmp_visible: per design, what a QMP client sees change (see :func:`render_note`).
     :param questions: the questions to answer.
+    :param withdrawn: the model's earlier proposals it no longer proves, with why (listed among the
+        considered options of the lifetime question).
     :return: ``relative path -> text`` for every file, in a fixed order.
     """
     files: dict[str, str] = {}
@@ -470,6 +475,7 @@ def render_all(
             summaries=summaries,
             property_texts=property_texts,
             qmp_visible=qmp_visible,
+            withdrawn=withdrawn if q.number == 1 else None,
         )
         if note is not None:
             files[q.filename] = note
