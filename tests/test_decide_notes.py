@@ -246,10 +246,10 @@ def test_evidence_has_trace_diagram_and_replay_command() -> None:
     assert "* Evidence: exhaustive (12 schedules explored)" in text
     assert "```sh\nqomsim replay docs/decisions/evidence/x.json\n```" in text
     assert '1. `init`\n2. `helper {"name": "migration_file_set_error"}`' in text
-    assert "| # | actor | step | object | refcount | note |" in text
-    assert "| 1 | T_mig | unref | mig#1 | 0 | finalize; locks destroyed |" in text
+    assert "| # | actor | step | QEMU function | object | refcount | note |" in text
+    assert "| 1 | T_mig | unref |  | mig#1 | 0 | finalize; locks destroyed |" in text
     assert (
-        "| 2 | T_main | lock qemu_file_lock | mig#1 |  | **UAF at step 2: lock of a finalized object** a;b |"
+        "| 2 | T_main | lock qemu_file_lock |  | mig#1 |  | **UAF at step 2: lock of a finalized object** a;b |"
     ) in text
     mermaid = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert mermaid.splitlines() == [
