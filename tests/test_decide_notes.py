@@ -249,7 +249,8 @@ def test_evidence_has_trace_diagram_and_replay_command() -> None:
     assert "| # | actor | step | QEMU function | object | refcount | note |" in text
     assert "| 1 | T_mig | unref |  | mig#1 | 0 | finalize; locks destroyed |" in text
     assert (
-        "| 2 | T_main | lock qemu_file_lock |  | mig#1 |  | **UAF at step 2: lock of a finalized object** a;b |"
+        "| 2 | T_main | lock qemu_file_lock |  | mig#1 |  "
+        "| **UAF at step 2: lock of a finalized object** a;b |"
     ) in text
     mermaid = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert mermaid.splitlines() == [
