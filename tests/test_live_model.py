@@ -49,3 +49,21 @@ def test_oob_after_monitor_cleanup_is_not_dispatched() -> None:
     assert next(steps).fault is None and m.oob_open()  # after vm_shutdown()
     assert next(steps).fault is None
     assert not m.oob_open() and m.main.done
+
+
+def test_in_band_migrate_pause_is_answered_on_the_main_thread_without_the_io_thread() -> None:
+    from migration.live.serve import LiveServer
+    from qom.qmp.dispatch import dispatch
+    from qom.qmp.schema import QMPSession, SessionState
+    from qom.universe import Universe
+
+    universe = Universe(machine="none")
+    live = LiveServer(resolve("qemu-10.0"), universe)
+    session = QMPSession(state=SessionState.COMMAND, enabled=("oob",))
+    cmds = live.hooks().commands
+    desc = ("migrate-pause is currently only supported during postcopy-active or postcopy-recover state")
+    for request in ({"execute": "migrate-pause"}, {"exec-oob": "migrate-pause"}):
+        answer = dispatch(request, universe=universe, session=session, extra=cmds)
+        assert answer == {"error": {"class": "GenericError", "desc": desc}}
+    actors = [a.name for a in live.model.world.actors]
+    assert actors == ["main", "mon_iothread"]  # only the out-of-band one ran on the I/O thread

@@ -156,17 +156,20 @@ class LiveServer:
         status = self.model.status()
         return {} if status in (None, MigStatus.NONE) else {"status": status.value}
 
-    def _oob(self, command: str) -> None:
-        if "oob" in EVENT_KINDS:
+    def _oob(self, ctx: CommandContext, command: str) -> None:
+        # out of band: the model's monitor I/O thread runs it, without the BQL; in band, QEMU's
+        # dispatcher runs it on the main thread under the BQL while the object is alive (in-band
+        # requests are never dispatched after quit), so only the answer matters
+        if ctx.oob:
             self._feed(ev("oob", command=command))
 
     def _migrate_pause(self, ctx: CommandContext, args: dict[str, JSON]) -> JSON:
-        self._oob("migrate-pause")
+        self._oob(ctx, "migrate-pause")
         raise GenericError("migrate-pause is currently only supported during postcopy-active or "
                            "postcopy-recover state")
 
     def _migrate_recover(self, ctx: CommandContext, args: dict[str, JSON]) -> JSON:
-        self._oob("migrate-recover")
+        self._oob(ctx, "migrate-recover")
         raise GenericError("Migrate recover can only be run when postcopy is paused.")
 
     # -- quit --------------------------------------------------------------------------------------

@@ -182,7 +182,8 @@ def dispatch(request: object, *, universe: Universe | None = None,
             raise GenericError(f"The command {name} does not support OOB")
         raw_args = cast(Mapping[str, object], request.get("arguments", {}))
         args = check_arguments(command, raw_args)
-        ctx = CommandContext(universe, session, _version(session, universe))
+        out_of_band = oob and "execute" not in request
+        ctx = CommandContext(universe, session, _version(session, universe), oob=out_of_band)
         with use_universe(universe):
             result = command.handler(ctx, args)
         response: dict[str, JSON] = {"return": {} if result is None else result}

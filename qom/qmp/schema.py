@@ -105,6 +105,8 @@ class CommandContext:
     universe: Universe
     session: QMPSession
     version: VersionInfo = field(default_factory=VersionInfo)
+    #: the request came with ``exec-oob`` (it runs out of band, on the monitor's I/O thread)
+    oob: bool = False
 
 
 #: a handler takes the checked arguments and returns the ``return`` value (None: ``{}``)
