@@ -12,7 +12,7 @@ from benchmarks.model import NotMeasured
 __all__ = ["SNAPSHOT_PATH", "load_packaged_universe", "require_snapshot", "snapshot_crashes"]
 
 _TOP = Path(__file__).resolve().parent.parent
-SNAPSHOT_PATH = _TOP.joinpath("qom", "snapshot", "data", "qemu-system-x86_64.json")
+SNAPSHOT_PATH = _TOP.joinpath("qom", "snapshot", "data", "qemu-system-x86_64-7.2.22.json")
 
 
 def require_snapshot(path: str | None = None) -> Path:

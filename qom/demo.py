@@ -14,14 +14,13 @@ from qom.errors import GenericError, QOMError, QOMFatal
 from qom.object import Object, object_dynamic_cast, object_get_typename, object_new, object_unref
 from qom.property import (
     ObjectPropertyFlags,
-    object_class_property_add_str,
-    object_class_property_add_uint32_ptr,
     object_class_property_find,
     object_property_get,
     object_property_parse,
     object_property_set,
     object_property_set_default_uint,
 )
+from qom.property_typed import object_class_property_add_str, object_class_property_add_uint32_ptr
 from qom.tree import (
     OBJ_PROP_LINK_STRONG,
     object_get_canonical_path,

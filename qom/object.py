@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import keyword
+import sys
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING
+from types import CodeType
+from typing import TYPE_CHECKING, Any
 
-from qom.errors import GenericError, QOMFatal
+from qom.errors import GenericError, QOMError, QOMFatal
 from qom.types import ObjectClass, TypeImpl, object_class_dynamic_cast, type_initialize
-from qom.universe import EventKind, SingletonPolicy, Universe, current_universe
+from qom.universe import _CURRENT, EventKind, SingletonPolicy, Universe, current_universe
 
 if TYPE_CHECKING:
     from qom.property import ObjectProperty
 
 __all__ = [
+    "AttrStore",
     "Object",
     "ObjectState",
+    "SetterDefault",
+    "UseAfterFinalize",
     "object_dynamic_cast",
     "object_dynamic_cast_assert",
     "object_get_class",
     "object_get_typename",
+    "object_initialize",
     "object_new",
     "object_new_with_class",
     "object_ref",
@@ -29,11 +37,61 @@ _INT_MAX = 2**31 - 1
 
 
 class ObjectState(Enum):
-    """Lifecycle of an :class:`Object`; only :mod:`qom.object` changes it."""
+    """Lifecycle of an :class:`Object`; only :mod:`qom.object` changes it.
+
+    ``object_finalize`` (``qom/object.c``) first releases the properties
+    (``object_property_del_all``, state ``FINALIZING``: the release hooks may still use the
+    instance property table), then frees that table and runs ``instance_finalize`` leaf to root
+    (``object_deinit``, state ``DEINIT``: the object and its class are still there, its
+    instance property table is not), then frees the object (``FINALIZED``).
+    """
 
     LIVE = "live"
     FINALIZING = "finalizing"
+    DEINIT = "deinit"
     FINALIZED = "finalized"
+
+
+# Enum member access costs a descriptor call on Python 3.11: the hot paths use these names
+_LIVE = ObjectState.LIVE
+_FINALIZING = ObjectState.FINALIZING
+_DEINIT = ObjectState.DEINIT
+_FINALIZED = ObjectState.FINALIZED
+
+
+class UseAfterFinalize:
+    """What the sanitizer recorded about one use of a finalized object (``Universe.sanitizer``).
+
+    :param op: the QEMU function that touched the object.
+    :param typename: the object's type.
+    :param serial: the object's serial in its universe.
+    :param state: its state at the touch (``finalized``, or ``deinit`` for the freed property table).
+    :param finalized_by: where the finalizing ``object_unref`` was called from.
+    """
+
+    __slots__ = ("finalized_by", "op", "serial", "state", "typename")
+
+    def __init__(self, op: str, typename: str, serial: int, state: ObjectState, finalized_by: str) -> None:
+        self.op = op
+        self.typename = typename
+        self.serial = serial
+        self.state = state
+        self.finalized_by = finalized_by
+
+    def __repr__(self) -> str:
+        return f"<UseAfterFinalize {self.op} on {self.typename!r} #{self.serial} ({self.state.value})>"
+
+    @property
+    def message(self) -> str:
+        """:return: the report's text (the ``QOMFatal`` message)."""
+        what = f"object '{self.typename}' #{self.serial}"
+        by = f"object_unref() from {self.finalized_by}"
+        if self.state is ObjectState.DEINIT:
+            return (
+                f"heap-use-after-free: {self.op}() on the property table of {what}, freed by "
+                f"object_property_del_all() before instance_finalize ({by})"
+            )
+        return f"heap-use-after-free: {self.op}() on {what}, finalized by {by}"
 
 
 class Object:
@@ -47,17 +105,21 @@ class Object:
 
     klass: ObjectClass
     universe: Universe
+    # Zero fields that most objects never change are class-level defaults (an instance gets its
+    # own value at the first write): object_new then sets fewer attributes.
+    ref = 0
+    serial = 0
+    #: name of the child<> property in ``parent`` that holds this object
+    child_name: str | None = None
+    #: bumped on every instance-property add/remove (restart logic of finalize)
+    prop_generation = 0
+    #: (code, instruction offset) of the call of the finalizing ``object_unref``
+    finalized_at: tuple[CodeType, int] | None = None
 
     def __init__(self) -> None:
-        self.ref = 0
         self.parent: Object | None = None
         self.properties: dict[str, ObjectProperty] = {}
-        self.state = ObjectState.LIVE
-        self.serial = 0
-        #: name of the child<> property in ``parent`` that holds this object
-        self.child_name: str | None = None
-        #: bumped on every instance-property add/remove (restart logic of finalize)
-        self.prop_generation = 0
+        self.state = _LIVE
 
     def __repr__(self) -> str:
         name = getattr(getattr(self, "klass", None), "type", None)
@@ -90,6 +152,204 @@ def _check_obj(obj: object, what: str = "obj") -> Object:
     return obj
 
 
+def _finalized_by(obj: Object) -> str:
+    at = obj.finalized_at
+    if at is None:
+        return "?"
+    code, lasti = at
+    line = next((pos[0] for i, pos in enumerate(code.co_positions()) if i == lasti // 2), None)
+    return f"{code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{line})"
+
+
+def use_after_finalize(obj: Object, op: str) -> QOMFatal:
+    """Record a use of a finalized object (or of its freed property table) and build the fatal.
+
+    :param obj: the object touched.
+    :param op: the QEMU function that touched it.
+    :return: the :class:`QOMFatal` to raise (its message names ``op``, the object, and where it
+        was finalized).
+    """
+    report = UseAfterFinalize(op, obj.klass.type.name, obj.serial, obj.state, _finalized_by(obj))
+    u = obj.universe
+    u.sanitizer.append(report)
+    if u.listeners:
+        u.emit(EventKind.USE_AFTER_FINALIZE, obj, report.typename, op)
+    return QOMFatal(report.message)
+
+
+def check_live(obj: object, op: str, what: str = "obj") -> Object:
+    """Check an argument is an object whose memory is still there (not ``FINALIZED``).
+
+    :param obj: the argument.
+    :param op: the QEMU function being called.
+    :param what: the argument's name in a ``TypeError``.
+    :return: ``obj``.
+    :raise QOMFatal: when ``obj`` was finalized.
+    """
+    if not isinstance(obj, Object):
+        raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, op)
+    return obj
+
+
+def check_table(obj: object, op: str, what: str = "obj") -> Object:
+    """Check an argument is an object whose instance property table is still there (``LIVE``, or
+    ``FINALIZING`` while its properties are released).
+
+    :param obj: the argument.
+    :param op: the QEMU function being called.
+    :param what: the argument's name in a ``TypeError``.
+    :return: ``obj``.
+    :raise QOMFatal: when ``obj`` was finalized or its property table was freed.
+    """
+    if not isinstance(obj, Object):
+        raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
+    state = obj.state
+    if state is not _LIVE and (state is _FINALIZED or state is _DEINIT):
+        raise use_after_finalize(obj, op)
+    return obj
+
+
+class AttrStore:
+    """A property ``init`` hook that stores one parsed default in an instance attribute.
+
+    The typed ``uintN_ptr`` helpers and qdev's field properties install it once their default is
+    parsed; :func:`object_new` folds runs of them into one update of the instance dict when the
+    instance type stores attributes plainly (no ``__setattr__``, no descriptor of that name).
+
+    :param attr: the attribute.
+    :param value: the parsed default.
+    """
+
+    __slots__ = ("attr", "value")
+
+    def __init__(self, attr: str, value: object) -> None:
+        self.attr = attr
+        self.value = value
+
+    def __call__(self, obj: Object, _prop: object) -> None:
+        setattr(obj, self.attr, self.value)
+
+
+class SetterDefault:
+    """A property ``init`` hook that hands one checked default to a typed helper's setter
+    callback; a ``QOMError`` it raises is fatal (``object_property_init_defval`` uses
+    ``error_abort``).
+
+    :param set: the setter callback ``(obj, value)``.
+    :param value: the default.
+    """
+
+    __slots__ = ("set", "value")
+
+    def __init__(self, set: Callable[[Object, Any], None], value: object) -> None:
+        self.set = set
+        self.value = value
+
+    def __call__(self, obj: Object, _prop: object) -> None:
+        try:
+            self.set(obj, self.value)
+        except QOMError as err:
+            raise QOMFatal(err.desc) from None
+
+
+def _plain_attr(cls: type, attr: str) -> bool:
+    plain: bool = getattr(cls, "__setattr__") is object.__setattr__  # noqa: B009 -- mypy sees the slot types
+    return plain and attr.isidentifier() and not keyword.iskeyword(attr) and not hasattr(
+        getattr(cls, attr, None), "__set__"
+    )
+
+
+def _compile_init(
+    ti: TypeImpl, klass: ObjectClass, cls: type[Object], hooks: tuple[Callable[[Object], None], ...]
+) -> tuple[Callable[[Object], None], Callable[[], Object]]:
+    """Build, for one class, the functions that do what ``object_new`` does.
+
+    ``init(obj)`` applies the class properties' defaults in ``class_property_inits`` order (QEMU:
+    ``object_class_property_init_all``), then runs ``instance_init`` and ``instance_post_init``
+    root to leaf, each as its own statement: a default stored in a plain attribute becomes an
+    attribute assignment, a typed helper's default a call of its setter (a ``QOMError`` is
+    fatal), any other ``init`` hook a call.  ``new()`` is the whole of ``object_new`` for a
+    concrete, non-singleton type: allocate, take the first reference and the next serial,
+    count, ``init``, announce.  The order and every call are those of the loops they replace;
+    only the interpretation overhead goes.
+
+    :param ti: the type.
+    :param klass: its class.
+    :param cls: its instance type.
+    :param hooks: ``instance_init`` then ``instance_post_init`` hooks, root to leaf.
+    :return: ``(init, new)``.
+    """
+    args: list[object] = []
+
+    def arg(value: object) -> str:
+        args.append(value)
+        return f"a{len(args) - 1}"
+
+    body: list[str] = []
+    for prop in klass.class_property_inits():
+        init = prop.init
+        if type(init) is AttrStore:
+            if _plain_attr(cls, init.attr):
+                body.append(f"obj.{init.attr} = {arg(init.value)}")
+            else:
+                body.append(f"setattr(obj, {arg(init.attr)}, {arg(init.value)})")
+        elif type(init) is SetterDefault:
+            body += [
+                "try:",
+                f"    {arg(init.set)}(obj, {arg(init.value)})",
+                "except QOMError as err:",
+                "    raise QOMFatal(err.desc) from None",
+            ]
+        else:
+            body.append(f"{arg(init)}(obj, {arg(prop)})")
+    body += [f"{arg(hook)}(obj)" for hook in hooks]
+    u, name = ti.universe, ti.name
+    new_body = [
+        f"obj = {arg(cls)}()",
+        f"obj.klass = {arg(klass)}",
+        f"obj.universe = u = {arg(u)}",
+        "obj.ref = 1",
+        "obj.serial = serial = u.next_serial",
+        "u.next_serial = serial + 1",
+        "u.objects[serial] = obj",
+        f"ti = {arg(ti)}",
+        "ti.n_live += 1",
+        "ti.n_created += 1",
+        *body,
+        "if u.listeners:",
+        f"    u.emit({arg(EventKind.INSTANCE_CREATED)}, obj, {arg(name)})",
+        "return obj",
+    ]
+    source = "\n".join([
+        f"def make({', '.join(f'a{i}' for i in range(len(args)))}):",
+        "  def init(obj):",
+        *(f"    {line}" for line in body),
+        "    return None",
+        "  def new():",
+        *(f"    {line}" for line in new_body),
+        "  return init, new",
+        "",
+    ])
+    namespace: dict[str, Any] = {"QOMError": QOMError, "QOMFatal": QOMFatal}
+    exec(compile(source, f"<qom new of {name}>", "exec"), namespace)
+    made: tuple[Callable[[Object], None], Callable[[], Object]] = namespace["make"](*args)
+    return made
+
+
+def _new_plan(ti: TypeImpl, klass: ObjectClass, u: Universe) -> tuple[type[Object], Callable[[Object], None]]:
+    cls = ti.py_instance_type or Object
+    init, new = _compile_init(ti, klass, cls, ti.init_hooks + ti.post_init_hooks)
+    plan = (cls, init)
+    klass._new_plan = plan
+    klass._new_plan_gen = u.class_generation
+    # object_new's whole path, for the types it may take (a singleton needs its checks)
+    ti.new_fn = None if ti.abstract or ti.is_singleton else new
+    ti.new_gen = u.class_generation
+    return plan
+
+
 def _object_new_with_type(ti: TypeImpl) -> Object:
     klass = ti.class_
     if klass is None:
@@ -106,7 +366,7 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
             if policy is SingletonPolicy.QMP_ERROR:
                 raise GenericError(f"Object type '{ti.name}' conflicts with an existing singleton instance")
             raise QOMFatal("assertion failed: (!singleton_get_instance(type->class))")
-    cls = ti.py_instance_type or Object
+    cls, init = klass._new_plan if klass._new_plan_gen == u.class_generation else _new_plan(ti, klass, u)
     obj = cls()
     obj.klass = klass
     obj.universe = u
@@ -114,21 +374,11 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
     obj.serial = serial = u.next_serial
     u.next_serial = serial + 1
     u.objects[serial] = obj
-    name = ti.name
-    live = u.live
-    live[name] = live.get(name, 0) + 1
-    created = u.created
-    created[name] = created.get(name, 0) + 1
-    u.created_total += 1
+    ti.n_live += 1
+    ti.n_created += 1
     if ti.is_singleton:
-        u.singletons[name] = obj
-    inits = klass._init_props if klass._lookup_gen == u.class_generation else klass.class_property_inits()
-    for prop in inits:
-        prop.init(obj, prop)  # type: ignore[misc]  # filtered on init is not None
-    for hook in ti.init_hooks:
-        hook(obj)
-    for hook in ti.post_init_hooks:
-        hook(obj)
+        u.singletons[ti.name] = obj
+    init(obj)  # property defaults, instance_init and instance_post_init (see _compile_init)
     if u.listeners:
         u.emit(EventKind.INSTANCE_CREATED, obj, ti.name)
     return obj
@@ -142,12 +392,79 @@ def object_new(typename: str) -> Object:
     :raise QOMFatal: when the type is unknown or abstract, or a second singleton under ``FATAL``.
     :raise GenericError: for a second singleton under ``QMP_ERROR``.
     """
-    if not isinstance(typename, str):
+    if type(typename) is not str and not isinstance(typename, str):
         raise TypeError(f"type name must be a str, not {type(typename).__name__}")
-    ti = current_universe().types.get(typename)
+    u = _CURRENT.get() or current_universe()
+    ti = u.types.get(typename)
     if ti is None:
         raise QOMFatal(f"unknown type '{typename}'")
+    new = ti.new_fn
+    if new is not None and ti.new_gen == u.class_generation:
+        return new()  # _object_new_with_type's steps, compiled for this type (see _compile_init)
     return _object_new_with_type(ti)
+
+
+def object_initialize(data: Object, size: int, typename: str) -> None:
+    """Initialize an object in storage the caller owns (``qom/object.c:object_initialize``): the
+    C idiom for a child embedded in its parent's state struct.
+
+    ``data`` is an instance of the type's instance type, made by the caller (the storage); it is
+    reset by running its ``__init__`` again (QEMU's ``memset(obj, 0, ...)``), then initialized
+    as :func:`object_new` does: one reference, class defaults, ``instance_init`` and
+    ``instance_post_init`` root to leaf.  QEMU does no singleton check here, nor does qomsim.
+
+    :param data: the storage.
+    :param size: the storage's size, as ``sizeof`` would give it (compared with the type's
+        ``instance_size``, inherited from its parents when 0).
+    :param typename: a concrete registered type.
+    :raise QOMFatal: "unknown type '%s'" (``error_fatal``), an abstract type, a ``size`` below
+        the type's, storage that is not an instance of the type's instance type (a struct too
+        small for it), or storage that still holds a live object.
+    """
+    if not isinstance(data, Object):
+        raise TypeError(f"data must be an Object, not {type(data).__name__}")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"size must be an int, not {type(size).__name__}")
+    if type(typename) is not str:
+        raise TypeError(f"type name must be a str, not {type(typename).__name__}")
+    u = _CURRENT.get() or current_universe()
+    ti = u.types.get(typename)
+    if ti is None:
+        raise QOMFatal(f"unknown type '{typename}'")
+    klass = ti.class_
+    if klass is None:
+        klass = type_initialize(ti)
+    if ti.abstract:
+        raise QOMFatal("assertion failed: (type->abstract == false)")
+    cls, init = klass._new_plan if klass._new_plan_gen == u.class_generation else _new_plan(ti, klass, u)
+    if size < _instance_size(ti) or not isinstance(data, cls):
+        raise QOMFatal("assertion failed: (size >= type->instance_size)")
+    if getattr(data, "klass", None) is not None and data.state is not _FINALIZED:
+        # C would memset a live object away; qomsim refuses rather than corrupt its registry
+        raise QOMFatal(f"object_initialize: the storage holds live object {data!r}")
+    type(data).__init__(data)  # memset(obj, 0, type->instance_size)
+    for field in ("ref", "serial", "child_name", "prop_generation", "finalized_at"):
+        data.__dict__.pop(field, None)  # back to the class-level zero values
+    data.klass = klass
+    data.universe = u
+    data.ref = 1
+    data.serial = serial = u.next_serial
+    u.next_serial = serial + 1
+    u.objects[serial] = data
+    ti.n_live += 1
+    ti.n_created += 1
+    init(data)
+    if u.listeners:
+        u.emit(EventKind.INSTANCE_CREATED, data, typename)
+
+
+def _instance_size(ti: TypeImpl) -> int:
+    t: TypeImpl | None = ti
+    while t is not None:
+        if t.instance_size:
+            return t.instance_size
+        t = t.parent()
+    return 0
 
 
 def object_new_with_class(klass: ObjectClass) -> Object:
@@ -172,7 +489,7 @@ def object_ref(obj: Object) -> Object:
     """
     if obj is None:
         return obj
-    _check_obj(obj)
+    check_live(obj, "object_ref")
     if obj.ref >= _INT_MAX:
         raise QOMFatal("assertion failed: (ref < INT_MAX)")
     obj.ref += 1
@@ -189,12 +506,37 @@ def object_unref(obj: Object | None) -> None:
         return
     if not isinstance(obj, Object):
         raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, "object_unref")
     ref = obj.ref
     if ref <= 0:
         raise QOMFatal("assertion failed: (obj->ref > 0)")
     obj.ref = ref - 1
     if ref == 1:
-        _object_finalize(obj)
+        f = sys._getframe(1)
+        if f.f_code.co_name[0] == "_":
+            while f.f_code.co_name[0] == "_" and f.f_back is not None:
+                f = f.f_back  # report the first public caller (object_unparent, not _release_child)
+        obj.finalized_at = (f.f_code, f.f_lasti)  # the line is looked up only for a report
+        klass = obj.klass
+        ti = klass.type
+        u = obj.universe
+        if (
+            obj.properties
+            or ti.finalize_hooks
+            or ti.is_singleton
+            or u.listeners
+            or obj.parent is not None
+            or klass._lookup_gen != u.class_generation
+            or klass._release_props
+        ):
+            _object_finalize(obj)
+            return
+        # Nothing to release, no instance_finalize, nobody listening: _object_finalize's steps
+        # come down to these (its intermediate states are observable by no one).
+        obj.state = _FINALIZED
+        u.objects.pop(obj.serial, None)
+        ti.n_live -= 1
 
 
 def object_property_del_all(obj: Object) -> None:
@@ -241,18 +583,23 @@ def object_property_del_all(obj: Object) -> None:
 
 def _object_finalize(obj: Object) -> None:
     u = obj.universe
-    ti = obj.klass.type
-    obj.state = ObjectState.FINALIZING
-    object_property_del_all(obj)
+    klass = obj.klass
+    ti = klass.type
+    obj.state = _FINALIZING
+    if obj.properties or (
+        klass._release_props if klass._lookup_gen == u.class_generation else klass.class_property_releases()
+    ):
+        object_property_del_all(obj)  # (else there is nothing to release and nothing to remove)
+    obj.state = _DEINIT
     for hook in ti.finalize_hooks:
         hook(obj)
     if obj.ref != 0:
         raise QOMFatal("assertion failed: (obj->ref == 0)")
     if obj.parent is not None:
         raise QOMFatal("assertion failed: (obj->parent == NULL)")
-    obj.state = ObjectState.FINALIZED
+    obj.state = _FINALIZED
     u.objects.pop(obj.serial, None)
-    u.live[ti.name] -= 1
+    ti.n_live -= 1
     if u.singletons and u.singletons.get(ti.name) is obj:
         del u.singletons[ti.name]
     if u.listeners:
@@ -268,7 +615,7 @@ def object_dynamic_cast(obj: Object | None, typename: str) -> Object | None:
     """
     if obj is None:
         return None
-    _check_obj(obj)
+    check_live(obj, "object_dynamic_cast")
     if object_class_dynamic_cast(obj.klass, typename) is not None:
         return obj
     return None
@@ -284,9 +631,10 @@ def object_dynamic_cast_assert(obj: Object, typename: str) -> Object:
     """
     if obj is None:
         return obj
+    check_live(obj, "object_dynamic_cast_assert")
     if object_dynamic_cast(obj, typename) is None:
         raise QOMFatal(
-            f"qom/object.c:0:object_dynamic_cast_assert: Object {obj!r} is not an instance of type {typename}"
+            f"qom/object.c:object_dynamic_cast_assert: Object {obj!r} is not an instance of type {typename}"
         )
     return obj
 
@@ -294,10 +642,10 @@ def object_dynamic_cast_assert(obj: Object, typename: str) -> Object:
 def object_get_typename(obj: Object) -> str:
     """:param obj: the object.
     :return: its type name."""
-    return _check_obj(obj).klass.type.name
+    return check_live(obj, "object_get_typename").klass.type.name
 
 
 def object_get_class(obj: Object) -> ObjectClass:
     """:param obj: the object.
     :return: its class."""
-    return _check_obj(obj).klass
+    return check_live(obj, "object_get_class").klass

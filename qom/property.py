@@ -1,4 +1,7 @@
-"""Properties: add, find, iterate, delete, get/set/parse, typed helpers and defaults (spec §4).
+"""Properties, the core machinery: add, find, iterate, delete, get/set/parse, descriptions and
+defaults (spec §4), and the accessors the typed helpers install (the get/set paths and the
+defaults know them, so they live here).  The typed adders themselves (bool, str, enum,
+``uintN_ptr``, instance and class forms) are in :mod:`qom.property_typed`.
 
 A property's ``get(obj, v, name, opaque)`` writes its value into visitor ``v``;
 ``set(obj, v, name, opaque)`` reads the new value from ``v`` (see :mod:`qom.visitor`).
@@ -8,12 +11,21 @@ Errors are raised as :class:`~qom.errors.QOMError`; QEMU's ``error_abort`` cases
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator
 from enum import Flag
 from typing import Any
 
 from qom.errors import GenericError, QOMError, QOMFatal
-from qom.object import Object
+from qom.object import (
+    AttrStore,
+    Object,
+    ObjectState,
+    SetterDefault,
+    check_live,
+    check_table,
+    use_after_finalize,
+)
 from qom.types import ObjectClass
 from qom.universe import EventKind
 from qom.visitor import (
@@ -28,6 +40,9 @@ from qom.visitor import (
 )
 
 __all__ = [
+    "OBJ_PROP_FLAG_READ",
+    "OBJ_PROP_FLAG_READWRITE",
+    "OBJ_PROP_FLAG_WRITE",
     "ObjectProperty",
     "ObjectPropertyAccessor",
     "ObjectPropertyFlags",
@@ -35,25 +50,11 @@ __all__ = [
     "ObjectPropertyRelease",
     "ObjectPropertyResolve",
     "object_class_property_add",
-    "object_class_property_add_bool",
-    "object_class_property_add_enum",
-    "object_class_property_add_str",
-    "object_class_property_add_uint8_ptr",
-    "object_class_property_add_uint16_ptr",
-    "object_class_property_add_uint32_ptr",
-    "object_class_property_add_uint64_ptr",
     "object_class_property_find",
     "object_class_property_find_err",
     "object_class_property_iter",
     "object_class_property_set_description",
     "object_property_add",
-    "object_property_add_bool",
-    "object_property_add_enum",
-    "object_property_add_str",
-    "object_property_add_uint8_ptr",
-    "object_property_add_uint16_ptr",
-    "object_property_add_uint32_ptr",
-    "object_property_add_uint64_ptr",
     "object_property_del",
     "object_property_find",
     "object_property_find_err",
@@ -62,8 +63,10 @@ __all__ = [
     "object_property_get_enum",
     "object_property_get_int",
     "object_property_get_str",
+    "object_property_get_type",
     "object_property_get_uint",
     "object_property_get_visitor",
+    "object_property_help",
     "object_property_iter",
     "object_property_parse",
     "object_property_print",
@@ -91,14 +94,22 @@ ObjectPropertyResolve = Callable[[Object, Any, str], "Object | None"]
 ObjectPropertyInit = Callable[[Object, "ObjectProperty"], None]
 
 _ARRAY_MAX = 2**15 - 1  # INT16_MAX
+_LIVE = ObjectState.LIVE
+_FINALIZED = ObjectState.FINALIZED
 
 
 class ObjectPropertyFlags(Flag):
-    """``ObjectPropertyFlags`` of the ``*_ptr`` helpers."""
+    """``ObjectPropertyFlags`` of the ``*_ptr`` helpers (which also take the plain ints)."""
 
     READ = 1
     WRITE = 2
     READWRITE = 3
+
+
+#: ``include/qom/object.h``'s names for the flags
+OBJ_PROP_FLAG_READ = ObjectPropertyFlags.READ
+OBJ_PROP_FLAG_WRITE = ObjectPropertyFlags.WRITE
+OBJ_PROP_FLAG_READWRITE = ObjectPropertyFlags.READWRITE
 
 
 class ObjectProperty:
@@ -197,7 +208,7 @@ def object_property_try_add(
     :raise GenericError: "attempt to add duplicate property '%s' to object (type '%s')".
     :raise QOMFatal: when every array index is taken.
     """
-    _obj(obj)
+    check_table(obj, "object_property_try_add")
     _str(name, "name")
     _str(type, "type")
     _hooks(get=get, set=set, release=release)
@@ -322,9 +333,11 @@ def object_property_find(obj: Object, name: str) -> ObjectProperty | None:
     :param name: the property name.
     :return: the property, or ``None``.
     """
-    prop = _obj(obj).klass.class_property_lookup().get(name)
+    prop = check_live(obj, "object_property_find").klass.class_property_lookup().get(name)
     if prop is not None:
         return prop
+    if obj.state is not _LIVE:
+        check_table(obj, "object_property_find")
     return obj.properties.get(_str(name, "name"))
 
 
@@ -339,13 +352,57 @@ def object_property_find_err(obj: Object, name: str) -> ObjectProperty:
     return prop
 
 
+def object_property_get_type(obj: Object, name: str) -> str:
+    """The type string of a property (``qom/object.c:object_property_get_type``).
+
+    :param obj: the object.
+    :param name: the property name.
+    :return: e.g. ``"bool"``, ``"uint32"``, ``"child<container>"``.
+    :raise GenericError: "Property '%s.%s' not found".
+    """
+    return object_property_find_err(obj, name).type
+
+
+def object_property_help(name: str, type: str, defval: JSON, description: str | None) -> str:
+    """One line of ``-device T,help`` / ``-object T,help`` (``qom/object_interfaces.c:object_property_help``):
+    ``  NAME=<TYPE>``, padded to 24 columns then `` - `` when a description or default follows,
+    the description, then `` (default: ...)``: a string as is, a bool as ``on``/``off``, anything
+    else as compact JSON.
+
+    :param name: the property name.
+    :param type: its type string.
+    :param defval: its default (``None``: no default).
+    :param description: its description, or ``None``.
+    :return: the line, without a newline.
+    """
+    _str(name, "name")
+    _str(type, "type")
+    if description is not None:
+        _str(description, "description")
+    text = f"  {name}=<{type}>"
+    if description is not None or defval is not None:
+        text = text.ljust(24) + " - "
+    if description is not None:
+        text += description
+    if defval is not None:
+        check_json(defval)
+        if isinstance(defval, str):
+            shown = defval
+        elif isinstance(defval, bool):
+            shown = "on" if defval else "off"
+        else:
+            shown = json.dumps(defval)
+        text += f" (default: {shown})"
+    return text
+
+
 def object_property_iter(obj: Object) -> Iterator[ObjectProperty]:
     """Iterate instance properties, then class properties leaf to root.
 
     :param obj: the object.
     :return: an iterator (over a copy of the instance table).
     """
-    _obj(obj)
+    check_table(obj, "object_property_iter")
     yield from list(obj.properties.values())
     yield from obj.klass.class_property_chain()
 
@@ -366,7 +423,7 @@ def object_property_del(obj: Object, name: str) -> None:
     :param name: an instance property name.
     :raise QOMFatal: when there is no such instance property (QEMU crashes).
     """
-    _obj(obj)
+    check_table(obj, "object_property_del")
     prop = obj.properties.get(_str(name, "name"))
     if prop is None:
         raise QOMFatal(f"object_property_del: no instance property '{name}' (NULL dereference)")
@@ -391,6 +448,7 @@ def object_property_get_visitor(obj: Object, name: str, v: Visitor) -> None:
     :param v: an output visitor.
     :raise GenericError: when not found or not readable, or the getter fails.
     """
+    check_live(obj, "object_property_get")
     prop = object_property_find_err(obj, name)
     if prop.get is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not readable")
@@ -405,6 +463,7 @@ def object_property_set_visitor(obj: Object, name: str, v: Visitor) -> None:
     :param v: an input visitor.
     :raise GenericError: when not found or not writable, or the setter fails.
     """
+    check_live(obj, "object_property_set")
     prop = object_property_find_err(obj, name)
     if prop.set is None:
         raise GenericError(f"Property '{obj.klass.type.name}.{name}' is not writable")
@@ -424,12 +483,16 @@ def object_property_get(obj: Object, name: str) -> JSON:
         object_property_get_visitor(obj, name, v)  # the checks and their exact errors
         return v.result
     # object_property_get_visitor with the lookup inlined (hot path: arguments checked once)
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, "object_property_get")
     klass = obj.klass
     lookup = (
         klass._lookup if klass._lookup_gen == obj.universe.class_generation else klass.class_property_lookup()
     )
     prop = lookup.get(name)
     if prop is None:
+        if obj.state is not _LIVE:
+            check_table(obj, "object_property_find")
         prop = obj.properties.get(name)
         if prop is None:
             raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
@@ -466,12 +529,16 @@ def object_property_set(obj: Object, name: str, value: JSON) -> None:
     if vt is not int and vt is not str and vt is not bool:
         check_json(value)  # plain JSON scalars of these exact types always pass
     # object_property_set_visitor with the lookup inlined (the arguments are checked above)
+    if obj.state is _FINALIZED:
+        raise use_after_finalize(obj, "object_property_set")
     klass = obj.klass
     lookup = (
         klass._lookup if klass._lookup_gen == obj.universe.class_generation else klass.class_property_lookup()
     )
     prop = lookup.get(name)
     if prop is None:
+        if obj.state is not _LIVE:
+            check_table(obj, "object_property_find")
         prop = obj.properties.get(name)
         if prop is None:
             raise GenericError(f"Property '{obj.klass.type.name}.{name}' not found")
@@ -503,7 +570,7 @@ def object_property_parse(obj: Object, name: str, string: str) -> None:
     :param string: the text.
     :raise GenericError: as :func:`object_property_set`, or a parse error.
     """
-    _obj(obj)
+    check_live(obj, "object_property_parse")
     _str(name, "name")
     _str(string, "string")
     object_property_set_visitor(obj, name, StringInputVisitor(string))
@@ -521,6 +588,7 @@ def object_property_print(obj: Object, name: str, human: bool = False) -> str:
     """
     if not isinstance(human, bool):
         raise TypeError(f"object_property_print(): human must be a bool, not {type(human).__name__}")
+    check_live(obj, "object_property_print")
     v = StringOutputVisitor(human)
     object_property_get_visitor(obj, name, v)
     return v.result
@@ -647,6 +715,7 @@ def object_property_set_description(obj: Object, name: str, description: str | N
     :raise TypeError: when an argument has the wrong type."""
     if description is not None:
         _str(description, "object_property_set_description(): description")
+    check_live(obj, "object_property_set_description")
     try:
         prop = object_property_find_err(obj, name)
     except QOMError as err:
@@ -679,25 +748,17 @@ def _init_defval(obj: Object, prop: ObjectProperty) -> None:
         # A *_ptr setter only stores what the visitor parsed, so every later instance gets the
         # same value: parse once (this first time, errors and all), then store (as qdev does).
         attr: str = prop.opaque[0]
-        value = getattr(obj, attr)
-
-        def store(o: Object, _prop: ObjectProperty) -> None:
-            setattr(o, attr, value)
-
-        prop.init = store
+        prop.init = AttrStore(attr, getattr(obj, attr))
     elif prop.set is _set_bool or prop.set is _set_str:
         # The first pass succeeded, so the default has the exact type the visitor returns as is:
         # later instances hand it straight to the callback (its errors stay fatal).
         hooks: _BoolHooks | _StrHooks = prop.opaque
-        default = prop.defval
-
-        def call(o: Object, _prop: ObjectProperty) -> None:
-            try:
-                hooks.set(o, default)  # type: ignore[misc,arg-type]  # registered only with a setter
-            except QOMError as err:
-                raise QOMFatal(err.desc) from None
-
-        prop.init = call
+        assert hooks.set is not None  # registered only with a setter
+        prop.init = SetterDefault(hooks.set, prop.defval)
+    else:
+        return
+    if prop._owner is not None:
+        prop._owner.universe.class_generation += 1  # object_new's plans take the new init hook
 
 
 def _set_default(prop: ObjectProperty, value: JSON) -> None:
@@ -751,7 +812,7 @@ def object_property_set_default_uint(prop: ObjectProperty, value: int) -> None:
     _set_default(prop, value)
 
 
-# -- typed helpers ----------------------------------------------------------------------------------
+# -- accessors the typed helpers install (get/set and defaults take fast paths for them) --------
 
 
 class _BoolHooks:
@@ -774,48 +835,6 @@ def _set_bool(obj: Object, v: Visitor, name: str, opaque: _BoolHooks) -> None:
     opaque.set(obj, v.type_bool(name))
 
 
-def _bool_args(
-    get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _BoolHooks]:
-    _hooks(get=get, set=set)
-    return (_get_bool if get else None), (_set_bool if set else None), _BoolHooks(get, set)
-
-
-def object_property_add_bool(
-    obj: Object, name: str, get: Callable[[Object], bool] | None, set: Callable[[Object, bool], None] | None
-) -> ObjectProperty:
-    """Add a ``bool`` instance property backed by two callbacks.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param get: returns the value (``None``: not readable).
-    :param set: stores a value (``None``: not writable).
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _bool_args(get, set)
-    return object_property_add(obj, name, "bool", g, s, None, opaque)
-
-
-def object_class_property_add_bool(
-    klass: ObjectClass,
-    name: str,
-    get: Callable[[Object], bool] | None,
-    set: Callable[[Object, bool], None] | None,
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_bool`.
-
-    :param klass: the class.
-    :param name: the property name.
-    :param get: returns the value.
-    :param set: stores a value.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _bool_args(get, set)
-    return object_class_property_add(klass, name, "bool", g, s, None, opaque)
-
-
 class _StrHooks:
     __slots__ = ("get", "set")
 
@@ -836,134 +855,6 @@ def _set_str(obj: Object, v: Visitor, name: str, opaque: _StrHooks) -> None:
     opaque.set(obj, v.type_str(name))
 
 
-def _str_args(
-    get: Callable[[Object], str | None] | None, set: Callable[[Object, str], None] | None
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _StrHooks]:
-    _hooks(get=get, set=set)
-    return (_get_str if get else None), (_set_str if set else None), _StrHooks(get, set)
-
-
-def object_property_add_str(
-    obj: Object,
-    name: str,
-    get: Callable[[Object], str | None] | None,
-    set: Callable[[Object, str], None] | None,
-) -> ObjectProperty:
-    """Add a ``string`` instance property backed by two callbacks.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param get: returns the value (``None`` reads as ``""``).
-    :param set: stores a value.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _str_args(get, set)
-    return object_property_add(obj, name, "string", g, s, None, opaque)
-
-
-def object_class_property_add_str(
-    klass: ObjectClass,
-    name: str,
-    get: Callable[[Object], str | None] | None,
-    set: Callable[[Object, str], None] | None,
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_str`.
-
-    :param klass: the class.
-    :param name: the property name.
-    :param get: returns the value.
-    :param set: stores a value.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _str_args(get, set)
-    return object_class_property_add(klass, name, "string", g, s, None, opaque)
-
-
-class _EnumHooks:
-    __slots__ = ("get", "lookup", "set")
-
-    def __init__(
-        self,
-        lookup: Sequence[str],
-        get: Callable[[Object], int] | None,
-        set: Callable[[Object, int], None] | None,
-    ) -> None:
-        self.lookup = tuple(lookup)
-        self.get = get
-        self.set = set
-
-
-def _get_enum(obj: Object, v: Visitor, name: str, opaque: _EnumHooks) -> None:
-    assert opaque.get is not None  # registered only with a getter
-    v.type_enum(name, opaque.get(obj), opaque.lookup)
-
-
-def _set_enum(obj: Object, v: Visitor, name: str, opaque: _EnumHooks) -> None:
-    assert opaque.set is not None  # registered only with a setter
-    opaque.set(obj, v.type_enum(name, 0, opaque.lookup))
-
-
-def _enum_args(
-    typename: str,
-    lookup: Sequence[str],
-    get: Callable[[Object], int] | None,
-    set: Callable[[Object, int], None] | None,
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None, _EnumHooks]:
-    _str(typename, "typename")
-    if isinstance(lookup, str) or not all(isinstance(x, str) for x in lookup):
-        raise TypeError("lookup must be a sequence of str")
-    _hooks(get=get, set=set)
-    return (_get_enum if get else None), (_set_enum if set else None), _EnumHooks(lookup, get, set)
-
-
-def object_property_add_enum(
-    obj: Object,
-    name: str,
-    typename: str,
-    lookup: Sequence[str],
-    get: Callable[[Object], int] | None,
-    set: Callable[[Object, int], None] | None,
-) -> ObjectProperty:
-    """Add an enum instance property (type string = ``typename``; values travel as names).
-
-    :param obj: the object.
-    :param name: the property name.
-    :param typename: the enum type name.
-    :param lookup: the names, by index.
-    :param get: returns the index.
-    :param set: stores an index.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _enum_args(typename, lookup, get, set)
-    return object_property_add(obj, name, typename, g, s, None, opaque)
-
-
-def object_class_property_add_enum(
-    klass: ObjectClass,
-    name: str,
-    typename: str,
-    lookup: Sequence[str],
-    get: Callable[[Object], int] | None,
-    set: Callable[[Object, int], None] | None,
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_enum`.
-
-    :param klass: the class.
-    :param name: the property name.
-    :param typename: the enum type name.
-    :param lookup: the names, by index.
-    :param get: returns the index.
-    :param set: stores an index.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    g, s, opaque = _enum_args(typename, lookup, get, set)
-    return object_class_property_add(klass, name, typename, g, s, None, opaque)
-
-
 def _ptr_get(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> None:
     attr, kind = opaque
     v.type_uint(name, getattr(obj, attr, 0), kind)
@@ -972,130 +863,3 @@ def _ptr_get(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> Non
 def _ptr_set(obj: Object, v: Visitor, name: str, opaque: tuple[str, str]) -> None:
     attr, kind = opaque
     setattr(obj, attr, v.type_uint(name, 0, kind))
-
-
-def _ptr_args(
-    attr: str, flags: ObjectPropertyFlags
-) -> tuple[ObjectPropertyAccessor | None, ObjectPropertyAccessor | None]:
-    _str(attr, "attr")
-    if not isinstance(flags, ObjectPropertyFlags):
-        raise TypeError(f"flags must be ObjectPropertyFlags, not {type(flags).__name__}")
-    g = _ptr_get if ObjectPropertyFlags.READ in flags else None
-    s = _ptr_set if ObjectPropertyFlags.WRITE in flags else None
-    return g, s
-
-
-def _add_ptr(obj: Object, name: str, attr: str, flags: ObjectPropertyFlags, kind: str) -> ObjectProperty:
-    g, s = _ptr_args(attr, flags)
-    return object_property_add(obj, name, kind, g, s, None, (attr, kind))
-
-
-def _class_add_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags, kind: str
-) -> ObjectProperty:
-    g, s = _ptr_args(attr, flags)
-    return object_class_property_add(klass, name, kind, g, s, None, (attr, kind))
-
-
-def object_property_add_uint8_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """Add a ``uint8`` property backed by instance attribute ``attr``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    :raise QOMFatal: on a duplicate.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint8")
-
-
-def object_property_add_uint16_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """As :func:`object_property_add_uint8_ptr`, for ``uint16``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint16")
-
-
-def object_property_add_uint32_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """As :func:`object_property_add_uint8_ptr`, for ``uint32``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint32")
-
-
-def object_property_add_uint64_ptr(
-    obj: Object, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """As :func:`object_property_add_uint8_ptr`, for ``uint64``.
-
-    :param obj: the object.
-    :param name: the property name.
-    :param attr: the attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _add_ptr(obj, name, attr, flags, "uint64")
-
-
-def object_class_property_add_uint8_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """Class form of :func:`object_property_add_uint8_ptr` (``attr`` lives on each instance).
-
-    :param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute holding the value.
-    :param flags: READ and/or WRITE.
-    :return: the property.
-    """
-    return _class_add_ptr(klass, name, attr, flags, "uint8")
-
-
-def object_class_property_add_uint16_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """:param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
-    :return: the property."""
-    return _class_add_ptr(klass, name, attr, flags, "uint16")
-
-
-def object_class_property_add_uint32_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """:param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
-    :return: the property."""
-    return _class_add_ptr(klass, name, attr, flags, "uint32")
-
-
-def object_class_property_add_uint64_ptr(
-    klass: ObjectClass, name: str, attr: str, flags: ObjectPropertyFlags
-) -> ObjectProperty:
-    """:param klass: the class.
-    :param name: the property name.
-    :param attr: the instance attribute.
-    :param flags: READ and/or WRITE.
-    :return: the property."""
-    return _class_add_ptr(klass, name, attr, flags, "uint64")

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from qom.errors import GenericError, QOMError, QOMFatal
-from qom.object import Object, object_dynamic_cast, object_new, object_ref, object_unref
+from qom.object import AttrStore, Object, object_dynamic_cast, object_new, object_ref, object_unref
 from qom.property import (
     ObjectProperty,
     object_class_property_add,
-    object_class_property_add_bool,
     object_class_property_set_description,
     object_property_find,
     object_property_parse,
@@ -31,6 +30,7 @@ from qom.property import (
     object_property_set_default_str,
     object_property_set_default_uint,
 )
+from qom.property_typed import object_class_property_add_bool
 from qom.tree import (
     ObjectPropertyLinkFlags,
     object_class_property_add_link,
@@ -76,6 +76,7 @@ __all__ = [
     "qdev_prop_uint32",
     "qdev_prop_uint64",
     "qdev_realize",
+    "qdev_realize_and_unref",
     "qdev_set_parent_bus",
     "qdev_unrealize",
 ]
@@ -389,13 +390,7 @@ def _fast_default(op: ObjectProperty, prop: Property) -> Callable[[Object, Objec
         setter(scratch, QObjectInputVisitor(op.defval), prop.name, prop)
     except QOMError as err:
         raise QOMFatal(err.desc) from None
-    value = getattr(scratch, prop.attr)
-    attr = prop.attr
-
-    def init(obj: Object, _op: ObjectProperty) -> None:
-        setattr(obj, attr, value)
-
-    return init
+    return AttrStore(prop.attr, getattr(scratch, prop.attr))
 
 
 def _qdev_class_add_property(klass: ObjectClass, prop: Property) -> None:
@@ -524,6 +519,7 @@ def _device_set_realized(obj: Object, value: bool) -> None:
     dc = _dc(obj)
     u = obj.universe
     if value and not dev.realized:
+        unattached_parent = False
         if obj.parent is None:
             from qom.universe import use_universe
 
@@ -534,8 +530,16 @@ def _device_set_realized(obj: Object, value: bool) -> None:
                 name = f"device[{u.unattached_count}]"
                 u.unattached_count += 1
                 object_property_add_child(unattached, name, obj)
+                unattached_parent = True
         if dc.realize is not None:
-            dc.realize(dev)
+            try:
+                dc.realize(dev)
+            except QOMError:
+                # hw/core/qdev.c:device_set_realized, label fail: undo the unattached parent
+                if unattached_parent:
+                    object_unparent(obj)
+                    u.unattached_count -= 1
+                raise
         for bus in dev.child_bus:
             bus.realized = True
         dev.pending_deleted_event = False
@@ -692,7 +696,7 @@ def qdev_new(typename: str) -> DeviceState:
     if not isinstance(obj, DeviceState) or object_dynamic_cast(obj, TYPE_DEVICE) is None:
         object_unref(obj)
         raise QOMFatal(
-            f"qom/object.c:0:object_dynamic_cast_assert: Object {typename} is not an instance of type "
+            f"qom/object.c:object_dynamic_cast_assert: Object {typename} is not an instance of type "
             f"{TYPE_DEVICE}"
         )
     return obj
@@ -758,6 +762,27 @@ def qdev_realize(dev: DeviceState, bus: BusState | None) -> None:
     if bus is not None:
         qdev_set_parent_bus(dev, bus)
     object_property_set_bool(dev, "realized", True)
+
+
+def qdev_realize_and_unref(dev: DeviceState, bus: BusState | None) -> None:
+    """Realize, then drop the caller's reference whatever the outcome
+    (``hw/core/qdev.c:qdev_realize_and_unref``): the usual end of ``qdev_new``.
+
+    On success the device lives on through its parent (``/machine/unattached`` when it had
+    none); on failure the unref finalizes a device nothing else holds.
+
+    :param dev: the device, with the reference :func:`qdev_new` gave the caller.
+    :param bus: its bus, or ``None``.
+    :raise QOMError: when realize fails (after the unref).
+    """
+    if not isinstance(dev, DeviceState):
+        raise TypeError(f"dev must be a DeviceState, not {type(dev).__name__}")
+    if bus is not None and not isinstance(bus, BusState):
+        raise TypeError(f"qdev_realize_and_unref(): bus must be a BusState or None, not {type(bus).__name__}")
+    try:
+        qdev_realize(dev, bus)
+    finally:
+        object_unref(dev)
 
 
 def qdev_unrealize(dev: DeviceState) -> None:

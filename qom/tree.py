@@ -14,6 +14,8 @@ from enum import Flag
 from qom.errors import DeviceNotFound, GenericError, QOMError, QOMFatal
 from qom.object import (
     Object,
+    check_live,
+    check_table,
     object_dynamic_cast,
     object_get_typename,
     object_new,
@@ -37,6 +39,8 @@ from qom.universe import EventKind, Universe, current_universe
 from qom.visitor import Visitor
 
 __all__ = [
+    "OBJ_PROP_LINK_CLASS",
+    "OBJ_PROP_LINK_DIRECT",
     "OBJ_PROP_LINK_STRONG",
     "TYPE_CONTAINER",
     "LinkCheck",
@@ -76,13 +80,20 @@ ROOT_CONTAINERS = ("audiodevs", "chardevs", "objects", "backend")
 
 
 class ObjectPropertyLinkFlags(Flag):
-    """``ObjectPropertyLinkFlags``: ``STRONG`` links hold a reference on their target."""
+    """``ObjectPropertyLinkFlags``: ``STRONG`` links hold a reference on their target; the
+    private ``DIRECT`` (a const link holds its target itself) and ``CLASS`` (a class link) are
+    set by the adders, as ``qom/object.c`` does."""
 
     NONE = 0
     STRONG = 1
+    DIRECT = 2
+    CLASS = 4
 
 
+#: ``include/qom/object.h``'s names for the flags
 OBJ_PROP_LINK_STRONG = ObjectPropertyLinkFlags.STRONG
+OBJ_PROP_LINK_DIRECT = ObjectPropertyLinkFlags.DIRECT
+OBJ_PROP_LINK_CLASS = ObjectPropertyLinkFlags.CLASS
 
 #: link check hook ``(obj, name, new_target)``; raises QOMError to veto
 LinkCheck = Callable[[Object, str, "Object | None"], None]
@@ -150,8 +161,8 @@ def object_property_try_add_child(obj: Object, name: str, child: Object) -> Obje
     :raise GenericError: on a duplicate name.
     :raise QOMFatal: when ``child`` already has a parent.
     """
-    _obj(obj)
-    _obj(child, "child")
+    check_table(obj, "object_property_try_add_child")
+    check_live(child, "object_property_try_add_child", "child")
     _str(name, "name")
     if child.parent is not None:
         raise QOMFatal("assertion failed: (!child->parent)")
@@ -188,7 +199,7 @@ def object_unparent(obj: Object) -> None:
 
     :param obj: the object; nothing happens without a parent.
     """
-    _obj(obj)
+    check_live(obj, "object_unparent")
     parent = obj.parent
     if parent is None:
         return
@@ -215,7 +226,7 @@ def object_child_foreach(obj: Object, fn: Callable[[Object], int]) -> int:
     :param fn: the callback.
     :return: the first non-zero result, else 0.
     """
-    for prop in list(_obj(obj).properties.values()):
+    for prop in list(check_table(obj, "object_child_foreach").properties.values()):
         if object_property_is_child(prop):
             ret = fn(prop.opaque)
             if ret:
@@ -230,7 +241,7 @@ def object_child_foreach_recursive(obj: Object, fn: Callable[[Object], int]) -> 
     :param fn: the callback.
     :return: the first non-zero result, else 0.
     """
-    for prop in list(_obj(obj).properties.values()):
+    for prop in list(check_table(obj, "object_child_foreach_recursive").properties.values()):
         if object_property_is_child(prop):
             ret = fn(prop.opaque)
             if ret:
@@ -290,7 +301,7 @@ def object_get_internal_root() -> Object:
 def object_get_canonical_path_component(obj: Object) -> str | None:
     """:param obj: the object.
     :return: the name of the child property of its parent that holds it, or ``None``."""
-    if _obj(obj).parent is None:
+    if check_live(obj, "object_get_canonical_path_component").parent is None:
         return None
     return obj.child_name
 
@@ -298,7 +309,7 @@ def object_get_canonical_path_component(obj: Object) -> str | None:
 def object_get_canonical_path(obj: Object) -> str | None:
     """:param obj: the object.
     :return: ``/a/b/...`` up to the root, ``"/"`` for the root, ``None`` when detached."""
-    _obj(obj)
+    check_live(obj, "object_get_canonical_path")
     root = obj.universe.root
     if obj is root:
         return "/"
@@ -319,7 +330,8 @@ def object_resolve_path_component(parent: Object, part: str) -> Object | None:
     :param part: a property name.
     :return: the target, or ``None``.
     """
-    prop = object_property_find(_obj(parent, "parent"), _str(part, "part"))
+    check_live(parent, "object_resolve_path_component", "parent")
+    prop = object_property_find(parent, _str(part, "part"))
     if prop is None or prop.resolve is None:
         return None
     return prop.resolve(parent, prop.opaque, part)
@@ -404,7 +416,7 @@ def object_resolve_path_at(parent: Object, path: str) -> Object | None:
     """:param parent: the start for a relative path.
     :param path: ``/...`` is absolute, anything else is walked from ``parent``.
     :return: the object, or ``None``."""
-    _obj(parent, "parent")
+    check_live(parent, "object_resolve_path_at", "parent")
     _str(path, "path")
     parts = _split(path)
     if path.startswith("/"):
@@ -483,18 +495,27 @@ def _release_link(obj: Object, name: str, link: _Link) -> None:
             object_unref(target)
 
 
-def _link_args(typename: str, attr: str, check: LinkCheck | None, flags: ObjectPropertyLinkFlags) -> _Link:
+def _link_args(
+    typename: str, attr: str, check: LinkCheck | None, flags: ObjectPropertyLinkFlags | int
+) -> _Link:
     _str(typename, "typename")
     _str(attr, "attr")
     if check is not None and not callable(check):
         raise TypeError("check must be callable or None")
+    if type(flags) is int and 0 <= flags <= 7:
+        flags = ObjectPropertyLinkFlags(flags)  # C callers pass the OBJ_PROP_LINK_* ints (or 0)
     if not isinstance(flags, ObjectPropertyLinkFlags):
         raise TypeError(f"flags must be ObjectPropertyLinkFlags, not {type(flags).__name__}")
     return _Link(typename, attr, check, flags)
 
 
 def object_property_add_link(
-    obj: Object, name: str, typename: str, attr: str, check: LinkCheck | None, flags: ObjectPropertyLinkFlags
+    obj: Object,
+    name: str,
+    typename: str,
+    attr: str,
+    check: LinkCheck | None,
+    flags: ObjectPropertyLinkFlags | int,
 ) -> ObjectProperty:
     """Add a ``link<TYPE>`` property whose target is stored in ``obj.<attr>``.
 
@@ -503,7 +524,7 @@ def object_property_add_link(
     :param typename: the target type.
     :param attr: the instance attribute holding the target.
     :param check: vetoes a new target by raising; ``None`` makes the link read-only.
-    :param flags: ``STRONG`` links hold a reference.
+    :param flags: ``STRONG`` links hold a reference (``OBJ_PROP_LINK_*``, or their int values, ``0``).
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
@@ -521,7 +542,7 @@ def object_class_property_add_link(
     typename: str,
     attr: str,
     check: LinkCheck | None,
-    flags: ObjectPropertyLinkFlags,
+    flags: ObjectPropertyLinkFlags | int,
 ) -> ObjectProperty:
     """Class form of :func:`object_property_add_link` (each instance stores its own target).
 
@@ -530,11 +551,12 @@ def object_class_property_add_link(
     :param typename: the target type.
     :param attr: the instance attribute holding the target.
     :param check: vetoes a new target; ``None`` makes the link read-only.
-    :param flags: ``STRONG`` links hold a reference.
+    :param flags: ``STRONG`` links hold a reference (``OBJ_PROP_LINK_*``, or their int values, ``0``).
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
     link = _link_args(typename, attr, check, flags)
+    link.flags |= ObjectPropertyLinkFlags.CLASS
     prop = object_class_property_add(
         klass, name, f"link<{typename}>", _get_link, _set_link if check else None, _release_link, link
     )
@@ -551,8 +573,8 @@ def object_property_add_const_link(obj: Object, name: str, target: Object) -> Ob
     :return: the property.
     :raise QOMFatal: on a duplicate.
     """
-    _obj(target, "target")
-    link = _Link(object_get_typename(target), None, None, ObjectPropertyLinkFlags.NONE)
+    check_live(target, "object_property_add_const_link", "target")
+    link = _Link(object_get_typename(target), None, None, ObjectPropertyLinkFlags.DIRECT)
     link.target = target
     prop = object_property_add(obj, name, f"link<{object_get_typename(target)}>", _get_link, None, None, link)
     prop.resolve = _resolve_link
@@ -584,7 +606,7 @@ def object_property_set_link(obj: Object, name: str, target: Object | None) -> N
     from qom.property import object_property_set_str
 
     if target is not None:
-        _obj(target, "target")
+        check_live(target, "object_property_set_link", "target")
     path = object_get_canonical_path(target) if target is not None else None
     object_property_set_str(obj, name, path or "")
 
@@ -642,8 +664,8 @@ def object_property_add_alias(obj: Object, name: str, target_obj: Object, target
         a getter and a setter, which report the target's "not readable/writable" errors.
     :raise QOMFatal: when the target property does not exist, or on a duplicate.
     """
-    _obj(obj)
-    _obj(target_obj, "target_obj")
+    check_live(obj, "object_property_add_alias")
+    check_live(target_obj, "object_property_add_alias", "target_obj")
     _str(name, "name")
     _str(target_name, "target_name")
     try:

@@ -94,6 +94,9 @@ class ObjectClass:
         self._chain_props: tuple[ObjectProperty, ...] = ()
         self._init_props: tuple[ObjectProperty, ...] = ()
         self._release_props: tuple[ObjectProperty, ...] = ()
+        # object_new's plan: (instance type, default steps, instance_init + post_init hooks)
+        self._new_plan_gen = -1
+        self._new_plan: Any = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.type.name!r}{' abstract' if self.type.abstract else ''}>"
@@ -159,7 +162,10 @@ class InterfaceClass(ObjectClass):
         self.interface_type: TypeImpl | None = None
 
 
-_CLASS_PRIVATE = ("_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props")
+_CLASS_PRIVATE = (
+    "_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props", "_new_plan_gen",
+    "_new_plan",
+)
 
 
 class TypeImpl:
@@ -189,6 +195,12 @@ class TypeImpl:
         self.finalize_hooks: tuple[Callable[[Object], None], ...] = ()
         self.py_instance_type: type[Object] | None = None
         self.is_singleton = False
+        #: live and created instances of exactly this type (``Universe.live_instances``)
+        self.n_live = 0
+        self.n_created = 0
+        #: object_new's compiled path for this type and the class generation it was built at
+        self.new_fn: Callable[[], Object] | None = None
+        self.new_gen = -1
 
     def __repr__(self) -> str:
         return f"<TypeImpl {self.name!r} parent={self.parent_name!r}>"
@@ -311,7 +323,7 @@ def type_register_static_array(infos: Sequence[TypeInfo]) -> None:
 def register_builtin_types() -> None:
     """Register ``object`` and ``interface`` (the only parentless types) in the current universe."""
     from qom.object import Object, object_get_typename
-    from qom.property import object_class_property_add_str
+    from qom.property_typed import object_class_property_add_str
 
     u = current_universe()
 
@@ -533,7 +545,7 @@ def object_class_dynamic_cast_assert(klass: ObjectClass, typename: str) -> Objec
     ret = object_class_dynamic_cast(klass, typename)
     if ret is None:
         raise QOMFatal(
-            f"qom/object.c:0:object_class_dynamic_cast_assert: Object {klass!r} "
+            f"qom/object.c:object_class_dynamic_cast_assert: Object {klass!r} "
             f"is not an instance of type {typename}"
         )
     return ret

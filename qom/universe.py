@@ -22,7 +22,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from qom.object import Object
+    from qom.object import Object, UseAfterFinalize
     from qom.types import TypeImpl
 
 __all__ = [
@@ -86,6 +86,8 @@ class EventKind(Enum):
     PROPERTY_REMOVED = "property-removed"
     CHILD_ADDED = "child-added"
     CHILD_REMOVED = "child-removed"
+    #: the sanitizer caught a use of a finalized object (``name``: the QEMU function)
+    USE_AFTER_FINALIZE = "use-after-finalize"
 
 
 @dataclass(frozen=True)
@@ -180,9 +182,6 @@ class Universe:
         self.internal_root: Object | None = None
         self.objects: dict[int, Object] = {}
         self.next_serial = 1
-        self.live: dict[str, int] = {}
-        self.created: dict[str, int] = {}
-        self.created_total = 0
         self.listeners: list[Callable[[QOMEvent], None]] = []
         self.globals: list[GlobalProperty] = []
         self.machine_phase = MachinePhase.NO_MACHINE
@@ -194,6 +193,8 @@ class Universe:
         self.singletons: dict[str, Object] = {}
         #: warnings QEMU would print with warn_report (e.g. failing -global on hotplug)
         self.warnings: list[str] = []
+        #: the sanitizer's reports: every use of a finalized object, in order
+        self.sanitizer: list[UseAfterFinalize] = []
         if builtins:
             with use_universe(self):
                 self._register_builtins()
@@ -220,6 +221,21 @@ class Universe:
 
     # -- observability -------------------------------------------------------------------
 
+    @property
+    def live(self) -> dict[str, int]:
+        """:return: live instances per type name (types that ever had one), a fresh dict."""
+        return {name: ti.n_live for name, ti in self.types.items() if ti.n_created}
+
+    @property
+    def created(self) -> dict[str, int]:
+        """:return: instances ever created per type name (types that had one), a fresh dict."""
+        return {name: ti.n_created for name, ti in self.types.items() if ti.n_created}
+
+    @property
+    def created_total(self) -> int:
+        """:return: instances ever created in this universe (each took the next serial)."""
+        return self.next_serial - 1
+
     def live_instances(self, typename: str | None = None) -> int:
         """Count live (not yet finalized) instances.
 
@@ -230,7 +246,8 @@ class Universe:
             return len(self.objects)
         if not isinstance(typename, str):
             raise TypeError(f"typename must be a str or None, not {type(typename).__name__}")
-        return self.live.get(typename, 0)
+        ti = self.types.get(typename)
+        return 0 if ti is None else ti.n_live
 
     def instances_created(self, typename: str | None = None) -> int:
         """Count instances ever created.
@@ -242,7 +259,8 @@ class Universe:
             return self.created_total
         if not isinstance(typename, str):
             raise TypeError(f"typename must be a str or None, not {type(typename).__name__}")
-        return self.created.get(typename, 0)
+        ti = self.types.get(typename)
+        return 0 if ti is None else ti.n_created
 
     def subscribe(self, callback: Callable[[QOMEvent], None]) -> Callable[[], None]:
         """Call ``callback`` for every event from now on.

@@ -23,3 +23,21 @@ def universe() -> Iterator[Universe]:
     u = Universe()
     with use_universe(u):
         yield u
+
+
+@pytest.fixture
+def core_without_sanitizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sabotage: the core's entry points stop checking for finalized objects (the inline checks of
+    ``object_unref`` and the get/set fast paths stay), for tests that must see a checker fail."""
+    import qom.initialize
+    import qom.object
+    import qom.property
+    import qom.tree
+
+    def no_check(obj: object, op: str, what: str = "obj") -> object:
+        return obj
+
+    for mod in (qom.object, qom.property, qom.tree, qom.initialize):
+        for name in ("check_live", "check_table"):
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, no_check)

@@ -22,12 +22,25 @@ from typing import Any
 
 import pytest
 
-__all__ = ["QEMU10_ENV", "QEMU_BINARY", "RealQEMU", "qemu_required", "require_qemu", "require_qemu10"]
+__all__ = [
+    "QEMU10_ENV",
+    "QEMU_BINARY",
+    "QEMU_VERSIONS",
+    "RealQEMU",
+    "qemu_required",
+    "require_qemu",
+    "require_qemu10",
+    "require_qemu_version",
+]
 
 QEMU_BINARY = "qemu-system-x86_64"
 
 #: the environment variable naming a QEMU 10.0.2 executable (``.ci/run`` unpacks one and sets it)
 QEMU10_ENV = "QOMSIM_QEMU10"
+
+#: the real QEMUs the differential tests compare with (Debian 12's, bookworm-backports'); each has a
+#: packaged snapshot of the same version (``qom.snapshot.packaged_snapshot_path(version)``)
+QEMU_VERSIONS = ("7.2.22", "10.0.2")
 
 
 def qemu_required() -> bool:
@@ -65,6 +78,22 @@ def require_qemu10() -> str:
     if qemu_required():
         pytest.fail(f"{message}, and QOMSIM_REQUIRE_QEMU=1 requires it")
     pytest.skip(message)
+
+
+def require_qemu_version(version: str) -> str:
+    """Find the real QEMU of one of :data:`QEMU_VERSIONS`.
+
+    :param version: ``"7.2.22"`` (:func:`require_qemu`) or ``"10.0.2"`` (:func:`require_qemu10`).
+    :return: the executable.
+    :raise pytest.fail.Exception: when it is missing and ``QOMSIM_REQUIRE_QEMU=1``.
+    :raise pytest.skip.Exception: when it is missing otherwise.
+    :raise ValueError: for another version.
+    """
+    if version == QEMU_VERSIONS[0]:
+        return require_qemu()
+    if version == QEMU_VERSIONS[1]:
+        return require_qemu10()
+    raise ValueError(f"no real QEMU {version!r} in the differential tests")
 
 
 class RealQEMU:

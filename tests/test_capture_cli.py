@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qemu_helpers import require_qemu
+from qemu_helpers import QEMU_VERSIONS, require_qemu, require_qemu_version
 
 from qom import cli
 from qom.snapshot import packaged_snapshot_path, read_snapshot
@@ -72,19 +72,21 @@ def test_capture_of_qomsim_serving_the_packaged_snapshot(tmp_path: Path,
 
 
 @pytest.mark.qemu
-def test_capture_survives_a_crashing_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    binary = require_qemu()
+@pytest.mark.parametrize("version", QEMU_VERSIONS)
+def test_capture_survives_a_crashing_type(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          version: str) -> None:
+    binary = require_qemu_version(version)
     out = tmp_path / "s.json"
     assert cli.main(["capture", "--qemu", binary, "--only", "colo-compare", "--only", "container",
                      "--output", str(out)]) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     err = capsys.readouterr().err
-    if data["qemu"]["version"]["qemu"]["major"] == 7:  # fixed in later QEMU
-        assert data["crashes"] == [{"command": "qom-list-properties", "detail": "killed by signal 6",
-                                    "typename": "colo-compare"}]
-        assert "capture: qom-list-properties colo-compare crashed QEMU (killed by signal 6); " \
-            "restarting\n" in err
-        assert re.search(r"qomsim capture: \d+ types, 1 crashing, 1 restarts, [0-9.]+ s -> ", err)
+    # colo-compare's temporary instance aborts both 7.2.22 and 10.0.2 (docs/known-differences.md)
+    assert data["crashes"] == [{"command": "qom-list-properties", "detail": "killed by signal 6",
+                                "typename": "colo-compare"}]
+    assert "capture: qom-list-properties colo-compare crashed QEMU (killed by signal 6); " \
+        "restarting\n" in err
+    assert re.search(r"qomsim capture: \d+ types, 1 crashing, 1 restarts, [0-9.]+ s -> ", err)
     # the sweep went on after the restart
     assert data["errors"] == {}
     assert data["types"]["container"] == {"parent": "object"}

@@ -1,9 +1,10 @@
-"""Differential test: Debian's real qemu-system-x86_64 against qomsim loaded from its capture.
+"""Differential test: each real ``qemu-system-x86_64`` against qomsim serving its packaged snapshot.
 
-One full capture (``qomsim capture``'s sweep, a few seconds), one snapshot file, one loaded
-universe; then a second, fresh QEMU started the same way answers every query live and the
-emulator must give the same answers.  The only differences allowed are the ones listed in
-``docs/known-differences.md`` ("Snapshot and capture"), each spelled out below.
+Per version in ``QEMU_VERSIONS`` (7.2.22 and 10.0.2): one full capture (``qomsim capture``'s sweep,
+a few seconds), which must equal the packaged snapshot of that version; then a second, fresh QEMU
+started the same way answers every query live, and ``qomsim serve --universe`` of the packaged
+snapshot must give the same answers.  The only differences allowed are the ones listed per version in
+``tests/known_differences.py`` (docs/known-differences.md, "Per version").
 """
 
 from __future__ import annotations
@@ -20,29 +21,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qemu_helpers import require_qemu
+from known_differences import agrees, qemu_side
+from qemu_helpers import QEMU_VERSIONS, require_qemu_version
 
 from qom.qmp import execute
-from qom.snapshot import RawCapture, dump_snapshot, load_universe, read_snapshot, snapshot_from_raw
+from qom.snapshot import (
+    RawCapture,
+    dump_snapshot,
+    load_universe,
+    packaged_snapshot_path,
+    read_snapshot,
+    snapshot_from_raw,
+)
 from qom.snapshot.capture import QEMUTarget, capture
 from qom.universe import Universe
 
 pytestmark = pytest.mark.qemu
 
-#: known difference 1: QEMU master (and qomsim) create these root containers eagerly (commit
-#: 5cfd38a2e7); QEMU 7.2 creates them on first use, so its initial "/" lacks them
-EAGER_ROOT_CONTAINERS = {"audiodevs", "backend", "objects"}
-#: known difference 3: these qom-list-properties calls crash QEMU 7.2 (abort/segfault)
-CRASHING_7_2 = {"colo-compare", "microvm-machine", "qio-net-listener", "x-remote-object"}
 
 
 @dataclass
 class Real:
+    version: str
     raw: RawCapture
-    snapshot: Path
-    universe: Universe
+    snapshot: Path  # the fresh capture
+    packaged: Path  # the packaged snapshot of the same version
+    universe: Universe  # loaded from the packaged snapshot
     live: dict[str, Any]  # the real QEMU's answers
-    emulated: dict[str, Any]  # the same queries, asked of `qomsim serve --universe SNAPSHOT`
+    emulated: dict[str, Any]  # the same queries, asked of `qomsim serve --universe PACKAGED`
     recaptured: RawCapture  # `qomsim capture --qmp` of that server
 
 
@@ -80,18 +86,20 @@ async def _ask(target: QEMUTarget, raw: RawCapture) -> dict[str, Any]:
     return live
 
 
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Real:
-    binary = require_qemu()
+@pytest.fixture(scope="module", params=QEMU_VERSIONS)
+def real(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Real:
+    version: str = request.param
+    binary = require_qemu_version(version)
     raw = asyncio.run(capture(binary))
     path = tmp_path_factory.mktemp("capture") / "snapshot.json"
     with open(path, "w", encoding="utf-8") as f:
         dump_snapshot(snapshot_from_raw(raw), f)
     live = asyncio.run(_ask(QEMUTarget(binary, None, ()), raw))
-    with _serve(path, tmp_path_factory.mktemp("serve") / "qmp.sock") as sock:
+    packaged = packaged_snapshot_path(version)
+    with _serve(packaged, tmp_path_factory.mktemp("serve") / "qmp.sock") as sock:
         emulated = asyncio.run(_ask(QEMUTarget(None, sock, ()), raw))
         recaptured = asyncio.run(capture(socket_path=sock))
-    return Real(raw, path, load_universe(path), live, emulated, recaptured)
+    return Real(version, raw, path, packaged, load_universe(packaged), live, emulated, recaptured)
 
 
 @contextlib.contextmanager
@@ -129,10 +137,15 @@ def _queries(real: Real, command: str) -> Iterator[tuple[str, dict[str, Any]]]:
             yield key, answer
 
 
+#: per version: types, devices (device-list-properties answers), initial tree paths (known-differences.md)
+COUNTS = {"7.2.22": (754, 446, 10), "10.0.2": (843, 498, 12)}
+
+
 def test_capture_is_complete(real: Real) -> None:
     raw = real.raw
     data = read_snapshot(real.snapshot)
-    assert len(data["types"]) == len(raw.types) > 700
+    assert (len(data["types"]), len(raw.device_list_properties), len(raw.tree)) == COUNTS[real.version]
+    assert len(data["types"]) == len(raw.types)
     assert data["qemu"]["version"] == raw.version
     assert data["unmodelled"] == []
     assert set(raw.qom_list_properties) | {c["typename"] for c in raw.crashes} == set(data["types"])
@@ -141,13 +154,21 @@ def test_capture_is_complete(real: Real) -> None:
     declared = sum(len(t.get("interfaces", [])) for t in data["types"].values())
     memberships = sum(len(v) for k, v in raw.implements.items() if k != "interface")
     assert "implements" not in data and 0 < declared < memberships / 5
-    # the capture crashed exactly where QEMU 7.2 is known to, restarted, and went on
-    qemu = raw.version.get("qemu")
-    assert isinstance(qemu, dict)
-    if (qemu.get("major"), qemu.get("minor")) == (7, 2):
-        assert {c["typename"] for c in raw.crashes} == CRASHING_7_2
-        assert all(c["command"] == "qom-list-properties" for c in raw.crashes)
-        assert raw.restarts == len(CRASHING_7_2)
+    # the capture crashed exactly where this QEMU is known to, restarted, and went on
+    crashing = qemu_side("introspection-crashes", real.version)
+    assert {c["typename"] for c in raw.crashes} == crashing
+    assert all(c["command"] == "qom-list-properties" for c in raw.crashes)
+    assert raw.restarts == len(crashing)
+
+
+def test_packaged_snapshot_is_this_qemus_capture(real: Real) -> None:
+    fresh, packaged = read_snapshot(real.snapshot), read_snapshot(real.packaged)
+    assert fresh["qemu"]["version"]["qemu"] == packaged["qemu"]["version"]["qemu"]
+    assert [".".join(str(fresh["qemu"]["version"]["qemu"][k]) for k in ("major", "minor", "micro"))] == \
+        [real.version]
+    # argv[0] (the binary's path) and the Debian package string may differ; nothing else may
+    for part in ("types", "tree", "errors", "crashes", "unmodelled"):
+        assert fresh[part] == packaged[part], part
 
 
 def test_qom_list_types_for_every_implements_and_abstract(real: Real) -> None:
@@ -176,10 +197,11 @@ def test_interface_root_follows_the_ambiguous_interface_rule(real: Real) -> None
 def test_qom_list_properties_for_every_type(real: Real) -> None:
     compared = 0
     differences = []
+    # known difference: QEMU 7.2 predates default-value in qom-list-properties (443df40cad)
+    drop = () if agrees("qom-list-properties-default-value", real.version) else ("default-value",)
     for key, answer in _queries(real, "qom-list-properties"):
         name = json.loads(key)[1]
-        # known difference 2: QEMU 7.2 predates default-value in qom-list-properties (443df40cad)
-        mine = _set(real.emulated[key], drop=("default-value",))
+        mine = _set(real.emulated[key], drop=drop)
         if _set(answer) != mine:
             differences.append(name)
         compared += 1
@@ -216,13 +238,14 @@ def test_initial_qom_list_of_the_tree(real: Real) -> None:
         mine = {(p["name"], p["type"]) for p in real.emulated[key]["return"]}
         if theirs != mine:
             differences[path] = (sorted(theirs - mine), sorted(mine - theirs))
-    assert differences == {"/": ([], sorted((n, "child<container>") for n in EAGER_ROOT_CONTAINERS))}
-    assert len(real.raw.tree) == 10
+    eager = qemu_side("eager-root-containers", real.version)
+    assert differences == {"/": ([], sorted((n, "child<container>") for n in eager))}
+    assert len(real.raw.tree) == COUNTS[real.version][2]
 
 
 def test_round_trip_through_qomsim_serve(real: Real) -> None:
     again = snapshot_from_raw(real.recaptured)
-    first = read_snapshot(real.snapshot)
+    first = read_snapshot(real.packaged)
     # documented in docs/snapshot-format.md: argv is empty over --qmp; the emulator never
     # crashes; its root has master's eager containers
     assert again["qemu"] == {"version": first["qemu"]["version"], "argv": []}
@@ -230,8 +253,9 @@ def test_round_trip_through_qomsim_serve(real: Real) -> None:
     assert again["types"] == first["types"]  # every type, interface and property list
     assert again["errors"] == first["errors"]
     assert again["unmodelled"] == first["unmodelled"] == []
-    eager = {(n, "child<container>") for n in EAGER_ROOT_CONTAINERS}
+    eager_names = qemu_side("eager-root-containers", real.version)
+    eager = {(n, "child<container>") for n in eager_names}
     assert {tuple(p) for p in again["tree"]["/"]} == {tuple(p) for p in first["tree"]["/"]} | eager
     assert {k: v for k, v in again["tree"].items()
-            if k != "/" and k.split("/")[1] not in EAGER_ROOT_CONTAINERS} == \
+            if k != "/" and k.split("/")[1] not in eager_names} == \
         {k: v for k, v in first["tree"].items() if k != "/"}

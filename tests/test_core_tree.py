@@ -114,7 +114,14 @@ def test_child_refs_and_unparent_order(universe: Universe) -> None:
     object_unparent(child)
     assert log == ["unparent parent=True ref=1", "finalize"]
     assert object_property_find(parent, "k") is None
-    object_unparent(child)  # no parent: no-op
+    # the child was finalized by the unparent: a second one reads freed memory in C
+    with pytest.raises(QOMFatal, match=r"^heap-use-after-free: object_unparent\(\) on object 'kid' #\d+, "
+                       r"finalized by object_unref\(\) from object_unparent \(tree\.py:\d+\)$"):
+        object_unparent(child)
+    orphan = object_new("kid")
+    object_unparent(orphan)  # no parent: no-op
+    assert orphan.ref == 1
+    object_unref(orphan)
 
 
 def test_try_add_child_duplicate(universe: Universe) -> None:
@@ -313,7 +320,12 @@ def test_weak_link_to_detached_target_reads_empty(universe: Universe) -> None:
     object_property_set(holder, "l", "/t")
     object_unparent(t)  # weak link: the target left the tree and was finalized (a dangling pointer in C)
     assert t.state.name == "FINALIZED"
-    assert object_property_get(holder, "l") == ""
+    # reading the link follows the dangling pointer: the sanitizer reports it at the first touch
+    with pytest.raises(QOMFatal, match=r"^heap-use-after-free: object_get_canonical_path\(\) on object "
+                       r"'container' #\d+, finalized by object_unref\(\) from object_unparent"):
+        object_property_get(holder, "l")
+    assert [r.op for r in universe.sanitizer] == ["object_get_canonical_path"]
+    object_property_set(holder, "l", "")  # pointing it elsewhere does not touch the old target
     assert object_property_get_link(holder, "l") is None
 
 

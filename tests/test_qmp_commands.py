@@ -3,6 +3,7 @@ unchanged by each failed command (qom/qmp/commands.py, qom/qmp/hmp.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,17 @@ def fails(u: Universe, command: str, arguments: dict[str, Any] | None, error_cla
     before = u.snapshot()
     assert execute(command, arguments, universe=u) == {"error": {"class": error_class, "desc": desc}}
     assert u.snapshot() == before
+
+
+def fails_after_creating(u: Universe, command: str, arguments: dict[str, Any], desc: str) -> None:
+    """``device_add`` failed after ``qdev_new`` (QEMU's order): exactly this error, one instance was
+    created and finalized, and nothing else changed (registry, tree, refcounts, counters of live)."""
+    before = u.snapshot()
+    assert execute(command, arguments, universe=u) == {"error": {"class": "GenericError", "desc": desc}}
+    after = u.snapshot()
+    assert after.created_total == before.created_total + 1
+    assert after.live == before.live and after.refcounts == before.refcounts and after.tree == before.tree
+    assert dataclasses.replace(after, created=before.created, created_total=before.created_total) == before
 
 
 def names(props: list[dict[str, Any]]) -> set[str]:
@@ -382,7 +394,7 @@ def test_instantiate_mode_with_a_live_singleton_follows_the_core_policy(u: Unive
 
 def test_class_only_mode_hides_instance_properties() -> None:
     universe = Universe(machine="none")
-    from qom.property import object_property_add_bool
+    from qom.property_typed import object_property_add_bool
     from qom.types import TypeInfo, type_register_static
 
     def init(obj: Any) -> None:
@@ -493,24 +505,25 @@ def test_device_add_errors(u: Universe) -> None:
     )
     fails(u, "device_add", {"driver": "device"}, e, "Parameter 'driver' expects a non-abstract device type")
     fails(u, "device_add", {"driver": "example-device", "bus": "pci.0"}, e, "Bus 'pci.0' not found")
-    fails(
-        u, "device_add", {"driver": "example-device", "lev": 3}, e, "Property 'example-device.lev' not found"
-    )
-    fails(u, "device_add", {"driver": "example-device", "level": 256}, e, "Parameter 'level' expects uint8")
+    # qdev_device_add creates the device, then sets its id and properties, then realizes
+    dev = {"driver": "example-device"}
+    fails_after_creating(u, "device_add", {**dev, "lev": 3}, "Property 'example-device.lev' not found")
+    fails_after_creating(u, "device_add", {**dev, "level": 256}, "Parameter 'level' expects uint8")
     # QEMU's QObject input visitor says "expects uint64" for any non-number, whatever the width
-    fails(u, "device_add", {"driver": "example-device", "level": "3"}, e, "Parameter 'level' expects uint64")
+    fails_after_creating(u, "device_add", {**dev, "level": "3"}, "Parameter 'level' expects uint64")
     ok(u, "device_add", {"driver": "example-device", "id": "d1"})
-    fails(u, "device_add", {"driver": "example-device", "id": "d1"}, e, "Duplicate device ID 'd1'")
+    fails_after_creating(u, "device_add", {**dev, "id": "d1"}, "Duplicate device ID 'd1'")
+    # the id is taken before the properties are looked at (qdev_set_id comes first)
+    fails_after_creating(u, "device_add", {**dev, "id": "d1", "lev": 3}, "Duplicate device ID 'd1'")
 
 
 def test_device_add_after_machine_ready_is_hotplug_and_machine_none_refuses(u: Universe) -> None:
     with use_universe(u):
         qdev_machine_creation_done()
-    fails(
+    fails_after_creating(
         u,
         "device_add",
         {"driver": "example-device"},
-        "GenericError",
         "Device 'example-device' can not be hotplugged on this machine",
     )
 
@@ -690,3 +703,61 @@ def test_hmp_device_add_del_and_object_del(u: Universe) -> None:
     ok(u, "object-add", {"qom-type": "example-memory", "id": "m", "size": 1})
     assert hmp(u, "object_del m") == ""
     assert hmp(u, "object_del m") == "Error: object 'm' not found\r\n"
+
+
+def _register_my_dev(fail_realize: bool = False) -> None:
+    """A device whose ``level`` property is added by ``instance_init`` (not a class property)."""
+    from qom import (
+        TYPE_DEVICE,
+        DeviceClass,
+        DeviceState,
+        GenericError,
+        Object,
+        ObjectClass,
+        TypeInfo,
+        object_property_add_uint32_ptr,
+        type_register_static,
+    )
+    from qom.property import ObjectPropertyFlags
+
+    class MyDev(DeviceState):
+        def __init__(self) -> None:
+            super().__init__()
+            self.level = 0
+
+    def init(obj: Object) -> None:
+        object_property_add_uint32_ptr(obj, "level", "level", ObjectPropertyFlags.READWRITE)
+
+    def realize(dev: DeviceState) -> None:
+        if fail_realize:
+            assert isinstance(dev, MyDev)
+            raise GenericError(f"my-dev: level {dev.level} is out of order")
+
+    def class_init(k: ObjectClass, _d: Any) -> None:
+        assert isinstance(k, DeviceClass)
+        k.user_creatable = True
+        k.realize = realize
+
+    type_register_static(TypeInfo(name="my-dev", parent=TYPE_DEVICE, instance_type=MyDev, instance_init=init,
+                                  class_init=class_init))
+
+
+def test_device_add_sets_properties_instance_init_added(u: Universe) -> None:
+    with use_universe(u):
+        _register_my_dev()
+    assert ok(u, "device_add", {"driver": "my-dev", "id": "m", "level": 2}) == {}
+    assert ok(u, "qom-get", {"path": "/machine/peripheral/m", "property": "level"}) == 2
+    assert hmp(u, "device_add my-dev,id=h,level=5") == ""
+    assert ok(u, "qom-get", {"path": "/machine/peripheral/h", "property": "level"}) == 5
+    fails_after_creating(u, "device_add", {"driver": "my-dev", "lev": 1}, "Property 'my-dev.lev' not found")
+
+
+def test_device_add_realize_failure_finalizes_the_half_made_device(u: Universe) -> None:
+    with use_universe(u):
+        _register_my_dev(fail_realize=True)
+    before = u.live_instances("my-dev")
+    fails_after_creating(u, "device_add", {"driver": "my-dev", "id": "m", "level": 9},
+                         "my-dev: level 9 is out of order")
+    assert u.live_instances("my-dev") == before == 0
+    assert u.instances_created("my-dev") == 1
+    assert u.sanitizer == []

@@ -119,7 +119,7 @@ def test_id_is_echoed_on_success_and_error_but_not_invented(universe: Universe) 
         ("query-version", {"x": 1}, "Parameter 'x' is unexpected"),
         ("quit", {"now": True}, "Parameter 'now' is unexpected"),
         ("qmp_capabilities", {"enable": "oob"}, "Invalid parameter type for 'enable', expected: array"),
-        ("qmp_capabilities", {"enable": ["foo"]}, "Parameter 'enable[0]' does not accept value 'foo'"),
+        ("qmp_capabilities", {"enable": ["foo"]}, "Parameter 'null' does not accept value 'foo'"),
         ("qmp_capabilities", {"enable": [1]}, "Invalid parameter type for 'enable[0]', expected: string"),
     ],
 )

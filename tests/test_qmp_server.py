@@ -381,14 +381,18 @@ def test_serve_options_errors() -> None:
     assert result.returncode == 2 and "version must be MAJOR.MINOR.MICRO, not '10'" in result.stderr
 
 
-def test_serving_a_captured_universe() -> None:
+@pytest.mark.parametrize(("version", "qemu"), [("7.2.22", {"micro": 22, "minor": 2, "major": 7}),
+                                               ("10.0.2", {"micro": 2, "minor": 0, "major": 10})])
+def test_serving_a_captured_universe(version: str, qemu: dict[str, int]) -> None:
     from qom.snapshot import packaged_snapshot_path
 
-    srv = Server("--universe", str(packaged_snapshot_path()))
+    srv = Server("--universe", str(packaged_snapshot_path(version)))
     try:
         c = srv.raw()
-        assert c.greeting["QMP"]["version"]["qemu"] == {"micro": 22, "minor": 2, "major": 7}
+        # --qemu-version defaults to the snapshot's
+        assert c.greeting["QMP"]["version"]["qemu"] == qemu
         c.negotiate()
+        assert c.call({"execute": "query-version"})["return"]["qemu"] == qemu
         types = c.call({"execute": "qom-list-types", "arguments": {"implements": "memory-backend"}})
         assert {"memory-backend-ram", "memory-backend-file"} <= {t["name"] for t in types["return"]}
         c.close()

@@ -12,6 +12,7 @@ import pytest
 from qom import object_class_by_name, use_universe
 from qom.qmp import execute as _execute
 from qom.snapshot import (
+    PACKAGED_VERSIONS,
     LoadedUniverse,
     RawCapture,
     SnapshotFormatError,
@@ -126,6 +127,25 @@ def test_instance_property_dropped_by_a_subclass_is_removed(tmp_path: Path) -> N
     assert {"name": "b", "type": "uint32", "description": "a class property"} in answer["return"]
 
 
+def test_defaults_seen_only_by_qom_list_properties_are_kept(tmp_path: Path) -> None:
+    # QEMU >= 9.1 lists default-value in qom-list-properties too; device-list-properties hides
+    # legacy-* properties, so for those it is the only place the default shows (10.0's x86 CPUs)
+    raw = tiny_raw()
+    legacy = _prop("legacy-z", "bool", description="on/off")
+    for name in ("p", "c", "a"):
+        raw.qom_list_properties[name] = _ok(*_returned(raw.qom_list_properties[name]),
+                                            {**legacy, "default-value": True})
+    raw.device_list_properties["p"] = _ok({**_prop("x"), "default-value": 3})
+    data = snapshot_from_raw(raw)
+    assert {**legacy, "default-value": True} in data["types"]["p"]["properties"]
+    assert {**_prop("x"), "default-value": 3} in data["types"]["p"]["properties"]
+    path = tmp_path / "tiny.json"
+    with open(path, "w", encoding="utf-8") as f:
+        dump_snapshot(data, f)
+    answer = execute("qom-list-properties", {"typename": "c"}, universe=load_universe(path))
+    assert {**legacy, "default-value": True} in answer["return"]
+
+
 def test_loader_derives_interfaces_and_the_ambiguous_rule(tmp_path: Path) -> None:
     path = tmp_path / "tiny.json"
     with open(path, "w", encoding="utf-8") as f:
@@ -199,6 +219,50 @@ def test_packaged_snapshot_loads(packaged: Universe) -> None:
         assert object_class_by_name("singleton") is None
         assert object_class_by_name("internal") is None
         assert object_class_by_name("qemu:ram-discard-manager") is not None
+
+
+@pytest.fixture(scope="module")
+def packaged10() -> Universe:
+    return load_universe(packaged_snapshot_path("10.0.2"))
+
+
+def test_packaged_versions_are_named_by_version() -> None:
+    assert PACKAGED_VERSIONS == ("7.2.22", "10.0.2")
+    assert packaged_snapshot_path() == packaged_snapshot_path("7.2.22")
+    assert [packaged_snapshot_path(v).name for v in PACKAGED_VERSIONS] == [
+        "qemu-system-x86_64-7.2.22.json", "qemu-system-x86_64-10.0.2.json"]
+    with pytest.raises(ValueError) as exc:
+        packaged_snapshot_path("9.2.0")
+    assert str(exc.value) == "no packaged snapshot of QEMU '9.2.0' (packaged: 7.2.22, 10.0.2)"
+
+
+def test_packaged_10_0_snapshot_loads(packaged10: Universe) -> None:
+    assert isinstance(packaged10, LoadedUniverse)
+    assert execute("query-version", universe=packaged10) == {"return": {
+        "qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"}}
+    data = read_snapshot(packaged_snapshot_path("10.0.2"))
+    assert len(data["types"]) == len(packaged10.types) == 843
+    assert data["unmodelled"] == []
+    assert data["qemu"]["argv"][0] == "qemu-system-x86_64-10.0"
+    assert {c["typename"] for c in data["crashes"]} == {
+        "colo-compare", "memory-region-portio-list", "qemu-text-console", "x-remote-object"}
+    assert packaged_snapshot_path("10.0.2").stat().st_size < 300_000
+    with use_universe(packaged10):
+        # 10.0 renamed 7.2's 'qemu:ram-discard-manager' and dropped rdma
+        assert object_class_by_name("ram-discard-manager") is not None
+        assert object_class_by_name("qemu:ram-discard-manager") is None
+        assert object_class_by_name("singleton") is None
+
+
+def test_packaged_10_0_root_and_migration(packaged10: Universe) -> None:
+    # 10.0 creates backend and objects with the root (7.2 on first use); the loader adds audiodevs
+    assert _names(execute("qom-list", {"path": "/"}, universe=packaged10)) == \
+        {"type", "machine", "chardevs", "backend", "objects", "audiodevs"}
+    migration = execute("device-list-properties", {"typename": "migration"}, universe=packaged10)["return"]
+    assert len(migration) == 51
+    assert {"name": "zero-page-detection", "type": "ZeroPageDetection", "default-value": "multifd",
+            "description": "Zero page detection (none/legacy/multifd)"} in migration
+    assert "x-compress" not in {p["name"] for p in migration}
 
 
 def test_packaged_instance_only_properties(packaged: Universe) -> None:

@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--universe",
         metavar="FILE",
-        help="serve the universe saved in FILE (default: a built-in -machine none)",
+        help="serve the universe a snapshot FILE holds (qomsim capture's, or a packaged one in "
+        "qom/snapshot/data/; default: a built-in -machine none)",
     )
     parser.add_argument(
         "--examples",
@@ -87,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--qemu-version",
         metavar="X.Y.Z",
         type=_version,
-        help="the version query-version reports (default: 10.2.50)",
+        help="the version query-version reports (default: the --universe snapshot's, else 10.2.50)",
     )
     parser.add_argument(
         "--max-message-size",

@@ -340,7 +340,8 @@ def _check_props_against_class(
     """Check members against the class before any object exists, as QAPI's per-type schema would.
 
     Only class properties are known without an instance; a type whose settable properties are
-    added by ``instance_init`` cannot be created through QMP here (see docs/known-differences.md).
+    added by ``instance_init`` cannot be created through ``object-add`` here (see
+    docs/known-differences.md); ``device_add`` creates first and sets after, as QEMU does.
     """
     typename = object_class_get_name(klass)
     lookup = {p.name: p for p in object_class_property_iter(klass)}
@@ -404,12 +405,15 @@ def _device_add(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
 
 
 def qdev_device_add(u: Universe, args: dict[str, JSON], *, from_json: bool) -> None:
-    """``qdev_device_add_from_qdict``; every check runs before the device exists.
+    """``qdev_device_add_from_qdict`` (``system/qdev-monitor.c``) in QEMU's order: the driver and
+    bus checks, then create the device, check hotplug, set its id (parent), set its properties
+    (those ``instance_init`` added included), realize; a failure after the creation unparents and
+    unrefs the half-made device, which leaves no trace but the creation counters.
 
     :param u: the universe.
     :param args: ``driver``, ``bus``, ``id`` and the properties.
     :param from_json: property values are JSON (QMP) if true, else strings to parse (HMP).
-    :raise QOMError: QEMU's error for the first check that fails.
+    :raise QOMError: QEMU's error for the first step that fails.
     """
     driver = args.get("driver")
     if not isinstance(driver, str):
@@ -420,22 +424,23 @@ def qdev_device_add(u: Universe, args: dict[str, JSON], *, from_json: bool) -> N
         raise GenericError(f"Bus '{bus}' not found")  # qomsim models no buses for -device yet
     if dc.bus_type is not None:
         raise GenericError(f"No '{dc.bus_type}' bus found for device '{driver}'")
-    if phase_check(MachinePhase.MACHINE_READY):
-        _hotplug_allowed_common(dc, driver)
     oid = args.get("id")
     oid = oid if isinstance(oid, str) else None  # qdict_get_try_str: a non-string id is no id
-    peripheral = _container("/machine/peripheral")
-    if oid is not None and object_resolve_path_component(peripheral, oid) is not None:
-        raise GenericError(f"Duplicate device ID '{oid}'")
     props = {k: v for k, v in args.items() if k not in ("driver", "bus", "id")}
-    _check_props_against_class(dc, props, "Property '{type}.{name}' not found", from_json)
     dev = qdev_new(driver)
     try:
+        if phase_check(MachinePhase.MACHINE_READY):
+            _hotplug_allowed_common(dc, driver)
+        # qdev_set_id
         if oid is not None:
-            object_property_try_add_child(peripheral, oid, dev)
+            try:
+                object_property_try_add_child(_container("/machine/peripheral"), oid, dev)
+            except QOMError:
+                raise GenericError(f"Duplicate device ID '{oid}'") from None
             dev.id = oid
         else:
             object_property_add_child(_container("/machine/peripheral-anon"), "device[*]", dev)
+        # object_set_properties_from_keyval
         for name, value in props.items():
             if from_json:
                 object_property_set(dev, name, value)

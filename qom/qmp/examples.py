@@ -21,11 +21,10 @@ from typing import Any
 from qom.object import Object
 from qom.property import (
     ObjectPropertyFlags,
-    object_class_property_add_bool,
-    object_class_property_add_uint64_ptr,
     object_class_property_set_description,
     object_property_set_default_bool,
 )
+from qom.property_typed import object_class_property_add_bool, object_class_property_add_uint64_ptr
 from qom.qdev import DeviceClass, Property, device_class_set_props, qdev_prop_string, qdev_prop_uint8
 from qom.types import ObjectClass, TypeInfo, object_class_dynamic_cast, type_register_static
 from qom.user_creatable import UserCreatableClass

@@ -8,7 +8,8 @@ runs, with the same messages (``qapi/qobject-input-visitor.c``):
 * ``Parameter 'path' is missing``
 * ``Invalid parameter type for 'path', expected: string``
 * ``Parameter 'x' is unexpected``
-* ``Parameter 'enable[0]' does not accept value 'foo'``
+* ``Parameter 'null' does not accept value 'foo'`` (a list element is visited without a name:
+  ``qapi/qapi-visit-core.c:input_type_enum`` prints ``null``, where a type error says ``enable[0]``)
 """
 
 from __future__ import annotations
@@ -164,18 +165,20 @@ def is_json(value: object) -> bool:
     return False
 
 
-def _check_value(name: str, qapi_type: str, value: object) -> None:
+def _check_value(name: str, qapi_type: str, value: object, element: bool = False) -> None:
     if qapi_type.startswith("["):
         if not isinstance(value, list):
             raise GenericError(f"Invalid parameter type for '{name}', expected: array")
         for i, item in enumerate(value):
-            _check_value(f"{name}[{i}]", qapi_type[1:-1], item)
+            _check_value(f"{name}[{i}]", qapi_type[1:-1], item, element=True)
         return
     if qapi_type.startswith("enum:"):
         if not isinstance(value, str):
             raise GenericError(f"Invalid parameter type for '{name}', expected: string")
         if value not in qapi_type[5:].split("|"):
-            raise GenericError(f"Parameter '{name}' does not accept value '{value}'")
+            # a list element is visited with name NULL, which input_type_enum prints as "null"
+            # (qapi/qapi-visit-core.c:input_type_enum, 7.2 to master); type errors use the full name
+            raise GenericError(f"Parameter '{'null' if element else name}' does not accept value '{value}'")
         return
     if qapi_type == "any":
         if not is_json(value):

@@ -12,11 +12,15 @@ Layered above :mod:`qom.qmp` (they talk QMP) and the core:
     >>> u = load_universe(packaged_snapshot_path())
     >>> execute("query-version", universe=u)["return"]["qemu"]
     {'micro': 22, 'minor': 2, 'major': 7}
+    >>> u10 = load_universe(packaged_snapshot_path("10.0.2"))
+    >>> execute("query-version", universe=u10)["return"]["qemu"]
+    {'micro': 2, 'minor': 0, 'major': 10}
 """
 
 from __future__ import annotations
 
 from qom.snapshot.format import (
+    PACKAGED_VERSIONS,
     RawCapture,
     SnapshotFormatError,
     dump_snapshot,
@@ -30,6 +34,7 @@ from qom.snapshot.load import LoadedUniverse, load_universe
 __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "load_universe",
     "packaged_snapshot_path",
+    "PACKAGED_VERSIONS",
     "LoadedUniverse",
     "read_snapshot",
     "dump_snapshot",

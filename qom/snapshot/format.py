@@ -21,6 +21,7 @@ from qom.visitor import JSON
 
 __all__ = [
     "FORMAT",
+    "PACKAGED_VERSIONS",
     "VERSION",
     "RawCapture",
     "SnapshotFormatError",
@@ -41,9 +42,22 @@ class SnapshotFormatError(ValueError):
     """The file is not a snapshot this version of qomsim can read."""
 
 
-def packaged_snapshot_path() -> Path:
-    """:return: the snapshot of Debian's ``qemu-system-x86_64`` shipped in ``qom/snapshot/data/``."""
-    return Path(__file__).resolve().parent / "data" / "qemu-system-x86_64.json"
+#: the QEMU versions whose snapshot ships in ``qom/snapshot/data/``, the default first: Debian 12's
+#: ``qemu-system-x86_64`` and bookworm-backports' (``qemu-system-x86_64-VERSION.json``)
+PACKAGED_VERSIONS = ("7.2.22", "10.0.2")
+
+
+def packaged_snapshot_path(version: str = PACKAGED_VERSIONS[0]) -> Path:
+    """Find a snapshot shipped with qomsim.
+
+    :param version: which QEMU (one of :data:`PACKAGED_VERSIONS`; default Debian 12's 7.2.22).
+    :return: the snapshot of that ``qemu-system-x86_64``, in ``qom/snapshot/data/``.
+    :raise ValueError: when no snapshot of that version is packaged.
+    """
+    if version not in PACKAGED_VERSIONS:
+        packaged = ", ".join(PACKAGED_VERSIONS)
+        raise ValueError(f"no packaged snapshot of QEMU {version!r} (packaged: {packaged})")
+    return Path(__file__).resolve().parent / "data" / f"qemu-system-x86_64-{version}.json"
 
 
 # -- reduction: raw answers -> snapshot -------------------------------------------------------------
@@ -249,8 +263,12 @@ def _hoist_shared(types: Mapping[str, Mapping[str, JSON]], abstract: set[str],
 
 def _attach_defaults(raw: RawCapture, types: Mapping[str, Mapping[str, JSON]],
                      own: dict[str, dict[str, Prop]], unmodelled: list[str]) -> None:
-    """Put each ``default-value`` seen by ``device-list-properties`` on the declaring type."""
-    for n, answer in sorted(raw.device_list_properties.items()):
+    """Put each ``default-value`` seen on the declaring type: ``device-list-properties`` has them
+    since QEMU 5.0; ``qom-list-properties`` too since 9.1 (commit 443df40cad), and only it shows
+    those of the properties ``device-list-properties`` hides (``legacy-*``, e.g. x86 CPUs'
+    ``legacy-cache``)."""
+    answers = [*sorted(raw.device_list_properties.items()), *sorted(raw.qom_list_properties.items())]
+    for n, answer in answers:
         for p in _props(answer) or []:
             if "default-value" not in p:
                 continue

@@ -3,7 +3,9 @@
 * :mod:`qom.strategies.hierarchies`: names, values, and type hierarchies drawn as data
   (:func:`hierarchy_specs`, :func:`hierarchies`);
 * :mod:`qom.strategies.machine`: :class:`QOMStateMachine`, random programs over one fresh universe,
-  checked against a reference-count model.
+  checked against a reference-count model;
+* :mod:`qom.strategies.user`: :func:`user_types_machine`, the same kind of programs over *your*
+  types (give it the function that registers them).
 
 A tour (run it with ``python -m doctest`` or paste it into a test)::
 
@@ -36,11 +38,16 @@ from qom.strategies.hierarchies import (
     type_names,
     values_for,
 )
-from qom.strategies.machine import MACHINE_PROPERTY_NAMES, MACHINE_TYPES, QOMStateMachine
+from qom.strategies.machine import MACHINE_PROPERTY_NAMES, MACHINE_TYPES, UAF_ENTRY_POINTS, QOMStateMachine
+from qom.strategies.user import UserTypesMachine, user_types_machine
 
 __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
-    # the state machine
+    # your own types
+    "user_types_machine",
+    "UserTypesMachine",
+    # the state machine over generated hierarchies
     "QOMStateMachine",
+    "UAF_ENTRY_POINTS",
     "MACHINE_TYPES",
     "MACHINE_PROPERTY_NAMES",
     # hierarchies as data

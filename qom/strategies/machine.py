@@ -42,7 +42,7 @@ from qom.types import TYPE_INTERFACE, TYPE_OBJECT
 from qom.universe import EventKind, QOMEvent, SingletonPolicy, Universe, use_universe
 from qom.visitor import JSON
 
-__all__ = ["MACHINE_PROPERTY_NAMES", "MACHINE_TYPES", "QOMStateMachine"]
+__all__ = ["MACHINE_PROPERTY_NAMES", "MACHINE_TYPES", "UAF_ENTRY_POINTS", "QOMStateMachine"]
 
 
 #: names the machine's rules pick from: generated classes and interfaces of a
@@ -59,6 +59,33 @@ MACHINE_TYPES: tuple[str, ...] = (
 _MACHINE_NEW_TYPES = st.one_of(st.sampled_from(MACHINE_TYPES[:4]), st.sampled_from(MACHINE_TYPES))
 #: names of children, links and properties the rules add (``type`` collides with a class property)
 MACHINE_PROPERTY_NAMES: tuple[str, ...] = ("a", "b", "c", "type")
+
+
+def _allow(o: Object, name: str, target: Object | None) -> None:
+    return None
+
+
+#: the core entry points the ``use_after_finalize`` rule calls on a finalized object, with the QEMU
+#: function the sanitizer names in its report
+UAF_ENTRY_POINTS: tuple[tuple[str, Callable[[Object], object]], ...] = (
+    ("object_ref", qom.object_ref),
+    ("object_unref", qom.object_unref),
+    ("object_dynamic_cast", lambda o: qom.object_dynamic_cast(o, TYPE_OBJECT)),
+    ("object_get_typename", qom.object_get_typename),
+    ("object_property_get", lambda o: qom.object_property_get(o, "type")),
+    ("object_property_set", lambda o: qom.object_property_set(o, "a", True)),
+    ("object_property_find", lambda o: qom.object_property_find(o, "a")),
+    ("object_property_try_add", lambda o: qom.object_property_add_bool(o, "a", lambda x: True, None)),
+    ("object_property_del", lambda o: qom.object_property_del(o, "a")),
+    ("object_property_try_add", lambda o: qom.object_property_add_link(
+        o, "a", TYPE_OBJECT, "qs_uaf", _allow, ObjectPropertyLinkFlags.STRONG)),
+    ("object_property_try_add_child", lambda o: qom.object_property_add_child(
+        qom.object_get_root(), "uaf", o)),
+    ("object_unparent", qom.object_unparent),
+    ("object_get_canonical_path", qom.object_get_canonical_path),
+    ("object_resolve_path_component", lambda o: qom.object_resolve_path_component(o, "a")),
+    ("object_child_foreach", lambda o: qom.object_child_foreach(o, lambda c: 0)),
+)
 
 
 @dataclass
@@ -117,6 +144,8 @@ class QOMStateMachine(RuleBasedStateMachine):
         self.unsubscribe: Callable[[], None] | None = None
         self.registered = False
         self.baseline_live = 0
+        #: use-after-finalize programs drawn (each caught, or the rule fails)
+        self.uaf_caught = 0
 
     def make_universe(self) -> Universe:
         """:return: the universe this run drives (default: builtins, no machine)."""
@@ -555,6 +584,25 @@ class QOMStateMachine(RuleBasedStateMachine):
             ct = self._t(child)
             ct.parent, ct.child_name = None, None
         self._settle()
+
+    @precondition(lambda self: any(t.finalized for t in self.tracked.values()))
+    @rule(obj=objects, data=st.data())
+    def use_after_finalize(self, obj: Object, data: st.DataObject) -> None:
+        """A use-after-finalize program: an entry point of :data:`UAF_ENTRY_POINTS` on a finalized
+        object is a fatal at the first touch that names it, changes nothing, and is recorded."""
+        t = self._t(obj)
+        if not t.finalized:
+            return
+        op, call = data.draw(st.sampled_from(UAF_ENTRY_POINTS), label="entry point")
+        reports = len(self.universe.sanitizer)
+        with use_universe(self.universe):
+            self._expect_fatal(
+                lambda: call(obj), f"heap-use-after-free: {op}() on object '{t.typename}' #{obj.serial}, "
+            )
+        got = self.universe.sanitizer[reports:]
+        if [(r.op, r.serial) for r in got] != [(op, obj.serial)]:
+            raise AssertionError(f"sanitizer recorded {got}, expected one {op} on #{obj.serial}")
+        self.uaf_caught += 1
 
     # -- invariants ------------------------------------------------------------------------
 
