@@ -25,7 +25,8 @@ def _cx(design: str, prop: str) -> Counterexample:
     trace = [
         TraceStep(0, "T_main", "migration_object_init", "mig#1", 1, ""),
         TraceStep(1, "T_mig", "unref", "mig#1", 0, "finalize; locks destroyed"),
-        TraceStep(2, "T_main", "lock qemu_file_lock", "mig#1", None, "a;b"),
+        TraceStep(2, "T_main", "lock qemu_file_lock", "mig#1", None, "a;b",
+                  "migration/migration.c:migration_file_set_error"),
     ]
     return Counterexample(
         design=design,
@@ -246,10 +247,11 @@ def test_evidence_has_trace_diagram_and_replay_command() -> None:
     assert "* Evidence: exhaustive (12 schedules explored)" in text
     assert "```sh\nqomsim replay docs/decisions/evidence/x.json\n```" in text
     assert '1. `init`\n2. `helper {"name": "migration_file_set_error"}`' in text
+    assert "* QEMU source: each step names the function it stands for, at v9.1.0" in text
     assert "| # | actor | step | QEMU function | object | refcount | note |" in text
     assert "| 1 | T_mig | unref |  | mig#1 | 0 | finalize; locks destroyed |" in text
     assert (
-        "| 2 | T_main | lock qemu_file_lock |  | mig#1 |  "
+        "| 2 | T_main | lock qemu_file_lock | `migration/migration.c:migration_file_set_error` | mig#1 |  "
         "| **UAF at step 2: lock of a finalized object** a;b |"
     ) in text
     mermaid = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
