@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import pytest
 from qemu_helpers import RealQEMU, require_qemu, require_qemu10
 from test_qmp_server import RawClient, Server
 
+from qom.snapshot import packaged_snapshot_path
+
 pytestmark = pytest.mark.qemu
 
-SNAPSHOT_7_2 = str(resources.files("qom.snapshot") / "data" / "qemu-system-x86_64.json")
+SNAPSHOT_7_2 = str(packaged_snapshot_path("7.2.22"))
+SNAPSHOT_10_0 = str(packaged_snapshot_path("10.0.2"))
 
 
 class Pair:
@@ -62,11 +64,16 @@ def qemu72_builtin() -> Iterator[Pair]:
 
 
 @pytest.fixture(scope="module")
+def qemu10_snapshot() -> Iterator[Pair]:
+    yield from _pair(require_qemu10(), "--universe", SNAPSHOT_10_0)
+
+
+@pytest.fixture(scope="module")
 def qemu10_builtin() -> Iterator[Pair]:
     yield from _pair(require_qemu10(), "--qemu-version", "10.0.2")
 
 
-PAIRS = ["qemu72_snapshot", "qemu72_builtin", "qemu10_builtin"]
+PAIRS = ["qemu72_snapshot", "qemu72_builtin", "qemu10_snapshot", "qemu10_builtin"]
 
 CREATION = [
     ("device_add", {"driver": "migration"},
@@ -106,10 +113,22 @@ def _as_set(props: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> set[str]
     return {json.dumps({k: v for k, v in p.items() if k not in drop}, sort_keys=True) for p in props}
 
 
-def test_device_list_properties_of_migration_match_7_2(qemu72_snapshot: Pair) -> None:
-    theirs, ours = qemu72_snapshot.both("device-list-properties", {"typename": "migration"})
-    assert len(theirs["return"]) == len(ours["return"]) == 46
+@pytest.mark.parametrize(("which", "count"), [("qemu72_snapshot", 46), ("qemu10_snapshot", 51)])
+def test_device_list_properties_of_migration_match_the_snapshots_qemu(which: str, count: int,
+                                                                      request: pytest.FixtureRequest) -> None:
+    pair: Pair = request.getfixturevalue(which)
+    theirs, ours = pair.both("device-list-properties", {"typename": "migration"})
+    assert len(theirs["return"]) == len(ours["return"]) == count
     assert _as_set(ours["return"]) == _as_set(theirs["return"])
+
+
+def test_qom_list_properties_and_hmp_help_of_migration_match_10_0_2(qemu10_snapshot: Pair) -> None:
+    theirs, ours = qemu10_snapshot.both("qom-list-properties", {"typename": "migration"})
+    assert len(theirs["return"]) == 56
+    assert _as_set(ours["return"]) == _as_set(theirs["return"])
+    theirs, ours = qemu10_snapshot.both("human-monitor-command",
+                                        {"command-line": "device_add migration,help"})
+    assert ours == theirs
 
 
 def test_qom_list_properties_of_migration_match_7_2_but_for_default_values(qemu72_snapshot: Pair) -> None:
