@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks import fig_introspection, fig_memory, fig_migration, fig_objects
+from benchmarks import fig_introspection, fig_memory, fig_migration, fig_objects, fig_server
 from benchmarks.model import FigureSpec
 
 __all__ = ["FIGURES", "figure_keys"]
@@ -29,6 +29,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("memory", ("7",), "Memory", fig_memory.measure_memory,
                (("7a", "peak RSS growth over object_new/object_unref cycles", fig_memory.RSS_TARGET),
                 ("7b", "universe size after loading the real snapshot", None))),
+    FigureSpec("server", ("8",), "qomsim serve under attack", fig_server.measure_server,
+               (("8a", "control latency and peak RSS, qom-list-get amplification", fig_server.LATENCY_TARGET),
+                ("8b", "control latency and peak RSS, five 60 MB id echoes", fig_server.LATENCY_TARGET),
+                ("8c", "control latency and peak RSS, 1,100 slow connections", fig_server.LATENCY_TARGET))),
 )
 
 

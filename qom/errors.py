@@ -15,7 +15,7 @@ The third kind, a silent NULL, is a plain ``None`` return.  ``QOMFatal`` derives
 
 from __future__ import annotations
 
-__all__ = ["DeviceNotFound", "GenericError", "QOMError", "QOMFatal"]
+__all__ = ["DeviceNotFound", "GenericError", "QOMError", "QOMFatal", "escape_text"]
 
 
 class QOMError(Exception):
@@ -62,3 +62,26 @@ class QOMFatal(BaseException):
 
     def __repr__(self) -> str:
         return f"QOMFatal({self.message!r})"
+
+
+def escape_text(text: str) -> str:
+    """Make a user-provided string safe to print on a terminal, on one line.
+
+    Control characters (C0, DEL, C1: terminal escapes, newlines, carriage returns) become Python-style
+    escapes (``\\x1b``, ``\\n``); a backslash is doubled so the result is unambiguous.  Printable text,
+    non-ASCII letters included, is unchanged.
+
+    :param text: a scenario name, a path, a design id, ...
+    :return: the text as it is safe to print.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    out: list[str] = []
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)

@@ -195,6 +195,9 @@ class TypeImpl:
         self.finalize_hooks: tuple[Callable[[Object], None], ...] = ()
         self.py_instance_type: type[Object] | None = None
         self.is_singleton = False
+        # also filled by type_initialize, so that a child's initialization reads its parent's answers
+        # instead of walking the whole chain (linear in the number of types, not quadratic)
+        self.resolved: dict[str, Any] = {}
         #: live and created instances of exactly this type (``Universe.live_instances``)
         self.n_live = 0
         self.n_created = 0
@@ -349,13 +352,41 @@ def register_builtin_types() -> None:
 
 
 def _effective(ti: TypeImpl, attr: str) -> Any:
+    """The first truthy ``attr`` from ``ti`` up; stops at an initialized ancestor, which knows its answer."""
     t: TypeImpl | None = ti
     while t is not None:
         value = getattr(t, attr)
         if value:
             return value
+        if t.class_ is not None and attr in t.resolved:
+            return t.resolved[attr]
         t = t.parent()
     return None
+
+
+def _under_interface(ti: TypeImpl, iface_root: TypeImpl) -> bool:
+    """``ti.is_ancestor(iface_root)``, stopping at an initialized ancestor."""
+    t: TypeImpl | None = ti
+    while t is not None:
+        if t is iface_root:
+            return True
+        if t.class_ is not None and "interface" in t.resolved:
+            return bool(t.resolved["interface"])
+        t = t.parent()
+    return False
+
+
+def _initialize_ancestors(ti: TypeImpl) -> None:
+    """Initialize the uninitialized ancestors root first, so no initialization recurses deeply."""
+    chain: list[TypeImpl] = []
+    p = ti.parent()
+    while p is not None and p.class_ is None:
+        chain.append(p)
+        if len(chain) > len(ti.universe.types):
+            raise QOMFatal(f"Type '{ti.name}' is its own ancestor")
+        p = p.parent()
+    for p in reversed(chain[1:]):
+        type_initialize(p)
 
 
 def _new_class(ti: TypeImpl, parent_class: ObjectClass | None) -> ObjectClass:
@@ -400,14 +431,15 @@ def type_initialize(ti: TypeImpl) -> ObjectClass:
     klass = ti.class_
     if klass is not None:
         return klass
+    _initialize_ancestors(ti)
     u = ti.universe
     iface_root = u.types.get(TYPE_INTERFACE)
     size = _effective(ti, "instance_size") or 0
     if size == 0:
         ti.abstract = True
+    under_interface = iface_root is not None and _under_interface(ti, iface_root)
     if (
-        iface_root is not None
-        and ti.is_ancestor(iface_root)
+        under_interface
         and not ti.hidden
         and (
             size
@@ -443,29 +475,36 @@ def type_initialize(ti: TypeImpl) -> ObjectClass:
                 if name not in u.types:
                     raise QOMFatal(f"missing interface '{name}' for object '{ti.parent_name}'")
         _compute_hooks(ti)
-        p = parent
-        while p is not None:
-            if p.class_base_init is not None:
-                p.class_base_init(klass, ti.class_data)
-            p = p.parent()
+        ti.resolved["interface"] = under_interface
+        ti.resolved["instance_size"] = size
+        ti.resolved["class_type"] = _effective(ti, "class_type")
+        ti.resolved["instance_type"] = ti.py_instance_type
+        # every ancestor's class_base_init, nearest first (type_initialize's loop over the parents)
+        base_inits: tuple[Callable[[ObjectClass, Any], None], ...] = ()
+        if parent is not None:
+            own = () if parent.class_base_init is None else (parent.class_base_init,)
+            base_inits = own + parent.resolved.get("base_inits", ())
+        ti.resolved["base_inits"] = base_inits
+        for base_init in base_inits:
+            base_init(klass, ti.class_data)
         if ti.class_init is not None:
             ti.class_init(klass, ti.class_data)
     except BaseException:
         ti.class_ = None
+        ti.resolved = {}
         raise
     return klass
 
 
 def _compute_hooks(ti: TypeImpl) -> None:
-    chain: list[TypeImpl] = []
-    t: TypeImpl | None = ti
-    while t is not None:
-        chain.append(t)
-        t = t.parent()
-    root_first = chain[::-1]
-    ti.init_hooks = tuple(t.instance_init for t in root_first if t.instance_init is not None)
-    ti.post_init_hooks = tuple(t.instance_post_init for t in root_first if t.instance_post_init is not None)
-    ti.finalize_hooks = tuple(t.instance_finalize for t in chain if t.instance_finalize is not None)
+    # the parent is initialized (type_initialize did it first): extend its hooks instead of walking up
+    p = ti.parent()
+    init = () if p is None else p.init_hooks
+    post = () if p is None else p.post_init_hooks
+    fin = () if p is None else p.finalize_hooks
+    ti.init_hooks = init + (() if ti.instance_init is None else (ti.instance_init,))
+    ti.post_init_hooks = post + (() if ti.instance_post_init is None else (ti.instance_post_init,))
+    ti.finalize_hooks = (() if ti.instance_finalize is None else (ti.instance_finalize,)) + fin
     ti.py_instance_type = _effective(ti, "instance_type")
     single = ti.universe.types.get("singleton")
     ti.is_singleton = single is not None and any(
@@ -580,17 +619,45 @@ def object_class_foreach(
     """
     _check_class_filter("object_class_foreach", implements, include_abstract)
     u = current_universe()
+    target = None if implements is None else u.types.get(implements)
+    iface_root = u.types.get(TYPE_INTERFACE)
+    # a type that is not an interface: the cast is the ancestry, remembered per type (linear, not quadratic)
+    by_ancestry = target is not None and iface_root is not None and not _under_interface(target, iface_root)
+    memo: dict[str, bool] = {}
     u.enumerating_types = True
     try:
         for ti in list(u.types.values()):
             klass = type_initialize(ti)
             if not include_abstract and ti.abstract:
                 continue
-            if implements is not None and object_class_dynamic_cast(klass, implements) is None:
-                continue
+            if implements is not None:
+                casts = _descends(ti, target, memo) if by_ancestry else (
+                    object_class_dynamic_cast(klass, implements) is not None)
+                if not casts:
+                    continue
             fn(klass)
     finally:
         u.enumerating_types = False
+
+
+def _descends(ti: TypeImpl, target: TypeImpl | None, memo: dict[str, bool]) -> bool:
+    """``ti.is_ancestor(target)`` with the answers of every type on the way remembered in ``memo``."""
+    path: list[TypeImpl] = []
+    t: TypeImpl | None = ti
+    answer = False
+    while t is not None:
+        if t is target:
+            answer = True
+            break
+        known = memo.get(t.name)
+        if known is not None:
+            answer = known
+            break
+        path.append(t)
+        t = t.parent()
+    for p in path:
+        memo[p.name] = answer
+    return answer
 
 
 def object_class_get_list(implements: str | None, include_abstract: bool) -> list[ObjectClass]:

@@ -16,7 +16,7 @@ import pytest
 
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.results import CellResult, Counterexample
-from migration.report import decide, notes
+from migration.report import decide, notes, outdir
 
 PROPS = ("no-use-after-free", "no-deadlock")
 
@@ -369,19 +369,21 @@ def test_write_files_keeps_an_edited_file_it_no_longer_produces(tmp_path: Path) 
     assert (tmp_path / "old.md").exists()
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+def test_a_failed_write_leaves_the_old_set_and_no_work_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    decide.write_files(tmp_path, {"a.md": "old\n"}, force=False)
+    out = tmp_path / "notes"
+    decide.write_files(out, {"a.md": "old\n"}, force=False)
 
-    def broken_replace(src: str, dst: str) -> None:
-        raise KeyboardInterrupt
+    def broken_write(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(KeyboardInterrupt):
-        decide.write_files(tmp_path, {"a.md": "new\n"}, force=False)
-    assert (tmp_path / "a.md").read_text(encoding="utf-8") == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".qomsim-decide.json", "a.md"]
+    monkeypatch.setattr(outdir, "_write_new", broken_write)
+    with pytest.raises(OSError, match="No space left on device"):
+        decide.write_files(out, {"a.md": "new\n"}, force=False)
+    assert (out / "a.md").read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+    assert sorted(p.name for p in out.iterdir()) == [".qomsim-decide.json", "a.md"]
 
 
 def test_out_display_is_relative_under_cwd(tmp_path: Path) -> None:
@@ -407,22 +409,23 @@ def test_mermaid_notes_the_fault_over_the_actor_that_suffered_it() -> None:
     assert mermaid.count("    Note over P3: DEADLOCK at step 99: waits for the BQL") == 1
 
 
-def test_ctrl_c_while_swapping_files_waits_for_the_swap_to_finish(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_building_the_new_set_waits_for_the_swap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals
 ) -> None:
-    real = decide._atomic_write
+    real = outdir._write_new
     calls: list[str] = []
 
-    def write_then_ctrl_c(path: Path, data: bytes) -> None:
+    def write_then_signal(path: Path, data: bytes) -> None:
         real(path, data)
         calls.append(path.name)
         if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(decide, "_atomic_write", write_then_ctrl_c)
-    before = signal.getsignal(signal.SIGINT)
-    report = decide.write_files(tmp_path, {"a.md": "a\n", "b.md": "b\n"}, force=False)
+    monkeypatch.setattr(outdir, "_write_new", write_then_signal)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    report = decide.write_files(tmp_path / "o", {"a.md": "a\n", "b.md": "b\n"}, force=False)
     assert report.interrupted is True
     assert calls == ["a.md", "b.md", decide.MANIFEST]
-    assert (tmp_path / "b.md").read_text(encoding="utf-8") == "b\n"
-    assert signal.getsignal(signal.SIGINT) is before
+    assert (tmp_path / "o" / "b.md").read_text(encoding="utf-8") == "b\n"
+    assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before

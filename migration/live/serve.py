@@ -41,10 +41,15 @@ from qom.qmp.schema import Arg, Command, CommandContext, VersionInfo
 from qom.qmp.server import ServerAbort, ServerConfig, ServerHooks
 from qom.universe import Universe
 
-__all__ = ["ABORT_STATUS", "HELP", "URI_BLOCKED", "URI_BLOCKED_FILE", "URI_PEER", "LiveServer",
+__all__ = ["ABORT_STATUS", "EPILOG", "HELP", "URI_BLOCKED", "URI_BLOCKED_FILE", "URI_PEER", "LiveServer",
            "add_arguments", "default_design", "run"]
 
 HELP = "serve a QOM universe over QMP, with a migration design's model behind it"
+
+#: the end of ``--help``: qom.cli.serve's limits and exit statuses, and the model's
+EPILOG = qom_serve.EPILOG + (
+    "\n  134  the migration model faulted, as the emulated QEMU would die (the fault and the trace on stderr)"
+)
 
 #: the exit status of a process killed by SIGABRT, as a shell reports it
 ABORT_STATUS = 134

@@ -12,18 +12,20 @@ scenario of the spec is also replayed on every design, on its default schedule, 
 :func:`migration.check.cell.run_scenario`. The notes are rendered by :mod:`migration.report.notes` from
 those results only. ``--budget`` is checked between cells: a cell that has started runs to its end.
 
-Nothing is lost:
+Nothing is lost (see :mod:`migration.report.outdir`):
 
-* every file is written to a temporary file next to it and moved into place with :func:`os.replace`, and only
-  once every cell has run, so an interrupted run (Ctrl-C, or ``--budget`` spent) leaves the previous notes
-  untouched;
+* the notes are written only once every cell has run, into a new folder next to ``--out`` that is then
+  exchanged with it in one atomic rename, so an interrupted or killed run (SIGINT, SIGTERM, SIGKILL, an I/O
+  error, or ``--budget`` spent) leaves either the previous notes or the new ones, never a mix;
 * a manifest (``.qomsim-decide.json`` in the output directory) records the SHA-256 of every file the last run
   wrote; a file whose bytes no longer match was edited by hand and is kept, and the run says so, unless
-  ``--force``.
+  ``--force``; only safe relative paths inside ``--out`` that are not reached through a link are ever
+  replaced or removed.
 
-Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 2 on a usage error; 3 when
-``--budget`` ran out (the JSON matrix, if asked for, is still written, with the cells not reached listed as
-such; the notes are not); 130 on Ctrl-C.
+Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 2 on an error (a usage error,
+an unknown id, ``--out`` not a writable folder, a write that failed: one line on stderr, nothing changed);
+3 when ``--budget`` ran out (the JSON matrix, if asked for, is still written, with the cells not reached
+listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import signal
@@ -40,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
@@ -48,10 +49,13 @@ from typing import Any, Protocol, TextIO
 from migration.model.outcomes import Outcome
 from migration.model.results import CellResult
 from migration.report import notes
+from migration.report.outdir import MANIFEST, WriteReport, write_files
+from qom.errors import escape_text
 
 __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_SEED",
+    "EPILOG",
     "HELP",
     "MANIFEST",
     "CheckFn",
@@ -73,12 +77,18 @@ __all__ = [
 #: the line ``qomsim --help`` shows
 HELP = "run every design against every property and write MADR notes"
 
+#: the end of ``qomsim decide --help``
+EPILOG = """exit status:
+  0    every note was written
+  1    a hand-edited note was kept (re-run with --force to overwrite it)
+  2    an error: bad option or id, --out not a writable folder, a write failed (one line on stderr)
+  3    --budget ran out before every check ran (no note written)
+  130  interrupted by SIGINT, 143 by SIGTERM (the previous notes are intact)"""
+
 #: the Hypothesis seed used when ``--seed`` is not given (fixed, so the default run is reproducible)
 DEFAULT_SEED = 0
 #: where notes go when ``--out`` is not given
 DEFAULT_OUT = "docs/decisions"
-#: the sidecar manifest of the files the last run wrote, with their SHA-256
-MANIFEST = ".qomsim-decide.json"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -382,46 +392,15 @@ def _print_summary(matrix: notes.Matrix, stream: TextIO, rich_ok: bool) -> None:
 # writing files without losing any
 
 
-@dataclass
-class WriteReport:
-    """What :func:`write_files` did.
-
-    :ivar written: files created or replaced.
-    :ivar unchanged: files already holding the new bytes.
-    :ivar kept: files edited by hand (or not written by qomsim) that were left alone.
-    :ivar removed: files an earlier run wrote that this run no longer produces.
-    :ivar interrupted: Ctrl-C arrived while files were being swapped (the swap was finished first).
-    """
-
-    written: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    interrupted: bool = False
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_manifest(out: Path) -> dict[str, str]:
-    try:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    files = data.get("files") if isinstance(data, dict) else None
-    if not isinstance(files, dict):
-        return {}
-    return {str(k): str(v) for k, v in files.items()}
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``path`` through a temporary file and :func:`os.replace`, with the umask's mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -430,79 +409,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-@contextlib.contextmanager
-def _sigint_deferred(report: WriteReport) -> Iterator[None]:
-    """Hold Ctrl-C back while files are swapped, so a swap is never cut in half; record that it came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        report.interrupted = True
-
-    old = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
-def write_files(out: Path, files: Mapping[str, str], *, force: bool) -> WriteReport:
-    """Write generated files into ``out`` without losing a hand edit.
-
-    A file is replaced only when it is absent, when its bytes match the hash the manifest recorded for it
-    (so nobody edited it since), or with ``force``. Files the previous run wrote and this one does not are
-    removed, unless edited. Every write goes through a temporary file and :func:`os.replace`; the manifest
-    is written last.
-
-    :param out: the output directory.
-    :param files: ``relative path -> text``.
-    :param force: replace edited files too.
-    :return: what was done.
-    """
-    manifest = _read_manifest(out)
-    report = WriteReport()
-    new_manifest: dict[str, str] = {}
-    plan: list[tuple[Path, bytes]] = []
-    for rel in sorted(files):
-        data = files[rel].encode("utf-8")
-        path = out / rel
-        digest = _sha(data)
-        if path.exists():
-            current = path.read_bytes()
-            if current == data:
-                report.unchanged.append(rel)
-                new_manifest[rel] = digest
-                continue
-            ours = rel in manifest and _sha(current) == manifest[rel]
-            if not ours and not force:
-                report.kept.append(rel)
-                if rel in manifest:
-                    new_manifest[rel] = manifest[rel]
-                continue
-        plan.append((path, data))
-        report.written.append(rel)
-        new_manifest[rel] = digest
-    stale: list[Path] = []
-    for rel in sorted(set(manifest) - set(files)):
-        path = out / rel
-        if not path.exists():
-            continue
-        if _sha(path.read_bytes()) == manifest[rel] or force:
-            stale.append(path)
-            report.removed.append(rel)
-        else:
-            report.kept.append(rel)
-            new_manifest[rel] = manifest[rel]
-    body = {"generator": "qomsim decide", "files": dict(sorted(new_manifest.items()))}
-    with _sigint_deferred(report):
-        for path, data in plan:
-            _atomic_write(path, data)
-        for path in stale:
-            path.unlink()
-        _atomic_write(out / MANIFEST, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-    report.kept.sort()
-    return report
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def out_display(out: Path, cwd: Path | None = None) -> str:
@@ -519,6 +429,74 @@ def out_display(out: Path, cwd: Path | None = None) -> str:
         return out.resolve().relative_to(base).as_posix() or "."
     except ValueError:
         return out.as_posix()
+
+
+def _shown(path: Path) -> str:
+    return escape_text(str(path))
+
+
+def _out_problem(out: Path) -> str | None:
+    """Why notes cannot go to ``out`` (checked before the long run), or None."""
+    probe = out
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if probe == out and not out.is_dir():
+        return "Not a directory"
+    if out.is_dir() and Path.cwd().resolve().is_relative_to(out.resolve()):
+        # the new set is swapped in by renaming the folder: a shell inside it would be left in the old one
+        return "it holds the current directory; run decide from outside it"
+    if not probe.is_dir():
+        return f"{escape_text(str(probe))} is not a directory"
+    # the new set is built next to the folder and swapped in: both must be writable
+    for folder in {probe, probe.absolute().parent} if probe == out else {probe}:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"{escape_text(str(folder))}: Permission denied"
+    return None
+
+
+@dataclass
+class _Checked:
+    """A reporter that also stops the run between two checks once a signal came (even a swallowed one)."""
+
+    inner: Reporter
+    interrupts: _Interrupts
+
+    def start(self, designs: Sequence[str], per_design: int) -> None:
+        self.inner.start(designs, per_design)
+
+    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
+        self.inner.done(design, label, text, verdict)
+        self.interrupts.check()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM both stop the run; the flag survives a KeyboardInterrupt that Python swallowed."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -647,7 +625,8 @@ def _select(kind: str, option: str, wanted: list[str] | None, known: Sequence[st
         raise ValueError(f"{option} needs at least one {kind} id")
     unknown = [w for w in wanted if w not in known]
     if unknown:
-        raise ValueError(f"unknown {kind} {', '.join(unknown)}; known: {', '.join(known)}")
+        shown = ", ".join(escape_text(w) for w in unknown)
+        raise ValueError(f"unknown {kind} {shown}; known: {', '.join(known)}")
     # keep the spec's order whatever order the user typed, so the output does not depend on it
     return [k for k in known if k in wanted]
 
@@ -696,27 +675,38 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"qomsim decide: {exc}", file=sys.stderr)
         return 2
+    problem = _out_problem(args.out)
+    if problem is not None:
+        print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {problem}", file=sys.stderr)
+        return 2
     date = args.date or datetime.date.today().isoformat()
     tty = stdout.isatty()
     reporter: Reporter = RichReporter(stdout) if tty else PlainReporter(stdout)
+    stop = _Interrupts()
     try:
-        matrix = run_matrix(
-            designs,
-            properties,
-            scenarios,
-            all_scenarios=args.scenarios is None,
-            seed=args.seed,
-            exhaustive=args.exhaustive,
-            budget_s=args.budget,
-            reporter=reporter,
-        )
+        with stop.installed():
+            matrix = run_matrix(
+                designs,
+                properties,
+                scenarios,
+                all_scenarios=args.scenarios is None,
+                seed=args.seed,
+                exhaustive=args.exhaustive,
+                budget_s=args.budget,
+                reporter=_Checked(reporter, stop),
+            )
+            stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
-        return 130
+        return 128 + (stop.signum or signal.SIGINT)
     _print_summary(matrix, stdout, tty)
     if args.json is not None:
         text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"
-        _atomic_write(args.json, text.encode("utf-8"))
+        try:
+            _atomic_write(args.json, text.encode("utf-8"))
+        except OSError as exc:
+            print(f"qomsim decide: cannot write {_shown(args.json)}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"wrote the matrix to {args.json}", file=stdout)
     if not matrix.complete:
         print(
@@ -739,9 +729,10 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         report = write_files(args.out, files, force=args.force)
-    except KeyboardInterrupt:
-        print("qomsim decide: interrupted; the previous notes are intact", file=sys.stderr)
-        return 130
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {reason}", file=sys.stderr)
+        return 2
     print(
         f"notes in {args.out}: {len(report.written)} written, {len(report.unchanged)} unchanged, "
         f"{len(report.removed)} removed",
@@ -750,11 +741,16 @@ def run(args: argparse.Namespace) -> int:
     for q, choice in notes.decisions(matrix, diffs):
         chosen = "no option chosen" if choice.chosen is None else f'chosen "{choice.chosen}"'
         print(f"  {q.filename}: {choice.status}, {chosen}", file=stdout)
+    for rel in report.ignored:
+        print(
+            f"qomsim decide: ignored manifest entry {escape_text(rel)}: not a path inside {_shown(args.out)}",
+            file=sys.stderr,
+        )
     if report.interrupted:
-        print("qomsim decide: Ctrl-C arrived while writing; every file was written first", file=sys.stderr)
+        print("qomsim decide: interrupted while writing; the new set was swapped in first", file=sys.stderr)
     for rel in report.kept:
         print(
-            f"qomsim decide: kept {args.out / rel}: edited by hand since qomsim wrote it "
+            f"qomsim decide: kept {_shown(args.out / rel)}: edited by hand since qomsim wrote it "
             "(re-run with --force to overwrite)",
             file=sys.stderr,
         )

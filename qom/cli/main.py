@@ -5,6 +5,7 @@ Each package registers its own subcommands as entry points of the group ``qomsim
 ``migration``.  An entry point names a module that provides::
 
     HELP: str                                                  # one line for ``qomsim --help``
+    EPILOG: str                                          # optional: the end of ``--help`` (exit statuses)
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 
@@ -63,7 +64,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, module_name in subcommands().items():
         module = _load(module_name)
         help_text = "(not available in this build)" if module is None else str(getattr(module, "HELP", ""))
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        epilog = None if module is None else getattr(module, "EPILOG", None)
+        sp = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if name == only and module is not None:
             module.add_arguments(sp)
     return parser

@@ -8,18 +8,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import sys
 
+from qom.errors import QOMFatal, escape_text
 from qom.qmp.examples import register_example_types
 from qom.qmp.json import MAX_NESTING, MAX_TOKEN_SIZE
 from qom.qmp.schema import VersionInfo
-from qom.qmp.server import QMPServer, ServerConfig, ServerHooks
+from qom.qmp.server import (
+    DEFAULT_MAX_BUFFERED,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_LIST_PATHS,
+    DEFAULT_MAX_REPLY_SIZE,
+    QMPServer,
+    ServeError,
+    ServerConfig,
+    ServerHooks,
+)
 from qom.snapshot import load_universe
 from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
 
-__all__ = ["HELP", "add_arguments", "build", "parse_tcp", "run", "serve"]
+__all__ = ["EPILOG", "HELP", "add_arguments", "build", "is_loopback", "parse_tcp", "run", "serve"]
 
 HELP = "serve a QOM universe over QMP"
+
+#: the end of ``qomsim serve --help``
+EPILOG = """limits (QEMU has none of these; docs/known-differences.md): --max-connections, --max-list-paths,
+--max-reply-size, --max-buffered, --idle-timeout (off by default, as in QEMU).
+
+security: the server has no authentication; anyone who can connect controls the universe.  --tcp binds
+to 127.0.0.1 unless told otherwise; a non-loopback address prints a one-line warning.
+
+exit status:
+  0  stopped by quit, SIGINT or SIGTERM
+  1  the QOM core hit a fatal error (QEMU would abort)
+  2  an error before serving: bad option, unloadable --universe, cannot listen (one line on stderr)"""
 
 def parse_tcp(text: str) -> tuple[str, int]:
     """Parse ``[HOST:]PORT`` (host defaults to loopback).
@@ -47,6 +70,30 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``).
+
+    :param host: the host part of ``--tcp``.
+    :return: True for a loopback address.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +151,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=MAX_NESTING,
         help="reject JSON nested deeper than this (default: QEMU's 1024)",
     )
+    parser.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=_positive,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help=f"serve at most N connections at once; one more gets an error line "
+        f"(default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--max-list-paths",
+        metavar="N",
+        type=_positive,
+        default=DEFAULT_MAX_LIST_PATHS,
+        help=f"the most paths one qom-list-get may name (default {DEFAULT_MAX_LIST_PATHS})",
+    )
+    parser.add_argument(
+        "--max-reply-size",
+        metavar="BYTES",
+        type=_positive,
+        default=DEFAULT_MAX_REPLY_SIZE,
+        help="answer an error instead of a reply larger than this (default 16 MiB)",
+    )
+    parser.add_argument(
+        "--max-buffered",
+        metavar="BYTES",
+        type=_positive,
+        default=DEFAULT_MAX_BUFFERED,
+        help="bytes of unfinished messages held for all connections together; past it only the oldest "
+        "unfinished message is read on (default 16 MiB)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=None,
+        help="close a connection that starts a message and does not finish it in that time "
+        "(default: never, as in QEMU)",
+    )
 
 
 def _load_universe(path: str | None, examples: bool) -> Universe:
@@ -119,8 +204,12 @@ def _base_universe(path: str | None) -> Universe:
         return Universe(machine="none")
     try:
         universe = load_universe(path)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"qomsim serve: cannot load universe {path}: {exc}") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: {reason}") from None
+    except (ValueError, QOMFatal) as exc:
+        reason = escape_text(str(exc))
+        raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: {reason}") from None
     return universe
 
 
@@ -143,7 +232,18 @@ def build(args: argparse.Namespace) -> tuple[Universe, ServerConfig] | int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 2
-    config = ServerConfig(args.socket, args.tcp, args.qemu_version, args.max_message_size, args.max_nesting)
+    config = ServerConfig(
+        args.socket,
+        args.tcp,
+        args.qemu_version,
+        args.max_message_size,
+        args.max_nesting,
+        max_connections=args.max_connections,
+        max_list_paths=args.max_list_paths,
+        max_reply_size=args.max_reply_size,
+        idle_timeout=args.idle_timeout,
+        max_buffered=args.max_buffered,
+    )
     return universe, config
 
 
@@ -160,8 +260,20 @@ def serve(universe: Universe, config: ServerConfig, hooks: ServerHooks | None = 
 
     def announce(line: str) -> None:
         print(line, flush=True)
+        if line.startswith("qomsim: QMP listening on tcp:") and config.tcp is not None \
+                and not is_loopback(config.tcp[0]):
+            print(
+                f"qomsim serve: warning: listening on {escape_text(config.tcp[0])}, not loopback; QMP has "
+                "no authentication: anyone who can reach this port controls the universe",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    return asyncio.run(QMPServer(universe, config, announce, hooks or ServerHooks()).serve())
+    try:
+        return asyncio.run(QMPServer(universe, config, announce, hooks or ServerHooks()).serve())
+    except ServeError as exc:
+        print(f"qomsim serve: {escape_text(str(exc))}", file=sys.stderr)
+        return 2
 
 
 def run(args: argparse.Namespace) -> int:

@@ -215,8 +215,12 @@ def _property_values(obj: Object) -> Iterator[dict[str, JSON]]:
 
 
 def _qom_list_get(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
+    paths = cast(list[str], args["paths"])
+    cap = ctx.session.max_list_paths
+    if cap is not None and len(paths) > cap:  # qomsim's work cap: one command may not starve the server
+        raise GenericError(f"Parameter 'paths' expects a list of at most {cap} elements")
     # any bad path fails the whole command
-    objs = [qom_resolve_path(p) for p in cast(list[str], args["paths"])]
+    objs = [qom_resolve_path(p) for p in paths]
     return [{"properties": list(_property_values(obj))} for obj in objs]
 
 

@@ -24,7 +24,10 @@ otherwise.
 from __future__ import annotations
 
 import enum
+import json
+import math
 import re
+import sys
 from dataclasses import dataclass
 from typing import cast
 
@@ -37,6 +40,7 @@ __all__ = [
     "MAX_TOKEN_SIZE",
     "JSONMessage",
     "JSONMessageParser",
+    "encode_reply",
     "parse_json",
 ]
 
@@ -125,7 +129,7 @@ class JSONMessage:
 @dataclass(frozen=True)
 class _Token:
     kind: _Tok
-    text: bytes
+    text: bytes | bytearray
 
 
 class _ParseError(Exception):
@@ -157,6 +161,11 @@ class JSONMessageParser:
         self._brackets = 0
         self._size = 0
         self._out: list[JSONMessage] = []
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of the unfinished message held so far (what a server counts against its memory budget)."""
+        return self._size + len(self._text)
 
     @property
     def pending(self) -> bool:
@@ -331,8 +340,9 @@ class JSONMessageParser:
     # -- streamer --------------------------------------------------------------------------------------
 
     def _emit_token(self, kind: _Tok) -> None:
-        text = bytes(self._text)
-        self._text.clear()
+        # hand the buffer over instead of copying it: a 60 MB string token is held once, not twice
+        text = self._text
+        self._text = bytearray()
         if kind is _Tok.LCURLY:
             self._braces += 1
         elif kind is _Tok.RCURLY:
@@ -471,8 +481,8 @@ _ESCAPES = {ord('"'): '"', ord("'"): "'", ord("\\"): "\\", ord("/"): "/", ord("b
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
-def _hex4(raw: bytes, i: int) -> int:
-    chunk = raw[i : i + 4]
+def _hex4(raw: bytes | bytearray, i: int, end: int | None = None) -> int:
+    chunk = raw[i : min(i + 4, len(raw) if end is None else end)]
     if len(chunk) != 4 or any(c not in _HEX for c in chunk):
         return -1
     return int(chunk, 16)
@@ -485,52 +495,91 @@ def _valid_codepoint(cp: int) -> bool:
     return not ((cp & 0xFFFE) == 0xFFFE or 0xFDD0 <= cp <= 0xFDEF)
 
 
-def _decode(segment: bytes) -> str:
+def _decode(segment: bytes | memoryview) -> str:
     try:
-        return segment.decode("utf-8")
+        return str(segment, "utf-8")
     except UnicodeDecodeError:
         raise _ParseError("invalid UTF-8 sequence in string") from None
 
 
-def _parse_string(raw: bytes) -> str:
-    body = raw[1:-1]  # the lexer guarantees the quotes and that every backslash has a successor
+def _parse_string(raw: bytes | bytearray) -> str:
+    # the lexer guarantees the quotes and that every backslash has a successor; the body is read in
+    # place (a memoryview, offsets into ``raw``): a 60 MB string is not copied twice more on the way
+    view = memoryview(raw)
+    end = len(raw) - 1
     out: list[str] = []
-    i = 0
+    i = 1
     while True:
-        j = body.find(b"\\", i)
+        j = raw.find(b"\\", i, end)
         if j < 0:
-            out.append(_decode(body[i:]))
+            out.append(_decode(view[i:end]))
             return "".join(out)
-        out.append(_decode(body[i:j]))
-        esc = body[j + 1]
+        out.append(_decode(view[i:j]))
+        esc = raw[j + 1]
         if esc in _ESCAPES:
             out.append(_ESCAPES[esc])
             i = j + 2
             continue
         if esc != ord("u"):
             raise _ParseError("invalid escape sequence in string")
-        cp = _hex4(body, j + 2)
+        cp = _hex4(raw, j + 2, end)
         i = j + 6
-        if 0xD800 <= cp <= 0xDBFF and body[i : i + 2] == b"\\u":
-            trailing = _hex4(body, i + 2)
+        if 0xD800 <= cp <= 0xDBFF and raw[i : min(i + 2, end)] == b"\\u":
+            trailing = _hex4(raw, i + 2, end)
             if 0xDC00 <= trailing <= 0xDFFF:
                 cp = 0x10000 + ((cp & 0x3FF) << 10) + (trailing & 0x3FF)
                 i += 6
             else:
                 cp = -1
         if not _valid_codepoint(cp):
-            shown = body[j:i].decode("utf-8", "replace")
+            shown = raw[j : min(i, end)].decode("utf-8", "replace")
             raise _ParseError(f"{shown} is not a valid Unicode character")
         out.append(chr(cp))
 
 
 def _parse_number(tok: _Token) -> JSON:
     text = tok.text.decode("ascii")
-    if tok.kind is _Tok.INTEGER:
+    # QEMU (qobject/json-parser.c:parse_literal) keeps an integer that fits int64 or uint64 and reads
+    # anything else as a double (strtod: huge values become infinity).  More than 20 digits never fits,
+    # and float() has no digit limit, unlike int() (Python refuses more than 4,300 digits).
+    if tok.kind is _Tok.INTEGER and len(text.lstrip("-")) <= 20:
         value = int(text)
         if -(1 << 63) <= value < (1 << 64):
             return value
     return float(text)
+
+
+def _finite(value: JSON) -> JSON:
+    """``value`` with every non-finite float replaced (see :func:`encode_reply`)."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return math.copysign(sys.float_info.max, value)
+        return value
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def encode_reply(message: JSON) -> bytes:
+    """Encode one reply or event as the server writes it (without the line end).
+
+    QEMU prints an infinite double as the bare word ``inf`` (``-inf``), which is not JSON: a request whose
+    ``id`` is ``1e400`` or a 4,301-digit integer is echoed as ``"id": inf``.  qomsim answers the same
+    command but always with valid JSON: an infinity becomes the largest finite double with its sign
+    (``1.7976931348623157e+308``), a NaN ``null`` (docs/known-differences.md).
+
+    :param message: the reply.
+    :return: its UTF-8 JSON text.
+    """
+    try:
+        text = json.dumps(message, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(message), allow_nan=False)
+    return text.encode("utf-8")
 
 
 def parse_json(text: str) -> JSON:

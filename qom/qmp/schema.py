@@ -97,6 +97,8 @@ class QMPSession:
     enabled: tuple[str, ...] = ()
     #: called once after ``quit`` has been answered
     on_quit: Callable[[], None] | None = None
+    #: the most paths one ``qom-list-get`` may name (None: no cap; ``qomsim serve`` sets one, QEMU has none)
+    max_list_paths: int | None = None
 
 
 @dataclass

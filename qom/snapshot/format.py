@@ -11,11 +11,13 @@ modules import this one, and neither imports the other.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from qom.snapshot.validate import SnapshotFormatError, validate_snapshot
 from qom.types import TYPE_INTERFACE
 from qom.visitor import JSON
 
@@ -32,14 +34,12 @@ __all__ = [
 ]
 
 FORMAT = "qomsim-snapshot"
+#: the largest snapshot file qomsim reads (QEMU 10.0's is about 0.5 MB)
+MAX_FILE_SIZE = 256 << 20
 VERSION = 1
 
 #: what ``device-list-properties`` hides (``qom/qom-qmp-cmds.c``, ``qmp_device_list_properties``)
 DEVICE_HIDDEN = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
-
-
-class SnapshotFormatError(ValueError):
-    """The file is not a snapshot this version of qomsim can read."""
 
 
 #: the QEMU versions whose snapshot ships in ``qom/snapshot/data/``, the default first: Debian 12's
@@ -324,10 +324,19 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
     :raise SnapshotFormatError: when it is not JSON, not a snapshot, or of another version.
     """
     with open(path, encoding="utf-8") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_FILE_SIZE:
+            raise SnapshotFormatError(f"{path}: {size} bytes, larger than {MAX_FILE_SIZE}")
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
             raise SnapshotFormatError(f"{path}: not JSON: {exc}") from None
+        except RecursionError:
+            raise SnapshotFormatError(f"{path}: not JSON qomsim can read: nested too deeply") from None
+        except UnicodeDecodeError as exc:
+            raise SnapshotFormatError(f"{path}: not UTF-8: {exc.reason} at byte {exc.start}") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise SnapshotFormatError(f"{path}: not JSON qomsim can read: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SnapshotFormatError(f"{path}: not a {FORMAT} file")
     if data.get("version") != VERSION:
@@ -338,13 +347,7 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
     for builtin in ("object", "interface", "container"):
         if builtin not in data["types"]:
             raise SnapshotFormatError(f"{path}: built-in type {builtin!r} is missing")
-    for name, t in data["types"].items():
-        if not isinstance(t, dict) or not isinstance(t.get("parent", ""), str):
-            raise SnapshotFormatError(f"{path}: type {name!r} is malformed")
-        for p in t.get("properties", []):
-            if not isinstance(p, dict) or not isinstance(p.get("name"), str) \
-                    or not isinstance(p.get("type"), str):
-                raise SnapshotFormatError(f"{path}: a property of {name!r} is malformed")
+    validate_snapshot(str(path), data)
     return data
 
 
