@@ -65,11 +65,6 @@ DIFFERENCES: dict[str, Difference] = {d.key: d for d in [
         {"return": {"qemu": {"micro": 50, "minor": 2, "major": 10}, "package": "qomsim"}},
         ("query-version", None),
     ),
-    Difference(
-        "greeting-capabilities",
-        {"7.2.22": ["oob"], "10.0.2": ["oob"]},
-        [],
-    ),
     # -- whole sweeps, against qomsim serving the packaged snapshot of the same version -----------
     Difference(
         "eager-root-containers",  # the root's children qomsim has and that QEMU's initial root lacks

@@ -42,7 +42,7 @@ def test_each_package_registers_its_own_subcommands() -> None:
         "decide": "migration.report.decide",
         "demo": "qom.demo",
         "replay": "migration.report.replay",
-        "serve": "qom.cli.serve",
+        "serve": "migration.live.serve",
     }
 
 

@@ -134,7 +134,9 @@ def test_s14_migrate_pause_on_the_io_thread_after_migration_shutdown_is_a_uaf() 
 
 
 def test_a_design_the_model_proves_safe_has_no_s14_path() -> None:
-    safe = DESIGNS["proposed-singleton-keepalive"]
+    from migration.check.registry import resolve
+
+    safe = resolve("proposed-singleton-keepalive")
     for sid in ("S14-oob-after-shutdown:a", "S14-oob-after-shutdown:b"):
         ex = explore_scenario(safe, sid)
         # it keeps the main reference until exit: the one thing it gives up is freed-by-exit

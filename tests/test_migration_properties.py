@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migration.check.cell import PROPERTIES, check_cell, replay
+from migration.check.cell import PROPERTIES, check_cell, replay, resolve_design
 from migration.check.explore import explore_scenario
 from migration.check.properties import COST_PROPERTIES, violation
 from migration.model.designs import DESIGNS, derive
@@ -102,7 +102,7 @@ def test_derive_rejects_unknown_knobs() -> None:
 def test_proposal_holds_everything_exhaustively() -> None:
     from migration.check.search import PROPOSAL, qmp_changes
 
-    d = DESIGNS["proposed-singleton-keepalive"]
+    d = resolve_design("proposed-singleton-keepalive")
     assert set(d.differs_from(DESIGNS["qemu-10.0"])) == {k for k, _ in PROPOSAL}
     for prop in PROPERTIES:
         cell = check_cell(d, prop, max_examples=0)

@@ -202,3 +202,11 @@ def test_fast_paths_agree_with_the_byte_machine(data: bytes, cuts: list[int]) ->
 def test_a_megabyte_string_is_quick() -> None:
     (msg,) = feed(b'{"v": "' + b"a" * (1 << 20) + b'"}')
     assert msg.value == {"v": "a" * (1 << 20)}
+
+
+def test_a_leading_zero_takes_no_exponent() -> None:
+    """QEMU's lexer (``qobject/json-lexer.c``, state IN_ZERO) allows only ``.`` after a leading ``0``:
+    QEMU 7.2.22 answers ``{"id":0e1}`` with "expected separator in dict" and ``0.5e1`` with 5.0.
+    Hypothesis found the whole-token fast path reading ``0e1`` as a float."""
+    assert feed(b'{"id":0e1}') == [JSONMessage(None, "JSON parse error, expected separator in dict")]
+    assert feed(b'{"id":0.5e1}') == [JSONMessage({"id": 5.0}, None)]

@@ -146,7 +146,7 @@ def test_qmpclient_covers_every_command(server: Server) -> None:
         assert c.greeting._raw == {
             "QMP": {
                 "version": {"qemu": {"micro": 50, "minor": 2, "major": 10}, "package": "qomsim"},
-                "capabilities": [],
+                "capabilities": ["oob"],
             }
         }
         assert await c.execute("query-version") == {
@@ -182,7 +182,7 @@ def test_qmpclient_covers_every_command(server: Server) -> None:
         )
         assert await c.execute("object-del", {"id": "e2e"}) == {}
         types: Any = await c.execute("qom-list-types", {"implements": "device"})
-        assert sorted(t["name"] for t in types) == ["example-device", "example-singleton"]
+        assert sorted(t["name"] for t in types) == ["example-device", "example-singleton", "migration"]
         assert await c.execute("qom-list-properties", {"typename": "example-memory"}) == [
             {"name": "type", "type": "string"},
             {"name": "pinned", "type": "bool"},
@@ -226,9 +226,12 @@ def test_negotiation_is_per_connection(server: Server) -> None:
             {"execute": "qom-get", "arguments": {"path": "/machine", "property": "type"}, "id": ["x", 1]}
         ) == {"return": "none-machine", "id": ["x", 1]}
         assert b.call({"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": 2}) == {
-            "error": {"class": "GenericError", "desc": "Capability oob not available"},
-            "id": 2,
-        }
+            "return": {}, "id": 2}
+        # out-of-band execution is per connection: a did not enable it (qmp_dispatch_check_obj)
+        assert a.call({"exec-oob": "migrate-pause", "id": 3}) == {
+            "error": {"class": "GenericError", "desc": "QMP input member 'exec-oob' is unexpected"}, "id": 3}
+        assert b.call({"exec-oob": "qom-list", "arguments": {"path": "/"}, "id": 4}) == {
+            "error": {"class": "GenericError", "desc": "The command qom-list does not support OOB"}, "id": 4}
     finally:
         a.close()
         b.close()

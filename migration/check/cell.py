@@ -24,9 +24,9 @@ from typing import Literal
 from migration.check.bounded import Bounded, normal
 from migration.check.explore import explore_scenario, sample
 from migration.check.properties import PROPERTY_CHECKS, violation
-from migration.check.search import alternative_designs, register_proposal
+from migration.check.registry import design_from_knobs, resolve, source_of
 from migration.check.workers import bounded_result
-from migration.model.designs import DESIGNS, Design
+from migration.model.designs import Design
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.program import Event, program_from_json
 from migration.model.results import CellResult, Counterexample, RunResult, ScenarioOutcomes
@@ -54,26 +54,19 @@ __all__ = [
 #: spec §5 property ids, in spec order
 PROPERTIES: tuple[str, ...] = tuple(PROPERTY_CHECKS)
 
-# The registry of designs gets our own proposal here, once the model has proved it
-# (migration.check.search re-checks it exhaustively; about a second, and cached for the checks).
-register_proposal()
-
 DEFAULT_MAX_EXAMPLES = 25
 
 
 def resolve_design(design: str | Design) -> Design:
-    """:param design: a design id or a :class:`Design`.
+    """:param design: a preset id, ``FILE.py:NAME``, ``module:NAME`` or a :class:`Design`
+        (see :func:`migration.check.registry.resolve`).
     :return: the design.
-    :raise KeyError: when the id is unknown.
+    :raise KeyError: when nothing usable is named (the message is one line).
     """
-    if isinstance(design, Design):
-        return design
-    if design in DESIGNS:
-        return DESIGNS[design]
-    for alt in alternative_designs():
-        if alt.name == design:
-            return alt
-    raise KeyError(f"unknown design '{design}'")
+    try:
+        return resolve(design)
+    except ValueError as exc:
+        raise KeyError(str(exc)) from None
 
 
 def relevant_scenarios(property_id: str) -> tuple[str, ...]:
@@ -118,14 +111,21 @@ def replay(cx: Counterexample) -> RunResult:
 
     :param cx: the counterexample.
     :return: the run (compare ``violation(cx.property, run)`` with ``cx.fault``).
-    :raise KeyError: when its design is unknown.
+    :raise KeyError: when it carries no knobs and its design id is unknown.
+    :raise ValueError: when its knobs are malformed.
     """
-    d = resolve_design(cx.design)
+    if cx.knobs is not None:
+        d = design_from_knobs(cx.design, cx.description, cx.knobs)
+    else:
+        d = resolve_design(cx.design)
     return run_program(d, program_from_json(cx.program), cx.schedule, scenario=cx.scenario)
 
 
 def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault) -> Counterexample:
-    return Counterexample(design.name, property_id, r.scenario, r.program, r.schedule, fault, r.trace)
+    source = source_of(design)
+    return Counterexample(design.name, property_id, r.scenario, r.program, r.schedule, fault, r.trace,
+                          knobs=design.knobs(), description=design.description,
+                          source=None if source == design.name else source)
 
 
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,

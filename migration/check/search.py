@@ -8,8 +8,8 @@ the model decides every candidate.
 
 :func:`proposed_designs` re-checks the recorded result of that search
 (:data:`PROPOSAL`) exhaustively before handing it out, so a proposal the model no
-longer proves is never registered; :func:`register_proposal` adds it to
-:data:`migration.model.designs.DESIGNS`.
+longer proves is never offered; :mod:`migration.check.registry` offers it beside the
+spec's designs (which it never adds to).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ __all__ = [
     "holds_everywhere",
     "proposed_designs",
     "qmp_changes",
-    "register_proposal",
     "search",
     "withdrawn_proposals",
 ]
@@ -261,17 +260,6 @@ def proposed_designs() -> tuple[Design, ...]:
                "object_new returns the live instance, and the main reference is kept until exit",
                **dict(PROPOSAL))
     return (d,) if holds_everywhere(d) else ()
-
-
-def register_proposal() -> Design | None:
-    """Add the proven proposal to :data:`~migration.model.designs.DESIGNS` (idempotent).
-
-    :return: the proposal, or ``None`` when the model does not prove it.
-    """
-    for d in proposed_designs():
-        DESIGNS.setdefault(d.name, d)
-        return d
-    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -88,6 +88,9 @@ class Counterexample:
 
     ``program`` is the list of events (each ``{"event": name, ...params}``) and
     ``schedule`` the scheduler's choices; together they determine the run exactly.
+    ``knobs`` (:meth:`Design.knobs <migration.model.designs.Design.knobs>`) and ``description``
+    carry the design itself, so a replay needs no registry; ``source`` is how a command line
+    names the design (``FILE.py:NAME`` for a user's design, else its id).
     """
 
     design: str
@@ -97,11 +100,20 @@ class Counterexample:
     schedule: list[int]
     fault: Fault
     trace: list[TraceStep]
+    knobs: dict[str, Any] | None = None
+    description: str = ""
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """:return: a JSON-serialisable dict."""
+        extra: dict[str, Any] = {}
+        if self.knobs is not None:
+            extra = {"description": self.description, "knobs": self.knobs}
+        if self.source is not None:
+            extra["source"] = self.source
         return {
             "design": self.design,
+            **extra,
             "property": self.property,
             "scenario": self.scenario,
             "program": self.program,
@@ -135,6 +147,9 @@ class Counterexample:
                           str(t.get("function", "")))
                 for t in data["trace"]
             ],
+            knobs=dict(data["knobs"]) if isinstance(data.get("knobs"), dict) else None,
+            description=str(data.get("description", "")),
+            source=None if data.get("source") is None else str(data["source"]),
         )
 
 

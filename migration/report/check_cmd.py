@@ -21,7 +21,7 @@ from typing import Any
 
 from migration.check.bounded import DEFAULT_BOUND
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
-from migration.model.designs import DESIGNS
+from migration.check.registry import design_ids, source_of
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
@@ -35,7 +35,8 @@ HELP = "check one migration design against the properties"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """:param parser: the ``check`` subcommand's parser."""
-    parser.add_argument("--design", required=True, help=f"a design id ({', '.join(DESIGNS)})")
+    parser.add_argument("--design", required=True,
+                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME")
     parser.add_argument("--property", action="append", choices=PROPERTIES,
                         help="a property id (repeatable; default: all)")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
@@ -168,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out: dict[str, Any] = {
             "design": design.name,
+            "source": source_of(design),
+            "description": design.description,
             "knobs": design.knobs(),
             "cells": [
                 {"property": c.property, "verdict": c.verdict, "statement": verdict_text(c),

@@ -546,7 +546,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_id_list,
         default=None,
         metavar="IDS",
-        help="comma-separated design ids (default: every design)",
+        help="comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset)",
     )
     parser.add_argument(
         "--properties",
@@ -614,13 +614,23 @@ def all_designs() -> dict[str, Any]:
 
     :return: ``id -> Design``.
     """
-    from migration.check.search import alternative_designs, proposed_designs
-    from migration.model.designs import DESIGNS
+    from migration.check.registry import all_designs as registry_designs
 
-    out: dict[str, Any] = dict(DESIGNS)
-    for d in (*proposed_designs(), *alternative_designs()):
-        out.setdefault(d.name, d)
+    out: dict[str, Any] = registry_designs()
     return out
+
+
+def _add_own_designs(known: dict[str, Any], wanted: Sequence[str] | None) -> None:
+    """Add the designs named ``FILE.py:NAME`` or ``module:NAME`` in ``--designs`` to ``known``, under
+    that name, so the notes' commands name the file again.
+
+    :raise ValueError: when one cannot be loaded (one line).
+    """
+    from migration.check.registry import resolve
+
+    for w in wanted or ():
+        if w not in known and ":" in w:
+            known[w] = resolve(w)
 
 
 def _withdrawn() -> dict[str, str]:
@@ -680,6 +690,7 @@ def run(args: argparse.Namespace) -> int:
 
     stdout: TextIO = sys.stdout
     try:
+        _add_own_designs(known, args.designs)
         designs = _select("design", "--designs", args.designs, list(known))
         properties = _select("property", "--properties", args.properties, list(PROPERTIES))
         scenarios = _select("scenario", "--scenarios", args.scenarios, list(SCENARIOS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ __all__ = ["evidence_name", "render_evidence"]
 
 
 def evidence_name(design: str, prop: str) -> str:
-    """:return: the base name (no extension) of a failing cell's evidence files."""
-    return f"{design}--{prop}"
+    """:return: the base name (no extension) of a failing cell's evidence files (a design named by
+        ``FILE.py:NAME`` or ``module:NAME`` gets a name without path separators or colons)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", design)
+    return f"{safe}--{prop}"
 
 
 def _program_lines(program: Any) -> list[str]:

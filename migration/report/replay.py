@@ -1,8 +1,18 @@
 """``qomsim replay FILE``: re-run a saved counterexample and print its trace step by step.
 
-``FILE`` is a counterexample saved by :func:`migration.check.save_counterexample`, or the
-JSON written by ``qomsim check --json`` (``--property`` picks the cell; default: the
-first failing one).  The exit status says whether the replay reproduced the saved fault.
+``FILE`` is a counterexample saved by :func:`migration.check.save_counterexample`, by
+``qomsim serve --trace``, or the JSON written by ``qomsim check --json`` (``--property`` picks
+the cell; default: the first failing one).  The design is rebuilt from the knobs the file
+carries, so no registry is needed (an old file without knobs names a preset id).
+
+Before anything runs, the file is checked: every field present and well typed, every event
+known to the model, the schedule's choices non-negative integers.  While it runs, every
+choice must name an actor that could run at that step, and the schedule may not be longer
+than the run.  The replay reproduces the file only when it hits the same fault *and* the
+same trace, step by step (a trace that was not produced by the model is "not reproduced").
+
+Exit status: 0 reproduced, 1 not reproduced, 2 the file or the command line is unusable
+(one line on stderr).
 """
 
 from __future__ import annotations
@@ -10,16 +20,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from migration.check.cell import Counterexample, replay
-from migration.check.properties import violation
-from migration.model.outcomes import Fault
+from migration.check.cell import Counterexample, resolve_design
+from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.check.registry import design_from_knobs
+from migration.model.designs import Design
+from migration.model.outcomes import Fault, Outcome, TraceStep
+from migration.model.program import Program, program_from_json
+from migration.model.results import RunResult
+from migration.model.run import run_program
+from migration.model.runtime import Actor, World
 
-__all__ = ["HELP", "add_arguments", "load", "reproduced", "run"]
+__all__ = ["EXIT_ERROR", "EXIT_NOT_REPRODUCED", "HELP", "ReplayError", "add_arguments", "load",
+           "reproduced", "run", "run_checked"]
 
 #: the line ``qomsim --help`` shows
 HELP = "re-run a saved counterexample and print its trace"
+
+EXIT_NOT_REPRODUCED = 1
+EXIT_ERROR = 2
+
+
+class ReplayError(ValueError):
+    """The file cannot be replayed; the message is one line."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,21 +54,185 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--property", help="with a 'qomsim check --json' file: the cell to replay")
 
 
+def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    if key not in data:
+        raise ReplayError(f"{what} lacks '{key}'")
+    value = data[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ReplayError(f"{what}: '{key}' must be {_article(names)}, not {json.dumps(value)[:60]}")
+    return value
+
+
+def _article(names: str) -> str:
+    words = {"str": "a string", "int": "an integer", "list": "a list", "dict": "an object",
+             "NoneType": "null"}
+    return " or ".join(words.get(n, n) for n in names.split(" or "))
+
+
+def _check_int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ReplayError(f"{where} must be an integer, not {json.dumps(value)[:60]}")
+    return value
+
+
+def _parse_fault(data: object, what: str) -> Fault:
+    if not isinstance(data, dict):
+        raise ReplayError(f"{what} must be an object")
+    outcome = _need(data, "outcome", str, what)
+    try:
+        out = Outcome(outcome)
+    except ValueError:
+        raise ReplayError(f"{what}: unknown outcome '{outcome}'") from None
+    step = _check_int(_need(data, "step", int, what), f"{what}: 'step'")
+    return Fault(out, step, _need(data, "actor", str, what), _need(data, "obj", str, what),
+                 _need(data, "detail", str, what))
+
+
+def _parse_trace(data: object) -> list[TraceStep]:
+    if not isinstance(data, list):
+        raise ReplayError("'trace' must be a list")
+    out = []
+    for i, t in enumerate(data):
+        what = f"trace[{i}]"
+        if not isinstance(t, dict):
+            raise ReplayError(f"{what} must be an object")
+        index = _check_int(_need(t, "index", int, what), f"{what}: 'index'")
+        if index != i:
+            raise ReplayError(f"{what}: 'index' is {index}, expected {i}")
+        actor, action, obj = (_need(t, k, str, what) for k in ("actor", "action", "obj"))
+        ref = _need(t, "refcount", (int, type(None)), what)
+        if isinstance(ref, bool):
+            raise ReplayError(f"{what}: 'refcount' must be an integer or null")
+        function = t.get("function", "")
+        if not isinstance(function, str):
+            raise ReplayError(f"{what}: 'function' must be a string")
+        out.append(TraceStep(index, actor, action, obj, ref, _need(t, "note", str, what), function))
+    return out
+
+
+def parse_counterexample(data: object) -> Counterexample:
+    """Check and build a counterexample from its JSON form.
+
+    :param data: the decoded JSON.
+    :return: the counterexample.
+    :raise ReplayError: naming the first problem, in one line.
+    """
+    if not isinstance(data, dict):
+        raise ReplayError("not a counterexample (expected a JSON object)")
+    what = "the counterexample"
+    design = _need(data, "design", str, what)
+    prop = _need(data, "property", str, what)
+    if prop not in PROPERTY_CHECKS:
+        raise ReplayError(f"unknown property '{prop}' (known: {', '.join(PROPERTY_CHECKS)})")
+    scenario = _need(data, "scenario", (str, type(None)), what)
+    program = _need(data, "program", list, what)
+    for i, e in enumerate(program):
+        if not isinstance(e, dict) or not isinstance(e.get("event"), str):
+            raise ReplayError(f"program[{i}] must be an object with a string 'event'")
+    try:
+        program_from_json(program)
+    except ValueError as exc:
+        raise ReplayError(f"program: {exc}") from None
+    schedule = _need(data, "schedule", list, what)
+    for i, c in enumerate(schedule):
+        if _check_int(c, f"schedule[{i}]") < 0:
+            raise ReplayError(f"schedule[{i}] is {c}: a choice cannot be negative")
+    fault = _parse_fault(data.get("fault"), "'fault'") if "fault" in data else None
+    if fault is None:
+        raise ReplayError(f"{what} lacks 'fault'")
+    trace = _parse_trace(_need(data, "trace", list, what))
+    knobs = data.get("knobs")
+    if knobs is not None and not isinstance(knobs, dict):
+        raise ReplayError("'knobs' must be an object")
+    description = data.get("description", "")
+    source = data.get("source")
+    if not isinstance(description, str) or not (source is None or isinstance(source, str)):
+        raise ReplayError("'description' and 'source' must be strings")
+    return Counterexample(design, prop, scenario, [dict(e) for e in program], list(schedule), fault, trace,
+                          knobs=knobs, description=description, source=source)
+
+
 def load(path: str, property_id: str | None = None) -> Counterexample:
     """:param path: the file.
     :param property_id: for a ``check --json`` file, which cell.
     :return: the counterexample.
-    :raise ValueError: when the file holds no (matching) counterexample.
-    :raise OSError: when it cannot be read.
+    :raise ReplayError: when the file is unreadable or holds no (well-formed, matching) counterexample.
     """
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if "cells" in data:
-        for cell in data["cells"]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ReplayError(f"{path}: {reason}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReplayError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise ReplayError(f"{path}: not JSON (nested too deeply)") from None
+    if isinstance(data, dict) and "cells" in data:
+        cells = data["cells"]
+        if not isinstance(cells, list):
+            raise ReplayError(f"{path}: 'cells' must be a list")
+        for i, cell in enumerate(cells):
+            if not isinstance(cell, dict):
+                raise ReplayError(f"{path}: cells[{i}] must be an object")
             cx = cell.get("counterexample")
-            if cx is not None and (property_id is None or cell["property"] == property_id):
-                return Counterexample.from_json(cx)
-        raise ValueError(f"{path}: no counterexample" + (f" for {property_id}" if property_id else ""))
-    return Counterexample.from_json(data)
+            if cx is not None and (property_id is None or cell.get("property") == property_id):
+                try:
+                    return parse_counterexample(cx)
+                except ReplayError as exc:
+                    raise ReplayError(f"{path}: cells[{i}]: {exc}") from None
+        raise ReplayError(f"{path}: no counterexample" + (f" for {property_id}" if property_id else ""))
+    try:
+        return parse_counterexample(data)
+    except ReplayError as exc:
+        raise ReplayError(f"{path}: {exc}") from None
+
+
+def design_of(cx: Counterexample) -> Design:
+    """:param cx: a counterexample.
+    :return: its design: from its knobs, else from the preset id it names.
+    :raise ReplayError: when the knobs are malformed or the id is unknown.
+    """
+    try:
+        if cx.knobs is not None:
+            return design_from_knobs(cx.design, cx.description, cx.knobs)
+        return resolve_design(cx.design)
+    except (KeyError, ValueError) as exc:
+        raise ReplayError(f"design '{cx.design}': {exc.args[0]}") from None
+
+
+def run_checked(cx: Counterexample) -> RunResult:
+    """Re-run a counterexample, checking that every choice of its schedule is one the scheduler had.
+
+    :param cx: the counterexample.
+    :return: the run.
+    :raise ReplayError: when a choice is out of range or the schedule is longer than the run.
+    """
+    design = design_of(cx)
+    program: Program = program_from_json(cx.program)
+    bad: list[str] = []
+
+    def choose(step: int, enabled: list[Actor], world: World) -> int:
+        if step < len(cx.schedule):
+            c = cx.schedule[step]
+            if c >= len(enabled):
+                if not bad:
+                    bad.append(f"schedule[{step}] is {c}, but only {len(enabled)} actor(s) could run "
+                               f"at that step ({', '.join(a.name for a in enabled)})")
+                return 0
+            return c
+        return 0
+
+    chooser: Callable[[int, list[Any], Any], int] = choose
+    r = run_program(design, program, (), scenario=cx.scenario, choose=chooser)
+    if bad:
+        raise ReplayError(bad[0])
+    if len(cx.schedule) > len(r.schedule):
+        raise ReplayError(f"the schedule has {len(cx.schedule)} choices, but the run took only "
+                          f"{len(r.schedule)} steps")
+    return r
 
 
 def reproduced(saved: Fault, got: Fault | None) -> bool:
@@ -54,27 +244,40 @@ def reproduced(saved: Fault, got: Fault | None) -> bool:
         saved.outcome, saved.step, saved.actor, saved.obj, saved.detail)
 
 
+def first_trace_difference(saved: list[TraceStep], got: list[TraceStep]) -> str | None:
+    """:return: where the replayed trace departs from the saved one, or ``None`` when they are equal."""
+    for a, b in zip(saved, got, strict=False):
+        if a != b:
+            return f"step {a.index}: saved '{a}', replayed '{b}'"
+    if len(saved) != len(got):
+        return f"the saved trace has {len(saved)} steps, the replay {len(got)}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``qomsim replay``.
 
     :param args: the parsed arguments.
-    :return: 0 if the replay reproduced the fault, 1 if not, 2 if the file is unusable.
+    :return: 0 if the replay reproduced the fault and the trace, 1 if not, 2 if the file is unusable.
     """
     try:
         cx = load(args.file, args.property)
-    except (OSError, ValueError, KeyError) as exc:
+        r = run_checked(cx)
+    except ReplayError as exc:
         print(f"qomsim replay: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     print(f"design {cx.design}, property {cx.property}, scenario {cx.scenario or '(sampled program)'}")
     print("program: " + "; ".join(e["event"] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.items()
                                                              if k != "event") + ")" for e in cx.program))
     print(f"schedule: {cx.schedule}")
-    r = replay(cx)
     for step in r.trace:
         print(str(step))
     got = violation(cx.property, r)
     print(f"saved fault:    {cx.fault}")
     print(f"replayed fault: {got if got is not None else 'none'}")
-    same = reproduced(cx.fault, got)
+    diff = first_trace_difference(cx.trace, r.trace)
+    if diff is not None:
+        print(f"trace differs at {diff}")
+    same = reproduced(cx.fault, got) and diff is None
     print("reproduced: yes" if same else "reproduced: NO")
-    return 0 if same else 1
+    return 0 if same else EXIT_NOT_REPRODUCED

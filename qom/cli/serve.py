@@ -23,11 +23,12 @@ from qom.qmp.server import (
     QMPServer,
     ServeError,
     ServerConfig,
+    ServerHooks,
 )
 from qom.snapshot import load_universe
 from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
 
-__all__ = ["EPILOG", "HELP", "add_arguments", "is_loopback", "parse_tcp", "run"]
+__all__ = ["EPILOG", "HELP", "add_arguments", "build", "is_loopback", "parse_tcp", "run", "serve"]
 
 HELP = "serve a QOM universe over QMP"
 
@@ -212,11 +213,11 @@ def _base_universe(path: str | None) -> Universe:
     return universe
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``qomsim serve``.
+def build(args: argparse.Namespace) -> tuple[Universe, ServerConfig] | int:
+    """Make the universe and the server configuration ``qomsim serve``'s options ask for.
 
     :param args: the parsed options.
-    :return: the exit status.
+    :return: both, or an exit status after a one-line error on stderr.
     """
     if args.socket is None and args.tcp is None:
         print("qomsim serve: give --socket PATH and/or --tcp HOST:PORT", file=sys.stderr)
@@ -243,21 +244,45 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         max_buffered=args.max_buffered,
     )
+    return universe, config
+
+
+def serve(universe: Universe, config: ServerConfig, hooks: ServerHooks | None = None) -> int:
+    """Serve until ``quit``, a signal or a fatal error.
+
+    :param universe: the universe.
+    :param config: the listening options.
+    :param hooks: what a layer above adds (commands, out-of-band execution, a clean-up sequence).
+    :return: the exit status.
+    """
     # a request may nest --max-nesting levels and its "id" is echoed: let json.dumps recurse that deep
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * args.max_nesting + 1000))
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * config.max_nesting + 1000))
 
     def announce(line: str) -> None:
         print(line, flush=True)
-        if line.startswith("qomsim: QMP listening on tcp:") and not is_loopback(args.tcp[0]):
+        if line.startswith("qomsim: QMP listening on tcp:") and config.tcp is not None \
+                and not is_loopback(config.tcp[0]):
             print(
-                f"qomsim serve: warning: listening on {escape_text(args.tcp[0])}, not loopback; QMP has no "
-                "authentication: anyone who can reach this port controls the universe",
+                f"qomsim serve: warning: listening on {escape_text(config.tcp[0])}, not loopback; QMP has "
+                "no authentication: anyone who can reach this port controls the universe",
                 file=sys.stderr,
                 flush=True,
             )
 
     try:
-        return asyncio.run(QMPServer(universe, config, announce).serve())
+        return asyncio.run(QMPServer(universe, config, announce, hooks or ServerHooks()).serve())
     except ServeError as exc:
         print(f"qomsim serve: {escape_text(str(exc))}", file=sys.stderr)
         return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``qomsim serve`` (a QOM universe alone; ``migration.live.serve`` adds the migration model).
+
+    :param args: the parsed options.
+    :return: the exit status.
+    """
+    built = build(args)
+    if isinstance(built, int):
+        return built
+    return serve(*built)

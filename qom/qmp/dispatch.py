@@ -50,6 +50,7 @@ __all__ = [
     "error_response",
     "execute",
     "greeting",
+    "is_oob",
 ]
 
 #: the version qomsim reports unless the server or the universe says otherwise (the spec's QEMU master)
@@ -86,6 +87,7 @@ def _qmp_capabilities(ctx: CommandContext, args: dict[str, JSON]) -> JSON:
     unavailable = [str(c) for c in enable if c not in session.offered]
     if unavailable:
         raise GenericError("Capability " + ", ".join(unavailable) + " not available")
+    session.enabled = tuple(str(c) for c in enable)
     session.state = SessionState.COMMAND
     return None
 
@@ -117,14 +119,25 @@ COMMANDS: Mapping[str, Command] = {c.name: c for c in (*_CONTROL, *QOM_COMMANDS,
 _NEGOTIATION_COMMANDS = frozenset({"qmp_capabilities"})
 
 
-def _check_request(request: Mapping[str, object]) -> str:
-    """:return: the command name.
+def is_oob(request: object) -> bool:
+    """:param request: a decoded request.
+    :return: whether it asks for out-of-band execution (``exec-oob`` without ``execute``,
+        ``qapi/qmp-dispatch.c:qmp_is_oob``), whatever the session allows.
+    """
+    return isinstance(request, Mapping) and "exec-oob" in request and "execute" not in request
+
+
+def _check_request(request: Mapping[str, object], allow_oob: bool = False) -> str:
+    """:param allow_oob: the session enabled the ``oob`` capability.
+    :return: the command name.
     :raise QOMError: when the request object is malformed (qmp_dispatch_check_obj)."""
     exec_key = None
     for key, value in request.items():
-        if key == "execute":  # exec-oob is only valid once the oob capability is on; qomsim offers none
+        if key == "execute" or (key == "exec-oob" and allow_oob):
             if not isinstance(value, str):
                 raise GenericError(f"QMP input member '{key}' must be a string")
+            if exec_key is not None:
+                raise GenericError(f"QMP input member '{key}' clashes with '{exec_key}'")
             exec_key = key
         elif key == "arguments":
             if not (isinstance(value, Mapping) and all(isinstance(k, str) for k in value)):
@@ -133,16 +146,18 @@ def _check_request(request: Mapping[str, object]) -> str:
             raise GenericError(f"QMP input member '{key}' is unexpected")
     if exec_key is None:
         raise GenericError("QMP input lacks member 'execute'")
-    return cast(str, request["execute"])
+    return cast(str, request[exec_key])
 
 
 def dispatch(request: object, *, universe: Universe | None = None,
-             session: QMPSession | None = None) -> dict[str, JSON]:
+             session: QMPSession | None = None,
+             extra: Mapping[str, Command] | None = None) -> dict[str, JSON]:
     """Run one QMP request.
 
     :param request: the decoded request (normally a dict).
     :param universe: the universe to act on (default: :func:`~qom.universe.current_universe`).
     :param session: the connection's state (default: a negotiated session of its own).
+    :param extra: more commands (a server's own), looked up before the built-in table.
     :return: the response, with the request's ``id`` echoed.
     """
     if session is None:
@@ -156,15 +171,19 @@ def dispatch(request: object, *, universe: Universe | None = None,
             raise GenericError("QMP input must be a JSON object")
         has_id = "id" in request
         request_id = request.get("id")
-        name = _check_request(request)
-        command = COMMANDS.get(name)
+        oob = "oob" in session.enabled
+        name = _check_request(request, oob)
+        command = (extra or {}).get(name) or COMMANDS.get(name)
         if command is None or (
             session.state is SessionState.NEGOTIATION and name not in _NEGOTIATION_COMMANDS
         ):
             raise CommandNotFound(f"The command {name} has not been found")
+        if oob and "execute" not in request and not command.allow_oob:
+            raise GenericError(f"The command {name} does not support OOB")
         raw_args = cast(Mapping[str, object], request.get("arguments", {}))
         args = check_arguments(command, raw_args)
-        ctx = CommandContext(universe, session, _version(session, universe))
+        out_of_band = oob and "execute" not in request
+        ctx = CommandContext(universe, session, _version(session, universe), oob=out_of_band)
         with use_universe(universe):
             result = command.handler(ctx, args)
         response: dict[str, JSON] = {"return": {} if result is None else result}

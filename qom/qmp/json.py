@@ -108,7 +108,7 @@ _FAST_TOKEN = re.compile(
     rb"|(?P<st>[{}\[\]:,])"
     rb'|(?P<str>"[\x20\x21\x23-\x5b\x5d-\xfd]*(?:\\[\x20-\xfd][\x20\x21\x23-\x5b\x5d-\xfd]*)*"'
     rb"|'[\x20-\x26\x28-\x5b\x5d-\xfd]*(?:\\[\x20-\xfd][\x20-\x26\x28-\x5b\x5d-\xfd]*)*')"
-    rb"|(?P<num>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    rb"|(?P<num>-?(?:0(?:\.[0-9]+(?:[eE][+-]?[0-9]+)?)?|[1-9][0-9]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?))"
     rb"|(?P<kw>[a-z]+)"
 )
 #: bytes that end a number or keyword token without being an error of their own

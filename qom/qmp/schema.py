@@ -91,8 +91,10 @@ class QMPSession:
 
     state: SessionState = SessionState.NEGOTIATION
     version: VersionInfo | None = None
-    #: capabilities offered in the greeting (qomsim offers none: no out-of-band execution)
+    #: capabilities offered in the greeting (``("oob",)`` when the server runs out-of-band commands)
     offered: tuple[str, ...] = ()
+    #: capabilities the client enabled with ``qmp_capabilities`` (``"oob"`` allows ``exec-oob``)
+    enabled: tuple[str, ...] = ()
     #: called once after ``quit`` has been answered
     on_quit: Callable[[], None] | None = None
     #: the most paths one ``qom-list-get`` may name (None: no cap; ``qomsim serve`` sets one, QEMU has none)
@@ -106,6 +108,8 @@ class CommandContext:
     universe: Universe
     session: QMPSession
     version: VersionInfo = field(default_factory=VersionInfo)
+    #: the request came with ``exec-oob`` (it runs out of band, on the monitor's I/O thread)
+    oob: bool = False
 
 
 #: a handler takes the checked arguments and returns the ``return`` value (None: ``{}``)
@@ -137,12 +141,14 @@ class Command:
     :param extra_args: whether members beyond ``args`` reach the handler (QAPI
         ``'gen': false`` and boxed unions such as ``object-add``, whose handler
         checks them itself).
+    :param allow_oob: QAPI ``'allow-oob': true``: the command may be run with ``exec-oob``.
     """
 
     name: str
     handler: Handler
     args: tuple[Arg, ...] = ()
     extra_args: bool = False
+    allow_oob: bool = False
 
 
 _SCALAR_NAMES = {"str": "string", "bool": "boolean", "int": "integer"}

@@ -45,13 +45,13 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from qom.errors import QOMFatal
-from qom.qmp.dispatch import dispatch, error_response, greeting
+from qom.qmp.dispatch import dispatch, error_response, greeting, is_oob
 from qom.qmp.json import JSON, MAX_NESTING, MAX_TOKEN_SIZE, JSONMessage, JSONMessageParser, encode_reply
-from qom.qmp.schema import QMPSession, SessionState, VersionInfo
+from qom.qmp.schema import Command, QMPSession, SessionState, VersionInfo
 from qom.universe import Universe
 
 __all__ = [
@@ -61,7 +61,9 @@ __all__ = [
     "DEFAULT_MAX_REPLY_SIZE",
     "QMPServer",
     "ServeError",
+    "ServerAbort",
     "ServerConfig",
+    "ServerHooks",
 ]
 
 #: default cap of concurrent connections (well below the usual 1,024 descriptors)
@@ -80,6 +82,43 @@ _THREAD_FEED = 8 << 10
 
 class ServeError(Exception):
     """The server could not start listening; the message is one line, ready to print."""
+
+
+class ServerAbort(Exception):
+    """Raised by a hook's command or shutdown step: the server dies as the emulated QEMU would.
+
+    :param report: what to print on stderr (one or more lines).
+    :param status: the exit status (134 for an abort).
+    """
+
+    def __init__(self, report: str, status: int) -> None:
+        super().__init__(report)
+        self.report = report
+        self.status = status
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass
+class ServerHooks:
+    """What a layer above adds to the server, without the server knowing what it is.
+
+    :param commands: more commands (looked up before the built-in ones); those with ``allow_oob``
+        may be run with ``exec-oob``.
+    :param offer_oob: offer the ``oob`` capability in the greeting, as QEMU does for a monitor on a
+        socket (``monitor/qmp.c:monitor_qmp_caps_reset``).
+    :param oob_open: whether ``exec-oob`` requests are still dispatched (QEMU's monitor I/O thread
+        runs until ``monitor_cleanup()`` stops it); checked for every request after ``quit``.
+    :param shutdown: after ``quit`` is answered: the clean-up, one step per iteration; the server
+        goes back to its event loop between two steps, so other requests are dispatched between them.
+    """
+
+    commands: Mapping[str, Command] = field(default_factory=dict)
+    offer_oob: bool = False
+    oob_open: Callable[[], bool] = _always
+    shutdown: Callable[[], Iterator[None]] | None = None
 
 
 @dataclass
@@ -129,12 +168,17 @@ class QMPServer:
     :param universe: the universe every connection acts on.
     :param config: listening options.
     :param announce: called with each listening address once it is ready.
+    :param hooks: commands, out-of-band execution and a clean-up sequence from a layer above.
     """
 
     universe: Universe
     config: ServerConfig
     announce: Callable[[str], None] = print
+    hooks: ServerHooks = field(default_factory=ServerHooks)
     exit_status: int = 0
+    _quitting: bool = False
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _handlers: set[asyncio.Task[object]] = field(default_factory=set)
     _clients: list[_Client] = field(default_factory=list)
     _stop: asyncio.Event | None = None
     _last_loop_error: float = -1e9
@@ -178,6 +222,9 @@ class QMPServer:
                 srv.close()
             for client in list(self._clients):
                 client.writer.close()
+            handlers = [t for t in self._handlers if not t.done()]
+            if handlers:  # closed writers end their reads: let each connection finish on its own
+                await asyncio.wait(handlers, timeout=5)
             for srv in servers:
                 with contextlib.suppress(Exception):
                     await srv.wait_closed()
@@ -239,7 +286,12 @@ class QMPServer:
             await self._refuse(writer)
             return
         writer.transport.set_write_buffer_limits(high=_CHUNK)
-        session = QMPSession(version=self.config.version, max_list_paths=self.config.max_list_paths)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        session = QMPSession(version=self.config.version, max_list_paths=self.config.max_list_paths,
+                             offered=("oob",) if self.hooks.offer_oob else ())
         client = _Client(writer, session)
         self._clients.append(client)
         parser = JSONMessageParser(
@@ -307,24 +359,59 @@ class QMPServer:
         """Answer complete messages in order; True when the server is to stop (quit, fatal error)."""
         session = client.session
         for msg in messages:
+            if self._quitting:
+                # QEMU: in-band requests queued after quit are never dispatched; out-of-band ones
+                # run on the monitor I/O thread until monitor_cleanup() stops it
+                await client.writer.drain()
+                await asyncio.sleep(0)  # one request per turn: the clean-up steps in between
+                if self._stop is None or self._stop.is_set():
+                    return True
+                if not (is_oob(msg.value) and self.hooks.oob_open()):
+                    continue
             if msg.error is not None:
                 await self._reply(client, error_response("GenericError", msg.error))
                 continue
             try:
                 response = _over_cap(msg.value, session) or dispatch(
-                    msg.value, universe=self.universe, session=session)
+                    msg.value, universe=self.universe, session=session, extra=self.hooks.commands)
             except QOMFatal as fatal:
                 print(f"qomsim: fatal: {fatal.message}", file=sys.stderr, flush=True)
                 self.exit_status = 1
                 self._shutdown()
                 return True
-            await self._reply(client, response)
-            if session.state is SessionState.QUIT:
-                self._broadcast_shutdown()
-                await client.writer.drain()
-                self._shutdown()
+            except ServerAbort as abort:
+                self._abort(abort)
                 return True
+            await self._reply(client, response)
+            if session.state is SessionState.QUIT and not self._quitting:
+                self._broadcast_shutdown()
+                if self.hooks.shutdown is None:
+                    await client.writer.drain()
+                    self._shutdown()
+                    return True
+                # the clean-up starts whatever this client does next (even hanging up at once)
+                self._quitting = True
+                task = asyncio.create_task(self._clean_up(self.hooks.shutdown))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         return False
+
+    async def _clean_up(self, steps: Callable[[], Iterator[None]]) -> None:
+        try:
+            for _ in steps():
+                await asyncio.sleep(0)
+        except ServerAbort as abort:
+            self._abort(abort)
+        except Exception as exc:  # a bug of the layer above: report it, never hang after quit
+            print(f"qomsim: internal error while quitting: {exc!r}", file=sys.stderr, flush=True)
+            self.exit_status = 1
+        finally:
+            self._shutdown()  # whatever happened, the server stops after quit
+
+    def _abort(self, abort: ServerAbort) -> None:
+        print(abort.report, file=sys.stderr, flush=True)
+        self.exit_status = abort.status
+        self._shutdown()
 
     def _broadcast_shutdown(self) -> None:
         now = time.time()

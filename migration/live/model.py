@@ -1,0 +1,255 @@
+"""A design's migration model, run live: events arrive one by one from QMP clients.
+
+:class:`LiveModel` is a :class:`~migration.model.runtime.World` whose main thread runs the
+model's own events (:func:`migration.model.events.main_body`, the code the checkers run) as
+clients ask for them, and whose actors are scheduled by the model's own scheduler loop
+(:func:`migration.model.runtime.run_world`).  Between two client requests the main thread waits
+(an idle step that records nothing and is never counted), so the live run is exactly the run
+of the program made of the events it received, under the schedule of the actors it picked:
+:meth:`LiveModel.counterexample` turns it into a file ``qomsim replay`` re-runs.
+
+The live scheduler runs the other actors (threads, bottom halves, coroutines) whenever they can,
+oldest first, and the main thread only when none can: so a thread takes the BQL as soon as
+``main_loop_wait()`` releases it, and a client controls the interleaving by the order in which its
+requests arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from typeguard import typeguard_ignore
+
+from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.check.registry import source_of
+from migration.model.designs import Design
+from migration.model.events import main_body
+from migration.model.heap import MemState, MigStatus
+from migration.model.outcomes import Fault, Outcome
+from migration.model.program import EVENT_KINDS, Event, ev
+from migration.model.qomtype import MigrationUniverse
+from migration.model.results import Counterexample, RunResult
+from migration.model.run import run_program
+from migration.model.runtime import Actor, Block, Pending, World, run_world
+
+__all__ = ["FATAL_OUTCOMES", "LiveModel", "Verdict", "quit_events"]
+
+#: outcomes that end the process (QEMU aborts, crashes or never gets out of its clean-up)
+FATAL_OUTCOMES = frozenset({Outcome.UAF, Outcome.NULL_DEREF, Outcome.ASSERT, Outcome.DEADLOCK, Outcome.HANG})
+
+#: the most scheduler steps one live run may take (a bound, as the checkers have)
+MAX_STEPS = 100_000
+#: main-loop iterations run between two requests while bottom halves or coroutines are pending
+MAX_POLLS = 4
+
+
+class _Quiescent(Exception):
+    """Raised by the live chooser: only the idle main thread could run."""
+
+
+class _Bound(Exception):
+    """Raised by the live chooser: the run took :data:`MAX_STEPS` steps."""
+
+
+@typeguard_ignore
+def _never_blocked() -> Block | None:
+    return None
+
+
+#: the main thread's step while it waits for a client's next request
+_IDLE = Pending("wait for the next QMP request", _never_blocked)
+
+
+def _event(kind: str, **params: str | bool | None) -> Event:
+    """:return: the event, with only the parameters this model's alphabet has."""
+    allowed = EVENT_KINDS[kind][0]
+    return ev(kind, **{k: v for k, v in params.items() if k in allowed})
+
+
+def quit_events() -> tuple[Event, ...]:
+    """:return: QEMU's ``qemu_cleanup()`` order as the model's events (``system/runstate.c``):
+        ``migration_shutdown()``, ``vm_shutdown()`` (the VM is stopped, as with ``-S``; no vfio
+        device), ``monitor_cleanup()``."""
+    return (ev("migration_shutdown"),
+            _event("vm_shutdown", handler="none", vm="stopped", vfio="none"),
+            ev("monitor_cleanup"))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a live event led to: ``fault`` is set when the emulated QEMU died."""
+
+    fault: Fault | None
+
+
+class LiveModel:
+    """One design's world, fed by clients.
+
+    :param design: the design whose code runs.
+    """
+
+    def __init__(self, design: Design) -> None:
+        self.design = design
+        self.mu = MigrationUniverse(design)
+        self.world = World(design, self.mu.universe)
+        self.mu.bind(self.world)
+        self.events: list[Event] = []
+        self.chosen: list[str] = []
+        self.fault: Fault | None = None
+        self._consumed = 0
+        self._closing = False
+        self.quit_steps_fed = 0
+        self.main = self.world.spawn("main", self._main_body)
+
+    def __repr__(self) -> str:
+        return f"LiveModel({self.design.name}, {len(self.events)} events, fault={self.fault})"
+
+    @typeguard_ignore
+    def _main_body(self, w: World, a: Actor) -> Generator[Pending, None, None]:
+        while True:
+            while self._consumed >= len(self.events):
+                if self._closing:
+                    return
+                yield _IDLE
+            e = self.events[self._consumed]
+            self._consumed += 1
+            yield from main_body((e,))(w, a)  # the model's main thread, one event at a time
+
+    @typeguard_ignore
+    def _choose(self, step: int, enabled: list[Actor], world: World) -> int:
+        idle = next((i for i, a in enumerate(enabled) if a.pending is _IDLE), None)
+        if idle is not None and (self._consumed < len(self.events) or self._closing):
+            return idle  # main takes the next request: no step of the program (not recorded)
+        # the other threads, bottom halves and coroutines first (oldest first), the main thread last:
+        # whatever can run while main works does (e.g. a thread takes the BQL main_loop_wait released)
+        ready = [i for i, a in enumerate(enabled) if a.pending is not _IDLE]
+        if not ready:
+            raise _Quiescent
+        if len(self.chosen) >= MAX_STEPS:
+            raise _Bound
+        i = next((i for i in ready if enabled[i] is not self.main), ready[0])
+        self.chosen.append(enabled[i].name)
+        return i
+
+    def feed(self, *events: Event, last: bool = False) -> Verdict:
+        """Run events on the main thread, then every actor until only the idle main thread could run.
+
+        :param events: the events, in order.
+        :param last: the process exits after them (``main`` returns).
+        :return: the verdict (a fatal fault ends the run: no event is taken after it).
+        :raise RuntimeError: when the run has already ended.
+        """
+        if self.fault is not None or self.main.done:
+            raise RuntimeError("the live run has ended")
+        self.events.extend(events)
+        self._closing = self._closing or last
+        verdict = self._run()
+        if not last and self.quit_steps_fed == 0:
+            # QEMU's main loop keeps iterating between two requests (main_loop_wait releases the BQL):
+            # bottom halves, coroutines and threads waiting for the BQL go on, as long as they progress
+            for _ in range(MAX_POLLS):
+                before = self._others_progress()
+                if verdict.fault is not None or before is None:
+                    break
+                self.events.append(ev("poll"))
+                verdict = self._run()
+                if self._others_progress() == before:
+                    break
+        return verdict
+
+    def _others_progress(self) -> tuple[int, int] | None:
+        """:return: (steps taken by actors other than main, actors done), or ``None`` when every other
+            actor has finished."""
+        others = [a for a in self.world.actors if a is not self.main]
+        if all(a.done for a in others):
+            return None
+        return (sum(1 for t in self.world.trace if t.actor != "main"), sum(1 for a in others if a.done))
+
+    def _run(self) -> Verdict:
+        try:
+            run_world(self.world, self._choose, max_steps=MAX_STEPS)
+        except _Quiescent:
+            return Verdict(None)
+        except _Bound:
+            self.fault = Fault(Outcome.HANG, len(self.world.trace), "main", self.world.real or "",
+                               f"no end after {MAX_STEPS} steps")
+            return Verdict(self.fault)
+        if not self.main.done and self.world.faults:
+            self.fault = self.world.faults[-1]
+        return Verdict(self.fault)
+
+    def quit_steps(self) -> Generator[Verdict, None, None]:
+        """Carry out ``quit``: QEMU's ``qemu_cleanup()`` steps (:func:`quit_events`), one per iteration;
+        the last one ends the process.
+
+        :return: the verdict of each step, as it is taken.
+        """
+        steps = quit_events()
+        for i, e in enumerate(steps):
+            if self.ended:  # the process died meanwhile (a request between two steps faulted)
+                return
+            self.quit_steps_fed = i + 1
+            verdict = self.feed(e, last=i == len(steps) - 1)
+            yield verdict
+            if verdict.fault is not None:
+                return
+
+    # -- what clients can observe ------------------------------------------------------------
+
+    @property
+    def ended(self) -> bool:
+        """:return: whether the emulated process is gone (exited or died)."""
+        return self.fault is not None or self.main.done
+
+    def status(self) -> MigStatus | None:
+        """:return: the migration status the real object holds (``None`` before init or once freed)."""
+        real = self.world.real
+        if real is None or self.world.heap[real].mem is not MemState.LIVE:
+            return None
+        return self.world.heap[real].status
+
+    def oob_open(self) -> bool:
+        """:return: whether the monitor I/O thread still dispatches out-of-band commands."""
+        return not self.ended and not getattr(self.world, "iothread_stopped", False)
+
+    # -- the run as a counterexample ----------------------------------------------------------
+
+    def replayed(self, tail: tuple[Event, ...] = ()) -> RunResult:
+        """Re-run the events received (plus ``tail``, which keeps the main thread alive past a fault
+        that happened while it waited) under the live run's choices, with :func:`run_program`.
+
+        :return: the run.
+        :raise RuntimeError: when the replay departs from the live run.
+        """
+        names = list(self.chosen)
+
+        @typeguard_ignore
+        def choose(step: int, enabled: list[Actor], world: World) -> int:
+            want = names[step] if step < len(names) else None
+            for i, a in enumerate(enabled):
+                if a.name == want:
+                    return i
+            raise RuntimeError(f"replay departs from the live run at step {step}: {want} cannot run")
+
+        return run_program(self.design, (*self.events, *tail), (), choose=choose)
+
+    def counterexample(self) -> Counterexample:
+        """:return: the live run as a counterexample (it must have faulted).
+        :raise RuntimeError: when it did not fault, or its replay departs from it.
+        """
+        if self.fault is None:
+            raise RuntimeError("no fault to save")
+        tail: tuple[Event, ...] = ()
+        if not self.main.done:  # keep main alive in the replay until the fault: what it would do next
+            tail = quit_events()[self.quit_steps_fed:] if self.quit_steps_fed else (ev("poll"),)
+        r = self.replayed(tail)
+        if r.trace != self.world.trace:
+            raise RuntimeError("the replay's trace departs from the live run's")
+        prop = next((p for p in PROPERTY_CHECKS if violation(p, r) == self.fault), None)
+        if prop is None:
+            raise RuntimeError(f"no property names the fault {self.fault}")
+        source = source_of(self.design)
+        return Counterexample(self.design.name, prop, None, r.program, r.schedule, self.fault, r.trace,
+                              knobs=self.design.knobs(), description=self.design.description,
+                              source=None if source == self.design.name else source)
