@@ -25,8 +25,8 @@ from migration.check.bounded import (
 from migration.check.cell import check_cell, scenario_outcomes
 from migration.check.explore import explore_scenario
 from migration.check.properties import violation
+from migration.check.registry import resolve
 from migration.model.alphabet import ALPHABET
-from migration.model.designs import DESIGNS
 from migration.model.heap import Crash
 from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Event, ev
@@ -99,8 +99,8 @@ def _prefixes(g: Grammar, bound: int) -> list[tuple[int, ...]]:
 def test_reductions_find_exactly_what_the_naive_exploration_finds(design: str) -> None:
     tiny = Grammar(pre=(), running=(ev("migrate"),), post=(ev("helper", name="migration_is_running"),),
                    vm_shutdown=SMALL.vm_shutdown)
-    naive = explore_bounded(DESIGNS[design], 1, reduce=False, alphabet=tiny)
-    reduced = explore_bounded(DESIGNS[design], 1, alphabet=tiny)
+    naive = explore_bounded(resolve(design), 1, reduce=False, alphabet=tiny)
+    reduced = explore_bounded(resolve(design), 1, alphabet=tiny)
     assert naive.complete and reduced.complete
     assert reduced.runs < naive.runs
     # the same (program, schedule) pairs, ending the same way, and the same violated properties
@@ -110,12 +110,12 @@ def test_reductions_find_exactly_what_the_naive_exploration_finds(design: str) -
     for pid, (prog, sched, fault) in reduced.violations.items():
         # shortest first: no naive witness has fewer program events
         assert free_events(prog) <= free_events(naive.violations[pid][0])
-        replayed = violation(pid, run_program(DESIGNS[design], prog, sched))
+        replayed = violation(pid, run_program(resolve(design), prog, sched))
         assert replayed is not None and replayed.outcome is fault.outcome
 
 
 def test_the_split_by_prefix_loses_nothing() -> None:
-    d = DESIGNS["qemu-10.0"]
+    d = resolve("qemu-10.0")
     whole = explore_bounded(d, 2, alphabet=SMALL)
     parts = [explore_bounded(d, 2, alphabet=SMALL, prefix=p) for p in _prefixes(SMALL, 2)]
     merged = merge(d.name, 2, parts)
@@ -145,7 +145,7 @@ def test_two_events_whose_first_steps_look_alike_are_not_merged() -> None:
     # before init: qemu-10.0 NULL-checks migration_is_running only) would reuse the first one's subtree
     g = Grammar(pre=(ev("helper"), ev("helper", name="migration_file_set_error")), running=(), post=(),
                 vm_shutdown=(ev("vm_shutdown"),))
-    d = DESIGNS["qemu-10.0"]
+    d = resolve("qemu-10.0")
     naive = explore_bounded(d, 1, reduce=False, alphabet=g)
     reduced = explore_bounded(d, 1, alphabet=g)
     assert reduced.outcomes == naive.outcomes == {"NULL_DEREF": 1, "OK": 4, "UAF": 2}
@@ -154,7 +154,7 @@ def test_two_events_whose_first_steps_look_alike_are_not_merged() -> None:
 
 
 def test_every_scenario_fault_inside_the_bound_is_found_by_the_bounded_exploration() -> None:
-    d = DESIGNS["qemu-10.0"]
+    d = resolve("qemu-10.0")
     b = explore_bounded(d, 1)
     assert b.complete
     assert b.programs == count_programs(grammar(), 1)
@@ -187,7 +187,7 @@ def test_the_explorer_finds_a_planted_fault_no_scenario_reaches(monkeypatch: pyt
 
     monkeypatch.setattr(events, "run_event", planted)
     monkeypatch.setattr(bounded, "run_event", planted)
-    d = DESIGNS["proposed-singleton-keepalive"]  # no use-after-free of its own
+    d = resolve("proposed-singleton-keepalive")  # no use-after-free of its own
     for sid in SCENARIOS:
         assert "no-use-after-free" not in explore_scenario.__wrapped__(d, sid).violations
     alphabet = Grammar(pre=(), running=(ev("migrate_incoming"), ev("poll"), ev("query_migrate")),
@@ -203,14 +203,14 @@ def test_the_explorer_finds_a_planted_fault_no_scenario_reaches(monkeypatch: pyt
 def test_freed_by_exit_measures_what_keeping_the_main_reference_costs() -> None:
     import migration.check.cell  # noqa: F401  # registers the proven proposal
 
-    keep = run_program(DESIGNS["proposed-singleton-keepalive"], SCENARIOS["S1-helper-after-idle-shutdown"])
+    keep = run_program(resolve("proposed-singleton-keepalive"), SCENARIOS["S1-helper-after-idle-shutdown"])
     f = violation("freed-by-exit", keep)
     assert f is not None and f.outcome is Outcome.LEAK
     assert f.detail == "mig#1 is not finalized by the end of qemu_cleanup() (refcount 1)"
-    freed = run_program(DESIGNS["two-globals"], SCENARIOS["S1-helper-after-idle-shutdown"])
+    freed = run_program(resolve("two-globals"), SCENARIOS["S1-helper-after-idle-shutdown"])
     assert freed.outcome is Outcome.OK and violation("freed-by-exit", freed) is None
     # a run that never shut down is not judged (qemu_cleanup() never ran)
-    assert run_program(DESIGNS["two-globals"], (ev("object_init"),)).exit_leaks == []
+    assert run_program(resolve("two-globals"), (ev("object_init"),)).exit_leaks == []
     cell = check_cell("proposed-singleton-keepalive", "freed-by-exit", max_examples=0)
     assert (cell.verdict, cell.outcome) == ("fails", Outcome.LEAK)
 
@@ -218,13 +218,13 @@ def test_freed_by_exit_measures_what_keeping_the_main_reference_costs() -> None:
 def test_scenario_results_cover_every_schedule() -> None:
     # the default schedule ends OK; over every schedule S14:a mostly ends in a use-after-free
     sid = "S14-oob-after-shutdown:a"
-    assert run_program(DESIGNS["qemu-10.0"], SCENARIOS[sid]).outcome is Outcome.OK
+    assert run_program(resolve("qemu-10.0"), SCENARIOS[sid]).outcome is Outcome.OK
     so = scenario_outcomes("qemu-10.0", sid)
     assert so.counts == {"OK": 1, "UAF": 27}
-    assert so.schedules == explore_scenario(DESIGNS["qemu-10.0"], sid).schedules == 28
+    assert so.schedules == explore_scenario(resolve("qemu-10.0"), sid).schedules == 28
     assert str(so) == "OK 1, UAF 27"
     assert set(so.witnesses) == {"UAF"}
-    run = run_program(DESIGNS["qemu-10.0"], SCENARIOS[sid], so.witnesses["UAF"])
+    run = run_program(resolve("qemu-10.0"), SCENARIOS[sid], so.witnesses["UAF"])
     assert run.outcome is Outcome.UAF
 
 

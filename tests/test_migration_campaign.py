@@ -23,8 +23,8 @@ import migration.check.cell  # noqa: F401  # registers the proven proposal in DE
 from migration.check.bounded import explore_bounded
 from migration.check.cell import check_cell
 from migration.check.properties import PROPERTY_CHECKS, violation
+from migration.check.registry import resolve
 from migration.check.sampling import draw_run, sample
-from migration.model.designs import DESIGNS
 from migration.model.run import UniversePool
 
 settings.register_profile("qomsim-default", max_examples=8, deadline=None,
@@ -51,14 +51,14 @@ BROKEN = {
 
 
 def _holds(design: str, prop: str, data: st.DataObject) -> None:
-    r = draw_run(data, DESIGNS[design], POOL)
+    r = draw_run(data, resolve(design), POOL)
     f = violation(prop, r)
     assert f is None, f"{design} violates {prop}: {f}\nprogram {r.program}\nschedule {r.schedule}"
 
 
 def _holding(design: str, bound: int = 1) -> list[str]:
     """The properties the bounded explorer proves for ``design`` up to ``bound`` (the campaign's targets)."""
-    b = explore_bounded(DESIGNS[design], bound)
+    b = explore_bounded(resolve(design), bound)
     return [p for p in PROPERTY_CHECKS if p not in b.violations]
 
 
@@ -74,7 +74,7 @@ def test_the_bound_finds_what_the_scenarios_missed() -> None:
     # qemu-10.0 (only migration_is_running() checks): no scenario calls one that early, the
     # bounded exploration does (one free event)
     assert check_cell("qemu-10.0", "no-null-deref", max_examples=0).verdict == "holds"
-    b = explore_bounded(DESIGNS["qemu-10.0"], 1)
+    b = explore_bounded(resolve("qemu-10.0"), 1)
     prog, _sched, fault = b.violations["no-null-deref"]
     assert [str(e) for e in prog] == ["helper(name='migration_file_set_error')"]
     assert fault.outcome.value == "NULL_DEREF"
@@ -88,7 +88,7 @@ def test_every_property_has_a_broken_design() -> None:
 
 @pytest.mark.parametrize("prop", list(BROKEN))
 def test_each_property_check_catches_a_broken_design(prop: str) -> None:
-    found, _n = sample(DESIGNS[BROKEN[prop]], prop, seed_value=0, max_examples=400)
+    found, _n = sample(resolve(BROKEN[prop]), prop, seed_value=0, max_examples=400)
     assert found is not None
     f = violation(prop, found)
     assert f is not None and f.outcome.value in {
