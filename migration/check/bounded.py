@@ -48,8 +48,8 @@ from migration.model.events import run_event
 from migration.model.outcomes import Fault
 from migration.model.program import Event, Program, ev, program_from_json, program_to_json
 from migration.model.results import RunResult
-from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, result_of
-from migration.model.runtime import Actor, Pending, World, run_world
+from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, run_driven
+from migration.model.runtime import Actor, Pending, World
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
@@ -357,15 +357,7 @@ def _evaluate(r: RunResult) -> dict[str, Fault]:
 
 
 def _run(design: Design, run: _Run, pool: UniversePool, max_steps: int) -> RunResult:
-    mu = pool.acquire(design)
-    try:
-        world = World(design, mu.universe)
-        mu.bind(world)
-        world.spawn("main", run.body)
-        run_world(world, run.choose, max_steps)
-        return result_of(world, tuple(run.program), None, list(run.schedule))
-    finally:
-        pool.release(mu)
+    return run_driven(design, run, pool, max_steps)
 
 
 def replay_choices(design: Design, bound: int, prefix: Sequence[int], choices: Sequence[int],

@@ -41,8 +41,8 @@ from migration.model.events import run_event
 from migration.model.outcomes import Fault
 from migration.model.program import Event
 from migration.model.results import RunResult
-from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, result_of
-from migration.model.runtime import Actor, Pending, World, run_world
+from migration.model.run import DEFAULT_MAX_STEPS, UniversePool, run_driven
+from migration.model.runtime import Actor, Pending, World
 
 __all__ = ["MAX_EVENTS", "DrawnRun", "draw_run", "sample"]
 
@@ -148,15 +148,7 @@ def draw_run(data: st.DataObject, design: Design, pool: UniversePool, *,
     kinds = frozenset(pk for pk in _swarm_features(g) if data.draw(st.booleans()))
     deviate = data.draw(st.sampled_from(_DEVIATE))
     run = DrawnRun(data, g, kinds, max_events, deviate)
-    mu = pool.acquire(design)
-    try:
-        world = World(design, mu.universe)
-        mu.bind(world)
-        world.spawn("main", run.body)
-        run_world(world, run.choose, max_steps)
-        return result_of(world, tuple(run.program), None, list(run.schedule))
-    finally:
-        pool.release(mu)
+    return run_driven(design, run, pool, max_steps)
 
 
 class _Violation(Exception):

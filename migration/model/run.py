@@ -6,7 +6,8 @@ with the scheduler, and returns a :class:`~migration.model.results.RunResult`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from typing import Protocol
 
 from typeguard import typeguard_ignore
 
@@ -14,10 +15,10 @@ from migration.model.designs import Design
 from migration.model.events import main_body
 from migration.model.heap import MemState
 from migration.model.outcomes import Fault, Outcome
-from migration.model.program import Program, program_to_json
+from migration.model.program import Event, Program, program_to_json
 from migration.model.qomtype import MigrationUniverse
 from migration.model.results import RunResult
-from migration.model.runtime import ChooseFn, World, replay_choices, run_world
+from migration.model.runtime import Actor, ChooseFn, Pending, World, replay_choices, run_world
 
 __all__ = ["DEFAULT_MAX_STEPS", "UniversePool", "exit_leaks", "result_of", "run_program", "start_world"]
 
@@ -67,6 +68,41 @@ def start_world(design: Design, program: Program, mu: MigrationUniverse | None =
     mu.bind(world)
     world.spawn("main", main_body(program))
     return world
+
+
+class DrivenRun(Protocol):
+    """A run whose main thread picks its events as it goes (the checkers' bounded and sampled runs).
+
+    ``program`` and ``schedule`` are filled while the world runs.
+    """
+
+    program: list[Event]
+    schedule: list[int]
+
+    def body(self, w: World, a: Actor) -> Generator[Pending, None, None]: ...
+
+    def choose(self, step: int, enabled: list[Actor], w: World) -> int: ...
+
+
+@typeguard_ignore  # called once per explored run; mypy checks it
+def run_driven(design: Design, run: DrivenRun, pool: UniversePool, max_steps: int) -> RunResult:
+    """Run ``run``'s main thread on a pooled universe of ``design``.
+
+    :param design: the design.
+    :param run: the main thread's body and the scheduler's choices.
+    :param pool: where the universe comes from and goes back to.
+    :param max_steps: the step bound.
+    :return: the run's result, with the program and schedule it took.
+    """
+    mu = pool.acquire(design)
+    try:
+        world = World(design, mu.universe)
+        mu.bind(world)
+        world.spawn("main", run.body)
+        run_world(world, run.choose, max_steps)
+        return result_of(world, tuple(run.program), None, list(run.schedule))
+    finally:
+        pool.release(mu)
 
 
 def exit_leaks(world: World) -> list[Fault]:
