@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import qom
 from migration.report import decide, outdir
 from qom.cli.main import main
 
@@ -203,7 +204,8 @@ def test_out_in_a_read_only_folder_is_one_line_and_status_2() -> None:
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "qom.cli"]
         r = subprocess.run(
             [*cmd, "decide", "--designs", "qemu-10.0", "--out", str(ro / "notes")],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": "/nonexistent"}, cwd="/",
+            capture_output=True, text=True, timeout=120, cwd="/",
+            env={**os.environ, "HOME": "/nonexistent", "PYTHONPATH": str(Path(qom.__file__).parents[1])},
         )
         assert r.stderr == f"qomsim decide: cannot write notes to {ro / 'notes'}: {ro}: Permission denied\n"
         assert r.returncode == 2
