@@ -82,6 +82,7 @@ __all__ = [
     "object_property_set_uint",
     "object_property_set_visitor",
     "object_property_try_add",
+    "property_default_text",
 ]
 
 #: get/set hook: ``(obj, visitor, name, opaque)``; raises QOMError on failure
@@ -386,14 +387,17 @@ def object_property_help(name: str, type: str, defval: JSON, description: str | 
         text += description
     if defval is not None:
         check_json(defval)
-        if isinstance(defval, str):
-            shown = defval
-        elif isinstance(defval, bool):
-            shown = "on" if defval else "off"
-        else:
-            shown = json.dumps(defval)
-        text += f" (default: {shown})"
+        text += f" (default: {property_default_text(defval)})"
     return text
+
+
+def property_default_text(defval: JSON) -> str:
+    """:return: a default as help lines show it: a string as is, a bool as ``on``/``off``, else JSON."""
+    if isinstance(defval, str):
+        return defval
+    if isinstance(defval, bool):
+        return "on" if defval else "off"
+    return json.dumps(defval)
 
 
 def object_property_iter(obj: Object) -> Iterator[ObjectProperty]:

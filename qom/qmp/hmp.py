@@ -25,7 +25,7 @@ from typing import cast
 
 from qom.errors import DeviceNotFound, GenericError, QOMError
 from qom.object import Object, object_get_typename
-from qom.property import object_property_parse
+from qom.property import object_property_parse, property_default_text
 from qom.qdev import DeviceClass
 from qom.qmp.commands import QOM_COMMANDS, TYPE_DEVICE, device_list_properties, property_info, qdev_device_add
 from qom.qmp.json import JSON, parse_json
@@ -89,14 +89,7 @@ def property_help(info: dict[str, JSON]) -> str:
     if desc is not None:
         text += str(desc)
     if has_default:
-        dv = info["default-value"]
-        if isinstance(dv, str):
-            shown = dv
-        elif isinstance(dv, bool):
-            shown = "on" if dv else "off"
-        else:
-            shown = json.dumps(dv)
-        text += f" (default: {shown})"
+        text += f" (default: {property_default_text(info['default-value'])})"
     return text
 
 
