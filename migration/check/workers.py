@@ -7,24 +7,47 @@ of worker processes by default, or the cluster whose scheduler ``scheduler`` nam
 (``qomsim check --scheduler tcp://host:8786``).  Results are merged in task order, so
 they are the same, byte for byte, whatever the worker count.
 
+On a cluster the tasks start largest first (:func:`schedule_order`): the task that runs
+every program from ``object_init`` on holds about three quarters of a design's work, and
+started last it would leave one core idle while the other finishes it.
+
 Results are cached per (design, bound): ``qomsim decide`` explores every design once and
 every property's cell reads the same exploration.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from migration.check.bounded import Bounded, Task, merge, run_task, split
+from migration.check.bounded import Bounded, Task, count_programs, grammar, merge, run_task, split
 from migration.model.designs import Design
 
-__all__ = ["SPLIT_DEPTH", "bounded_result", "cached", "explore_designs"]
+__all__ = [
+    "CONNECT_TIMEOUT", "SPLIT_DEPTH", "SchedulerUnreachable", "bounded_result", "cached", "explore_designs",
+    "schedule_order",
+]
 
 #: program choices a task's prefix fixes (1: a task per first event; each keeps most of the state sharing)
 SPLIT_DEPTH = 1
 
+#: seconds to wait for ``--scheduler ADDRESS`` to answer before giving up
+CONNECT_TIMEOUT = 10.0
+
 _CACHE: dict[tuple[Design, int], Bounded] = {}
+
+
+class SchedulerUnreachable(ConnectionError):
+    """No Dask scheduler answered at the address given (or the address is not one).
+
+    :ivar address: the address as given.
+    """
+
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"cannot reach the Dask scheduler at '{address}': {reason}")
+        self.address = address
 
 
 def cached(design: Design, bound: int) -> Bounded | None:
@@ -39,17 +62,66 @@ def _tasks(designs: Sequence[Design], bound: int) -> list[Task]:
     return [Task(d, bound, p) for d in designs for p in prefixes]
 
 
+def schedule_order(tasks: Sequence[Task]) -> list[int]:
+    """The order a cluster starts the tasks in: largest first, by the programs each covers.
+
+    Longest-processing-time-first keeps the workers' finishing times within one small task of
+    each other; the order never changes the result, which is merged in task order.
+
+    :param tasks: the tasks, in :func:`migration.check.bounded.split` order.
+    :return: task indices, the largest task first (ties in task order).
+    """
+    g = grammar()
+    size = [count_programs(g, t.bound, t.prefix) for t in tasks]
+    return sorted(range(len(tasks)), key=lambda i: (-size[i], i))
+
+
+def _gather(client: Any, tasks: list[Task]) -> list[Bounded]:
+    order = schedule_order(tasks)
+    futures: list[Any] = [None] * len(tasks)
+    for rank, i in enumerate(order):  # a higher priority starts first
+        futures[i] = client.submit(run_task, tasks[i], pure=False, priority=len(tasks) - rank)
+    return list(client.gather(futures))
+
+
+def _probe(address: str) -> None:
+    """Fail fast, in one line, when nothing answers at ``address``.
+
+    :param address: a Dask scheduler's address.
+    :raise SchedulerUnreachable: when no connection opens within :data:`CONNECT_TIMEOUT`.
+    """
+    from distributed.comm.core import connect
+
+    async def knock() -> None:
+        comm = await connect(address, timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
+        await comm.close()
+
+    try:
+        asyncio.run(knock())
+    except (OSError, ValueError) as exc:  # distributed: OSError on time-out, ValueError on a bad address
+        raise SchedulerUnreachable(address, str(exc)) from None
+
+
 def _run_all(tasks: list[Task], workers: int, scheduler: str | None) -> list[Bounded]:
     if scheduler is None and workers <= 1:
         return [run_task(t) for t in tasks]
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as client:  # type: ignore[no-untyped-call]
-            return list(client.gather(client.map(run_task, tasks, pure=False)))
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,  # type: ignore[no-untyped-call]
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:  # type: ignore[no-untyped-call]
-        return list(client.gather(client.map(run_task, tasks, pure=False)))
+        _probe(scheduler)
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
+        except OSError as exc:
+            raise SchedulerUnreachable(scheduler, str(exc)) from None
+        with client:
+            return _gather(client, tasks)
+    # the workers' statistical profiler walks the deep search stack every 10 ms; nobody reads it here
+    with dask.config.set({"distributed.worker.profile.enabled": False}), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                         dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:  # type: ignore[no-untyped-call]
+        return _gather(client, tasks)
 
 
 def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
@@ -61,6 +133,7 @@ def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address (overrides ``workers``).
     :return: design name -> its exploration (also cached for :func:`bounded_result`).
+    :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`.
     """
     todo = [d for d in dict.fromkeys(designs) if (d, bound) not in _CACHE]
     if todo:
@@ -77,5 +150,6 @@ def bounded_result(design: Design, bound: int, *, workers: int = 1, scheduler: s
     :param bound: K.
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address.
-    :return: the exploration of every program up to ``bound`` (cached)."""
+    :return: the exploration of every program up to ``bound`` (cached).
+    :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`."""
     return explore_designs([design], bound, workers=workers, scheduler=scheduler)[design.name]
