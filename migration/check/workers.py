@@ -98,8 +98,10 @@ def _probe(address: str) -> None:
 
     try:
         asyncio.run(knock())
-    except (OSError, ValueError) as exc:  # distributed: OSError on time-out, ValueError on a bad address
+    except ValueError as exc:  # distributed: a malformed address or an unknown scheme
         raise SchedulerUnreachable(address, str(exc)) from None
+    except OSError:  # distributed retries a refused or unresolved connection until the time-out
+        raise SchedulerUnreachable(address, f"no answer within {CONNECT_TIMEOUT:g} s") from None
 
 
 def _run_all(tasks: list[Task], workers: int, scheduler: str | None) -> list[Bounded]:
@@ -112,8 +114,8 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None) -> list[Bou
         _probe(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
-        except OSError as exc:
-            raise SchedulerUnreachable(scheduler, str(exc)) from None
+        except OSError:  # it answered the probe, then went away
+            raise SchedulerUnreachable(scheduler, f"no answer within {CONNECT_TIMEOUT:g} s") from None
         with client:
             return _gather(client, tasks)
     # the workers' statistical profiler walks the deep search stack every 10 ms; nobody reads it here

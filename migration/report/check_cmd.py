@@ -22,6 +22,7 @@ from typing import Any
 from migration.check.bounded import DEFAULT_BOUND
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
 from migration.check.registry import design_ids, source_of
+from migration.check.workers import SchedulerUnreachable
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
@@ -146,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``qomsim check``.
 
     :param args: the parsed arguments.
-    :return: 0 if every property holds, 1 if one fails, 2 on a usage error.
+    :return: 0 if every property holds, 1 if one fails, 2 on a usage error or an unreachable
+        ``--scheduler``.
     """
     try:
         design = resolve_design(args.design)
@@ -154,13 +156,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"qomsim check: {exc.args[0]}", file=sys.stderr)
         return 2
     props = args.property or list(PROPERTIES)
-    cells = [
-        check_cell(design, p, seed=args.seed, exhaustive=True,
-                   max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,
-                   bound=bound_of(args), workers=args.workers, scheduler=args.scheduler,
-                   database=database_of(args))
-        for p in props
-    ]
+    try:
+        cells = [
+            check_cell(design, p, seed=args.seed, exhaustive=True,
+                       max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,
+                       bound=bound_of(args), workers=args.workers, scheduler=args.scheduler,
+                       database=database_of(args))
+            for p in props
+        ]
+    except SchedulerUnreachable as exc:
+        print(f"qomsim check: {exc}", file=sys.stderr)
+        return 2
     if sys.stdout.isatty():
         _print_rich(cells)
     else:

@@ -23,7 +23,8 @@ Nothing is lost (see :mod:`migration.report.outdir`):
   replaced or removed.
 
 Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 2 on an error (a usage error,
-an unknown id, ``--out`` not a writable folder, a write that failed: one line on stderr, nothing changed);
+an unknown id, ``--out`` not a writable folder, a write that failed, a ``--scheduler`` that does not
+answer: one line on stderr, nothing changed);
 3 when ``--budget`` ran out (the JSON matrix, if asked for, is still written, with the cells not reached
 listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM.
 """
@@ -47,6 +48,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
+from migration.check.workers import SchedulerUnreachable
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
 from migration.report.check_cmd import add_bound_arguments, bound_of, database_of
@@ -726,6 +728,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
         return 128 + (stop.signum or signal.SIGINT)
+    except SchedulerUnreachable as exc:
+        print(f"qomsim decide: {exc}; nothing written", file=sys.stderr)
+        return 2
     _print_summary(matrix, stdout, tty)
     if args.json is not None:
         text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"

@@ -1,0 +1,153 @@
+"""The bounded exploration on Dask distributed (migration.check.workers): an external cluster, task order."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migration.check import workers
+from migration.check.bounded import Task, count_programs, grammar, split
+from migration.check.registry import resolve
+from qom.cli.main import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: seconds any one step of the external cluster may take before the test fails (a loaded 2-core machine)
+STEP_TIMEOUT = 120
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate every process, then kill the ones that did not stop within 10 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    """Wait until the scheduler has written its scheduler file (complete JSON), or fail if it exits."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return info
+        except (FileNotFoundError, ValueError):
+            pass
+        try:  # waits for the scheduler to exit, at most 50 ms: the poll interval
+            proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"the scheduler exited with {proc.returncode} before writing {path}")
+    pytest.fail(f"the scheduler wrote no {path} within {timeout} s")
+
+
+@pytest.fixture
+def external_cluster(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A Dask scheduler and two workers started as separate programs on 127.0.0.1 (ephemeral ports).
+
+    :return: the scheduler's address and a client connected to it.
+    """
+    from distributed import Client
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the workers import this tree's code
+    sched_file = tmp_path / "scheduler.json"
+    procs: list[subprocess.Popen[bytes]] = []
+    client: Any = None
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(sched_file), "--idle-timeout", "600"],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        address = _wait_for_file(sched_file, procs[0], STEP_TIMEOUT)["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
+                 "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                 "--local-directory", str(tmp_path / f"worker{i}"), "--death-timeout", "60"],
+                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        client = Client(address, timeout=STEP_TIMEOUT)  # type: ignore[no-untyped-call]
+        client.wait_for_workers(2, timeout=STEP_TIMEOUT)
+        yield address, client
+    finally:
+        if client is not None:
+            client.close()
+        _stop(procs)
+
+
+def test_an_external_cluster_gives_the_bytes_of_one_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, external_cluster: tuple[str, Any]) -> None:
+    address, client = external_cluster
+    monkeypatch.chdir(tmp_path)
+    args = ["check", "--design", "qemu-9.1", "--examples", "0", "--bound", "1", "--no-database"]
+    workers._CACHE.clear()
+    assert cli_main([*args, "--json", "here.json"]) == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "qom.cli", *args, "--scheduler", address, "--json", "cluster.json"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=STEP_TIMEOUT, check=False)
+    assert (done.returncode, done.stderr) == (1, "")
+    here = (tmp_path / "here.json").read_bytes()
+    assert (tmp_path / "cluster.json").read_bytes() == here
+    nd = next(c for c in json.loads(here)["cells"] if c["property"] == "no-deadlock")
+    assert nd["bound"] == 1 and nd["programs"] == count_programs(grammar(), 1)
+    # the external workers ran every task, from this tree's code
+    ran = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    assert len(ran) == 2 and sum(ran.values()) == len(split(1, workers.SPLIT_DEPTH))
+    origin = client.run(lambda: __import__("migration.check.bounded", fromlist=["_"]).__file__)
+    assert set(origin.values()) == {str(ROOT / "migration" / "check" / "bounded.py")}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(workers, "CONNECT_TIMEOUT", 0.5)
+    workers._CACHE.clear()
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    args = ["check", "--design", "qemu-9.1", "--examples", "0", "--bound", "1", "--no-database"]
+    assert cli_main([*args, "--scheduler", address, "--json", "x.json"]) == 2
+    out = capsys.readouterr()
+    assert out.err == (f"qomsim check: cannot reach the Dask scheduler at '{address}': "
+                       "no answer within 0.5 s\n")
+    assert out.out == "" and not (tmp_path / "x.json").exists()
+    assert cli_main([*args, "--scheduler", "no-port-here"]) == 2
+    assert capsys.readouterr().err == ("qomsim check: cannot reach the Dask scheduler at 'no-port-here': "
+                                       "missing port number in address 'no-port-here'\n")
+    status = cli_main(["decide", "--designs", "qemu-9.1", "--properties", "no-deadlock", "--bound", "1",
+                       "--scheduler", address, "--out", str(tmp_path / "notes")])
+    assert status == 2
+    assert capsys.readouterr().err == (f"qomsim decide: cannot reach the Dask scheduler at '{address}': "
+                                       "no answer within 0.5 s; nothing written\n")
+    assert not (tmp_path / "notes").exists()
+
+
+def test_a_cluster_starts_the_largest_task_first() -> None:
+    tasks = [Task(resolve(d), 2, p) for d in ("qemu-9.1", "mutex") for p in split(2, 1)]
+    order = workers.schedule_order(tasks)
+    sizes = [count_programs(grammar(), 2, tasks[i].prefix) for i in order]
+    assert sizes == sorted(sizes, reverse=True) and sorted(order) == list(range(len(tasks)))
+    # the two tasks that start at object_init (every other first event spends one of the K events) go first
+    first = split(2, 1).index((len(grammar().pre),))
+    assert order[:2] == [first, len(split(2, 1)) + first]
