@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from migration.check.bounded import Bounded, Task, count_programs, grammar, merge, run_task, split
 from migration.model.designs import Design
 
 __all__ = [
-    "CONNECT_TIMEOUT", "SPLIT_DEPTH", "SchedulerUnreachable", "bounded_result", "cached", "explore_designs",
-    "schedule_order",
+    "CONNECT_TIMEOUT", "SPLIT_DEPTH", "RunStats", "SchedulerUnreachable", "bounded_result", "cached",
+    "explore_designs", "schedule_order",
 ]
 
 #: program choices a task's prefix fixes (1: a task per first event; each keeps most of the state sharing)
@@ -76,11 +79,19 @@ def schedule_order(tasks: Sequence[Task]) -> list[int]:
     return sorted(range(len(tasks)), key=lambda i: (-size[i], i))
 
 
-def _gather(client: Any, tasks: list[Task]) -> list[Bounded]:
+def _timed_task(task: Task) -> tuple[Bounded, float]:
+    """:param task: a task.
+    :return: its result and the CPU seconds of the thread that ran it."""
+    start = time.thread_time()
+    result = run_task(task)
+    return result, time.thread_time() - start
+
+
+def _gather(client: Any, tasks: list[Task]) -> list[tuple[Bounded, float]]:
     order = schedule_order(tasks)
     futures: list[Any] = [None] * len(tasks)
     for rank, i in enumerate(order):  # a higher priority starts first
-        futures[i] = client.submit(run_task, tasks[i], pure=False, priority=len(tasks) - rank)
+        futures[i] = client.submit(_timed_task, tasks[i], pure=False, priority=len(tasks) - rank)
     return list(client.gather(futures))
 
 
@@ -104,43 +115,89 @@ def _probe(address: str) -> None:
         raise SchedulerUnreachable(address, f"no answer within {CONNECT_TIMEOUT:g} s") from None
 
 
-def _run_all(tasks: list[Task], workers: int, scheduler: str | None) -> list[Bounded]:
-    if scheduler is None and workers <= 1:
-        return [run_task(t) for t in tasks]
-    import dask
-    from distributed import Client, LocalCluster
+@dataclass
+class RunStats:
+    """Where the time of one :func:`explore_designs` went (filled in when the caller passes one).
 
-    if scheduler is not None:
+    :ivar task_cpu: each task's CPU seconds (of the thread that ran it), in task order.
+    :ivar start_s: wall seconds to start the ``LocalCluster`` or connect to the scheduler (0: here).
+    :ivar run_s: wall seconds from the first task submitted to the last result back.
+    :ivar close_s: wall seconds to close the client and the ``LocalCluster``.
+    :ivar cpu_s: CPU seconds of this process and of the worker processes it started (and joined);
+        a given scheduler's workers are not counted.
+    """
+
+    task_cpu: list[float] = field(default_factory=list)
+    start_s: float = 0.0
+    run_s: float = 0.0
+    close_s: float = 0.0
+    cpu_s: float = 0.0
+
+    def critical_path(self) -> float:
+        """:return: the largest task's share of the work: no number of workers runs faster than that
+            share of the one-process time."""
+        total = sum(self.task_cpu)
+        return max(self.task_cpu) / total if total else 0.0
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunStats) -> list[Bounded]:
+    cpu0, t0 = _cpu(), time.perf_counter()
+    timed: list[tuple[Bounded, float]]
+    if scheduler is None and workers <= 1:
+        timed = [_timed_task(t) for t in tasks]
+        t1 = t2 = time.perf_counter()
+    elif scheduler is not None:
+        from distributed import Client
+
         _probe(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)  # type: ignore[no-untyped-call]
         except OSError:  # it answered the probe, then went away
             raise SchedulerUnreachable(scheduler, f"no answer within {CONNECT_TIMEOUT:g} s") from None
         with client:
-            return _gather(client, tasks)
-    # the workers' statistical profiler walks the deep search stack every 10 ms; nobody reads it here
-    with dask.config.set({"distributed.worker.profile.enabled": False}), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
-                         dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:  # type: ignore[no-untyped-call]
-        return _gather(client, tasks)
+            t1 = time.perf_counter()
+            timed = _gather(client, tasks)
+            t2 = time.perf_counter()
+    else:
+        import dask
+        from distributed import Client, LocalCluster
+
+        # the workers' statistical profiler walks the deep search stack every 10 ms; nobody reads it here
+        with dask.config.set({"distributed.worker.profile.enabled": False}), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                             dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                Client(cluster) as client:  # type: ignore[no-untyped-call]
+            t1 = time.perf_counter()
+            timed = _gather(client, tasks)
+            t2 = time.perf_counter()
+    end = time.perf_counter()
+    stats.task_cpu = [c for _r, c in timed]
+    stats.start_s, stats.run_s, stats.close_s = t1 - t0, t2 - t1, end - t2
+    stats.cpu_s = _cpu() - cpu0
+    return [r for r, _c in timed]
 
 
 def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
-                    scheduler: str | None = None) -> dict[str, Bounded]:
+                    scheduler: str | None = None, stats: RunStats | None = None) -> dict[str, Bounded]:
     """Explore every program up to ``bound`` for each design (one pool of tasks for all of them).
 
     :param designs: the designs.
     :param bound: K.
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address (overrides ``workers``).
+    :param stats: filled in with where the time went (left as it is when every design was cached).
     :return: design name -> its exploration (also cached for :func:`bounded_result`).
     :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`.
     """
     todo = [d for d in dict.fromkeys(designs) if (d, bound) not in _CACHE]
     if todo:
         tasks = _tasks(todo, bound)
-        results = _run_all(tasks, workers, scheduler)
+        results = _run_all(tasks, workers, scheduler, stats if stats is not None else RunStats())
         n = len(tasks) // len(todo)
         for i, d in enumerate(todo):
             _CACHE[d, bound] = merge(d.name, bound, results[i * n:(i + 1) * n])
