@@ -151,3 +151,16 @@ def test_a_cluster_starts_the_largest_task_first() -> None:
     # the two tasks that start at object_init (every other first event spends one of the K events) go first
     first = split(2, 1).index((len(grammar().pre),))
     assert order[:2] == [first, len(split(2, 1)) + first]
+
+
+def test_run_stats_say_where_the_time_went() -> None:
+    workers._CACHE.clear()
+    stats = workers.RunStats()
+    workers.explore_designs([resolve("qemu-9.1")], 1, stats=stats)
+    assert len(stats.task_cpu) == len(split(1, workers.SPLIT_DEPTH))
+    assert stats.start_s < stats.run_s and stats.close_s < stats.run_s  # here: no cluster to start
+    assert stats.cpu_s >= sum(stats.task_cpu) * 0.9
+    assert stats.critical_path() == max(stats.task_cpu) / sum(stats.task_cpu)
+    again = workers.RunStats()
+    workers.explore_designs([resolve("qemu-9.1")], 1, stats=again)  # cached: nothing ran
+    assert again == workers.RunStats()
