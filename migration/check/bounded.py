@@ -148,7 +148,23 @@ class Grammar:
     running: tuple[Event, ...]
     post: tuple[Event, ...]
     vm_shutdown: tuple[Event, ...]
+    #: options per phase, without and with free events left (built once: asked at every program choice)
+    _table: tuple[tuple[tuple[Event | None, ...], tuple[Event | None, ...]], ...] = field(
+        init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        tails: tuple[tuple[Event | None, ...], ...] = (
+            (ev("object_init"),),
+            (ev("migration_shutdown"),),
+            (*self.vm_shutdown, ev("monitor_cleanup"), None),
+            (ev("monitor_cleanup"), None),
+            (None,),
+        )
+        frees = (self.pre, self.running, self.post, self.post, ())
+        table = tuple((tail, (*free, *tail)) for free, tail in zip(frees, tails, strict=True))
+        object.__setattr__(self, "_table", table)
+
+    @typeguard_ignore  # called at every program choice; mypy checks it
     def options(self, phase: int, left: int) -> tuple[Event | None, ...]:
         """The choices at a grammar position; ``None`` ends the program (the process exits).
 
@@ -159,17 +175,7 @@ class Grammar:
         :param left: free events still allowed.
         :return: the choices, skeleton events last.
         """
-        free: tuple[Event, ...] = ()
-        if left > 0:
-            free = (self.pre, self.running, self.post, self.post, ())[phase]
-        tail: tuple[Event | None, ...] = (
-            (ev("object_init"),),
-            (ev("migration_shutdown"),),
-            (*self.vm_shutdown, ev("monitor_cleanup"), None),
-            (ev("monitor_cleanup"), None),
-            (None,),
-        )[phase]
-        return (*free, *tail)
+        return self._table[phase][left > 0]
 
 
 @cache
