@@ -97,6 +97,9 @@ class ObjectClass:
         # object_new's plan: (instance type, default steps, instance_init + post_init hooks)
         self._new_plan_gen = -1
         self._new_plan: Any = None
+        # the class_generation at which object_unref may finalize an instance inline (no
+        # instance_finalize, no release hook, not a singleton), else -1; set with the plan
+        self._plain_finalize_gen = -1
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.type.name!r}{' abstract' if self.type.abstract else ''}>"
@@ -164,7 +167,7 @@ class InterfaceClass(ObjectClass):
 
 _CLASS_PRIVATE = (
     "_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props", "_new_plan_gen",
-    "_new_plan",
+    "_new_plan", "_plain_finalize_gen",
 )
 
 
