@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from qom.errors import GenericError, QOMError, QOMFatal
 from qom.types import ObjectClass, TypeImpl, object_class_dynamic_cast, type_initialize
@@ -96,6 +96,33 @@ class UseAfterFinalize:
         return f"heap-use-after-free: {self.op}() on {what}, finalized by {by}"
 
 
+class _NoInstanceProperties(dict[str, "ObjectProperty"]):
+    """The instance property table of every object that has no instance property yet: one shared,
+    empty, read-only table (an object gets a table of its own with its first instance property,
+    from :func:`own_properties`), so that ``object_new`` allocates none for the many objects
+    that never get one."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("an object's instance properties are added with object_property_add()")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+
+#: see :class:`_NoInstanceProperties`
+_NO_PROPERTIES = _NoInstanceProperties()
+
+
+def own_properties(obj: Object) -> dict[str, ObjectProperty]:
+    """:param obj: an object.
+    :return: its instance property table, created if it still shares the empty one."""
+    props = obj.properties
+    if props is _NO_PROPERTIES:
+        props = obj.properties = {}
+    return props
+
+
 class Object:
     """The base instance struct.
 
@@ -120,7 +147,7 @@ class Object:
 
     def __init__(self) -> None:
         self.parent: Object | None = None
-        self.properties: dict[str, ObjectProperty] = {}
+        self.properties: dict[str, ObjectProperty] = _NO_PROPERTIES  # (a table of its own on demand)
         self.state = _LIVE
 
     def __repr__(self) -> str:
@@ -617,7 +644,8 @@ def object_property_del_all(obj: Object) -> None:
         if not restart:
             break
     removed = list(obj.properties) if u.listeners else []
-    obj.properties.clear()
+    if obj.properties:
+        obj.properties.clear()
     for name in removed:
         u.emit(EventKind.PROPERTY_REMOVED, obj, klass.type.name, name)
 
