@@ -344,7 +344,6 @@ def _compile_init(
         "u.next_serial = serial + 1",
         "u.objects[serial] = obj",
         f"ti = {arg(ti)}",
-        "ti.n_live += 1",
         "ti.n_created += 1",
         *body,
         "if u.listeners:",
@@ -405,7 +404,6 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
     obj.serial = serial = u.next_serial
     u.next_serial = serial + 1
     u.objects[serial] = obj
-    ti.n_live += 1
     ti.n_created += 1
     if ti.is_singleton:
         u.singletons[ti.name] = obj
@@ -425,13 +423,11 @@ def object_new(typename: str) -> Object:
     """
     u = _current_or_none() or current_universe()
     try:
-        ti = u.types[typename]
+        ti = u.types[typename]  # (only a str, or what hashes and compares as one, finds a type)
     except (KeyError, TypeError):
-        ti = None  # not a registered name, or not a name at all: told apart below
-    if ti is None or (type(typename) is not str and not isinstance(typename, str)):
         if not isinstance(typename, str):
-            raise TypeError(f"type name must be a str, not {type(typename).__name__}")
-        raise QOMFatal(f"unknown type '{typename}'")
+            raise TypeError(f"type name must be a str, not {type(typename).__name__}") from None
+        raise QOMFatal(f"unknown type '{typename}'") from None
     new = ti.new_fn
     if new is not None and ti.new_gen == u.class_generation:
         return new()  # _object_new_with_type's steps, compiled for this type (see _compile_init)
@@ -485,7 +481,6 @@ def object_initialize(data: Object, size: int, typename: str) -> None:
     data.serial = serial = u.next_serial
     u.next_serial = serial + 1
     u.objects[serial] = data
-    ti.n_live += 1
     ti.n_created += 1
     init(data)
     if u.listeners:
@@ -569,12 +564,12 @@ def object_unref(obj: Object | None) -> None:
     if not isinstance(obj, Object):
         raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
     ref = obj.ref
-    if ref > 1:
-        obj.ref = ref - 1  # (a finalized object has no reference left: see below)
-        return
-    if obj.state is _FINALIZED:
-        raise use_after_finalize(obj, "object_unref")
-    if ref <= 0:
+    if ref != 1:
+        if ref > 1:
+            obj.ref = ref - 1
+            return
+        if obj.state is _FINALIZED:  # (only a finalized object or a bug has no reference left)
+            raise use_after_finalize(obj, "object_unref")
         raise QOMFatal("assertion failed: (obj->ref > 0)")
     obj.ref = 0
     klass = obj.klass
@@ -594,7 +589,7 @@ def object_unref(obj: Object | None) -> None:
     # the steps of _object_finalize come down to these, their intermediate states seen by no one.
     obj.state = _FINALIZED
     u.objects.pop(obj.serial, None)
-    klass.type.n_live -= 1
+    klass.type.n_finalized += 1
     if _getrefcount(obj) > _SOLE_OWNER_REFS:
         # Someone else can still reach the object, so a use after finalize can still come: record
         # where it was finalized for the report.  (Otherwise it is freed when this call returns
@@ -668,7 +663,7 @@ def _object_finalize(obj: Object) -> None:
         raise QOMFatal("assertion failed: (obj->parent == NULL)")
     obj.state = _FINALIZED
     u.objects.pop(obj.serial, None)
-    ti.n_live -= 1
+    ti.n_finalized += 1
     if u.singletons and u.singletons.get(ti.name) is obj:
         del u.singletons[ti.name]
     if u.listeners:

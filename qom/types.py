@@ -201,12 +201,18 @@ class TypeImpl:
         # also filled by type_initialize, so that a child's initialization reads its parent's answers
         # instead of walking the whole chain (linear in the number of types, not quadratic)
         self.resolved: dict[str, Any] = {}
-        #: live and created instances of exactly this type (``Universe.live_instances``)
-        self.n_live = 0
+        #: created and finalized instances of exactly this type (``Universe.live_instances``): one
+        #: counter moves per object_new and one per finalize
         self.n_created = 0
+        self.n_finalized = 0
         #: object_new's compiled path for this type and the class generation it was built at
         self.new_fn: Callable[[], Object] | None = None
         self.new_gen = -1
+
+    @property
+    def n_live(self) -> int:
+        """:return: the instances of exactly this type not yet finalized."""
+        return self.n_created - self.n_finalized
 
     def __repr__(self) -> str:
         return f"<TypeImpl {self.name!r} parent={self.parent_name!r}>"
