@@ -27,6 +27,7 @@ from migration.check.explore import explore_scenario
 from migration.check.properties import violation
 from migration.check.registry import resolve
 from migration.model.alphabet import ALPHABET
+from migration.model.designs import DESIGNS
 from migration.model.heap import Crash
 from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Event, ev
@@ -253,3 +254,55 @@ def test_bad_bound_and_worker_count_are_one_line_errors(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):
         cli_main(["check", "--design", "qemu-9.1", "--workers", "0"])
     assert "invalid worker count '0': expected an integer >= 1" in capsys.readouterr().err
+
+
+#: the designs a broken independence relation makes the reduction miss a fault of (the next test)
+POR_WITNESSES = ("mutex", "join-at-shutdown", "qemu-9.1")
+
+
+@pytest.mark.parametrize("design", [
+    pytest.param(d, marks=() if d in POR_WITNESSES else pytest.mark.slow) for d in sorted(DESIGNS)])
+def test_the_partial_order_reduction_finds_what_state_hashing_finds(design: str) -> None:
+    d = resolve(design)
+    hashed = explore_bounded(d, 1)
+    reduced = explore_bounded(d, 1, por=True)
+    assert reduced.complete and hashed.complete
+    # fewer schedules, the same programs, the same ways to end, the same faults, as short
+    assert reduced.paths < hashed.paths
+    assert reduced.programs == hashed.programs
+    assert set(reduced.outcomes) == set(hashed.outcomes)
+    assert list(reduced.violations) == list(hashed.violations)
+    for pid, (prog, sched, fault) in reduced.violations.items():
+        assert free_events(prog) == free_events(hashed.violations[pid][0])
+        replayed = violation(pid, run_program(d, prog, sched))
+        assert replayed is not None and replayed.outcome is fault.outcome
+
+
+def test_an_independence_that_ignores_the_heap_is_caught_by_the_cross_check(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # steps that change a migration object's memory would count as commuting with everything
+    def actors_only(self: World, acting: object) -> tuple[object, ...]:
+        return tuple((a.name, a.done) for a in self.actors)
+
+    monkeypatch.setattr(World, "shared_key", actors_only)
+    lost_by_design = {"mutex": "no-use-after-free", "join-at-shutdown": "no-use-after-free",
+                      "qemu-9.1": "freed-by-exit"}
+    assert tuple(lost_by_design) == POR_WITNESSES
+    for design, lost in lost_by_design.items():
+        hashed = explore_bounded(resolve(design), 1)
+        broken = explore_bounded(resolve(design), 1, por=True)
+        assert lost in hashed.violations and lost not in broken.violations, design
+
+
+def test_sleep_sets_drop_schedules_that_only_reorder_commuting_steps() -> None:
+    d = resolve("qemu-10.0")
+    g = Grammar(pre=(), running=(ev("migrate"),), post=(ev("helper", name="migration_file_set_error"),),
+                vm_shutdown=SMALL.vm_shutdown)
+    naive = explore_bounded(d, 2, alphabet=g, reduce=False)
+    hashed = explore_bounded(d, 2, alphabet=g)
+    reduced = explore_bounded(d, 2, alphabet=g, por=True)
+    assert (naive.paths, hashed.paths, reduced.paths) == (1037, 1037, 745)
+    assert naive.outcomes == hashed.outcomes == {"LEAK": 233, "OK": 702, "UAF": 102}
+    assert reduced.outcomes == {"LEAK": 171, "OK": 502, "UAF": 72}
+    assert list(reduced.violations) == list(hashed.violations) == list(naive.violations) == [
+        "no-use-after-free", "helpers-whole-lifecycle", "freed-by-exit"]

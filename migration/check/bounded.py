@@ -22,12 +22,23 @@ schedule) pair, with the reductions of a model checker:
 - *symmetry*: parameters that only label an event for the reader (``introspect``'s
   ``label``) are dropped from the alphabet, so events that differ only by a label are
   explored once;
+- *partial-order reduction* (``por=True``, off by default): sleep sets.  After the search
+  explored actor A's step from a state, it does not explore A's step again from the states
+  its siblings reach, as long as every step taken since commuted with it.  Two steps commute
+  when neither wrote anything another actor can observe -- checked by comparing
+  :meth:`~migration.model.runtime.World.shared_key` before and after each step, so the
+  relation is computed, never declared.  Combined with state hashing, a state is reused only
+  under the same sleep set.  With state hashing already closing every diamond of commuting
+  steps at its first shared state, it halves the schedules explored but not the runs
+  (docs/performance.md, figure 9f), so it is off by default;
 - *shortest first*: every state keeps, per property, the violation with the fewest
   program events (then the shortest schedule), so the counterexample reported is a
   shortest program -- exactly what exploring in order of program length finds first.
 
 :func:`explore_bounded` is exact: ``reduce=False`` turns every reduction off, and the
-tests check that both find the same outcome sets and violated properties.  The work
+tests check that both find the same outcome sets and violated properties, and that the
+partial-order reduction finds the same outcomes, properties and shortest programs as state
+hashing alone.  The work
 splits by program prefix (:func:`split`) into tasks that :mod:`migration.check.workers`
 runs in parallel; the result is the same, byte for byte, whatever the worker count.
 """
@@ -265,6 +276,10 @@ class _Stop(Exception):
         self.key = key
 
 
+class _Asleep(Exception):
+    """Every enabled actor is asleep: each schedule from here is equivalent to one explored elsewhere."""
+
+
 class _Budget(Exception):
     pass
 
@@ -279,6 +294,7 @@ class Task:
     """One unit of work: the programs that start with ``prefix``.
 
     :ivar prefix: indices into the grammar's options at the first program choices.
+    :ivar por: use the partial-order reduction (sleep sets) on top of state hashing.
     """
 
     design: Design
@@ -286,41 +302,122 @@ class Task:
     prefix: tuple[int, ...]
     reduce: bool = True
     max_runs: int = 2_000_000
+    por: bool = False
+
+
+@dataclass(eq=False)
+class _Point:
+    """A choice point a run reached beyond its fixed choices.
+
+    :ivar key: the memo key of the state (``None`` without state hashing).
+    :ivar n: how many options there were.
+    :ivar kind: ``"s"`` (which actor steps) or ``"p"`` (main's next event).
+    :ivar names: the enabled actors, in option order (scheduler choices only).
+    :ivar sleep: the actors asleep here (their step is explored from a sibling state).
+    :ivar chosen: the option the run took.
+    :ivar wrote: whether the step taken wrote shared state (``None``: not known, taken as a write).
+    """
+
+    key: object
+    n: int
+    kind: str
+    names: tuple[str, ...]
+    sleep: frozenset[str]
+    chosen: int
+    wrote: bool | None = None
+
+
+_NOBODY: frozenset[str] = frozenset()
 
 
 class _Run:
-    """One run of the lazy main thread: program choices and scheduler choices in one sequence."""
+    """One run of the lazy main thread: program choices and scheduler choices in one sequence.
+
+    With ``por`` the run keeps a *sleep set*: actors whose next step was already explored from an
+    earlier state and commutes with every step taken since.  A step *commutes* with another when
+    neither wrote anything another actor can observe (:meth:`~migration.model.runtime.World.shared_key`
+    is unchanged across it): both orders reach the same state.  An actor leaves the sleep set when it
+    steps, and every actor does when any step writes.  A step in which main picks its next event
+    counts as a write.
+    """
 
     def __init__(self, g: Grammar, bound: int, prefix: Sequence[int], choices: Sequence[int],
-                 memo: dict[object, _Sub] | None) -> None:
+                 memo: dict[object, _Sub] | None, sleep: frozenset[str] = _NOBODY, por: bool = False) -> None:
         self.g = g
         self.prefix = prefix
         self.choices = choices
         self.memo = memo
+        self.por = por
         self.phase, self.left, self.made = 0, bound, 0
         self.cursor = 0
-        self.path: list[tuple[object, int]] = []  #: choice points beyond ``choices``: (key, options)
+        self.path: list[_Point] = []  #: choice points beyond ``choices``
         self.program: list[Event] = []
         self.schedule: list[int] = []
+        self.sleep = _NOBODY
+        self.branch_sleep = sleep  #: the sleep set at the last fixed choice (the branch being explored)
+        self.stepper: Actor | None = None  #: who took the step now running
+        self.before: tuple[object, ...] | None = None  #: the shared key before that step
+        self.forced = False  #: main picked an event during the step
+        self.at_branch = False  #: the step now running is the branch's
+        self.last: _Point | None = None  #: the point whose step is running
+        self.first_wrote: bool | None = None  #: whether the branch's step wrote
+
+    @typeguard_ignore
+    def after_step(self, w: World) -> None:
+        """Close the step that just ran: did it write shared state; wake or put back to sleep."""
+        if self.stepper is None:
+            self.forced = False
+            return
+        wrote = self.forced or self.before is None or w.shared_key(self.stepper) != self.before
+        if self.last is not None:
+            self.last.wrote = wrote
+            self.last = None
+        if self.at_branch:
+            self.first_wrote = wrote
+            self.at_branch = False
+        self.sleep = _NOBODY if wrote else self.sleep - {self.stepper.name}
+        self.stepper, self.before, self.forced = None, None, False
 
     @typeguard_ignore  # called at every step; mypy checks it
-    def take(self, w: World, n: int, kind: str) -> int:
+    def take(self, w: World, n: int, kind: str, names: tuple[str, ...] = ()) -> int:
         i = self.cursor
         self.cursor += 1
+        if kind == "p":
+            self.forced = True
         if i < len(self.choices):
+            if i == len(self.choices) - 1 and kind == "s" and self.por:
+                self.sleep = self.branch_sleep
+                self.at_branch = True
             return self.choices[i] % n
         key: object = None
         if self.memo is not None:
-            key = (kind, self.phase, self.left, max(len(self.prefix) - self.made, 0), w.state_key())
+            base = (kind, self.phase, self.left, max(len(self.prefix) - self.made, 0), w.state_key())
+            key = (base, self.sleep) if self.por and kind == "s" else (base, _NOBODY)
             if key in self.memo:
                 raise _Stop(key)
-        self.path.append((key, n))
-        return 0
+        c = 0
+        if self.por and kind == "s" and self.sleep:
+            awake = [j for j in range(n) if names[j] not in self.sleep]
+            if not awake:
+                raise _Asleep
+            c = awake[0]
+        pt = _Point(key, n, kind, names, self.sleep if kind == "s" else _NOBODY, c)
+        self.path.append(pt)
+        if kind == "s":
+            self.last = pt
+        return c
 
     @typeguard_ignore
     def choose(self, step: int, enabled: list[Actor], w: World) -> int:
-        c = self.take(w, len(enabled), "s")
+        por = self.por and self.cursor >= len(self.choices) - 1
+        if self.por:
+            self.after_step(w)
+        names = tuple(a.name for a in enabled) if por else ()
+        c = self.take(w, len(enabled), "s", names)
         self.schedule.append(c)
+        if por:
+            self.stepper = enabled[c]
+            self.before = w.shared_key(enabled[c])
         return c
 
     @typeguard_ignore
@@ -331,8 +428,10 @@ class _Run:
             opts = self.g.options(self.phase, self.left)
             if self.made < len(self.prefix):
                 e = opts[self.prefix[self.made]]
+                self.forced = True
             else:
                 e = opts[self.take(w, len(opts), "p")] if len(opts) > 1 else opts[0]
+                self.forced = True
             self.made += 1
             if e is None:
                 return
@@ -372,14 +471,17 @@ def replay_choices(design: Design, bound: int, prefix: Sequence[int], choices: S
     return _run(design, _Run(grammar(), bound, prefix, choices, None), UniversePool(), max_steps)
 
 
-def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: Sequence[int] = (),
-                    max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
+def explore_bounded(design: Design, bound: int, *, reduce: bool = True, por: bool = False,
+                    prefix: Sequence[int] = (), max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
                     alphabet: Grammar | None = None) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
 
     :param design: the design.
     :param bound: K.
     :param reduce: use state hashing (``False``: naive enumeration, for cross-checking).
+    :param por: with ``reduce``, also the partial-order reduction (sleep sets): a schedule that only
+        reorders steps that commute is not explored again, so ``paths`` and ``outcomes`` count the
+        schedules the reduced search took, not every schedule (``por=False`` counts every one).
     :param prefix: fixed indices for the first program choices (a task of :func:`split`).
     :param max_runs: stop (``complete = False``) after this many runs.
     :param max_steps: the per-run step bound.
@@ -387,14 +489,15 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: 
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
     g = alphabet or grammar()
+    por = por and reduce
     result = Bounded(design.name, bound)
     memo: dict[object, _Sub] = {}
     pool = UniversePool()
 
-    def dfs(choices: list[int]) -> _Sub:
+    def dfs(choices: list[int], sleep: frozenset[str]) -> tuple[_Sub, bool | None]:
         if result.runs >= max_runs:
             raise _Budget
-        run = _Run(g, bound, prefix, choices, memo if reduce else None)
+        run = _Run(g, bound, prefix, choices, memo if reduce else None, sleep, por)
         result.runs += 1
         cnt: int
         viol: _Viol
@@ -406,13 +509,23 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: 
             viol = {p: (plen, [], f) for p, f in _evaluate(r).items()}
         except _Stop as stop:
             cnt, viol, outs = memo[stop.key]
+        except _Asleep:
+            cnt, viol, outs = 0, {}, {}
         for d in range(len(run.path) - 1, -1, -1):
-            key, n = run.path[d]
+            pt = run.path[d]
+            base = [*choices, *(q.chosen for q in run.path[:d])]
             total = cnt
-            vs = {p: (k, [0, *suf], f) for p, (k, suf, f) in viol.items()}
+            vs = {p: (k, [pt.chosen, *suf], f) for p, (k, suf, f) in viol.items()}
             all_outs = dict(outs)
-            for c in range(1, n):
-                ccnt, cviol, couts = dfs([*choices, *([0] * d), c])
+            # actors whose step from here was explored and wrote nothing: asleep in the siblings
+            done_ro = {pt.names[pt.chosen]} if por and pt.kind == "s" and pt.wrote is False else set()
+            for c in range(pt.n):
+                if c == pt.chosen or (pt.kind == "s" and pt.names and pt.names[c] in pt.sleep):
+                    continue
+                asleep = pt.sleep | done_ro if pt.kind == "s" else _NOBODY
+                (ccnt, cviol, couts), wrote = dfs([*base, c], asleep)
+                if por and pt.kind == "s" and wrote is False:
+                    done_ro.add(pt.names[c])
                 total += ccnt
                 for o, k in couts.items():
                     all_outs[o] = all_outs.get(o, 0) + k
@@ -421,14 +534,14 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, prefix: 
                         vs[p] = (k, [c, *suf], f)
             cnt, viol, outs = total, vs, all_outs
             if reduce:
-                memo[key] = (cnt, viol, outs)
-        return cnt, viol, outs
+                memo[pt.key] = (cnt, viol, outs)
+        return (cnt, viol, outs), run.first_wrote
 
     try:
-        cnt, viol, outs = dfs([])
+        (cnt, viol, outs), _w = dfs([], _NOBODY)
         result.paths = cnt
         result.outcomes = dict(sorted(outs.items()))
-        result.states = len(memo)
+        result.states = len({k[0] for k in memo if isinstance(k, tuple)})
         for p in PROPERTY_CHECKS:
             if p in viol:
                 _k, suf, _f = viol[p]
@@ -476,7 +589,7 @@ def split(bound: int, depth: int = 2) -> list[tuple[int, ...]]:
 def run_task(task: Task) -> Bounded:
     """:param task: a task of :func:`split`.
     :return: its exploration (a plain, picklable value: workers return it to the client)."""
-    return explore_bounded(task.design, task.bound, reduce=task.reduce, prefix=task.prefix,
+    return explore_bounded(task.design, task.bound, reduce=task.reduce, por=task.por, prefix=task.prefix,
                            max_runs=task.max_runs)
 
 

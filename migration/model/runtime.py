@@ -212,8 +212,38 @@ class World:
     def state_key(self) -> tuple[object, ...]:
         """:return: a hashable summary of everything that determines the rest of the run."""
         return (
-            tuple((a.name, a.done, a.pending.action if a.pending else None, a.history, tuple(a.context),
+            # a finished actor never steps again: only its name (for unique_name) and that it is done
+            tuple((a.name, True) if a.done else
+                  (a.name, False, a.pending.action if a.pending else None, a.history, tuple(a.context),
                    a.started) for a in self.actors),
+            *self._shared_key(),
+        )
+
+    @typeguard_ignore
+    def shared_key(self, acting: Actor | None) -> tuple[object, ...]:
+        """What a step can change that another actor can observe (the partial-order reduction's view).
+
+        Two successive states whose shared keys are equal differ only in the local state (program
+        counter, history, context) of the actor that stepped: that step wrote nothing another actor
+        can read, so it commutes with every other step that wrote nothing either.
+
+        :param acting: the actor that took the step (its own pending step and history are local;
+            another actor's are not: a step that changes them is a write).
+        :return: a hashable summary: :meth:`state_key`'s shared part, every actor's name and whether
+            it is done, the other actors' pending steps, and the world's flags and counters.
+        """
+        return (
+            tuple((a.name, a.done) if a is acting else (a.name, a.done, id(a.pending), id(a.gen))
+                  for a in self.actors),
+            *self._shared_key(),
+            self.counter, self.spawned_thread, self.shutdown, self.qom_dirty, self._second_reported,
+            len(self.label_of), tuple(sorted(self.peer_blocked)),
+            self.universe.next_serial, len(self.universe.objects),
+        )
+
+    @typeguard_ignore
+    def _shared_key(self) -> tuple[object, ...]:
+        return (
             tuple((*h.key(), self.refcount(lbl)) for lbl, h in sorted(self.heap.items())),
             tuple(sorted(self.pointers.items(), key=lambda kv: kv[0])),
             self.real, tuple(sorted(self.finalizing)),
