@@ -70,13 +70,16 @@ __all__ = [
     "Grammar",
     "Task",
     "count_programs",
+    "events_text",
     "explore_bounded",
     "free_events",
     "grammar",
+    "in_grammar",
     "merge",
     "model_alphabet",
     "normal",
     "run_task",
+    "scenarios_outside",
     "split",
 ]
 
@@ -148,7 +151,23 @@ class Grammar:
     running: tuple[Event, ...]
     post: tuple[Event, ...]
     vm_shutdown: tuple[Event, ...]
+    #: options per phase, without and with free events left (built once: asked at every program choice)
+    _table: tuple[tuple[tuple[Event | None, ...], tuple[Event | None, ...]], ...] = field(
+        init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        tails: tuple[tuple[Event | None, ...], ...] = (
+            (ev("object_init"),),
+            (ev("migration_shutdown"),),
+            (*self.vm_shutdown, ev("monitor_cleanup"), None),
+            (ev("monitor_cleanup"), None),
+            (None,),
+        )
+        frees = (self.pre, self.running, self.post, self.post, ())
+        table = tuple((tail, (*free, *tail)) for free, tail in zip(frees, tails, strict=True))
+        object.__setattr__(self, "_table", table)
+
+    @typeguard_ignore  # called at every program choice; mypy checks it
     def options(self, phase: int, left: int) -> tuple[Event | None, ...]:
         """The choices at a grammar position; ``None`` ends the program (the process exits).
 
@@ -159,17 +178,7 @@ class Grammar:
         :param left: free events still allowed.
         :return: the choices, skeleton events last.
         """
-        free: tuple[Event, ...] = ()
-        if left > 0:
-            free = (self.pre, self.running, self.post, self.post, ())[phase]
-        tail: tuple[Event | None, ...] = (
-            (ev("object_init"),),
-            (ev("migration_shutdown"),),
-            (*self.vm_shutdown, ev("monitor_cleanup"), None),
-            (ev("monitor_cleanup"), None),
-            (None,),
-        )[phase]
-        return (*free, *tail)
+        return self._table[phase][left > 0]
 
 
 @cache
@@ -223,6 +232,38 @@ def free_events(program: Sequence[Event]) -> int:
     return sum(1 for e in program if e.kind not in SKELETON)
 
 
+def events_text(k: int) -> str:
+    """:param k: a number of events.
+    :return: ``"1 event"``, ``"2 events"``."""
+    return f"{k} event" if k == 1 else f"{k} events"
+
+
+def in_grammar(program: Sequence[Event], bound: int, g: Grammar | None = None) -> bool:
+    """:param program: a program.
+    :param bound: K.
+    :param g: the grammar (default: :func:`grammar`).
+    :return: whether the bounded exploration at ``bound`` covers ``program`` (with every schedule)."""
+    g = g or grammar()
+    phase, left = 0, bound
+    for e in (*map(normal, program), None):
+        if e not in g.options(phase, left):
+            return False
+        if e is None:
+            return True
+        if e.kind in SKELETON:
+            phase = _next_phase(phase, e)
+        else:
+            left -= 1
+    return True
+
+
+def scenarios_outside(bound: int) -> dict[str, int]:
+    """:param bound: K.
+    :return: the §4 scenarios the bounded exploration at ``bound`` does not cover, with their free events
+        (they are enumerated on their own, as named witnesses)."""
+    return {sid: free_events(prog) for sid, prog in SCENARIOS.items() if not in_grammar(prog, bound)}
+
+
 @dataclass
 class Bounded:
     """What the bounded exploration of one design found.
@@ -264,9 +305,9 @@ class Bounded:
         :return: the verdict with its bound, e.g. "holds for every program of up to 3 events ..."."""
         if property_id in self.violations:
             prog, _s, f = self.violations[property_id]
-            return (f"fails with {f.outcome.value} on a program of {free_events(prog)} events "
+            return (f"fails with {f.outcome.value} on a program of {events_text(free_events(prog))} "
                     f"(bound {self.bound})")
-        return (f"holds for every program of up to {self.bound} events and every schedule "
+        return (f"holds for every program of up to {events_text(self.bound)} and every schedule "
                 f"({self.programs} programs, {self.states} distinct states)")
 
 

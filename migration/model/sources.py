@@ -10,6 +10,8 @@ renamed between tags (``migrate_fd_cleanup`` -> ``migration_cleanup`` in 10.0,
 
 from __future__ import annotations
 
+from functools import cache
+
 __all__ = ["SOURCES", "source"]
 
 _MM = "migration/migration.c"
@@ -69,6 +71,7 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+@cache  # asked at every call step of every run; the table never changes
 def source(key: str, tag: str) -> str:
     """:param key: a step key (a key of :data:`SOURCES`), or an exported helper's name.
     :param tag: the design's tag.

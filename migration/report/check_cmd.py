@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migration.check.bounded import DEFAULT_BOUND
+from migration.check.bounded import DEFAULT_BOUND, events_text
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
 from migration.check.registry import design_ids, source_of
 from migration.model.scenarios import SCENARIOS
@@ -104,7 +104,7 @@ def verdict_text(c: CellResult) -> str:
     """:param c: a cell.
     :return: its verdict with the bound it rests on."""
     if c.verdict == "holds" and c.evidence == "bounded":
-        return (f"holds for every program of up to {c.bound} events and every schedule "
+        return (f"holds for every program of up to {events_text(c.bound or 0)} and every schedule "
                 f"({c.programs} programs, {c.states} distinct states)")
     if c.verdict == "fails":
         return f"fails with {c.outcome.value}" + ("" if c.bound is None else f" (bound {c.bound})")

@@ -17,7 +17,9 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
+from migration.check.bounded import events_text, scenarios_outside
 from migration.model.results import CellResult
+from migration.model.scenarios import SCENARIOS
 from migration.report.choose import (
     BASELINE,
     CHOICE_RULE,
@@ -70,10 +72,22 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 
 
+
+def _bound_coverage(bound: int) -> str:
+    """:param bound: K.
+    :return: which §4 scenarios the bounded exploration at K takes in, and which it leaves to their own
+        enumeration."""
+    outside = scenarios_outside(bound)
+    if not outside:
+        return f"all {len(SCENARIOS)} scenarios of §4 lie inside that bound"
+    names = ", ".join(f"`{sid}` ({events_text(k)})" for sid, k in outside.items())
+    return (f"{len(SCENARIOS) - len(outside)} of the {len(SCENARIOS)} scenarios of §4 lie inside that bound; "
+            f"{names} lie outside it and are enumerated on their own, every schedule")
+
 def _evidence_label(c: CellResult) -> str:
     """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
     if c.evidence == "bounded" and c.verdict == "holds":
-        return (f"every program of up to {c.bound} events, every schedule: {c.programs} programs, "
+        return (f"every program of up to {events_text(c.bound or 0)}, every schedule: {c.programs} programs, "
                 f"{c.states} states")
     label = c.evidence
     return label if c.bound is None else f"{label}, bound {c.bound}"
@@ -316,8 +330,8 @@ def render_note(
     more.append(
         f"Written by `qomsim decide` (seed {matrix.seed}, "
         f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}"
-        + ("" if matrix.bound is None else f", every program of up to {matrix.bound} runtime events and "
-           "every schedule: a verdict marked so holds for all of them")
+        + ("" if matrix.bound is None else f", every program of up to {events_text(matrix.bound)} and "
+           f"every schedule: a verdict marked so holds for all of them; {_bound_coverage(matrix.bound)}")
         + "). The designs, scenarios "
         "and properties are those of the spec `migration-designs.md`"
         + (
