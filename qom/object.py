@@ -118,7 +118,7 @@ def own_properties(obj: Object) -> dict[str, ObjectProperty]:
     """:param obj: an object.
     :return: its instance property table, created if it still shares the empty one."""
     props = obj.properties
-    if props is _NO_PROPERTIES:
+    if type(props) is _NoInstanceProperties:  # (the shared table, or a copy of it)
         props = obj.properties = {}
     return props
 
