@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from benchmarks import fig_bounded, fig_introspection, fig_memory, fig_migration, fig_objects, fig_server
+from benchmarks import (
+    fig_bounded,
+    fig_introspection,
+    fig_memory,
+    fig_migration,
+    fig_objects,
+    fig_reductions,
+    fig_server,
+)
 from benchmarks.model import FigureSpec
 
 __all__ = ["FIGURES", "figure_keys"]
@@ -38,6 +46,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("bounded", ("9",), "Bounded model checking", fig_bounded.measure_bounded,
                (("9b", "bounded exploration on all cores, speedup", fig_bounded.SPEEDUP_TARGET),
                 ("9c", "full matrix at the default bound", fig_bounded.MATRIX_TARGET))),
+    FigureSpec("reductions", ("10",), "What the explorer's reductions save",
+               fig_reductions.measure_reductions,
+               (("10a", "state hashing vs the naive enumeration", None),
+                ("10b", "sleep sets on top of state hashing", None))),
 )
 
 

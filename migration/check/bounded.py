@@ -30,7 +30,7 @@ schedule) pair, with the reductions of a model checker:
   relation is computed, never declared.  Combined with state hashing, a state is reused only
   under the same sleep set.  With state hashing already closing every diamond of commuting
   steps at its first shared state, it halves the schedules explored but not the runs
-  (docs/performance.md, figure 9f), so it is off by default;
+  (docs/performance.md, figure 10b), so it is off by default;
 - *shortest first*: every state keeps, per property, the violation with the fewest
   program events (then the shortest schedule), so the counterexample reported is a
   shortest program -- exactly what exploring in order of program length finds first.
@@ -84,8 +84,9 @@ __all__ = [
 ]
 
 #: the bound ``decide`` and ``check`` use by default, so that ``qomsim decide`` stays fast: 9 of the 19 §4
-#: scenarios lie inside it; ``--bound 2`` takes in all but S13 (4 free events) and S7 (10), about 40x the
-#: cost (docs/performance.md, figure 9); the scenarios outside stay named witnesses, enumerated on their own
+#: scenarios lie inside it; ``--bound 2`` takes in all but S13 (4 free events) and S7 (10), at about 100x
+#: the runs (docs/performance.md, figure 9d); the scenarios outside stay named witnesses, enumerated on
+#: their own (:func:`scenarios_outside`)
 DEFAULT_BOUND = 1
 
 #: the lifecycle skeleton: events the bound does not count

@@ -433,6 +433,7 @@ class World:
         :param ctx: a main-loop actor's AioContext.
         """
         a = Actor(name=name, main_loop=main_loop, ctx=ctx if main_loop else "")
+        a.history = _spawn_history(name, body, self.current)
         a.gen = body(self, a)
         self.actors.append(a)
         return a
@@ -480,6 +481,38 @@ class World:
             return False
         h = self.heap[self.real]
         return h.mem is MemState.LIVE and h.to_dst_file
+
+
+def _is_value(v: object) -> bool:
+    if v is None or type(v) in (str, int, bool):
+        return True
+    if type(v) is tuple:
+        return all(_is_value(x) for x in v)
+    from migration.model.program import Event
+
+    return type(v) is Event
+
+
+@typeguard_ignore
+def _spawn_history(name: str, body: Callable[..., object], creator: Actor | None) -> int:
+    """The local state a new actor starts with, for state hashing.
+
+    A body closes over what its creator passed it (the ``migrate`` event with its parameters, the
+    object label, the helper a BH will call): that is the actor's local state before its first
+    step, so it goes into the history, or two worlds whose actors were created with different
+    parameters would be merged.  When the body holds anything but plain values, the creator's whole
+    history stands in for it (never merged wrongly, merged less).
+
+    :param name: the actor's name.
+    :param body: its body.
+    :param creator: the actor whose step creates it (``None`` before the first step).
+    :return: the initial history.
+    """
+    cells = getattr(body, "__closure__", None) or ()
+    captured = tuple(c.cell_contents for c in cells)
+    if getattr(body, "__self__", None) is None and _is_value(captured):
+        return hash(("spawned", name, getattr(body, "__qualname__", ""), captured))
+    return hash(("spawned by", creator.name if creator else "", creator.history if creator else 0))
 
 
 @typeguard_ignore
