@@ -4,14 +4,14 @@ Each example draws, with ``st.data()``, everything when the run first needs it:
 
 - a scheduling policy (a *swarm* over schedules): the oldest runnable actor always (QEMU's
   run-to-completion order); *preemption bounding*, the most often: one to three preemptions,
-  each a short burst of another enabled actor (one step first), placed at a step with a
-  probability drawn per example, and one in two right after a release (an unref, an unlock, a
-  pointer cleared), where a window between two steps of one actor is open to another; PCT
-  (random actor priorities, up to three change points); or any enabled actor at every step;
-- per lifecycle phase, when the phase begins: how many free events it gets (mostly none or one:
-  the small-scope hypothesis), then the phase's *swarm* of event kinds (each on in two examples
-  in three, so that some examples leave out what would mask a fault), in an order drawn per
-  example (Hypothesis favours low indices: a fixed order would favour the kinds listed first);
+  each a short burst of another enabled actor (one step first), placed after a drawn gap of a few
+  choice points, or, one in two, right after a release (an unref, an unlock, a pointer cleared),
+  where a window between two steps of one actor is open to another; PCT (random actor
+  priorities, up to three change points); or any enabled actor at every step;
+- per lifecycle phase, when the phase begins: how many free events it gets (mostly none to two:
+  the small-scope hypothesis), then the phase's *swarm* of event kinds (each on in one example in
+  two, one draw for all, so that some examples leave out what would mask a fault), rotated by a
+  drawn offset (Hypothesis favours low indices: a fixed order would favour the kinds listed first);
 - each event when the main thread needs it: whether it starts an actor (two in three when the
   swarm has both: a race needs a second actor), its kind, then its variant from the lifecycle
   grammar (:func:`migration.check.bounded.grammar`); the skeleton (object_init,
