@@ -126,11 +126,12 @@ def measure_lifecycle(config: Config) -> list[Row]:
             Plain()
 
     with qom.use_universe(universe):
-        # short repetitions (about a millisecond each) are rarely preempted on a loaded machine
-        loops = max(1, config.loops // 10)
+        # repetitions of about a millisecond on both sides, as figure 2 takes them: each starts with the
+        # harness's gc.collect() (gc_quiet), whose cold caches a 0.1 ms repetition would mostly measure
+        loops = config.loops
         repeats = config.repeats * 3
         pair = measure_pair(qom_cycle, plain_cycle, loops=loops, repeats=repeats,
-                            warmup=config.warmup, reference_loops=config.loops)
+                            warmup=config.warmup, reference_loops=config.loops * 10)
         live = universe.live_instances("bench-leaf")
     return [judged(
         "1", "object_new + object_unref, 3-level type, 5 class properties", pair.subject_ns, "ns/op",

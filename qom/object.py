@@ -6,8 +6,8 @@ import keyword
 import sys
 from collections.abc import Callable
 from enum import Enum
-from types import CodeType
-from typing import TYPE_CHECKING, Any
+from types import CodeType, FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from qom.errors import GenericError, QOMError, QOMFatal
 from qom.types import ObjectClass, TypeImpl, object_class_dynamic_cast, type_initialize
@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _INT_MAX = 2**31 - 1
+#: the innermost use_universe() universe, or None (ContextVar.get, bound once)
+_current_or_none = _CURRENT.get
 
 
 class ObjectState(Enum):
@@ -94,6 +96,33 @@ class UseAfterFinalize:
         return f"heap-use-after-free: {self.op}() on {what}, finalized by {by}"
 
 
+class _NoInstanceProperties(dict[str, "ObjectProperty"]):
+    """The instance property table of every object that has no instance property yet: one shared,
+    empty, read-only table (an object gets a table of its own with its first instance property,
+    from :func:`own_properties`), so that ``object_new`` allocates none for the many objects
+    that never get one."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("an object's instance properties are added with object_property_add()")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+
+#: see :class:`_NoInstanceProperties`
+_NO_PROPERTIES = _NoInstanceProperties()
+
+
+def own_properties(obj: Object) -> dict[str, ObjectProperty]:
+    """:param obj: an object.
+    :return: its instance property table, created if it still shares the empty one."""
+    props = obj.properties
+    if type(props) is _NoInstanceProperties:  # (the shared table, or a copy of it)
+        props = obj.properties = {}
+    return props
+
+
 class Object:
     """The base instance struct.
 
@@ -118,7 +147,7 @@ class Object:
 
     def __init__(self) -> None:
         self.parent: Object | None = None
-        self.properties: dict[str, ObjectProperty] = {}
+        self.properties: dict[str, ObjectProperty] = _NO_PROPERTIES  # (a table of its own on demand)
         self.state = _LIVE
 
     def __repr__(self) -> str:
@@ -315,7 +344,6 @@ def _compile_init(
         "u.next_serial = serial + 1",
         "u.objects[serial] = obj",
         f"ti = {arg(ti)}",
-        "ti.n_live += 1",
         "ti.n_created += 1",
         *body,
         "if u.listeners:",
@@ -344,6 +372,8 @@ def _new_plan(ti: TypeImpl, klass: ObjectClass, u: Universe) -> tuple[type[Objec
     plan = (cls, init)
     klass._new_plan = plan
     klass._new_plan_gen = u.class_generation
+    plain = not (ti.finalize_hooks or ti.is_singleton or klass.class_property_releases())
+    klass._plain_finalize_gen = u.class_generation if plain else -1
     # object_new's whole path, for the types it may take (a singleton needs its checks)
     ti.new_fn = None if ti.abstract or ti.is_singleton else new
     ti.new_gen = u.class_generation
@@ -374,7 +404,6 @@ def _object_new_with_type(ti: TypeImpl) -> Object:
     obj.serial = serial = u.next_serial
     u.next_serial = serial + 1
     u.objects[serial] = obj
-    ti.n_live += 1
     ti.n_created += 1
     if ti.is_singleton:
         u.singletons[ti.name] = obj
@@ -392,12 +421,13 @@ def object_new(typename: str) -> Object:
     :raise QOMFatal: when the type is unknown or abstract, or a second singleton under ``FATAL``.
     :raise GenericError: for a second singleton under ``QMP_ERROR``.
     """
-    if type(typename) is not str and not isinstance(typename, str):
-        raise TypeError(f"type name must be a str, not {type(typename).__name__}")
-    u = _CURRENT.get() or current_universe()
-    ti = u.types.get(typename)
-    if ti is None:
-        raise QOMFatal(f"unknown type '{typename}'")
+    u = _current_or_none() or current_universe()
+    try:
+        ti = u.types[typename]  # (only a str, or what hashes and compares as one, finds a type)
+    except (KeyError, TypeError):
+        if not isinstance(typename, str):
+            raise TypeError(f"type name must be a str, not {type(typename).__name__}") from None
+        raise QOMFatal(f"unknown type '{typename}'") from None
     new = ti.new_fn
     if new is not None and ti.new_gen == u.class_generation:
         return new()  # _object_new_with_type's steps, compiled for this type (see _compile_init)
@@ -451,7 +481,6 @@ def object_initialize(data: Object, size: int, typename: str) -> None:
     data.serial = serial = u.next_serial
     u.next_serial = serial + 1
     u.objects[serial] = data
-    ti.n_live += 1
     ti.n_created += 1
     init(data)
     if u.listeners:
@@ -496,6 +525,34 @@ def object_ref(obj: Object) -> Object:
     return obj
 
 
+def _refcount_in_callee(obj: object) -> int:
+    return sys.getrefcount(obj)
+
+
+def _sole_owner_refcount() -> int:
+    """How many references ``sys.getrefcount`` sees in a function whose argument was a temporary
+    of its Python caller (the callee's parameter and getrefcount's own argument: 2 on CPython
+    3.11-3.13); 0 where that count cannot be told from one held by the caller as well (an
+    interpreter that lends references), so that :func:`object_unref` always records."""
+    held = object()
+    sole = _refcount_in_callee(object())
+    return sole if _refcount_in_callee(held) > sole else 0
+
+
+#: see :func:`_sole_owner_refcount`
+_SOLE_OWNER_REFS = _sole_owner_refcount()
+_getrefcount = sys.getrefcount
+
+
+def _record_finalized_at(obj: Object, frame: FrameType) -> None:
+    """Record where the finalizing ``object_unref`` was called: ``frame`` (object_unref's caller),
+    or the first caller out of ``_``-named helpers (object_unparent, not _release_child)."""
+    f, back = frame, frame.f_back
+    while f.f_code.co_name[0] == "_" and back is not None:
+        f, back = back, back.f_back
+    obj.finalized_at = (f.f_code, f.f_lasti)  # the line is looked up only for a report
+
+
 def object_unref(obj: Object | None) -> None:
     """Drop a reference; at zero the object is finalized synchronously (spec §3.3).
 
@@ -506,37 +563,43 @@ def object_unref(obj: Object | None) -> None:
         return
     if not isinstance(obj, Object):
         raise TypeError(f"obj must be an Object, not {type(obj).__name__}")
-    if obj.state is _FINALIZED:
-        raise use_after_finalize(obj, "object_unref")
     ref = obj.ref
-    if ref <= 0:
-        raise QOMFatal("assertion failed: (obj->ref > 0)")
-    obj.ref = ref - 1
-    if ref == 1:
-        f = sys._getframe(1)
-        if f.f_code.co_name[0] == "_":
-            while f.f_code.co_name[0] == "_" and f.f_back is not None:
-                f = f.f_back  # report the first public caller (object_unparent, not _release_child)
-        obj.finalized_at = (f.f_code, f.f_lasti)  # the line is looked up only for a report
-        klass = obj.klass
-        ti = klass.type
-        u = obj.universe
-        if (
-            obj.properties
-            or ti.finalize_hooks
-            or ti.is_singleton
-            or u.listeners
-            or obj.parent is not None
-            or klass._lookup_gen != u.class_generation
-            or klass._release_props
-        ):
-            _object_finalize(obj)
+    if ref != 1:
+        if ref > 1:
+            obj.ref = ref - 1
             return
-        # Nothing to release, no instance_finalize, nobody listening: _object_finalize's steps
-        # come down to these (its intermediate states are observable by no one).
-        obj.state = _FINALIZED
-        u.objects.pop(obj.serial, None)
-        ti.n_live -= 1
+        if obj.state is _FINALIZED:  # (only a finalized object or a bug has no reference left)
+            raise use_after_finalize(obj, "object_unref")
+        raise QOMFatal("assertion failed: (obj->ref > 0)")
+    obj.ref = 0
+    klass = obj.klass
+    u = obj.universe
+    if (
+        obj.properties
+        or obj.parent is not None
+        or u.listeners
+        or klass._plain_finalize_gen != u.class_generation
+    ):
+        # instance_finalize, a release hook or a listener may see the object or report a use of it
+        # while it is finalized: record where before anything runs
+        _record_finalized_at(obj, sys._getframe(1))
+        _object_finalize(obj)
+        return
+    # Nothing to release, no instance_finalize, nobody listening (ObjectClass._plain_finalize_gen):
+    # the steps of _object_finalize come down to these, their intermediate states seen by no one.
+    obj.state = _FINALIZED
+    u.objects.pop(obj.serial, None)
+    klass.type.n_finalized += 1
+    if _getrefcount(obj) > _SOLE_OWNER_REFS:
+        # Someone else can still reach the object, so a use after finalize can still come: record
+        # where it was finalized for the report.  (Otherwise it is freed when this call returns
+        # and no report can ever name it.)
+        f = sys._getframe(1)
+        code = f.f_code
+        if code.co_name[0] == "_":
+            _record_finalized_at(obj, f)
+        else:
+            obj.finalized_at = (code, f.f_lasti)  # (what _record_finalized_at records, inline)
 
 
 def object_property_del_all(obj: Object) -> None:
@@ -576,7 +639,8 @@ def object_property_del_all(obj: Object) -> None:
         if not restart:
             break
     removed = list(obj.properties) if u.listeners else []
-    obj.properties.clear()
+    if obj.properties:
+        obj.properties.clear()
     for name in removed:
         u.emit(EventKind.PROPERTY_REMOVED, obj, klass.type.name, name)
 
@@ -599,7 +663,7 @@ def _object_finalize(obj: Object) -> None:
         raise QOMFatal("assertion failed: (obj->parent == NULL)")
     obj.state = _FINALIZED
     u.objects.pop(obj.serial, None)
-    ti.n_live -= 1
+    ti.n_finalized += 1
     if u.singletons and u.singletons.get(ti.name) is obj:
         del u.singletons[ti.name]
     if u.listeners:

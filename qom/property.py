@@ -24,6 +24,7 @@ from qom.object import (
     SetterDefault,
     check_live,
     check_table,
+    own_properties,
     use_after_finalize,
 )
 from qom.types import ObjectClass
@@ -225,7 +226,7 @@ def object_property_try_add(
             f"attempt to add duplicate property '{name}' to object (type '{obj.klass.type.name}')"
         )
     prop = ObjectProperty(name, type, get, set, release, opaque)
-    obj.properties[name] = prop
+    own_properties(obj)[name] = prop
     obj.prop_generation += 1
     u = obj.universe
     if u.listeners:

@@ -97,6 +97,9 @@ class ObjectClass:
         # object_new's plan: (instance type, default steps, instance_init + post_init hooks)
         self._new_plan_gen = -1
         self._new_plan: Any = None
+        # the class_generation at which object_unref may finalize an instance inline (no
+        # instance_finalize, no release hook, not a singleton), else -1; set with the plan
+        self._plain_finalize_gen = -1
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.type.name!r}{' abstract' if self.type.abstract else ''}>"
@@ -164,7 +167,7 @@ class InterfaceClass(ObjectClass):
 
 _CLASS_PRIVATE = (
     "_cast_cache", "_lookup_gen", "_lookup", "_chain_props", "_init_props", "_release_props", "_new_plan_gen",
-    "_new_plan",
+    "_new_plan", "_plain_finalize_gen",
 )
 
 
@@ -198,12 +201,18 @@ class TypeImpl:
         # also filled by type_initialize, so that a child's initialization reads its parent's answers
         # instead of walking the whole chain (linear in the number of types, not quadratic)
         self.resolved: dict[str, Any] = {}
-        #: live and created instances of exactly this type (``Universe.live_instances``)
-        self.n_live = 0
+        #: created and finalized instances of exactly this type (``Universe.live_instances``): one
+        #: counter moves per object_new and one per finalize
         self.n_created = 0
+        self.n_finalized = 0
         #: object_new's compiled path for this type and the class generation it was built at
         self.new_fn: Callable[[], Object] | None = None
         self.new_gen = -1
+
+    @property
+    def n_live(self) -> int:
+        """:return: the instances of exactly this type not yet finalized."""
+        return self.n_created - self.n_finalized
 
     def __repr__(self) -> str:
         return f"<TypeImpl {self.name!r} parent={self.parent_name!r}>"

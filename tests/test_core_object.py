@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -266,6 +267,30 @@ def test_finalize_removes_instance_properties_with_events(universe: Universe) ->
         "c1",
         "b",
     ]
+
+
+def test_an_object_gets_its_own_property_table_with_its_first_instance_property(universe: Universe) -> None:
+    """Objects without instance properties share one empty, read-only table (object_new allocates
+    none); the first instance property gives an object a table of its own."""
+    a, b = object_new("container"), object_new("container")
+    assert a.properties == {} and a.properties is b.properties
+    refused = r"^an object's instance properties are added with object_property_add\(\)$"
+    with pytest.raises(TypeError, match=refused):
+        a.properties["p"] = ObjectProperty("p", "int", None, None)
+    prop = ObjectProperty("p", "int", None, None)
+    writes: list[Callable[[dict[str, ObjectProperty]], object]] = [
+        lambda t: t.clear(), lambda t: t.pop("p"), lambda t: t.update({}), lambda t: t.setdefault("p", prop),
+        lambda t: t.popitem(), lambda t: t.__delitem__("p"), lambda t: t.__ior__({}),
+    ]
+    for write in writes:
+        with pytest.raises(TypeError, match=refused):
+            write(a.properties)
+    object_property_add_bool(a, "flag", lambda o: True, None)
+    assert list(a.properties) == ["flag"] and b.properties == {} and a.properties is not b.properties
+    object_property_del(a, "flag")
+    assert a.properties == {} and object_get_typename(b) == "container"
+    object_unref(a)
+    object_unref(b)
 
 
 def test_snapshot_detects_changes(universe: Universe) -> None:

@@ -217,3 +217,102 @@ def test_realizing_a_finalized_device(universe: Universe) -> None:
     object_unref(dev)
     with pytest.raises(QOMFatal, match=r"^heap-use-after-free: object_property_set\(\) on object 't-zdev' "):
         qom.qdev_realize(dev, None)
+
+
+# -- where an object was finalized is recorded whenever it can still be reached -------------------
+
+
+class _Box:
+    """A plain Python object holding a QOM object in an attribute."""
+
+    def __init__(self, obj: Object) -> None:
+        self.obj = obj
+
+
+# (how the finalized object stays reachable; make it, drop its last reference, return what reaches it
+# and the line of the finalizing call; the keepers' names are public: the report names them)
+def keep_in_local() -> tuple[Callable[[], Object], int]:
+    obj = object_new("t-kept")
+    line = sys._getframe().f_lineno + 1
+    object_unref(obj)
+    return (lambda: obj), line
+
+
+def keep_in_list() -> tuple[Callable[[], Object], int]:
+    box = [object_new("t-kept")]
+    line = sys._getframe().f_lineno + 1
+    object_unref(box[0])
+    return (lambda: box[0]), line
+
+
+def keep_in_attribute() -> tuple[Callable[[], Object], int]:
+    box = _Box(object_new("t-kept"))
+    line = sys._getframe().f_lineno + 1
+    object_unref(box.obj)
+    return (lambda: box.obj), line
+
+
+def keep_in_dict() -> tuple[Callable[[], Object], int]:
+    box = {"o": object_new("t-kept")}
+    line = sys._getframe().f_lineno + 1
+    object_unref(box["o"])
+    return (lambda: box["o"]), line
+
+
+def keep_and_unref_from_c() -> tuple[Callable[[], Object], int]:
+    box = [object_new("t-kept")]
+    line = sys._getframe().f_lineno + 1
+    list(map(object_unref, box))
+    return (lambda: box[0]), line
+
+
+KEEPERS: list[Callable[[], tuple[Callable[[], Object], int]]] = [
+    keep_in_local, keep_in_list, keep_in_attribute, keep_in_dict, keep_and_unref_from_c,
+]
+
+
+def _finalized_by_of_kept(universe: Universe, keeper: Callable[[], tuple[Callable[[], Object], int]]) -> str:
+    kept, line = keeper()
+    with pytest.raises(QOMFatal) as exc:
+        qom.object_ref(kept())
+    assert exc.value.message.startswith("heap-use-after-free: object_ref() on object 't-kept' #")
+    return universe.sanitizer[-1].finalized_by.replace(f":{line})", ":LINE)")
+
+
+@pytest.mark.parametrize("keeper", KEEPERS, ids=[k.__name__ for k in KEEPERS])
+def test_report_names_where_a_still_reachable_object_was_finalized(
+    universe: Universe, keeper: Callable[[], tuple[Callable[[], Object], int]]
+) -> None:
+    """object_unref skips the record only for an object nothing else can reach (freed on return)."""
+    type_register_static(TypeInfo(name="t-kept", parent="object"))
+    # (map, a C caller, is no Python frame: the report names the function that called it)
+    assert _finalized_by_of_kept(universe, keeper) == f"{keeper.__name__} (test_core_sanitizer.py:LINE)"
+
+
+def test_the_reachability_table_catches_a_core_that_trusts_one_reference_too_many(
+    universe: Universe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a threshold one too high, an object kept in a variable or a container loses its finalize
+    location (only map's own reference saves the last one)."""
+    import qom.object as core
+
+    type_register_static(TypeInfo(name="t-kept", parent="object"))
+    monkeypatch.setattr(core, "_SOLE_OWNER_REFS", core._SOLE_OWNER_REFS + 1)
+    lost = [k.__name__ for k in KEEPERS if _finalized_by_of_kept(universe, k) == "?"]
+    assert lost == ["keep_in_local", "keep_in_list", "keep_in_attribute", "keep_in_dict"]
+
+
+def test_an_object_finalized_as_a_temporary_is_freed_at_once(universe: Universe) -> None:
+    """Nothing (no record, no frame) keeps an object alive once its last reference is dropped."""
+    import weakref
+
+    refs: list[weakref.ref[Object]] = []
+    type_register_static(
+        TypeInfo(name="t-temp", parent="object", instance_init=lambda o: refs.append(weakref.ref(o)))
+    )
+    object_unref(object_new("t-temp"))
+    kept = object_new("t-temp")
+    object_unref(kept)
+    del kept
+    assert [r() for r in refs] == [None, None]
+    assert universe.live_instances("t-temp") == 0

@@ -130,7 +130,7 @@ def _note_cells(note: str) -> dict[tuple[str, str], tuple[str, str, str]]:
         design = parts[0].strip("`")
         for prop, text in zip(header[1:], parts[1:], strict=True):
             m = re.match(r"(\*\*fails\*\* (\w+)|holds) \((exhaustive|sampled|bounded|every program of up "
-                         r"to \d+ events, every schedule: \d+ programs, \d+ states)(, bound \d+)?\)", text)
+                         r"to \d+ events?, every schedule: \d+ programs, \d+ states)(, bound \d+)?\)", text)
             assert m is not None, text
             verdict = "holds" if m.group(1) == "holds" else "fails"
             evidence = "bounded" if m.group(3).startswith("every program") else m.group(3)

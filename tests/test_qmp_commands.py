@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from qom.errors import QOMFatal
+from qom.property import object_property_help
 from qom.qdev import qdev_machine_creation_done
 from qom.qmp import execute
 from qom.qmp.examples import register_example_types
+from qom.qmp.hmp import property_help
 from qom.universe import IntrospectionMode, QMPPolicy, SingletonPolicy, Universe, use_universe
 
 
@@ -673,6 +675,25 @@ def test_hmp_usage_errors(u: Universe) -> None:
         "GenericError",
         "Parameter 'cpu-index' expects a CPU number",
     )
+
+
+@pytest.mark.parametrize(("info", "line"), [
+    ({"name": "level", "type": "uint8"}, "  level=<uint8>"),
+    # JSON null is no default (the core's None, C's NULL): QEMU never makes a null default
+    ({"name": "level", "type": "uint8", "default-value": None}, "  level=<uint8>"),
+    ({"name": "level", "type": "uint8", "default-value": None, "description": "d"},
+     "  level=<uint8>          - d"),
+    ({"name": "level", "type": "uint8", "default-value": 3}, "  level=<uint8>          -  (default: 3)"),
+    ({"name": "on", "type": "bool", "default-value": True, "description": "on/off"},
+     "  on=<bool>              - on/off (default: on)"),
+    ({"name": "label", "type": "str", "default-value": "x y"}, "  label=<str>            -  (default: x y)"),
+    ({"name": "l", "type": "list", "default-value": []}, "  l=<list>               -  (default: [])"),
+])
+def test_hmp_property_help_is_object_property_help(info: dict[str, Any], line: str) -> None:
+    """device_add T,help formats each property with object_property_help (qdev_device_help)."""
+    assert property_help(info) == line
+    default, description = info.get("default-value"), info.get("description")
+    assert object_property_help(info["name"], info["type"], default, description) == line
 
 
 def test_hmp_device_add_help(u: Universe) -> None:

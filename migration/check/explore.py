@@ -227,17 +227,20 @@ def programs(max_running: int = 4) -> st.SearchStrategy[Program]:
 
 
 
-def sample(design: Design, property_id: str, *, seed_value: int = 0, max_examples: int = 100,
+def sample(design: Design, property_id: str, *, seed_value: int = 0, max_examples: int | None = None,
            database: str | None = None) -> tuple[RunResult | None, int]:
     """Look for a violation of one property with Hypothesis (:func:`migration.check.sampling.sample`).
 
     :param design: the design.
     :param property_id: a property id.
     :param seed_value: Hypothesis's seed.
-    :param max_examples: how many examples to draw.
+    :param max_examples: how many examples to draw at most (default
+        :data:`migration.check.sampling.DEFAULT_EXAMPLES`; the search stops at the first counterexample).
     :param database: a directory for Hypothesis's example database (``None``: none).
     :return: the shrunk failing run (or ``None``) and the number of examples run.
     """
+    from migration.check.sampling import DEFAULT_EXAMPLES
     from migration.check.sampling import sample as search
 
-    return search(design, property_id, seed_value=seed_value, max_examples=max_examples, database=database)
+    return search(design, property_id, seed_value=seed_value,
+                  max_examples=DEFAULT_EXAMPLES if max_examples is None else max_examples, database=database)

@@ -25,7 +25,7 @@ from typing import cast
 
 from qom.errors import DeviceNotFound, GenericError, QOMError
 from qom.object import Object, object_get_typename
-from qom.property import object_property_parse, property_default_text
+from qom.property import object_property_help, object_property_parse
 from qom.qdev import DeviceClass
 from qom.qmp.commands import QOM_COMMANDS, TYPE_DEVICE, device_list_properties, property_info, qdev_device_add
 from qom.qmp.json import JSON, parse_json
@@ -76,21 +76,22 @@ def json_pretty(value: JSON, depth: int = 0) -> str:
 
 
 def property_help(info: dict[str, JSON]) -> str:
-    """Format one property as ``device_add T,help`` lists it (``object_property_help``).
+    """Format one property as ``device_add T,help`` lists it: ``system/qdev-monitor.c:qdev_device_help``
+    hands each ``ObjectPropertyInfo``'s name, type, ``default-value`` and description to
+    ``qom/object_interfaces.c:object_property_help``, and so does this (one formatting for both).
+
+    A ``default-value`` of JSON null is no default here, as everywhere in qomsim (the core's
+    ``None``, C's NULL): QEMU cannot give a property a null default (``qom/object.c``'s
+    ``object_property_set_default`` is static, and its helpers make a bool, a string, an empty list
+    or a number), and neither packaged snapshot has one.
 
     :param info: an ``ObjectPropertyInfo`` dict.
     :return: the line, without newline.
     """
-    text = f"  {info['name']}=<{info['type']}>"
     desc = info.get("description")
-    has_default = "default-value" in info
-    if desc is not None or has_default:
-        text = text.ljust(24) + " - "
-    if desc is not None:
-        text += str(desc)
-    if has_default:
-        text += f" (default: {property_default_text(info['default-value'])})"
-    return text
+    return object_property_help(
+        str(info["name"]), str(info["type"]), info.get("default-value"), None if desc is None else str(desc)
+    )
 
 
 # -- argument parsing (monitor/hmp.c) -----------------------------------------------------------------
