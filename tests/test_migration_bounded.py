@@ -311,3 +311,21 @@ def test_actors_created_with_different_parameters_are_never_merged() -> None:
     assert (naive.runs, hashed.runs) == (595, 116)
     assert hashed.paths == naive.paths == 595
     assert hashed.outcomes == naive.outcomes == {"LEAK": 112, "OK": 482, "UAF": 1}
+
+
+def test_check_por_gives_the_same_verdicts_from_a_sleep_set_exploration(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    from migration.check import workers
+
+    workers._CACHE.clear()
+    args = ["check", "--design", "join-at-shutdown", "--examples", "0", "--bound", "1", "--no-database"]
+    assert cli_main([*args, "--json", "hashed.json"]) == 1
+    assert cli_main([*args, "--por", "--json", "por.json"]) == 1
+    d = resolve("join-at-shutdown")
+    hashed, por = workers.cached(d, 1), workers.cached(d, 1, por=True)
+    assert hashed is not None and por is not None and por.paths < hashed.paths
+    cells = {f: json.loads((tmp_path / f).read_text())["cells"] for f in ("hashed.json", "por.json")}
+    verdicts = [[(c["property"], c["verdict"], c["outcome"]) for c in cs] for cs in cells.values()]
+    assert verdicts[0] == verdicts[1]
+    assert ("no-use-after-free", "fails", "UAF") in verdicts[0]

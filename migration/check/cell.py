@@ -131,7 +131,7 @@ def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,
                max_examples: int = DEFAULT_MAX_EXAMPLES, deadline_s: float | None = None,
                scenarios: Sequence[str] | None = None, bound: int | None = None, workers: int = 1,
-               scheduler: str | None = None, database: str | None = None) -> CellResult:
+               scheduler: str | None = None, database: str | None = None, por: bool = False) -> CellResult:
     """Decide one (design, property) cell by running the model.
 
     :param design: a design id or design.
@@ -146,6 +146,7 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     :param workers: local worker processes for the bounded exploration.
     :param scheduler: a Dask scheduler's address for the bounded exploration.
     :param database: Hypothesis's example database directory (``None``: none).
+    :param por: the bounded exploration adds sleep sets to state hashing.
     :return: the cell.
     :raise KeyError: when the design or property is unknown.
     """
@@ -153,7 +154,7 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     ids = tuple(scenarios) if scenarios is not None else relevant_scenarios(property_id)
     explored = 0
     complete = exhaustive
-    b = None if bound is None else bounded_result(d, bound, workers=workers, scheduler=scheduler)
+    b = None if bound is None else bounded_result(d, bound, workers=workers, scheduler=scheduler, por=por)
     if exhaustive:
         best: tuple[int, int, str, list[int]] | None = None
         for sid in ids:

@@ -51,7 +51,7 @@ QUIET_CLUSTER: dict[str, object] = {
     "distributed.worker.memory.monitor-interval": "1s",  # the memory limit still holds, checked each second
 }
 
-_CACHE: dict[tuple[Design, int], Bounded] = {}
+_CACHE: dict[tuple[Design, int, bool], Bounded] = {}
 
 
 class SchedulerUnreachable(ConnectionError):
@@ -65,16 +65,17 @@ class SchedulerUnreachable(ConnectionError):
         self.address = address
 
 
-def cached(design: Design, bound: int) -> Bounded | None:
+def cached(design: Design, bound: int, por: bool = False) -> Bounded | None:
     """:param design: the design.
     :param bound: K.
+    :param por: with sleep sets.
     :return: the exploration if it was already run in this process."""
-    return _CACHE.get((design, bound))
+    return _CACHE.get((design, bound, por))
 
 
-def _tasks(designs: Sequence[Design], bound: int) -> list[Task]:
+def _tasks(designs: Sequence[Design], bound: int, por: bool = False) -> list[Task]:
     prefixes = split(bound, SPLIT_DEPTH)
-    return [Task(d, bound, p) for d in designs for p in prefixes]
+    return [Task(d, bound, p, por=por) for d in designs for p in prefixes]
 
 
 def schedule_order(tasks: Sequence[Task]) -> list[int]:
@@ -195,7 +196,8 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
 
 
 def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
-                    scheduler: str | None = None, stats: RunStats | None = None) -> dict[str, Bounded]:
+                    scheduler: str | None = None, stats: RunStats | None = None,
+                    por: bool = False) -> dict[str, Bounded]:
     """Explore every program up to ``bound`` for each design (one pool of tasks for all of them).
 
     :param designs: the designs.
@@ -203,24 +205,27 @@ def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address (overrides ``workers``).
     :param stats: filled in with where the time went (left as it is when every design was cached).
+    :param por: add sleep sets to state hashing (:func:`migration.check.bounded.explore_bounded`).
     :return: design name -> its exploration (also cached for :func:`bounded_result`).
     :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`.
     """
-    todo = [d for d in dict.fromkeys(designs) if (d, bound) not in _CACHE]
+    todo = [d for d in dict.fromkeys(designs) if (d, bound, por) not in _CACHE]
     if todo:
-        tasks = _tasks(todo, bound)
+        tasks = _tasks(todo, bound, por)
         results = _run_all(tasks, workers, scheduler, stats if stats is not None else RunStats())
         n = len(tasks) // len(todo)
         for i, d in enumerate(todo):
-            _CACHE[d, bound] = merge(d.name, bound, results[i * n:(i + 1) * n])
-    return {d.name: _CACHE[d, bound] for d in designs}
+            _CACHE[d, bound, por] = merge(d.name, bound, results[i * n:(i + 1) * n])
+    return {d.name: _CACHE[d, bound, por] for d in designs}
 
 
-def bounded_result(design: Design, bound: int, *, workers: int = 1, scheduler: str | None = None) -> Bounded:
+def bounded_result(design: Design, bound: int, *, workers: int = 1, scheduler: str | None = None,
+                   por: bool = False) -> Bounded:
     """:param design: the design.
     :param bound: K.
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address.
+    :param por: add sleep sets to state hashing.
     :return: the exploration of every program up to ``bound`` (cached).
     :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`."""
-    return explore_designs([design], bound, workers=workers, scheduler=scheduler)[design.name]
+    return explore_designs([design], bound, workers=workers, scheduler=scheduler, por=por)[design.name]

@@ -63,6 +63,9 @@ def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
                         help="explore on N local worker processes (Dask LocalCluster; default 1: here)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="explore on the Dask cluster whose scheduler is ADDRESS (e.g. tcp://host:8786)")
+    parser.add_argument("--por", action="store_true",
+                        help="add a partial-order reduction (sleep sets) to the bounded exploration's "
+                        "state hashing: the same verdicts, fewer schedules (docs/performance.md, figure 10b)")
     parser.add_argument("--no-database", action="store_true",
                         help="do not keep Hypothesis's counterexamples in .hypothesis/ (default: keep them, "
                         "and try them first next time)")
@@ -161,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
             check_cell(design, p, seed=args.seed, exhaustive=True,
                        max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,
                        bound=bound_of(args), workers=args.workers, scheduler=args.scheduler,
-                       database=database_of(args))
+                       database=database_of(args), por=args.por)
             for p in props
         ]
     except SchedulerUnreachable as exc:

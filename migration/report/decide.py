@@ -256,6 +256,7 @@ def run_matrix(
     workers: int = 1,
     scheduler: str | None = None,
     database: str | None = None,
+    por: bool = False,
 ) -> notes.Matrix:
     """Decide every cell and replay every scenario, design by design.
 
@@ -278,6 +279,7 @@ def run_matrix(
     :param workers: local worker processes for the bounded exploration.
     :param scheduler: a Dask scheduler's address for the bounded exploration.
     :param database: Hypothesis's example database directory for the default ``check`` (``None``: none).
+    :param por: the bounded exploration adds sleep sets to state hashing.
     :return: the matrix (``.complete`` is False when the budget ran out).
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
@@ -292,9 +294,9 @@ def run_matrix(
                 from migration.check.workers import explore_designs
 
                 explore_designs([model.resolve_design(d) for d in designs], bound, workers=workers,
-                                scheduler=scheduler)
+                                scheduler=scheduler, por=por)
             check = functools.partial(model.check_cell, bound=bound, workers=workers, scheduler=scheduler,
-                                      database=database)
+                                      database=database, por=por)
         scenario = scenario or model.scenario_outcomes
 
     cells: dict[tuple[str, str], CellResult] = {}
@@ -723,6 +725,7 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 scheduler=args.scheduler,
                 database=database_of(args),
+                por=args.por,
             )
             stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
     except KeyboardInterrupt:
