@@ -424,8 +424,6 @@ class _Run:
     def take(self, w: World, n: int, kind: str, names: tuple[str, ...] = ()) -> int:
         i = self.cursor
         self.cursor += 1
-        if kind == "p":
-            self.forced = True
         if i < len(self.choices):
             if i == len(self.choices) - 1 and kind == "s" and self.por:
                 self.sleep = self.branch_sleep
@@ -470,10 +468,9 @@ class _Run:
             opts = self.g.options(self.phase, self.left)
             if self.made < len(self.prefix):
                 e = opts[self.prefix[self.made]]
-                self.forced = True
             else:
                 e = opts[self.take(w, len(opts), "p")] if len(opts) > 1 else opts[0]
-                self.forced = True
+            self.forced = True  # picking the next event is a write (see after_step)
             self.made += 1
             if e is None:
                 return

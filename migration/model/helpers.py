@@ -277,12 +277,7 @@ def _exported_helper(w: World, helper: str, needs_bql: bool) -> Generator[Pendin
     else:
         if d.helper_takes_ref:
             yield from ref(w, s)
-        yield from _work(w, helper, s)
-        if needs_bql:
-            took = yield from w.ensure_bql()
-            yield from w.step("notify under the BQL", s)
-            if took:
-                yield from w.unlock(w.bql)
+        yield from _work_and_notify(w, helper, s, needs_bql)
         if d.helper_takes_ref:
             yield from unref(w, s)
     if d.protection is Protection.MUTEX:
@@ -295,6 +290,17 @@ def _exported_helper(w: World, helper: str, needs_bql: bool) -> Generator[Pendin
 
 
 @typeguard_ignore
+def _work_and_notify(w: World, helper: str, s: str, needs_bql: bool) -> Generator[Pending, None, None]:
+    """The helper's work on ``s``, then, if it has one, its notifier under the BQL."""
+    yield from _work(w, helper, s)
+    if needs_bql:
+        took = yield from w.ensure_bql()
+        yield from w.step("notify under the BQL", s)
+        if took:
+            yield from w.unlock(w.bql)
+
+
+@typeguard_ignore
 def internal_call(w: World, helper: str, s: str, needs_bql: bool = False) -> Generator[Pending, None, None]:
     """Internal code's call of a helper: the exported wrapper, or ``*_internal(s)`` if split."""
     if not w.design.exports_split:
@@ -303,12 +309,7 @@ def internal_call(w: World, helper: str, s: str, needs_bql: bool = False) -> Gen
     w.actor.context.append("helper")
     w.actor.funcs.append(source(helper, w.design.tag))
     yield from w.step(f"{helper}_internal(s)", s)
-    yield from _work(w, helper, s)
-    if needs_bql:
-        took = yield from w.ensure_bql()
-        yield from w.step("notify under the BQL", s)
-        if took:
-            yield from w.unlock(w.bql)
+    yield from _work_and_notify(w, helper, s, needs_bql)
     w.actor.funcs.pop()
     w.actor.context.pop()
 

@@ -37,6 +37,7 @@ from typeguard import typeguard_ignore
 
 from migration.model.heap import Crash, HeapObj, Lock, LockState, MemState, MigStatus
 from migration.model.outcomes import Fault, Outcome, TraceStep
+from migration.model.program import Event
 from migration.model.results import IntrospectionRecord
 
 if TYPE_CHECKING:
@@ -484,13 +485,9 @@ class World:
 
 
 def _is_value(v: object) -> bool:
-    if v is None or type(v) in (str, int, bool):
+    if v is None or type(v) in (str, int, bool, Event):
         return True
-    if type(v) is tuple:
-        return all(_is_value(x) for x in v)
-    from migration.model.program import Event
-
-    return type(v) is Event
+    return type(v) is tuple and all(_is_value(x) for x in v)
 
 
 @typeguard_ignore
