@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from migration.model.options import properties_for
 from migration.model.outcomes import Fault, Outcome
 from migration.model.results import IntrospectionRecord, RunResult
+from migration.model.runtime import World
 
-__all__ = ["COST_PROPERTIES", "PROPERTY_CHECKS", "PropertyCheck", "expected_listing", "violation"]
+__all__ = ["COST_PROPERTIES", "PROPERTY_CHECKS", "PropertyCheck", "expected_listing", "log_key", "violation"]
 
 _CRASH = (Outcome.UAF, Outcome.NULL_DEREF, Outcome.ASSERT)
 
@@ -43,6 +45,7 @@ def _single_instance(r: RunResult) -> Fault | None:
     return _first(r, (Outcome.SECOND_INSTANCE,))
 
 
+@cache
 def expected_listing(tag: str = "master") -> frozenset[tuple[str, str, str]]:
     """:param tag: the QEMU tag.
     :return: the ``(name, type, repr(default))`` triples of the migration properties at that tag.
@@ -147,3 +150,33 @@ def violation(property_id: str, r: RunResult) -> Fault | None:
     :raise KeyError: when the property id is unknown.
     """
     return PROPERTY_CHECKS[property_id].predicate(r)
+
+
+def log_key(w: World) -> tuple[object, ...]:
+    """What the predicates above read of a world's logs, and nothing more (the explorer's state key).
+
+    Every predicate reads the logs only through: the outcomes in the order each first occurs (``_first``,
+    the run's outcome), whether the first fault happened inside introspection, the impure outcomes in
+    the same order, the first creation and the first helper fault's outcome, and, of the introspection
+    answers, the first listing per command and whether some answer already lacks or changes a property.
+    A run only appends to its logs, so two worlds equal in everything else and in this summary end with
+    the same verdict on every property and the same outcome, whatever happens next: the explorer merges
+    them (a world that introspected twice with the same answer is the world that introspected once).
+
+    :param w: a world.
+    :return: the summary.
+    """
+    expected = expected_listing(w.design.tag)
+    firsts: dict[str, tuple[tuple[str, str, str], ...]] = {}
+    differs = False
+    for rec in w.introspection:
+        first = firsts.setdefault(rec.command, rec.props)
+        differs = differs or rec.props != first or not expected <= set(rec.props)
+    return (
+        tuple(dict.fromkeys(f.outcome for f in w.faults)),
+        bool(w.faults) and w.faults[0] in w.impure,
+        tuple(dict.fromkeys(f.outcome for f in w.impure)),
+        w.creation_faults[0].outcome if w.creation_faults else None,
+        w.helper_faults[0].outcome if w.helper_faults else None,
+        tuple(sorted(firsts.items())), differs,
+    )

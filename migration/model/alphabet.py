@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from migration.model.program import Event
 
 __all__ = [
     "ALPHABET",
@@ -26,6 +30,7 @@ __all__ = [
     "combinations_of",
     "kind",
     "kinds_for_phase",
+    "leaves_actor",
 ]
 
 Param = str | bool | int | None
@@ -156,3 +161,22 @@ def combinations_of(k: EventKind) -> list[dict[str, Param]]:
     finite = [(p, dom) for p, dom in k.params if dom is not None]
     return [dict(zip([p for p, _ in finite], vals, strict=True))
             for vals in product(*(dom for _, dom in finite))]
+
+
+def leaves_actor(e: Event) -> bool:
+    """Whether an event may leave an actor running after it returns (a *background* event).
+
+    ``migrate``, ``migrate_incoming``, ``oob`` and ``dirty_limit`` start a thread or a coroutine that
+    outlives the command.  An in-band ``query_migrate`` schedules ``do_qmp_dispatch_bh`` and main's
+    ``main_loop_wait`` runs it before the event ends (qapi/qmp-dispatch.c:qmp_dispatch); only
+    ``pending=True``, the reply still owed when main moves on, leaves it behind, and ``caller=outside``
+    starts nothing.  The bounded explorer checks this at every event boundary and stops with an error
+    the first time the model contradicts it.
+
+    :param e: an event.
+    :return: ``True`` for a background event.
+    """
+    k = kind(e.kind)
+    if k.name == "query_migrate":
+        return e.param("caller") != "outside" and e.param("pending") is True
+    return bool(k.actor)

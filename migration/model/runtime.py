@@ -210,14 +210,31 @@ class World:
         self._classify(f)
 
     @typeguard_ignore
-    def state_key(self) -> tuple[object, ...]:
-        """:return: a hashable summary of everything that determines the rest of the run."""
+    def state_key(self, logs: Callable[[World], object] | None = None) -> tuple[object, ...]:
+        """:param logs: a summary of the world's logs (its faults and introspection answers) that decides
+            the same verdicts as the logs themselves (default: the logs, whole).
+        :return: a hashable summary of everything that determines the rest of the run.
+
+        The logs are written, never read, by the run, so two worlds that differ only in their logs take
+        the same steps from here on; a summary that every verdict on the finished run depends on only
+        through it (:func:`migration.check.properties.log_key`) merges them without changing any result.
+        """
         return (
             # a finished actor never steps again: only its name (for unique_name) and that it is done
             tuple((a.name, True) if a.done else
                   (a.name, False, a.pending.action if a.pending else None, a.history, tuple(a.context),
                    a.started) for a in self.actors),
-            *self._shared_key(),
+            *self._machine_key(),
+            self.logs_key() if logs is None else logs(self),
+        )
+
+    @typeguard_ignore
+    def logs_key(self) -> tuple[object, ...]:
+        """:return: the world's logs, whole: faults, introspection answers, and the faults per context."""
+        return (
+            tuple((f.outcome, f.actor, f.obj, f.detail) for f in self.faults),
+            tuple((r.command, r.phase, r.ok, r.props, r.error) for r in self.introspection),
+            tuple((f.outcome, f.detail) for f in self.impure + self.creation_faults + self.helper_faults),
         )
 
     @typeguard_ignore
@@ -236,14 +253,14 @@ class World:
         return (
             tuple((a.name, a.done) if a is acting else (a.name, a.done, id(a.pending), id(a.gen))
                   for a in self.actors),
-            *self._shared_key(),
+            *self._machine_key(), self.logs_key(),
             self.counter, self.spawned_thread, self.shutdown, self.qom_dirty, self._second_reported,
             len(self.label_of), tuple(sorted(self.peer_blocked)),
             self.universe.next_serial, len(self.universe.objects),
         )
 
     @typeguard_ignore
-    def _shared_key(self) -> tuple[object, ...]:
+    def _machine_key(self) -> tuple[object, ...]:
         return (
             tuple((*h.key(), self.refcount(lbl)) for lbl, h in sorted(self.heap.items())),
             tuple(sorted(self.pointers.items(), key=lambda kv: kv[0])),
@@ -251,9 +268,6 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
             tuple(sorted(self.file_shutdown)), self.iothread_stopped,
-            tuple((f.outcome, f.actor, f.obj, f.detail) for f in self.faults),
-            tuple((r.command, r.phase, r.ok, r.props, r.error) for r in self.introspection),
-            tuple((f.outcome, f.detail) for f in self.impure + self.creation_faults + self.helper_faults),
             self.universe.live_instances("migration"),
         )
 
