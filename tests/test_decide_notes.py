@@ -310,6 +310,7 @@ def test_matrix_json_has_the_issue_shape_and_lists_unreached_cells() -> None:
             "schedules_explored": 12,
             "examples_sampled": 0,
             "bound": None,
+            "bound_spec": None,
             "programs": 0,
             "states": 0,
             "counterexample": "evidence/qemu-9.1--no-use-after-free.json",

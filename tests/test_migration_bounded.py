@@ -13,6 +13,7 @@ import migration.model.events as events
 from migration.check.bounded import (
     DEFAULT_BOUND,
     SKELETON,
+    Bound,
     Grammar,
     count_programs,
     explore_bounded,
@@ -129,8 +130,20 @@ def test_which_scenarios_lie_inside_the_bound() -> None:
     assert DEFAULT_BOUND == 1
     assert default == {sid for sid, prog in SCENARIOS.items() if free_events(prog) <= 1}
     assert len(default) == 9
-    assert scenarios_outside(2) == {"S13-unconverted-path": 4, "S7-introspect-live": 10}
+    assert scenarios_outside(2) == {"S13-unconverted-path": (4, 0), "S7-introspect-live": (10, 0)}
     assert len(scenarios_outside(1)) == 10
+    # a second box of programs without background events takes in the two long ones; the covering
+    # bound is the smallest of that shape
+    assert Bound.parse("covering") == Bound.parse(bounded.COVERING_BOUND) == Bound.parse("2+10/0")
+    assert scenarios_outside(Bound.parse("2+10/0")) == {}
+    assert scenarios_outside(Bound.parse("1+10/0")) == {
+        sid: (2, bounded.background_events(SCENARIOS[sid])) for sid in (
+            "S2-thread-holds-last-ref", "S3-load-free-use", "S6-incoming-coroutine", "S9-lock-order:a",
+            "S9-lock-order:b", "S10-rcu-reader", "S14-oob-after-shutdown:b", "S15-qmp-bh-at-cleanup")}
+    assert scenarios_outside(Bound.parse("2+9/0")) == {"S7-introspect-live": (10, 0)}
+    assert scenarios_outside(Bound.parse("10/0")) == {
+        sid: (free_events(prog), bounded.background_events(prog)) for sid, prog in SCENARIOS.items()
+        if bounded.background_events(prog) > 0}
 
 
 def test_two_events_whose_first_steps_look_alike_are_not_merged() -> None:
@@ -237,12 +250,33 @@ def test_one_and_two_workers_give_the_same_bytes(tmp_path: Path, monkeypatch: py
     assert nd["statement"] == (f"holds for every program of up to 1 event and every schedule "
                                f"({nd['programs']} programs, {nd['states']} distinct states)")
     assert nd["bound"] == 1 and nd["programs"] == count_programs(grammar(), 1)
+    assert nd["bound_spec"] == "1"
+
+
+def test_a_union_of_boxes_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    from migration.check import workers
+
+    workers._CACHE.clear()
+    assert cli_main(["check", "--design", "mutex", "--property", "no-deadlock", "--property",
+                     "single-instance", "--examples", "0", "--bound", "1+2/0", "--no-database", "--json",
+                     "c.json"]) == 1
+    cells = {c["property"]: c for c in json.loads((tmp_path / "c.json").read_text())["cells"]}
+    si = cells["single-instance"]
+    assert si["bound"] == 2 and si["bound_spec"] == "1+2/0"
+    assert si["programs"] == count_programs(grammar(), Bound.parse("1+2/0"))
+    assert si["statement"] == (f"holds for every program of up to 1 event, or up to 2 events none of them "
+                               f"background, and every schedule ({si['programs']} programs, "
+                               f"{si['states']} distinct states)")
+    assert cells["no-deadlock"]["statement"] == "fails with DEADLOCK (bound 1+2/0)"
 
 
 def test_bad_bound_and_worker_count_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli_main(["check", "--design", "qemu-9.1", "--bound", "x"])
-    assert "invalid bound 'x': expected an integer >= -1" in capsys.readouterr().err
+    for bad in ("x", "-2", "2/x"):
+        with pytest.raises(SystemExit):
+            cli_main(["check", "--design", "qemu-9.1", "--bound", bad])
+        assert (f"invalid bound '{bad}': expected K, K/A, several joined with '+' (K events, at most A of "
+                "them background; integers >= 0) or 'covering'") in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["check", "--design", "qemu-9.1", "--workers", "0"])
     assert "invalid worker count '0': expected an integer >= 1" in capsys.readouterr().err
@@ -329,3 +363,102 @@ def test_check_por_gives_the_same_verdicts_from_a_sleep_set_exploration(
     verdicts = [[(c["property"], c["verdict"], c["outcome"]) for c in cs] for cs in cells.values()]
     assert verdicts[0] == verdicts[1]
     assert ("no-use-after-free", "fails", "UAF") in verdicts[0]
+
+
+def test_a_bound_is_written_read_and_worded_exactly() -> None:
+    assert Bound.parse("1") == Bound.of(1) == Bound(((1, None),))
+    assert str(Bound.parse("2+10/0")) == "2+10/0"
+    assert Bound.parse("2+10/0").events == 10
+    assert Bound.parse("2+10/0").text() == "up to 2 events, or up to 10 events none of them background"
+    assert Bound.parse("3/1").text() == "up to 3 events at most 1 of them background"
+    assert Bound.parse("1").text() == "up to 1 event"
+    assert Bound.parse("1").every() == "every program of up to 1 event and every schedule"
+    assert Bound.parse("2+10/0").every() == (
+        "every program of up to 2 events, or up to 10 events none of them background, and every schedule")
+    assert Bound.parse("2/2").plain and not Bound.parse("2/1").plain
+    for bad in ("", "x", "2/", "-2", "2+-1/0", "1.5"):
+        with pytest.raises(ValueError) as err:
+            Bound.parse(bad)
+        assert str(err.value) == (f"invalid bound '{bad}': expected K, K/A, several joined with '+' (K "
+                                  "events, at most A of them background; integers >= 0) or 'covering'")
+
+
+def test_a_union_of_boxes_counts_each_program_once() -> None:
+    # inclusion-exclusion: the box of 2 events meets the box of 3 foreground events in the box 2/0
+    for union, a, b, both in (("2+3/0", "2", "3/0", "2/0"), ("1+3/1", "1", "3/1", "1/1")):
+        assert count_programs(SMALL, Bound.parse(union)) == (
+            count_programs(SMALL, Bound.parse(a)) + count_programs(SMALL, Bound.parse(b))
+            - count_programs(SMALL, Bound.parse(both)))
+    # a background box with no limit is the plain bound
+    assert count_programs(SMALL, Bound.parse("3/3")) == count_programs(SMALL, 3)
+    assert count_programs(SMALL, Bound.parse("3/0")) < count_programs(SMALL, 3)
+
+
+@pytest.mark.parametrize("design", ["qemu-10.0", "join-at-shutdown"])
+def test_a_union_of_boxes_is_explored_once_and_exactly(design: str) -> None:
+    d = resolve(design)
+    parts = {spec: explore_bounded(d, Bound.parse(spec), alphabet=SMALL) for spec in ("2", "3/0", "2/0")}
+    union = explore_bounded(d, Bound.parse("2+3/0"), alphabet=SMALL)
+    naive = explore_bounded(d, Bound.parse("2+3/0"), alphabet=SMALL, reduce=False)
+    assert union.complete and naive.complete
+    assert union.spec == "2+3/0" and union.bound == 3
+    # every (program, schedule) pair once: the union's counts are the boxes' minus their meet
+    assert union.paths == naive.paths == parts["2"].paths + parts["3/0"].paths - parts["2/0"].paths
+    for o in set(union.outcomes) | set(naive.outcomes):
+        assert union.outcomes.get(o, 0) == naive.outcomes.get(o, 0) == (
+            parts["2"].outcomes.get(o, 0) + parts["3/0"].outcomes.get(o, 0) - parts["2/0"].outcomes.get(o, 0))
+    assert set(union.violations) == set(naive.violations) == set(parts["2"].violations) | set(
+        parts["3/0"].violations)
+    assert union.programs == count_programs(SMALL, Bound.parse("2+3/0"))
+
+
+def test_a_foreground_event_that_leaves_an_actor_running_stops_the_search(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second bound counts background events only; an event wrongly declared foreground is caught
+    monkeypatch.setattr(bounded, "leaves_actor", lambda e: False)
+    g = Grammar(pre=(), running=(ev("migrate"),), post=(), vm_shutdown=(ev("vm_shutdown"),))
+    with pytest.raises(RuntimeError) as err:
+        explore_bounded(resolve("qemu-10.0"), Bound.parse("1/0"), alphabet=g)
+    assert str(err.value) == "migrate() is a foreground event (leaves_actor) but left T_mig running"
+
+
+#: introspection and helpers in every phase, a creation path and a direct query: events that only add to
+#: the logs in some worlds
+_LOGS = Grammar(
+    pre=(ev("introspect"), ev("helper", name="migration_file_set_error"), ev("helper")),
+    running=(ev("introspect"), ev("helper"), ev("create", path="device-help"),
+             ev("query_migrate", caller="outside")),
+    post=(ev("introspect"), ev("helper", name="migration_is_running"), ev("helper")),
+    vm_shutdown=(ev("vm_shutdown"),),
+)
+
+
+@pytest.mark.parametrize("design", ["identity-clear", "qemu-10.0", "internal-hidden"])
+def test_worlds_that_differ_only_in_their_logs_merge_without_changing_a_result(design: str) -> None:
+    d = resolve(design)
+    naive = explore_bounded(d, Bound.parse("3/0"), alphabet=_LOGS, reduce=False)
+    reduced = explore_bounded(d, Bound.parse("3/0"), alphabet=_LOGS)
+    assert naive.complete and reduced.complete
+    assert reduced.paths == naive.paths
+    assert reduced.outcomes == naive.outcomes
+    assert reduced.violating == naive.violating
+    assert set(reduced.violations) == set(naive.violations)
+    assert reduced.runs < naive.runs
+
+
+def test_a_log_summary_that_forgets_what_a_property_reads_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the summary keeps the outcomes in the order each first occurs: without them, a world where a
+    # second instance was already reported merges with one where none was, and the paths that
+    # violate single-instance are miscounted
+    import migration.check.properties as properties
+
+    def forgetful(w: World) -> tuple[object, ...]:
+        return properties.log_key(w)[1:]
+
+    d = resolve("identity-clear")
+    naive = explore_bounded(d, Bound.parse("3/0"), alphabet=_LOGS, reduce=False)
+    good = explore_bounded(d, Bound.parse("3/0"), alphabet=_LOGS)
+    monkeypatch.setattr(bounded, "log_key", forgetful)
+    bad = explore_bounded(d, Bound.parse("3/0"), alphabet=_LOGS)
+    assert good.violating == naive.violating == {"single-instance": 1024}
+    assert bad.violating == {"single-instance": 1502}

@@ -6,7 +6,12 @@ shutdown sequence of ``qemu_cleanup()`` -- ``migration_shutdown``, an optional
 ``vm_shutdown`` (each handler variant), an optional ``monitor_cleanup`` -- with the
 events that may still happen between them.  The bound K counts the events that are not
 part of that skeleton (``object_init``, ``migration_shutdown``, ``vm_shutdown``,
-``monitor_cleanup``).
+``monitor_cleanup``).  A :class:`Bound` may also limit the *background* events among them, those
+that may leave an actor running after they return (``migrate``, ``migrate_incoming``, ``oob``,
+``dirty_limit``, a pending ``query_migrate``): ``10/0`` is every program of up to 10 events none
+of them background, and a union of such boxes, ``2+10/0`` (:data:`COVERING_BOUND`), takes in every
+§4 scenario at a fraction of what 10 events of any kind would cost, since it is the actors left
+running that multiply the schedules.
 
 The program is not fixed in advance: the main thread draws its next event from the
 grammar when it needs one, and that draw is one more nondeterministic choice of the
@@ -14,11 +19,13 @@ search, beside the scheduler's.  So one depth-first search covers every (program
 schedule) pair, with the reductions of a model checker:
 
 - *state hashing across programs*: at every choice point the world's state plus the
-  grammar position (phase, events left) is hashed; a state already explored is not
-  explored again, its counts and violations are reused.  At an event boundary the main
-  thread keeps no local state (its history is reset), so two programs that lead to the
-  same world (an introspection that changed nothing, a helper that answered the same)
-  merge;
+  grammar position (phase, free and background events taken) is hashed; a state already
+  explored is not explored again, its counts and violations are reused.  At an event
+  boundary the main thread keeps no local state (its history is reset), so two programs
+  that lead to the same world (an introspection that changed nothing, a helper that
+  answered the same) merge.  The world's logs (faults, introspection answers) are hashed
+  only as far as a property reads them (:func:`~migration.check.properties.log_key`): a
+  world that introspected twice with the same answer is the world that introspected once;
 - *symmetry*: parameters that only label an event for the reader (``introspect``'s
   ``label``) are dropped from the alphabet, so events that differ only by a label are
   explored once;
@@ -52,8 +59,8 @@ from typing import Any
 
 from typeguard import typeguard_ignore
 
-from migration.check.properties import PROPERTY_CHECKS, violation
-from migration.model.alphabet import ALPHABET, combinations_of, kind
+from migration.check.properties import PROPERTY_CHECKS, log_key, violation
+from migration.model.alphabet import ALPHABET, combinations_of, kind, leaves_actor
 from migration.model.designs import Design
 from migration.model.events import run_event
 from migration.model.outcomes import Fault
@@ -64,11 +71,14 @@ from migration.model.runtime import Actor, Pending, World
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
+    "COVERING_BOUND",
     "DEFAULT_BOUND",
     "SKELETON",
+    "Bound",
     "Bounded",
     "Grammar",
     "Task",
+    "background_events",
     "count_programs",
     "events_text",
     "explore_bounded",
@@ -88,6 +98,12 @@ __all__ = [
 #: the runs (docs/performance.md, figure 9d); the scenarios outside stay named witnesses, enumerated on
 #: their own (:func:`scenarios_outside`)
 DEFAULT_BOUND = 1
+
+#: the smallest bound of its shape that takes in every §4 scenario: every program of up to 2 events (S2-S6,
+#: S8-S12, S14, S15: at most 2 free events, up to 2 of them background), and every program of up to 10
+#: events none of them background (S7: 10 introspections and a query; S13: 3 creation paths and a query);
+#: ``--bound covering`` (docs/performance.md, figure 9f)
+COVERING_BOUND = "2+10/0"
 
 #: the lifecycle skeleton: events the bound does not count
 SKELETON = frozenset({"object_init", "migration_shutdown", "vm_shutdown", "monitor_cleanup"})
@@ -165,11 +181,13 @@ class Grammar:
             (None,),
         )
         frees = (self.pre, self.running, self.post, self.post, ())
-        table = tuple((tail, (*free, *tail)) for free, tail in zip(frees, tails, strict=True))
+        table = tuple(
+            (tail, (*(e for e in free if not leaves_actor(e)), *tail), (*free, *tail))
+            for free, tail in zip(frees, tails, strict=True))
         object.__setattr__(self, "_table", table)
 
     @typeguard_ignore  # called at every program choice; mypy checks it
-    def options(self, phase: int, left: int) -> tuple[Event | None, ...]:
+    def options(self, phase: int, left: int, background: bool = True) -> tuple[Event | None, ...]:
         """The choices at a grammar position; ``None`` ends the program (the process exits).
 
         Phases: 0 before init, 1 running, 2 after migration_shutdown, 3 after vm_shutdown,
@@ -177,9 +195,13 @@ class Grammar:
 
         :param phase: the phase.
         :param left: free events still allowed.
+        :param background: whether one more of them may be a background event
+            (:func:`~migration.model.alphabet.leaves_actor`).
         :return: the choices, skeleton events last.
         """
-        return self._table[phase][left > 0]
+        if left <= 0:
+            return self._table[phase][0]
+        return self._table[phase][2 if background else 1]
 
 
 @cache
@@ -194,37 +216,154 @@ def _next_phase(phase: int, e: Event) -> int:
     return phases.get(e.kind, phase)
 
 
-def count_programs(g: Grammar, bound: int, prefix: Sequence[int] = ()) -> int:
-    """:param g: the grammar.
-    :param bound: free events allowed.
-    :param prefix: count only the programs whose first choices are these option indices.
-    :return: how many programs of the grammar have at most ``bound`` free events.
+#: a grammar position: (phase, free events taken, background events taken)
+_Pos = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Which programs the bounded exploration covers: a union of boxes.
+
+    A box ``(K, A)`` holds the programs of at most K free events of which at most A are *background*
+    events, the ones that may leave an actor running after they return
+    (:func:`~migration.model.alphabet.leaves_actor`); ``A = None`` puts no limit on them.  The union
+    is down-closed: a program inside it stays inside when an event is dropped, so one search covers it
+    with the grammar position (free events taken, background events taken) in its state key.  Written
+    ``2``, ``10/0``, ``2+10/0`` (:meth:`parse`).
+
+    :ivar boxes: the boxes, as written.
     """
-    phase, left = 0, bound
+
+    boxes: tuple[tuple[int, int | None], ...]
+
+    def __post_init__(self) -> None:
+        if not self.boxes or any(k < 0 or (a is not None and a < 0) for k, a in self.boxes):
+            raise ValueError(f"invalid bound {self.boxes!r}")
+
+    @staticmethod
+    def of(bound: int | Bound) -> Bound:
+        """:param bound: K (every program of up to K free events), or a bound.
+        :return: the bound."""
+        return bound if isinstance(bound, Bound) else Bound(((bound, None),))
+
+    @staticmethod
+    def parse(text: str) -> Bound:
+        """:param text: ``K``, ``K/A``, several joined with ``+``, or ``covering`` (:data:`COVERING_BOUND`).
+        :return: the bound.
+        :raise ValueError: on anything else (the message quotes ``text``)."""
+        if text == "covering":
+            return Bound.parse(COVERING_BOUND)
+        boxes: list[tuple[int, int | None]] = []
+        try:
+            for part in text.split("+"):
+                k, _sep, a = part.partition("/")
+                boxes.append((int(k), int(a) if _sep else None))
+            return Bound(tuple(boxes))
+        except ValueError:
+            raise ValueError(f"invalid bound '{text}': expected K, K/A, several joined with '+' (K events, "
+                             "at most A of them background; integers >= 0) or 'covering'") from None
+
+    @property
+    def events(self) -> int:
+        """:return: the most free events a covered program can have."""
+        return max(k for k, _a in self.boxes)
+
+    @property
+    def plain(self) -> bool:
+        """:return: whether this is one box without a limit on background events (a bare K)."""
+        return len(self.boxes) == 1 and (self.boxes[0][1] is None or self.boxes[0][1] >= self.boxes[0][0])
+
+    @typeguard_ignore  # called at every program choice; mypy checks it
+    def allows(self, k: int, a: int) -> bool:
+        """:param k: free events.
+        :param a: background events among them.
+        :return: whether a program with those counts is covered."""
+        return any(k <= bk and (ba is None or a <= ba) for bk, ba in self.boxes)
+
+    def __str__(self) -> str:
+        return "+".join(str(k) if a is None else f"{k}/{a}" for k, a in self.boxes)
+
+    def text(self) -> str:
+        """:return: the bound in words: ``"up to 2 events"``, ``"up to 2 events, or up to 10 events none
+        of them background"``."""
+        def one(k: int, a: int | None) -> str:
+            if a is None or a >= k:
+                return f"up to {events_text(k)}"
+            if a == 0:
+                return f"up to {events_text(k)} none of them background"
+            return f"up to {events_text(k)} at most {a} of them background"
+        return ", or ".join(one(k, a) for k, a in self.boxes)
+
+    def every(self) -> str:
+        """:return: what a verdict at this bound covers: ``"every program of up to 1 event and every
+        schedule"``."""
+        return f"every program of {self.text()}{',' if len(self.boxes) > 1 else ''} and every schedule"
+
+
+@typeguard_ignore  # called at every program choice; mypy checks it
+def _options(g: Grammar, bound: Bound, pos: _Pos) -> tuple[Event | None, ...]:
+    phase, k, a = pos
+    return g.options(phase, 1 if bound.allows(k + 1, a) else 0, bound.allows(k + 1, a + 1))
+
+
+@typeguard_ignore
+def _advance(pos: _Pos, e: Event) -> _Pos:
+    """:param pos: a grammar position.
+    :param e: the event taken there.
+    :return: the position after it."""
+    phase, k, a = pos
+    if e.kind in SKELETON:
+        return _next_phase(phase, e), k, a
+    return phase, k + 1, a + 1 if leaves_actor(e) else a
+
+
+def count_programs(g: Grammar, bound: int | Bound, prefix: Sequence[int] = ()) -> int:
+    """:param g: the grammar.
+    :param bound: K, or a bound.
+    :param prefix: count only the programs whose first choices are these option indices.
+    :return: how many programs of the grammar the bound covers.
+    """
+    b = Bound.of(bound)
+    pos: _Pos = (0, 0, 0)
     for i in prefix:
-        e = g.options(phase, left)[i]
+        e = _options(g, b, pos)[i]
         if e is None:
             return 1
-        if e.kind in SKELETON:
-            phase = _next_phase(phase, e)
-        else:
-            left -= 1
-    memo: dict[tuple[int, int], int] = {}
+        pos = _advance(pos, e)
+    memo: dict[_Pos, int] = {}
 
-    def count(ph: int, left: int) -> int:
-        if (ph, left) not in memo:
-            total = 0
-            for e in g.options(ph, left):
-                if e is None:
-                    total += 1
-                elif e.kind in SKELETON:
-                    total += count(_next_phase(ph, e), left)
-                else:
-                    total += count(ph, left - 1)
-            memo[ph, left] = total
-        return memo[ph, left]
+    def count(p: _Pos) -> int:
+        if p not in memo:
+            memo[p] = sum(1 if e is None else count(_advance(p, e)) for e in _options(g, b, p))
+        return memo[p]
 
-    return count(phase, left)
+    return count(pos)
+
+
+def in_grammar(program: Sequence[Event], bound: int | Bound, g: Grammar | None = None) -> bool:
+    """:param program: a program.
+    :param bound: K, or a bound.
+    :param g: the grammar (default: :func:`grammar`).
+    :return: whether the bounded exploration at ``bound`` covers ``program`` (with every schedule)."""
+    g = g or grammar()
+    b = Bound.of(bound)
+    pos: _Pos = (0, 0, 0)
+    for e in (*map(normal, program), None):
+        if e not in _options(g, b, pos):
+            return False
+        if e is None:
+            return True
+        pos = _advance(pos, e)
+    return True
+
+
+def scenarios_outside(bound: int | Bound) -> dict[str, tuple[int, int]]:
+    """:param bound: K, or a bound.
+    :return: the §4 scenarios the bounded exploration at ``bound`` does not cover, with their free events
+        and how many of those are background events (they are enumerated on their own, as named
+        witnesses)."""
+    return {sid: (free_events(prog), background_events(prog))
+            for sid, prog in SCENARIOS.items() if not in_grammar(prog, bound)}
 
 
 def free_events(program: Sequence[Event]) -> int:
@@ -233,36 +372,17 @@ def free_events(program: Sequence[Event]) -> int:
     return sum(1 for e in program if e.kind not in SKELETON)
 
 
+def background_events(program: Sequence[Event]) -> int:
+    """:param program: a program.
+    :return: how many of its events may leave an actor running
+        (:func:`~migration.model.alphabet.leaves_actor`)."""
+    return sum(1 for e in program if e.kind not in SKELETON and leaves_actor(e))
+
+
 def events_text(k: int) -> str:
     """:param k: a number of events.
     :return: ``"1 event"``, ``"2 events"``."""
     return f"{k} event" if k == 1 else f"{k} events"
-
-
-def in_grammar(program: Sequence[Event], bound: int, g: Grammar | None = None) -> bool:
-    """:param program: a program.
-    :param bound: K.
-    :param g: the grammar (default: :func:`grammar`).
-    :return: whether the bounded exploration at ``bound`` covers ``program`` (with every schedule)."""
-    g = g or grammar()
-    phase, left = 0, bound
-    for e in (*map(normal, program), None):
-        if e not in g.options(phase, left):
-            return False
-        if e is None:
-            return True
-        if e.kind in SKELETON:
-            phase = _next_phase(phase, e)
-        else:
-            left -= 1
-    return True
-
-
-def scenarios_outside(bound: int) -> dict[str, int]:
-    """:param bound: K.
-    :return: the §4 scenarios the bounded exploration at ``bound`` does not cover, with their free events
-        (they are enumerated on their own, as named witnesses)."""
-    return {sid: free_events(prog) for sid, prog in SCENARIOS.items() if not in_grammar(prog, bound)}
 
 
 @dataclass
@@ -276,7 +396,9 @@ class Bounded:
     :ivar paths: how many (program, schedule) pairs the runs stand for.
     :ivar violations: property id -> (program, schedule, fault) with the fewest program events.
     :ivar outcomes: outcome name -> number of (program, schedule) pairs ending in it.
+    :ivar violating: property id -> number of (program, schedule) pairs violating it.
     :ivar complete: no task exceeded its run budget.
+    :ivar spec: the bound as written (``"1"``, ``"2+10/0"``, :class:`Bound`); ``bound`` is its most events.
     """
 
     design: str
@@ -288,13 +410,25 @@ class Bounded:
     violations: dict[str, tuple[Program, list[int], Fault]] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     complete: bool = True
+    spec: str = ""
+    violating: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.spec = self.spec or str(self.bound)
+
+    @property
+    def covers(self) -> Bound:
+        """:return: the bound this exploration covers."""
+        return Bound.parse(self.spec)
 
     def to_json(self) -> dict[str, Any]:
         """:return: the exploration as JSON (its bound, counts, outcome counts and shortest witnesses)."""
         return {
-            "design": self.design, "bound": self.bound, "programs": self.programs, "states": self.states,
+            "design": self.design, "bound": self.bound, "spec": self.spec, "programs": self.programs,
+            "states": self.states,
             "runs": self.runs, "paths": self.paths, "complete": self.complete,
             "outcomes": dict(self.outcomes),
+            "violating": dict(self.violating),
             "violations": {
                 p: {"program": program_to_json(prog), "schedule": list(sched), "fault": str(f)}
                 for p, (prog, sched, f) in self.violations.items()
@@ -307,9 +441,8 @@ class Bounded:
         if property_id in self.violations:
             prog, _s, f = self.violations[property_id]
             return (f"fails with {f.outcome.value} on a program of {events_text(free_events(prog))} "
-                    f"(bound {self.bound})")
-        return (f"holds for every program of up to {events_text(self.bound)} and every schedule "
-                f"({self.programs} programs, {self.states} distinct states)")
+                    f"(bound {self.spec})")
+        return f"holds for {self.covers.every()} ({self.programs} programs, {self.states} distinct states)"
 
 
 class _Stop(Exception):
@@ -326,7 +459,8 @@ class _Budget(Exception):
     pass
 
 
-#: a subtree: paths, violations (pid -> (free events of the program, choice suffix, fault)), outcome counts
+#: a subtree: paths, violations (pid -> (free events of the program, choice suffix, fault)), and counts of
+#: the paths per outcome name and per violated property id (they never collide: outcome names are upper case)
 _Viol = dict[str, tuple[int, list[int], Fault]]
 _Sub = tuple[int, _Viol, dict[str, int]]
 
@@ -340,7 +474,7 @@ class Task:
     """
 
     design: Design
-    bound: int
+    bound: int | Bound
     prefix: tuple[int, ...]
     reduce: bool = True
     max_runs: int = 2_000_000
@@ -383,14 +517,16 @@ class _Run:
     counts as a write.
     """
 
-    def __init__(self, g: Grammar, bound: int, prefix: Sequence[int], choices: Sequence[int],
+    def __init__(self, g: Grammar, bound: Bound, prefix: Sequence[int], choices: Sequence[int],
                  memo: dict[object, _Sub] | None, sleep: frozenset[str] = _NOBODY, por: bool = False) -> None:
         self.g = g
+        self.bound = bound
+        self.pos: _Pos = (0, 0, 0)  #: the grammar position: phase, free and background events taken
         self.prefix = prefix
         self.choices = choices
         self.memo = memo
         self.por = por
-        self.phase, self.left, self.made = 0, bound, 0
+        self.made = 0
         self.cursor = 0
         self.path: list[_Point] = []  #: choice points beyond ``choices``
         self.program: list[Event] = []
@@ -431,7 +567,7 @@ class _Run:
             return self.choices[i] % n
         key: object = None
         if self.memo is not None:
-            base = (kind, self.phase, self.left, max(len(self.prefix) - self.made, 0), w.state_key())
+            base = (kind, self.pos, max(len(self.prefix) - self.made, 0), w.state_key(log_key))
             key = (base, self.sleep) if self.por and kind == "s" else (base, _NOBODY)
             if key in self.memo:
                 raise _Stop(key)
@@ -465,7 +601,7 @@ class _Run:
         while True:
             a.history = 0  # no local state survives an event boundary
             a.context.clear()
-            opts = self.g.options(self.phase, self.left)
+            opts = _options(self.g, self.bound, self.pos)
             if self.made < len(self.prefix):
                 e = opts[self.prefix[self.made]]
             else:
@@ -478,11 +614,20 @@ class _Run:
             # must not share a state key
             a.history = hash(("event", e))
             self.program.append(e)
-            if e.kind in SKELETON:
-                self.phase = _next_phase(self.phase, e)
-            else:
-                self.left -= 1
+            self.pos = _advance(self.pos, e)
+            before = len(w.actors)
             yield from run_event(w, e)
+            if e.kind not in SKELETON and not leaves_actor(e):
+                _check_foreground(w, e, before)
+
+
+def _check_foreground(w: World, e: Event, before: int) -> None:
+    """The second bound counts only background events: a foreground one must leave no actor running.
+
+    :raise RuntimeError: when the model contradicts :func:`~migration.model.alphabet.leaves_actor`."""
+    for a in w.actors[before:]:
+        if not a.done:
+            raise RuntimeError(f"{e} is a foreground event (leaves_actor) but left {a.name} running")
 
 
 def _evaluate(r: RunResult) -> dict[str, Fault]:
@@ -498,7 +643,7 @@ def _run(design: Design, run: _Run, pool: UniversePool, max_steps: int) -> RunRe
     return run_driven(design, run, pool, max_steps)
 
 
-def replay_choices(design: Design, bound: int, prefix: Sequence[int], choices: Sequence[int],
+def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], choices: Sequence[int],
                    max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
     """:param design: the design.
     :param bound: K.
@@ -507,10 +652,10 @@ def replay_choices(design: Design, bound: int, prefix: Sequence[int], choices: S
     :param max_steps: the per-run step bound.
     :return: the run (its ``program`` and ``schedule`` replay with :func:`migration.model.run.run_program`).
     """
-    return _run(design, _Run(grammar(), bound, prefix, choices, None), UniversePool(), max_steps)
+    return _run(design, _Run(grammar(), Bound.of(bound), prefix, choices, None), UniversePool(), max_steps)
 
 
-def explore_bounded(design: Design, bound: int, *, reduce: bool = True, por: bool = False,
+def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, por: bool = False,
                     prefix: Sequence[int] = (), max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
                     alphabet: Grammar | None = None) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
@@ -529,14 +674,15 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, por: boo
     """
     g = alphabet or grammar()
     por = por and reduce
-    result = Bounded(design.name, bound)
+    bnd = Bound.of(bound)
+    result = Bounded(design.name, bnd.events, spec=str(bnd))
     memo: dict[object, _Sub] = {}
     pool = UniversePool()
 
     def dfs(choices: list[int], sleep: frozenset[str]) -> tuple[_Sub, bool | None]:
         if result.runs >= max_runs:
             raise _Budget
-        run = _Run(g, bound, prefix, choices, memo if reduce else None, sleep, por)
+        run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por)
         result.runs += 1
         cnt: int
         viol: _Viol
@@ -544,8 +690,8 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, por: boo
         try:
             r = _run(design, run, pool, max_steps)
             plen = free_events(run.program)
-            cnt, outs = 1, {r.outcome.value: 1}
             viol = {p: (plen, [], f) for p, f in _evaluate(r).items()}
+            cnt, outs = 1, {r.outcome.value: 1, **dict.fromkeys(viol, 1)}
         except _Stop as stop:
             cnt, viol, outs = memo[stop.key]
         except _Asleep:
@@ -579,23 +725,24 @@ def explore_bounded(design: Design, bound: int, *, reduce: bool = True, por: boo
     try:
         (cnt, viol, outs), _w = dfs([], _NOBODY)
         result.paths = cnt
-        result.outcomes = dict(sorted(outs.items()))
+        result.outcomes = dict(sorted((o, k) for o, k in outs.items() if o not in PROPERTY_CHECKS))
+        result.violating = {p: outs[p] for p in PROPERTY_CHECKS if p in outs}
         result.states = len({k[0] for k in memo if isinstance(k, tuple)})
         for p in PROPERTY_CHECKS:
             if p in viol:
                 _k, suf, _f = viol[p]
-                r = _run(design, _Run(g, bound, prefix, suf, None), UniversePool(), max_steps)
+                r = _run(design, _Run(g, bnd, prefix, suf, None), UniversePool(), max_steps)
                 f = violation(p, r)
                 if f is None:  # the explorer and a replay disagree: a bug in the model, never hidden
                     raise RuntimeError(f"{design.name}/{p}: choices {suf} did not replay")
                 result.violations[p] = (program_from_json(r.program), r.schedule, f)
     except _Budget:
         result.complete = False
-    result.programs = count_programs(g, bound, prefix)
+    result.programs = count_programs(g, bnd, prefix)
     return result
 
 
-def split(bound: int, depth: int = 2) -> list[tuple[int, ...]]:
+def split(bound: int | Bound, depth: int = 2) -> list[tuple[int, ...]]:
     """Split the programs of up to ``bound`` free events by their first ``depth`` choices.
 
     The split depends only on the grammar and the bound, never on the worker count, so the
@@ -606,22 +753,20 @@ def split(bound: int, depth: int = 2) -> list[tuple[int, ...]]:
     :return: the prefixes, in the order the search would visit them.
     """
     g = grammar()
+    b = Bound.of(bound)
     out: list[tuple[int, ...]] = []
 
-    def walk(prefix: tuple[int, ...], phase: int, left: int) -> None:
-        opts = g.options(phase, left)
+    def walk(prefix: tuple[int, ...], pos: _Pos) -> None:
         if len(prefix) == depth:
             out.append(prefix)
             return
-        for i, e in enumerate(opts):
+        for i, e in enumerate(_options(g, b, pos)):
             if e is None:
                 out.append((*prefix, i))
-            elif e.kind in SKELETON:
-                walk((*prefix, i), _next_phase(phase, e), left)
             else:
-                walk((*prefix, i), phase, left - 1)
+                walk((*prefix, i), _advance(pos, e))
 
-    walk((), 0, bound)
+    walk((), (0, 0, 0))
     return out
 
 
@@ -632,7 +777,7 @@ def run_task(task: Task) -> Bounded:
                            max_runs=task.max_runs)
 
 
-def merge(design: str, bound: int, parts: Sequence[Bounded]) -> Bounded:
+def merge(design: str, bound: int | Bound, parts: Sequence[Bounded]) -> Bounded:
     """Merge task results, in task order (so the merge never depends on who ran what).
 
     :param design: the design's name.
@@ -641,7 +786,8 @@ def merge(design: str, bound: int, parts: Sequence[Bounded]) -> Bounded:
     :return: the whole exploration; per property the violation with the fewest program events, then
         the shortest schedule, then the earliest task.
     """
-    out = Bounded(design, bound)
+    whole = Bound.of(bound)
+    out = Bounded(design, whole.events, spec=str(whole))
     for b in parts:
         out.programs += b.programs
         out.states += b.states
@@ -650,10 +796,13 @@ def merge(design: str, bound: int, parts: Sequence[Bounded]) -> Bounded:
         out.complete = out.complete and b.complete
         for o, k in b.outcomes.items():
             out.outcomes[o] = out.outcomes.get(o, 0) + k
+        for p, k in b.violating.items():
+            out.violating[p] = out.violating.get(p, 0) + k
         for p, v in b.violations.items():
             cur = out.violations.get(p)
             if cur is None or (free_events(v[0]), len(v[1])) < (free_events(cur[0]), len(cur[1])):
                 out.violations[p] = v
     out.outcomes = dict(sorted(out.outcomes.items()))
+    out.violating = {p: out.violating[p] for p in PROPERTY_CHECKS if p in out.violating}
     out.violations = {p: out.violations[p] for p in PROPERTY_CHECKS if p in out.violations}
     return out

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from migration.check.bounded import Bounded, normal
+from migration.check.bounded import Bound, Bounded, normal
 from migration.check.explore import explore_scenario, sample
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import design_from_knobs, resolve, source_of
@@ -130,7 +130,7 @@ def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault
 
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,
                max_examples: int = DEFAULT_MAX_EXAMPLES, deadline_s: float | None = None,
-               scenarios: Sequence[str] | None = None, bound: int | None = None, workers: int = 1,
+               scenarios: Sequence[str] | None = None, bound: int | Bound | None = None, workers: int = 1,
                scheduler: str | None = None, database: str | None = None, por: bool = False) -> CellResult:
     """Decide one (design, property) cell by running the model.
 
@@ -141,8 +141,9 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     :param max_examples: Hypothesis examples after the enumeration (0: none).
     :param deadline_s: unused bound kept for the contract (runs are bounded by steps, not time).
     :param scenarios: restrict the enumeration to these scenarios.
-    :param bound: also explore every program of up to this many events, every schedule
-        (:mod:`migration.check.bounded`); ``None``: scenarios and sampling only.
+    :param bound: also explore every program of up to this many events (or inside this
+        :class:`~migration.check.bounded.Bound`), every schedule (:mod:`migration.check.bounded`);
+        ``None``: scenarios and sampling only.
     :param workers: local worker processes for the bounded exploration.
     :param scheduler: a Dask scheduler's address for the bounded exploration.
     :param database: Hypothesis's example database directory (``None``: none).
@@ -196,8 +197,8 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
                       *_bound_fields(b))
 
 
-def _bound_fields(b: Bounded | None) -> tuple[int | None, int, int]:
-    return (None, 0, 0) if b is None else (b.bound, b.programs, b.states)
+def _bound_fields(b: Bounded | None) -> tuple[int | None, int, int, str | None]:
+    return (None, 0, 0, None) if b is None else (b.bound, b.programs, b.states, b.spec)
 
 
 def _scenario_named(program: Sequence[Event]) -> str | None:

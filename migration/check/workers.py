@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration.check.bounded import Bounded, Task, count_programs, grammar, merge, run_task, split
+from migration.check.bounded import Bound, Bounded, Task, count_programs, grammar, merge, run_task, split
 from migration.model.designs import Design
 
 __all__ = [
@@ -51,7 +51,7 @@ QUIET_CLUSTER: dict[str, object] = {
     "distributed.worker.memory.monitor-interval": "1s",  # the memory limit still holds, checked each second
 }
 
-_CACHE: dict[tuple[Design, int, bool], Bounded] = {}
+_CACHE: dict[tuple[Design, Bound, bool], Bounded] = {}
 
 
 class SchedulerUnreachable(ConnectionError):
@@ -65,15 +65,15 @@ class SchedulerUnreachable(ConnectionError):
         self.address = address
 
 
-def cached(design: Design, bound: int, por: bool = False) -> Bounded | None:
+def cached(design: Design, bound: int | Bound, por: bool = False) -> Bounded | None:
     """:param design: the design.
-    :param bound: K.
+    :param bound: K, or a bound.
     :param por: with sleep sets.
     :return: the exploration if it was already run in this process."""
-    return _CACHE.get((design, bound, por))
+    return _CACHE.get((design, Bound.of(bound), por))
 
 
-def _tasks(designs: Sequence[Design], bound: int, por: bool = False) -> list[Task]:
+def _tasks(designs: Sequence[Design], bound: Bound, por: bool = False) -> list[Task]:
     prefixes = split(bound, SPLIT_DEPTH)
     return [Task(d, bound, p, por=por) for d in designs for p in prefixes]
 
@@ -195,13 +195,13 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
     return [r for r, _c in timed]
 
 
-def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
+def explore_designs(designs: Sequence[Design], bound: int | Bound, *, workers: int = 1,
                     scheduler: str | None = None, stats: RunStats | None = None,
                     por: bool = False) -> dict[str, Bounded]:
     """Explore every program up to ``bound`` for each design (one pool of tasks for all of them).
 
     :param designs: the designs.
-    :param bound: K.
+    :param bound: K, or a bound.
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address (overrides ``workers``).
     :param stats: filled in with where the time went (left as it is when every design was cached).
@@ -209,6 +209,7 @@ def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
     :return: design name -> its exploration (also cached for :func:`bounded_result`).
     :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`.
     """
+    bound = Bound.of(bound)
     todo = [d for d in dict.fromkeys(designs) if (d, bound, por) not in _CACHE]
     if todo:
         tasks = _tasks(todo, bound, por)
@@ -219,10 +220,10 @@ def explore_designs(designs: Sequence[Design], bound: int, *, workers: int = 1,
     return {d.name: _CACHE[d, bound, por] for d in designs}
 
 
-def bounded_result(design: Design, bound: int, *, workers: int = 1, scheduler: str | None = None,
+def bounded_result(design: Design, bound: int | Bound, *, workers: int = 1, scheduler: str | None = None,
                    por: bool = False) -> Bounded:
     """:param design: the design.
-    :param bound: K.
+    :param bound: K, or a bound.
     :param workers: local worker processes (1: run here).
     :param scheduler: a Dask scheduler's address.
     :param por: add sleep sets to state hashing.

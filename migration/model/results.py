@@ -160,7 +160,9 @@ class CellResult:
     ``evidence`` is ``"exhaustive"`` when the verdict rests on complete enumeration of
     every schedule of every relevant scenario, ``"bounded"`` when it also rests on every program of up to
     ``bound`` events and every schedule (``programs`` P of them, ``states`` S distinct states stored),
-    ``"sampled"`` when it rests on Hypothesis.
+    ``"sampled"`` when it rests on Hypothesis.  ``bound`` is the most events a covered program has,
+    ``bound_spec`` the bound exactly as written (``"1"``, ``"2+10/0"``: up to 2 events, or up to 10 of
+    which none starts a background actor; :class:`migration.check.bounded.Bound`).
     """
 
     design: str
@@ -174,6 +176,11 @@ class CellResult:
     bound: int | None = None
     programs: int = 0
     states: int = 0
+    bound_spec: str | None = None
+
+    def spec(self) -> str | None:
+        """:return: the bound the verdict rests on, as written (``None``: no bounded exploration)."""
+        return None if self.bound is None else self.bound_spec or str(self.bound)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migration.check.bounded import DEFAULT_BOUND, events_text
+from migration.check.bounded import COVERING_BOUND, DEFAULT_BOUND, Bound
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
 from migration.check.registry import design_ids, source_of
 from migration.check.workers import SchedulerUnreachable
@@ -56,9 +56,12 @@ def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
 
     :param parser: a subcommand's parser.
     """
-    parser.add_argument("--bound", type=_bound, default=DEFAULT_BOUND, metavar="K",
+    parser.add_argument("--bound", type=_bound, default=Bound.of(DEFAULT_BOUND), metavar="K",
                         help="explore every program of up to K runtime events and every schedule "
-                        f"(default {DEFAULT_BOUND}; -1: scenarios and sampling only)")
+                        f"(default {DEFAULT_BOUND}; -1: scenarios and sampling only); K/A: at most A of them "
+                        "start a background actor; several joined with '+'; 'covering': "
+                        f"{COVERING_BOUND}, the smallest such bound that takes in every scenario of the "
+                        "spec's section 4")
     parser.add_argument("--workers", type=_positive, default=1, metavar="N",
                         help="explore on N local worker processes (Dask LocalCluster; default 1: here)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -77,14 +80,13 @@ def database_of(args: argparse.Namespace) -> str | None:
     return None if args.no_database else str(Path(".hypothesis") / "examples")
 
 
-def _bound(text: str) -> int:
+def _bound(text: str) -> Bound | None:
+    if text.strip() == "-1":
+        return None
     try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid bound '{text}': expected an integer >= -1") from None
-    if k < -1:
-        raise argparse.ArgumentTypeError(f"invalid bound '{text}': expected an integer >= -1")
-    return k
+        return Bound.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -97,21 +99,21 @@ def _positive(text: str) -> int:
     return n
 
 
-def bound_of(args: argparse.Namespace) -> int | None:
+def bound_of(args: argparse.Namespace) -> Bound | None:
     """:param args: parsed arguments with :func:`add_bound_arguments`'s options.
-    :return: K, or ``None`` for no bounded exploration."""
-    k: int = args.bound
-    return None if k < 0 else k
+    :return: the bound, or ``None`` for no bounded exploration."""
+    b: Bound | None = args.bound
+    return b
 
 
 def verdict_text(c: CellResult) -> str:
     """:param c: a cell.
     :return: its verdict with the bound it rests on."""
-    if c.verdict == "holds" and c.evidence == "bounded":
-        return (f"holds for every program of up to {events_text(c.bound or 0)} and every schedule "
-                f"({c.programs} programs, {c.states} distinct states)")
+    spec = c.spec()
+    if c.verdict == "holds" and c.evidence == "bounded" and spec is not None:
+        return f"holds for {Bound.parse(spec).every()} ({c.programs} programs, {c.states} distinct states)"
     if c.verdict == "fails":
-        return f"fails with {c.outcome.value}" + ("" if c.bound is None else f" (bound {c.bound})")
+        return f"fails with {c.outcome.value}" + ("" if spec is None else f" (bound {spec})")
     return f"holds ({c.evidence})"
 
 
@@ -125,7 +127,7 @@ def format_plain(cells: list[CellResult]) -> list[str]:
         if c.counterexample is not None:
             f = c.counterexample.fault
             where = f"  [{c.counterexample.scenario or 'sampled program'}: {f}]"
-        bound = "" if c.bound is None else f", bound {c.bound}: {c.programs} programs, {c.states} states"
+        bound = "" if c.bound is None else f", bound {c.spec()}: {c.programs} programs, {c.states} states"
         lines.append(f"{c.design} {c.property}: {c.verdict} ({c.evidence}, {c.outcome.value}, "
                      f"{c.schedules_explored} schedules, {c.examples_sampled} examples{bound}){where}")
     return lines
@@ -183,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
             "knobs": design.knobs(),
             "cells": [
                 {"property": c.property, "verdict": c.verdict, "statement": verdict_text(c),
-                 "bound": c.bound, "programs": c.programs, "states": c.states, "evidence": c.evidence,
+                 "bound": c.bound, "bound_spec": c.bound_spec, "programs": c.programs, "states": c.states,
+                 "evidence": c.evidence,
                  "outcome": c.outcome.value, "schedules_explored": c.schedules_explored,
                  "examples_sampled": c.examples_sampled,
                  "counterexample": None if c.counterexample is None else c.counterexample.to_json()}

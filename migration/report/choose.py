@@ -46,6 +46,7 @@ class Matrix:
     :param cells: ``(design, property) -> result`` for every cell reached.
     :param scenario_outcomes: ``(design, scenario) -> outcomes`` (every schedule) for every scenario reached.
     :param bound: K when every cell also explored every program of up to K events (else ``None``).
+    :param bound_spec: the bound exactly as written (``"1"``, ``"2+10/0"``; ``None`` with no bound).
     """
 
     seed: int
@@ -57,6 +58,7 @@ class Matrix:
     cells: Mapping[tuple[str, str], CellResult]
     scenario_outcomes: Mapping[tuple[str, str], ScenarioOutcomes]
     bound: int | None = None
+    bound_spec: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -90,6 +92,7 @@ class Matrix:
                     "schedules_explored": c.schedules_explored,
                     "examples_sampled": c.examples_sampled,
                     "bound": c.bound,
+                    "bound_spec": c.bound_spec,
                     "programs": c.programs,
                     "states": c.states,
                 }
@@ -113,6 +116,7 @@ class Matrix:
             "seed": self.seed,
             "exhaustive": self.exhaustive,
             "bound": self.bound,
+            "bound_spec": self.bound_spec,
             "complete": self.complete,
             "properties": list(self.properties),
             "scenarios": list(self.scenarios),

@@ -48,6 +48,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
+from migration.check.bounded import Bound
 from migration.check.workers import SchedulerUnreachable
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
@@ -252,7 +253,7 @@ def run_matrix(
     check: CheckFn | None = None,
     scenario: ScenarioFn | None = None,
     all_scenarios: bool = True,
-    bound: int | None = None,
+    bound: int | Bound | None = None,
     workers: int = 1,
     scheduler: str | None = None,
     database: str | None = None,
@@ -341,7 +342,8 @@ def run_matrix(
         all_scenarios=all_scenarios,
         cells=cells,
         scenario_outcomes=scen,
-        bound=bound if check_is_bounded else None,
+        bound=Bound.of(bound).events if check_is_bounded and bound is not None else None,
+        bound_spec=str(Bound.of(bound)) if check_is_bounded and bound is not None else None,
     )
 
 

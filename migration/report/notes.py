@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from migration.check.bounded import events_text, scenarios_outside
+from migration.check.bounded import Bound, events_text, scenarios_outside
 from migration.model.results import CellResult
 from migration.model.scenarios import SCENARIOS
 from migration.report.choose import (
@@ -73,24 +73,33 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
 
 
 
-def _bound_coverage(bound: int) -> str:
-    """:param bound: K.
-    :return: which §4 scenarios the bounded exploration at K takes in, and which it leaves to their own
-        enumeration."""
+def _bound_coverage(bound: Bound) -> str:
+    """:param bound: the bound.
+    :return: which §4 scenarios the bounded exploration at that bound takes in, and which it leaves to their
+        own enumeration."""
     outside = scenarios_outside(bound)
     if not outside:
         return f"all {len(SCENARIOS)} scenarios of §4 lie inside that bound"
-    names = ", ".join(f"`{sid}` ({events_text(k)})" for sid, k in outside.items())
+    names = ", ".join(f"`{sid}` ({events_text(k)}, {a} background)" if not bound.plain else
+                      f"`{sid}` ({events_text(k)})" for sid, (k, a) in outside.items())
     return (f"{len(SCENARIOS) - len(outside)} of the {len(SCENARIOS)} scenarios of §4 lie inside that bound; "
             f"{names} lie outside it and are enumerated on their own, every schedule")
 
 def _evidence_label(c: CellResult) -> str:
     """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
-    if c.evidence == "bounded" and c.verdict == "holds":
-        return (f"every program of up to {events_text(c.bound or 0)}, every schedule: {c.programs} programs, "
+    spec = c.spec()
+    if c.evidence == "bounded" and c.verdict == "holds" and spec is not None:
+        return (f"every program of {Bound.parse(spec).text()}, every schedule: {c.programs} programs, "
                 f"{c.states} states")
     label = c.evidence
-    return label if c.bound is None else f"{label}, bound {c.bound}"
+    return label if spec is None else f"{label}, bound {spec}"
+
+
+def _matrix_bound(matrix: Matrix) -> Bound | None:
+    """:return: the bound every cell of the matrix explored, or ``None``."""
+    if matrix.bound is None:
+        return None
+    return Bound.parse(matrix.bound_spec or str(matrix.bound))
 
 
 def _cell_text(c: CellResult | None, link_prefix: str) -> str:
@@ -153,7 +162,7 @@ def _confirmation(matrix: Matrix, options: Sequence[str], props: Sequence[str]) 
     flags = "" if matrix.all_scenarios else f" --scenarios {','.join(matrix.scenarios)}"
     flags += "" if matrix.exhaustive else " --no-exhaustive"
     if matrix.exhaustive:
-        flags += " --bound -1" if matrix.bound is None else f" --bound {matrix.bound}"
+        flags += " --bound -1" if matrix.bound is None else f" --bound {_matrix_bound(matrix)}"
     decide = (
         f"qomsim decide --seed {matrix.seed} --designs {','.join(options)} --properties {','.join(props)}"
     )
@@ -263,7 +272,7 @@ def render_note(
         picks = "".join(f" --property {p}" for p in props)
         if not matrix.all_scenarios:
             picks += "".join(f" --scenario {s}" for s in matrix.scenarios)
-        picks += " --bound -1" if matrix.bound is None else f" --bound {matrix.bound}"
+        picks += " --bound -1" if matrix.bound is None else f" --bound {_matrix_bound(matrix)}"
         confirmation += (
             "\n\nThe chosen option alone, with the same evidence (`qomsim check` exits 0 only when every "
             f"property holds):\n\n```sh\nqomsim check --design {choice.chosen} --seed {matrix.seed}{picks}"
@@ -330,8 +339,8 @@ def render_note(
     more.append(
         f"Written by `qomsim decide` (seed {matrix.seed}, "
         f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}"
-        + ("" if matrix.bound is None else f", every program of up to {events_text(matrix.bound)} and "
-           f"every schedule: a verdict marked so holds for all of them; {_bound_coverage(matrix.bound)}")
+        + ("" if (mb := _matrix_bound(matrix)) is None else f", {mb.every()}: a verdict marked so holds "
+           f"for all of them; {_bound_coverage(mb)}")
         + "). The designs, scenarios "
         "and properties are those of the spec `migration-designs.md`"
         + (
