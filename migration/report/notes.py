@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from migration.check.bounded import Bound, events_text, scenarios_outside
+from migration.check.bounded import COVERING_BOUND, Bound, events_text, scenarios_outside
 from migration.model.results import CellResult
 from migration.model.scenarios import SCENARIOS
 from migration.report.choose import (
@@ -83,7 +83,8 @@ def _bound_coverage(bound: Bound) -> str:
     names = ", ".join(f"`{sid}` ({events_text(k)}, {a} background)" if not bound.plain else
                       f"`{sid}` ({events_text(k)})" for sid, (k, a) in outside.items())
     return (f"{len(SCENARIOS) - len(outside)} of the {len(SCENARIOS)} scenarios of §4 lie inside that bound; "
-            f"{names} lie outside it and are enumerated on their own, every schedule")
+            f"{names} lie outside it and are enumerated on their own, every schedule (`--bound covering`, "
+            f"{COVERING_BOUND}, takes in all of them at a cost `docs/performance.md` gives in figure 9f)")
 
 def _evidence_label(c: CellResult) -> str:
     """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
