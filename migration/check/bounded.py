@@ -96,14 +96,14 @@ __all__ = [
 #: the bound ``decide`` and ``check`` use by default, so that ``qomsim decide`` stays fast: 9 of the 19 §4
 #: scenarios lie inside it; ``--bound 2`` takes in all but S13 (4 free events) and S7 (10), at about 100x
 #: the runs (docs/performance.md, figure 9d), and ``--bound covering`` (:data:`COVERING_BOUND`) all of them
-#: (figure 9f); the scenarios outside stay named witnesses, enumerated on their own
+#: (benchmarks/fig_bounded.py, figure 9f); the scenarios outside stay named witnesses, enumerated on their own
 #: (:func:`scenarios_outside`)
 DEFAULT_BOUND = 1
 
 #: the smallest bound of its shape that takes in every §4 scenario: every program of up to 2 events (S2-S6,
 #: S8-S12, S14, S15: at most 2 free events, up to 2 of them background), and every program of up to 10
 #: events none of them background (S7: 10 introspections and a query; S13: 3 creation paths and a query);
-#: ``--bound covering`` (docs/performance.md, figure 9f)
+#: ``--bound covering`` (benchmarks/fig_bounded.py, figure 9f)
 COVERING_BOUND = "2+10/0"
 
 #: the lifecycle skeleton: events the bound does not count

@@ -84,7 +84,7 @@ def _bound_coverage(bound: Bound) -> str:
                       f"`{sid}` ({events_text(k)})" for sid, (k, a) in outside.items())
     return (f"{len(SCENARIOS) - len(outside)} of the {len(SCENARIOS)} scenarios of §4 lie inside that bound; "
             f"{names} lie outside it and are enumerated on their own, every schedule (`--bound covering`, "
-            f"{COVERING_BOUND}, takes in all of them at a cost `docs/performance.md` gives in figure 9f)")
+            f"{COVERING_BOUND}, takes in all of them, at far greater cost)")
 
 def _evidence_label(c: CellResult) -> str:
     """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
