@@ -383,6 +383,40 @@ def test_a_bound_is_written_read_and_worded_exactly() -> None:
                                   "events, at most A of them background; integers >= 0) or 'covering'")
 
 
+def test_a_union_of_bounds_keeps_each_box_no_other_box_holds() -> None:
+    def union(a: str, b: str) -> str:
+        return str(Bound.parse(a).union(Bound.parse(b)))
+
+    assert union("1", "covering") == union("covering", "1") == "2+10/0"
+    assert union("1", "2/0") == "1+2/0"
+    assert union("3/1", "2") == "3/1+2"  # 2 holds programs of 2 background events, 3/1 does not
+    assert union("2/2", "2") == union("2", "2") == "2"  # 2/2 is 2
+    assert union("1+2/0", "2") == "2"
+    # the union holds exactly the programs of either bound
+    for a, b in (("1", "2/0"), ("3/1", "2"), ("1+2/0", "2"), ("2", "3/0")):
+        u = Bound.parse(a).union(Bound.parse(b))
+        either = _programs(Bound.parse(a)) | _programs(Bound.parse(b))
+        assert _programs(u) == either and count_programs(SMALL, u) == len(either)
+        assert all(u.allows(k, n) == (Bound.parse(a).allows(k, n) or Bound.parse(b).allows(k, n))
+                   for k in range(5) for n in range(k + 1))
+
+
+def _programs(bound: Bound) -> set[tuple[Event, ...]]:
+    """:return: every program of ``SMALL`` inside ``bound`` (a walk of the grammar with the bound's own
+        options, independent of how :func:`count_programs` counts them)."""
+    out: set[tuple[Event, ...]] = set()
+
+    def walk(prog: tuple[Event, ...], pos: tuple[int, int, int]) -> None:
+        for e in bounded._options(SMALL, bound, pos):
+            if e is None:
+                out.add(prog)
+            else:
+                walk((*prog, e), bounded._advance(pos, e))
+
+    walk((), (0, 0, 0))
+    return out
+
+
 def test_a_union_of_boxes_counts_each_program_once() -> None:
     # inclusion-exclusion: the box of 2 events meets the box of 3 foreground events in the box 2/0
     for union, a, b, both in (("2+3/0", "2", "3/0", "2/0"), ("1+3/1", "1", "3/1", "1/1")):

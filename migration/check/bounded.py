@@ -264,6 +264,21 @@ class Bound:
             raise ValueError(f"invalid bound '{text}': expected K, K/A, several joined with '+' (K events, "
                              "at most A of them background; integers >= 0) or 'covering'") from None
 
+    def union(self, other: Bound) -> Bound:
+        """:param other: another bound.
+        :return: the programs of either bound: this bound's boxes, then ``other``'s, each left out when
+            another box of the two holds every program it holds (``1`` with ``covering`` is ``2+10/0``)."""
+        def inside(b: tuple[int, int | None], c: tuple[int, int | None]) -> bool:
+            (k, a), (k2, a2) = b, c
+            return k <= k2 and min(k if a is None else a, k) <= min(k2 if a2 is None else a2, k2)
+
+        out: list[tuple[int, int | None]] = []
+        mine = [b for b in self.boxes if not any(inside(b, c) for c in other.boxes)]
+        for b in [*mine, *other.boxes]:
+            if b not in out and not any(inside(b, c) and not inside(c, b) for c in [*mine, *other.boxes]):
+                out.append(b)
+        return Bound(tuple(out))
+
     @property
     def events(self) -> int:
         """:return: the most free events a covered program can have."""
