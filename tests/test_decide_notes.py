@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from migration.check.bounded import Bound
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.results import CellResult, Counterexample, ScenarioOutcomes
 from migration.report import decide, notes, outdir
@@ -443,3 +444,98 @@ def test_a_signal_while_building_the_new_set_waits_for_the_swap(
     assert calls == ["a.md", "b.md", decide.MANIFEST]
     assert (tmp_path / "o" / "b.md").read_text(encoding="utf-8") == "b\n"
     assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --confirm: the chosen options explored again at a larger bound
+
+
+def _bounded(m: notes.Matrix, spec: str) -> notes.Matrix:
+    """``m`` as a run at ``spec`` gives it: every cell's verdict with that bound."""
+    b = Bound.parse(spec)
+    cells = {k: dataclasses.replace(c, evidence="bounded" if c.verdict == "holds" else c.evidence,
+                                    bound=b.events, bound_spec=spec, programs=10, states=20)
+             for k, c in m.cells.items()}
+    return dataclasses.replace(m, cells=cells, bound=b.events, bound_spec=spec)
+
+
+def _wider_check(fails: set[tuple[str, str]], calls: list[tuple[str, str, str]]) -> decide.BoundedCheckFn:
+    """A check at the larger bound: ``fails`` fail there, every other cell holds."""
+    def check(d: str, p: str, bound: Bound) -> CellResult:
+        calls.append((d, p, str(bound)))
+        verdict = "fails" if (d, p) in fails else "holds"
+        return dataclasses.replace(_cell(d, p, verdict), evidence="bounded" if verdict == "holds" else
+                                   "exhaustive", bound=bound.events, bound_spec=str(bound), programs=300,
+                                   states=400)
+    return check
+
+
+DIFFS = {"qemu-10.0": [], "mutex": ["lock"], "rcu": ["rcu", "readers"]}
+
+
+def _chosen(m: notes.Matrix) -> list[str]:
+    return [c.chosen for _q, c in notes.decisions(m, DIFFS) if c.chosen is not None]
+
+
+def test_confirm_explores_the_chosen_option_again_and_chooses_again_when_it_fails_there() -> None:
+    m = _bounded(_matrix({(d, p): ("holds", "exhaustive") for d in ("qemu-10.0", "mutex", "rcu")
+                          for p in PROPS}), "1")
+    assert _chosen(m) == ["qemu-10.0", "qemu-10.0"]  # fewest mechanism changes
+    calls: list[tuple[str, str, str]] = []
+    said: list[str] = []
+    wide = Bound.parse("1").union(Bound.parse("covering"))
+    got = decide.confirm_chosen(m, wide, _chosen, _wider_check({("qemu-10.0", PROPS[0])}, calls),
+                                say=said.append)
+    # qemu-10.0 fails there, so question 1 chooses mutex, which is explored in turn; question 2 weighs
+    # only qemu-10.0 of these designs and keeps it
+    assert calls == [(d, p, "2+10/0") for d in ("qemu-10.0", "mutex") for p in PROPS]
+    assert (got.confirm_spec, got.confirmed, got.complete) == ("2+10/0", ("qemu-10.0", "mutex"), True)
+    assert _chosen(got) == ["mutex", "qemu-10.0"]
+    picked = (got.cells["qemu-10.0", PROPS[0]], got.cells["mutex", PROPS[1]], got.cells["rcu", PROPS[0]])
+    assert [(c.verdict, c.bound_spec) for c in picked] == [
+        ("fails", "2+10/0"), ("holds", "2+10/0"), ("holds", "1")]
+    every = ("every program of up to 2 events, or up to 10 events none of them background, and every "
+             "schedule")
+    assert said == [
+        f"decide: exploring qemu-10.0, a chosen option, again at 2+10/0 ({every})",
+        "decide: qemu-10.0 at 2+10/0: 300 programs, 400 states, 0 s; now fails no-use-after-free",
+        f"decide: exploring mutex, a chosen option, again at 2+10/0 ({every})",
+        "decide: mutex at 2+10/0: 300 programs, 400 states, 0 s; every verdict the same",
+    ]
+    assert m.confirm_spec is None and m.cells["qemu-10.0", PROPS[0]].verdict == "holds"  # m is unchanged
+
+
+def test_confirm_stops_when_the_budget_is_spent_and_the_matrix_is_then_incomplete() -> None:
+    m = _bounded(_matrix({(d, p): ("holds", "exhaustive") for d in ("qemu-10.0",) for p in PROPS}), "1")
+    calls: list[tuple[str, str, str]] = []
+    got = decide.confirm_chosen(m, Bound.parse("2"), _chosen, _wider_check(set(), calls), deadline=5.0,
+                                clock=lambda: 5.0)
+    assert calls == [] and got.confirm_pending and not got.complete and got.to_json()["complete"] is False
+
+
+def test_a_confirmed_note_says_which_row_rests_on_which_bound() -> None:
+    m = _bounded(_matrix({(d, p): ("holds", "exhaustive") for d in ("qemu-10.0", "mutex") for p in PROPS}),
+                 "1")
+    got = decide.confirm_chosen(m, Bound.parse("2+10/0"), _chosen, _wider_check(set(), []))
+    text = notes.render_note(notes.QUESTIONS[0], got, date="2026-01-01", template=notes.default_template(),
+                             out_display="docs/decisions", diffs=DIFFS)
+    assert text is not None
+    every = ("every program of up to 2 events, or up to 10 events none of them background, and every "
+             "schedule")
+    assert ('Chosen option: "qemu-10.0", because it holds every one of the 2 properties checked (2 on '
+            "exhaustive evidence, 0 sampled) and, of the options that do, it ranks first by the rule "
+            "below (0 mechanism changes from `qemu-10.0`). Its row rests on the larger bound `2+10/0`, "
+            f"{every}; the others on `1` (see the end of this note).") in text
+    assert ("| `qemu-10.0` | holds (every program of up to 2 events, or up to 10 events none of them "
+            "background, every schedule: 300 programs, 400 states) |") in text
+    assert ("| `mutex` | holds (every program of up to 1 event, every schedule: 10 programs, 20 states) |"
+            in text)
+    assert ("lie outside it and are enumerated on their own, every schedule). The chosen option "
+            f"(`qemu-10.0`) was explored again at `2+10/0` (`--confirm`), {every}, every property from "
+            "that one exploration (all 19 scenarios of §4 lie inside that bound); its row holds those "
+            "results, the other rows those at the run's bound, which can only gain faults at a larger "
+            "one, so none of them could rank above a chosen option there.") in text
+    assert " --bound 1 --confirm 2+10/0\n" in text
+    assert "qomsim check --design qemu-10.0 --seed 3 --property no-use-after-free --property no-deadlock " \
+           "--bound 2+10/0\n" in text
+    assert got.to_json()["confirmed"] == ["qemu-10.0"] and got.to_json()["confirm_spec"] == "2+10/0"

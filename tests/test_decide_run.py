@@ -50,6 +50,8 @@ ARGS = [
     DATE,
     "--bound",
     "1",
+    "--confirm",
+    "2/0",
 ]
 
 
@@ -130,7 +132,7 @@ def _note_cells(note: str) -> dict[tuple[str, str], tuple[str, str, str]]:
         design = parts[0].strip("`")
         for prop, text in zip(header[1:], parts[1:], strict=True):
             m = re.match(r"(\*\*fails\*\* (\w+)|holds) \((exhaustive|sampled|bounded|every program of up "
-                         r"to \d+ events?, every schedule: \d+ programs, \d+ states)(, bound \d+)?\)", text)
+                         r"to [^:]*, every schedule: \d+ programs, \d+ states)(, bound [\d/+]+)?\)", text)
             assert m is not None, text
             verdict = "holds" if m.group(1) == "holds" else "fails"
             evidence = "bounded" if m.group(3).startswith("every program") else m.group(3)
@@ -144,6 +146,7 @@ def test_json_notes_and_qomsim_check_agree_cell_by_cell(
     assert _decide(in_tmp, "--json", "m.json") == 0
     matrix = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
     assert matrix["seed"] == 1 and matrix["date"] == DATE and matrix["complete"] is True
+    assert (matrix["bound_spec"], matrix["confirm_spec"]) == ("1", "1+2/0")
     note = (in_tmp / "decisions" / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
     in_note = _note_cells(note)
     n = 0
@@ -163,6 +166,8 @@ def test_json_notes_and_qomsim_check_agree_cell_by_cell(
                     "--seed",
                     SEED,
                     *(a for s in SCENS.split(",") for a in ("--scenario", s)),
+                    "--bound",
+                    cell["bound_spec"],
                     "--json",
                     "c.json",
                 ]
@@ -300,6 +305,36 @@ def test_usage_errors(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown placeholder(s) $bogus" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["decide", "--date", "31/12/2026"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main(["decide", "--confirm", "2/x"])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "qomsim decide: error: argument --confirm: invalid bound '2/x': expected K, K/A, several joined with "
+        "'+' (K events, at most A of them background; integers >= 0), 'covering' or 'none'")
+    assert list(in_tmp.iterdir()) == [in_tmp / "t.md"]
+
+
+def test_confirm_explores_only_the_chosen_option_again(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _decide(in_tmp, "--json", "m.json") == 0
+    out = capsys.readouterr().out
+    matrix = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
+    spec = (matrix["bound_spec"], matrix["confirm_spec"], matrix["confirmed"])
+    assert spec == ("1", "1+2/0", ["qemu-10.0"])
+    specs = {(d, p): c["bound_spec"]
+             for d, e in matrix["designs"].items() for p, c in e["properties"].items()}
+    assert specs == {("qemu-9.1", p): "1" for p in PROPS.split(",")} | {
+        ("qemu-10.0", p): "1+2/0" for p in PROPS.split(",")}
+    assert ("decide: exploring qemu-10.0, a chosen option, again at 1+2/0 (every program of up to 1 "
+            "event, or up to 2 events none of them background, and every schedule)\n") in out
+    assert re.search(r"^decide: qemu-10\.0 at 1\+2/0: 19,504 programs, [\d,]+ states, \d+ s; every "
+                     r"verdict the same$", out, re.M)
+    assert _decide(in_tmp, "--json", "n.json", "--confirm", "none", out="none") == 0
+    matrix = json.loads((in_tmp / "n.json").read_text(encoding="utf-8"))
+    assert (matrix["confirm_spec"], matrix["confirmed"]) == (None, [])
+    note = (in_tmp / "none" / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
+    assert f"--scenarios {SCENS} --bound 1 --confirm none\n" in note and "explored again" not in note
 
 
 @pytest.mark.slow

@@ -174,10 +174,11 @@ def test_decide_names_a_users_design_by_its_file(tmp_path: Path, my_file: Path,
     spec = f"{my_file}:MINE"
     out = tmp_path / "notes"
     assert main(["decide", "--designs", f"qemu-10.0,{spec}", "--properties", "no-use-after-free",
-                 "--scenarios", "S14-oob-after-shutdown:b", "--out", str(out), "--date", "2026-01-01"]) == 0
+                 "--scenarios", "S14-oob-after-shutdown:b", "--confirm", "none", "--out", str(out),
+                 "--date", "2026-01-01"]) == 0
     note = (out / "0001-migration-object-lifetime.md").read_text()
     command = f"qomsim decide --seed 0 --designs qemu-10.0,{spec} --properties no-use-after-free " \
-              "--scenarios S14-oob-after-shutdown:b --bound 1"
+              "--scenarios S14-oob-after-shutdown:b --bound 1 --confirm none"
     assert command in note.splitlines()
     evidence = sorted(p.name for p in (out / "evidence").glob("*.json"))
     safe = str(my_file).replace("/", "_").replace(":", "_")

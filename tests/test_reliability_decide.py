@@ -42,7 +42,8 @@ def test_the_reproducer_of_issue_16_no_longer_deletes_the_victim(
     victim = Path("r/victim")
     victim.write_text("hi\n", encoding="utf-8")
     _manifest(Path("r/out"), {"../victim": _sha(victim)})
-    status = main(["decide", "--designs", "qemu-10.0", "--properties", "no-use-after-free", "--out", "r/out"])
+    status = main(["decide", "--designs", "qemu-10.0", "--properties", "no-use-after-free",
+                   "--confirm", "none", "--out", "r/out"])
     assert status == 0
     assert victim.read_text(encoding="utf-8") == "hi\n"
     err = capsys.readouterr().err

@@ -47,6 +47,10 @@ class Matrix:
     :param scenario_outcomes: ``(design, scenario) -> outcomes`` (every schedule) for every scenario reached.
     :param bound: K when every cell also explored every program of up to K events (else ``None``).
     :param bound_spec: the bound exactly as written (``"1"``, ``"2+10/0"``; ``None`` with no bound).
+    :param confirm_spec: the bound the options the notes choose were explored again at (``None``: none
+        was); their cells hold the results at that bound.
+    :param confirmed: the designs explored again at ``confirm_spec``, in the order they were.
+    :param confirm_pending: the run stopped (budget spent) before the chosen options were explored again.
     """
 
     seed: int
@@ -59,13 +63,17 @@ class Matrix:
     scenario_outcomes: Mapping[tuple[str, str], ScenarioOutcomes]
     bound: int | None = None
     bound_spec: str | None = None
+    confirm_spec: str | None = None
+    confirmed: tuple[str, ...] = ()
+    confirm_pending: bool = False
 
     @property
     def complete(self) -> bool:
-        """:return: whether every cell and every scenario was reached."""
-        return len(self.cells) == len(self.designs) * len(self.properties) and len(
-            self.scenario_outcomes
-        ) == len(self.designs) * len(self.scenarios)
+        """:return: whether every cell and every scenario was reached (and the chosen options explored
+        again, when that was asked for)."""
+        cells = len(self.cells) == len(self.designs) * len(self.properties)
+        scenarios = len(self.scenario_outcomes) == len(self.designs) * len(self.scenarios)
+        return cells and scenarios and not self.confirm_pending
 
     def cell(self, design: str, prop: str) -> CellResult | None:
         """:return: the result of one cell, or None when the run did not reach it."""
@@ -117,6 +125,8 @@ class Matrix:
             "exhaustive": self.exhaustive,
             "bound": self.bound,
             "bound_spec": self.bound_spec,
+            "confirm_spec": self.confirm_spec,
+            "confirmed": list(self.confirmed),
             "complete": self.complete,
             "properties": list(self.properties),
             "scenarios": list(self.scenarios),

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import functools
 import json
@@ -48,7 +49,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol, TextIO
 
-from migration.check.bounded import Bound
+from migration.check.bounded import COVERING_BOUND, Bound
 from migration.check.workers import SchedulerUnreachable
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
@@ -62,6 +63,7 @@ __all__ = [
     "EPILOG",
     "HELP",
     "MANIFEST",
+    "BoundedCheckFn",
     "CheckFn",
     "PlainReporter",
     "Reporter",
@@ -70,6 +72,7 @@ __all__ = [
     "WriteReport",
     "add_arguments",
     "all_designs",
+    "confirm_chosen",
     "design_diffs",
     "out_display",
     "run",
@@ -258,6 +261,9 @@ def run_matrix(
     scheduler: str | None = None,
     database: str | None = None,
     por: bool = False,
+    confirm: Bound | None = None,
+    chosen: Callable[[notes.Matrix], Sequence[str]] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> notes.Matrix:
     """Decide every cell and replay every scenario, design by design.
 
@@ -281,6 +287,10 @@ def run_matrix(
     :param scheduler: a Dask scheduler's address for the bounded exploration.
     :param database: Hypothesis's example database directory for the default ``check`` (``None``: none).
     :param por: the bounded exploration adds sleep sets to state hashing.
+    :param confirm: with ``chosen`` and a bounded run, explore the options ``chosen`` picks again at this
+        bound joined with ``bound`` (:func:`confirm_chosen`).
+    :param chosen: the options the notes would choose from a matrix (one per question).
+    :param say: receives a line before and after each of those explorations (they can take minutes).
     :return: the matrix (``.complete`` is False when the budget ran out).
     :raise KeyboardInterrupt: when interrupted; nothing has been written.
     """
@@ -333,7 +343,7 @@ def run_matrix(
     finally:
         if reporter is not None:
             reporter.stop()
-    return notes.Matrix(
+    matrix = notes.Matrix(
         seed=seed,
         exhaustive=exhaustive,
         designs=tuple(designs),
@@ -345,6 +355,73 @@ def run_matrix(
         bound=Bound.of(bound).events if check_is_bounded and bound is not None else None,
         bound_spec=str(Bound.of(bound)) if check_is_bounded and bound is not None else None,
     )
+    if not (check_is_bounded and bound is not None and confirm is not None and chosen is not None
+            and matrix.complete):
+        return matrix
+    wider = functools.partial(check, seed=seed, exhaustive=exhaustive,
+                              scenarios=None if all_scenarios else tuple(scenarios))
+    return confirm_chosen(matrix, Bound.of(bound).union(confirm), chosen,
+                          lambda d, p, bnd: wider(d, p, bound=bnd, deadline_s=None),
+                          deadline=deadline, clock=clock, say=say)
+
+
+#: decides one cell at a bound: ``(design, property, bound) -> result``
+BoundedCheckFn = Callable[[str, str, Bound], CellResult]
+
+
+def confirm_chosen(
+    matrix: notes.Matrix,
+    bound: Bound,
+    chosen: Callable[[notes.Matrix], Sequence[str]],
+    check: BoundedCheckFn,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    say: Callable[[str], None] | None = None,
+) -> notes.Matrix:
+    """Explore the options the notes choose again at a larger bound, until every chosen option was.
+
+    Each chosen option's cells are replaced by its results at ``bound`` (every property from one
+    exploration).  When a property that held at the matrix's bound fails there, the option ranks lower
+    and the notes may choose another: that one is explored in turn.  The other options keep their
+    results at the matrix's bound.  ``bound`` holds every program the matrix's bound holds, so it can only
+    add faults to them: none of them could rank above a chosen option there (the rule,
+    :data:`migration.report.choose.CHOICE_RULE`, never ranks an option higher for a fault more).
+
+    :param matrix: a complete matrix of a bounded run.
+    :param bound: the larger bound (it must take in the matrix's).
+    :param chosen: the options the notes would choose from a matrix.
+    :param check: decides one cell at a bound.
+    :param deadline: when the budget is spent (``clock`` time; ``None``: no budget); once it is, the
+        matrix comes back with ``confirm_pending`` set.
+    :param clock: a monotonic clock.
+    :param say: receives a line before and after each exploration.
+    :return: the matrix, with ``confirm_spec`` and ``confirmed`` set.
+    """
+    cells = dict(matrix.cells)
+    done: list[str] = []
+    spec = str(bound)
+    while True:
+        m = dataclasses.replace(matrix, cells=dict(cells), confirm_spec=spec, confirmed=tuple(done))
+        todo = [d for d in dict.fromkeys(chosen(m)) if d not in done]
+        if not todo:
+            return m
+        for d in todo:
+            if deadline is not None and deadline - clock() <= 0:
+                return dataclasses.replace(m, confirm_pending=True)
+            if say is not None:
+                say(f"decide: exploring {d}, a chosen option, again at {spec} ({bound.every()})")
+            start = clock()
+            before = [p for p in matrix.properties if cells[d, p].verdict == "holds"]
+            for p in matrix.properties:
+                cells[d, p] = check(d, p, bound)
+            now_fail = [p for p in before if cells[d, p].verdict == "fails"]
+            if say is not None:
+                c = cells[d, matrix.properties[0]]
+                say(f"decide: {d} at {spec}: {c.programs:,} programs, {c.states:,} states, "
+                    f"{clock() - start:.0f} s; " + ("every verdict the same" if not now_fail else
+                                                   "now fails " + ", ".join(now_fail)))
+            done.append(d)
 
 
 def _cell_brief(c: CellResult) -> str:
@@ -612,6 +689,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip exhaustive confirmation (sampled evidence only)",
     )
     add_bound_arguments(parser)
+    parser.add_argument(
+        "--confirm",
+        type=_confirm_bound,
+        default=Bound.parse("covering"),
+        metavar="BOUND",
+        help="explore the option each note chooses again at this bound (joined with --bound), every "
+        "property, and choose again until the chosen options were (default 'covering': "
+        f"{COVERING_BOUND}, every scenario of the spec's section 4 inside; 'none': do not)",
+    )
+
+
+def _confirm_bound(text: str) -> Bound | None:
+    if text.strip() == "none":
+        return None
+    try:
+        return Bound.parse(text)
+    except ValueError as exc:
+        message = str(exc).replace(" or 'covering'", ", 'covering' or 'none'")
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def all_designs() -> dict[str, Any]:
@@ -709,6 +805,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {problem}", file=sys.stderr)
         return 2
     date = args.date or datetime.date.today().isoformat()
+    diffs = design_diffs(known)
+
+    def chosen_options(m: notes.Matrix) -> list[str]:
+        return [c.chosen for _q, c in notes.decisions(m, diffs) if c.chosen is not None]
+
     tty = stdout.isatty()
     reporter: Reporter = RichReporter(stdout) if tty else PlainReporter(stdout)
     stop = _Interrupts()
@@ -728,6 +829,9 @@ def run(args: argparse.Namespace) -> int:
                 scheduler=args.scheduler,
                 database=database_of(args),
                 por=args.por,
+                confirm=args.confirm,
+                chosen=chosen_options,
+                say=lambda line: print(line, file=stdout, flush=True),
             )
             stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
     except KeyboardInterrupt:
@@ -752,7 +856,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
-    diffs = design_diffs(known)
     files = notes.render_all(
         matrix,
         date=date,

@@ -73,8 +73,9 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
 
 
 
-def _bound_coverage(bound: Bound) -> str:
+def _bound_coverage(bound: Bound, wider: bool = False) -> str:
     """:param bound: the bound.
+    :param wider: the chosen options were explored again at a bound that takes in more (said elsewhere).
     :return: which §4 scenarios the bounded exploration at that bound takes in, and which it leaves to their
         own enumeration."""
     outside = scenarios_outside(bound)
@@ -83,8 +84,30 @@ def _bound_coverage(bound: Bound) -> str:
     names = ", ".join(f"`{sid}` ({events_text(k)}, {a} background)" if not bound.plain else
                       f"`{sid}` ({events_text(k)})" for sid, (k, a) in outside.items())
     return (f"{len(SCENARIOS) - len(outside)} of the {len(SCENARIOS)} scenarios of §4 lie inside that bound; "
-            f"{names} lie outside it and are enumerated on their own, every schedule (`--bound covering`, "
-            f"{COVERING_BOUND}, takes in all of them, at far greater cost)")
+            f"{names} lie outside it and are enumerated on their own, every schedule"
+            + ("" if wider else f" (`--bound covering`, {COVERING_BOUND}, takes in all of them, at far "
+               "greater cost)"))
+
+
+def _confirmed_text(matrix: Matrix) -> str:
+    """:return: what the run explored again at ``--confirm``'s bound, for the notes' footer (or ``""``)."""
+    if matrix.confirm_spec is None or not matrix.confirmed:
+        return ""
+    wide = Bound.parse(matrix.confirm_spec)
+    names = ", ".join(code(d) for d in matrix.confirmed)
+    one = len(matrix.confirmed) == 1
+    return (f" The chosen option{'' if one else 's'} ({names}) {'was' if one else 'were'} explored again "
+            f"at `{matrix.confirm_spec}` (`--confirm`), {wide.every()}, every property from that one "
+            f"exploration ({_bound_coverage(wide)}); {'its row holds' if one else 'their rows hold'} those "
+            "results, the other rows those at the run's bound, which can only gain faults at a larger one, "
+            "so none of them could rank above a chosen option there.")
+
+
+def _wider(matrix: Matrix) -> bool:
+    """:return: whether the run explored the chosen options again at a bound with every §4 scenario
+        inside."""
+    return bool(matrix.confirmed) and matrix.confirm_spec is not None and not scenarios_outside(
+        Bound.parse(matrix.confirm_spec))
 
 def _evidence_label(c: CellResult) -> str:
     """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
@@ -164,6 +187,8 @@ def _confirmation(matrix: Matrix, options: Sequence[str], props: Sequence[str]) 
     flags += "" if matrix.exhaustive else " --no-exhaustive"
     if matrix.exhaustive:
         flags += " --bound -1" if matrix.bound is None else f" --bound {_matrix_bound(matrix)}"
+        if matrix.bound is not None:
+            flags += f" --confirm {matrix.confirm_spec or 'none'}"
     decide = (
         f"qomsim decide --seed {matrix.seed} --designs {','.join(options)} --properties {','.join(props)}"
     )
@@ -253,6 +278,10 @@ def render_note(
                 f"{len(props)} properties in all ({fail_list})"
             )
         outcome = f'Chosen option: "{d}", because {because}.'
+        if d in matrix.confirmed and matrix.confirm_spec is not None:
+            larger = Bound.parse(matrix.confirm_spec)
+            outcome += (f" Its row rests on the larger bound `{larger}`, {larger.every()}; the others on "
+                        f"`{_matrix_bound(matrix)}` (see the end of this note).")
         cons: list[str] = []
         cons.extend(f"Good, because {code(p)} holds ({_evidence_label(_must(matrix, d, p))})" for p in held)
         cons.extend(_bad_line(matrix, d, p) for p in failed)
@@ -273,7 +302,11 @@ def render_note(
         picks = "".join(f" --property {p}" for p in props)
         if not matrix.all_scenarios:
             picks += "".join(f" --scenario {s}" for s in matrix.scenarios)
-        picks += " --bound -1" if matrix.bound is None else f" --bound {_matrix_bound(matrix)}"
+        if matrix.bound is None:
+            picks += " --bound -1"
+        else:
+            wide = choice.chosen in matrix.confirmed and matrix.confirm_spec is not None
+            picks += f" --bound {matrix.confirm_spec if wide else _matrix_bound(matrix)}"
         confirmation += (
             "\n\nThe chosen option alone, with the same evidence (`qomsim check` exits 0 only when every "
             f"property holds):\n\n```sh\nqomsim check --design {choice.chosen} --seed {matrix.seed}{picks}"
@@ -341,8 +374,8 @@ def render_note(
         f"Written by `qomsim decide` (seed {matrix.seed}, "
         f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}"
         + ("" if (mb := _matrix_bound(matrix)) is None else f", {mb.every()}: a verdict marked so holds "
-           f"for all of them; {_bound_coverage(mb)}")
-        + "). The designs, scenarios "
+           f"for all of them; {_bound_coverage(mb, _wider(matrix))}")
+        + ")." + _confirmed_text(matrix) + " The designs, scenarios "
         "and properties are those of the spec `migration-designs.md`"
         + (
             ""
