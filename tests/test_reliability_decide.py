@@ -243,6 +243,45 @@ def test_an_unknown_scenario_name_is_printed_escaped(capsys: pytest.CaptureFixtu
     assert "\x1b" not in err and err.count("\n") == 1
 
 
+def _workers_of(pid: int) -> list[int]:
+    """:return: the Dask worker processes (multiprocessing spawns) whose parent is ``pid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"multiprocessing.spawn" in cmd:
+            out.append(int(entry.name))
+    return out
+
+
+def test_sigterm_while_the_local_cluster_explores_stops_it_and_leaves_no_worker(tmp_path: Path) -> None:
+    # the default run explores on every core (a Dask LocalCluster); a signal then must stop the workers too
+    out = tmp_path / "notes"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qom.cli", "decide", "--designs", "qemu-9.1,qemu-10.0", "--workers", "2",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        workers = _workers_of(proc.pid)
+    assert len(workers) == 2, "the cluster's workers never started"
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (143, "qomsim decide: interrupted; nothing written, the previous notes "
+                                           "are intact\n")
+    assert not out.exists()
+    for pid in workers:  # gone, not orphaned (a zombie would still answer kill 0 until reaped by init)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 def test_escape_text_makes_control_characters_visible() -> None:
     from qom.errors import escape_text
 

@@ -19,10 +19,13 @@ every property's cell reads the same exploration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +108,40 @@ def _gather(client: Any, tasks: list[Task]) -> list[tuple[Bounded, float]]:
     futures: list[Any] = [None] * len(tasks)
     for rank, i in enumerate(order):  # a higher priority starts first
         futures[i] = client.submit(_timed_task, tasks[i], pure=False, priority=len(tasks) - rank)
-    return list(client.gather(futures))
+    try:
+        return list(client.gather(futures))
+    except BaseException:  # Ctrl-C, SIGTERM: cancel the work, and keep Dask's leftovers off the terminal
+        logging.getLogger("asyncio").addFilter(_left_behind)
+        client.cancel(futures)
+        raise
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs, then deliver the first one that came to the
+    handler that was in place (in the main thread; elsewhere Python delivers no signal anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = {sig: signal.signal(sig, lambda signum, _frame: got.append(signum))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if got:
+            signal.raise_signal(got[0])
+
+
+def _left_behind(record: logging.LogRecord) -> bool:
+    """A logging filter: drop asyncio's "Task exception was never retrieved" for the ``AllExit`` that the
+    Dask client's own waiting tasks raise once an interrupted gather is cancelled (nothing is lost: the
+    run stops and says so)."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (exc is not None and type(exc).__name__ == "AllExit"
+                and type(exc).__module__ == "distributed.client")
 
 
 def _probe(address: str) -> None:
@@ -181,10 +217,13 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
         import dask
         from distributed import Client, LocalCluster
 
-        with dask.config.set(QUIET_CLUSTER), \
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
-                             dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-                Client(cluster) as client:  # type: ignore[no-untyped-call]
+        with contextlib.ExitStack() as stack:
+            with _signals_deferred():  # a cluster half started cannot be closed: let it start first
+                stack.enter_context(dask.config.set(QUIET_CLUSTER))
+                cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.ERROR))
+                client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
             t1 = time.perf_counter()
             timed = _gather(client, tasks)
             t2 = time.perf_counter()

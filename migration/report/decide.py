@@ -597,9 +597,18 @@ class _Interrupts:
             yield
             return
         old = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        hook = sys.unraisablehook
+
+        def unraisable(u: Any) -> None:
+            # the interrupt landed in a gc or weakref callback: Python cannot raise it there, check() does
+            if not (self.signum and u.exc_type is KeyboardInterrupt):
+                hook(u)
+
+        sys.unraisablehook = unraisable
         try:
             yield
         finally:
+            sys.unraisablehook = hook
             for sig, h in old.items():
                 signal.signal(sig, h)
 
