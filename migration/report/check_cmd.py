@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from migration.check.workers import SchedulerUnreachable
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
-    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "database_of", "format_plain", "run",
-    "verdict_text",
+    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "database_of", "format_plain", "local_cores",
+    "run", "verdict_text",
 ]
 
 #: the line ``qomsim --help`` shows
@@ -51,10 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bound_arguments(parser)
 
 
-def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
+def local_cores() -> int:
+    """:return: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def add_bound_arguments(parser: argparse.ArgumentParser, workers: int = 1) -> None:
     """The bounded exploration's options (shared with ``qomsim decide``).
 
     :param parser: a subcommand's parser.
+    :param workers: the default of ``--workers``.
     """
     parser.add_argument("--bound", type=_bound, default=Bound.of(DEFAULT_BOUND), metavar="K",
                         help="explore every program of up to K runtime events and every schedule "
@@ -62,8 +69,10 @@ def add_bound_arguments(parser: argparse.ArgumentParser) -> None:
                         "start a background actor; several joined with '+'; 'covering': "
                         f"{COVERING_BOUND}, the smallest such bound that takes in every scenario of the "
                         "spec's section 4")
-    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
-                        help="explore on N local worker processes (Dask LocalCluster; default 1: here)")
+    here = "1: here" if workers == 1 else f"{workers}, this machine's cores"
+    parser.add_argument("--workers", type=_positive, default=workers, metavar="N",
+                        help=f"explore on N local worker processes (Dask LocalCluster; 1: here; default "
+                        f"{here})")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="explore on the Dask cluster whose scheduler is ADDRESS (e.g. tcp://host:8786)")
     parser.add_argument("--por", action="store_true",

@@ -53,7 +53,7 @@ from migration.check.bounded import COVERING_BOUND, Bound
 from migration.check.workers import SchedulerUnreachable
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
-from migration.report.check_cmd import add_bound_arguments, bound_of, database_of
+from migration.report.check_cmd import add_bound_arguments, bound_of, database_of, local_cores
 from migration.report.outdir import MANIFEST, WriteReport, write_files
 from qom.errors import escape_text
 
@@ -697,7 +697,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip exhaustive confirmation (sampled evidence only)",
     )
-    add_bound_arguments(parser)
+    add_bound_arguments(parser, workers=local_cores())  # the main job: every core by default
     parser.add_argument(
         "--confirm",
         type=_confirm_bound,
