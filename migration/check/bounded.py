@@ -71,6 +71,7 @@ from migration.model.runtime import Actor, Pending, World
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
+    "BOUND_FORMS",
     "COVERING_BOUND",
     "DEFAULT_BOUND",
     "SKELETON",
@@ -105,6 +106,9 @@ DEFAULT_BOUND = 1
 #: events none of them background (S7: 10 introspections and a query; S13: 3 creation paths and a query);
 #: ``--bound covering`` (benchmarks/fig_bounded.py, figure 9f)
 COVERING_BOUND = "2+10/0"
+
+#: how a bound is written, for error messages (:meth:`Bound.parse`)
+BOUND_FORMS = "K, K/A, several joined with '+' (K events, at most A of them background; integers >= 0)"
 
 #: the lifecycle skeleton: events the bound does not count
 SKELETON = frozenset({"object_init", "migration_shutdown", "vm_shutdown", "monitor_cleanup"})
@@ -261,23 +265,21 @@ class Bound:
                 boxes.append((int(k), int(a) if _sep else None))
             return Bound(tuple(boxes))
         except ValueError:
-            raise ValueError(f"invalid bound '{text}': expected K, K/A, several joined with '+' (K events, "
-                             "at most A of them background; integers >= 0) or 'covering'") from None
+            raise ValueError(f"invalid bound '{text}': expected {BOUND_FORMS} or 'covering'") from None
 
     def union(self, other: Bound) -> Bound:
         """:param other: another bound.
         :return: the programs of either bound: this bound's boxes, then ``other``'s, each left out when
-            another box of the two holds every program it holds (``1`` with ``covering`` is ``2+10/0``)."""
+            another box holds every program it holds (``1`` with ``covering`` is ``2+10/0``)."""
+        def plain(k: int, a: int | None) -> tuple[int, int | None]:  # K/A with A >= K is K
+            return (k, None) if a is None or a >= k else (k, a)
+
         def inside(b: tuple[int, int | None], c: tuple[int, int | None]) -> bool:
             (k, a), (k2, a2) = b, c
-            return k <= k2 and min(k if a is None else a, k) <= min(k2 if a2 is None else a2, k2)
+            return k <= k2 and (k if a is None else a) <= (k2 if a2 is None else a2)
 
-        out: list[tuple[int, int | None]] = []
-        mine = [b for b in self.boxes if not any(inside(b, c) for c in other.boxes)]
-        for b in [*mine, *other.boxes]:
-            if b not in out and not any(inside(b, c) and not inside(c, b) for c in [*mine, *other.boxes]):
-                out.append(b)
-        return Bound(tuple(out))
+        boxes = list(dict.fromkeys(plain(k, a) for k, a in (*self.boxes, *other.boxes)))
+        return Bound(tuple(b for b in boxes if not any(c != b and inside(b, c) for c in boxes)))
 
     @property
     def events(self) -> int:

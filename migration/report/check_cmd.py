@@ -17,18 +17,19 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from migration.check.bounded import COVERING_BOUND, DEFAULT_BOUND, Bound
+from migration.check.bounded import BOUND_FORMS, COVERING_BOUND, DEFAULT_BOUND, Bound
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
 from migration.check.registry import design_ids, source_of
 from migration.check.workers import SchedulerUnreachable
 from migration.model.scenarios import SCENARIOS
 
 __all__ = [
-    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "database_of", "format_plain", "local_cores",
-    "run", "verdict_text",
+    "HELP", "add_arguments", "add_bound_arguments", "bound_of", "bound_type", "database_of", "format_plain",
+    "local_cores", "run", "verdict_text",
 ]
 
 #: the line ``qomsim --help`` shows
@@ -63,7 +64,7 @@ def add_bound_arguments(parser: argparse.ArgumentParser, workers: int = 1) -> No
     :param parser: a subcommand's parser.
     :param workers: the default of ``--workers``.
     """
-    parser.add_argument("--bound", type=_bound, default=Bound.of(DEFAULT_BOUND), metavar="K",
+    parser.add_argument("--bound", type=bound_type("-1"), default=Bound.of(DEFAULT_BOUND), metavar="K",
                         help="explore every program of up to K runtime events and every schedule "
                         f"(default {DEFAULT_BOUND}; -1: scenarios and sampling only); K/A: at most A of them "
                         "start a background actor; several joined with '+'; 'covering': "
@@ -89,13 +90,21 @@ def database_of(args: argparse.Namespace) -> str | None:
     return None if args.no_database else str(Path(".hypothesis") / "examples")
 
 
-def _bound(text: str) -> Bound | None:
-    if text.strip() == "-1":
-        return None
-    try:
-        return Bound.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def bound_type(off: str, said: bool = False) -> Callable[[str], Bound | None]:
+    """:param off: the value that asks for no bound (``None``).
+    :param said: name ``off`` in the error message beside the bound's forms.
+    :return: an argparse ``type``: a :class:`Bound`, or ``None`` for ``off``."""
+    def parse(text: str) -> Bound | None:
+        if text.strip() == off:
+            return None
+        try:
+            return Bound.parse(text)
+        except ValueError as exc:
+            if not said:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(
+                f"invalid bound '{text}': expected {BOUND_FORMS}, 'covering' or '{off}'") from None
+    return parse
 
 
 def _positive(text: str) -> int:

@@ -53,7 +53,7 @@ from migration.check.bounded import COVERING_BOUND, Bound
 from migration.check.workers import SchedulerUnreachable
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
-from migration.report.check_cmd import add_bound_arguments, bound_of, database_of, local_cores
+from migration.report.check_cmd import add_bound_arguments, bound_of, bound_type, database_of, local_cores
 from migration.report.outdir import MANIFEST, WriteReport, write_files
 from qom.errors import escape_text
 
@@ -700,23 +700,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bound_arguments(parser, workers=local_cores())  # the main job: every core by default
     parser.add_argument(
         "--confirm",
-        type=_confirm_bound,
+        type=bound_type("none", said=True),
         default=Bound.parse("covering"),
         metavar="BOUND",
         help="explore the option each note chooses again at this bound (joined with --bound), every "
         "property, and choose again until the chosen options were (default 'covering': "
         f"{COVERING_BOUND}, every scenario of the spec's section 4 inside; 'none': do not)",
     )
-
-
-def _confirm_bound(text: str) -> Bound | None:
-    if text.strip() == "none":
-        return None
-    try:
-        return Bound.parse(text)
-    except ValueError as exc:
-        message = str(exc).replace(" or 'covering'", ", 'covering' or 'none'")
-        raise argparse.ArgumentTypeError(message) from None
 
 
 def all_designs() -> dict[str, Any]:
