@@ -62,7 +62,7 @@ from typeguard import typeguard_ignore
 from migration.check.properties import PROPERTY_CHECKS, log_key, violation
 from migration.model.alphabet import ALPHABET, combinations_of, kind, leaves_actor
 from migration.model.designs import Design
-from migration.model.events import run_event
+from migration.model.events import end_of_cleanup, run_event
 from migration.model.outcomes import Fault
 from migration.model.program import Event, Program, ev, program_from_json, program_to_json
 from migration.model.results import RunResult
@@ -632,6 +632,7 @@ class _Run:
             self.forced = True  # picking the next event is a write (see after_step)
             self.made += 1
             if e is None:
+                yield from end_of_cleanup(w)
                 return
             # the event now running is main's local state: two events whose first steps look alike
             # must not share a state key

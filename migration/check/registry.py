@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cloudpickle  # type: ignore[import-untyped]  # it ships no type information
+
 from migration.check.search import alternative_designs, proposed_designs
 from migration.model.designs import DESIGNS, Design
 
@@ -120,6 +122,8 @@ def _load_file(path: str) -> Any:
     except Exception as exc:  # a user's file may raise anything while running
         del sys.modules[mod_name]
         raise ValueError(f"{path}: {_one_line(exc)}") from None
+    # what the file defines travels by value to worker processes, which cannot import it by name
+    cloudpickle.register_pickle_by_value(module)
     return module
 
 
