@@ -120,6 +120,7 @@ class World:
         self.ptr_mutex = Lock("migration_ptr_mutex")
         self.rcu_readers: set[str] = set()
         self.rcu_deferred: list[str] = []
+        self.rcu_waiting: dict[str, frozenset[str]] = {}  #: a call_rcu callback -> readers it waits for
         self.actors: list[Actor] = []
         self.polling: frozenset[str] = frozenset()  #: the AioContexts main is dispatching
         self.file_shutdown: set[str] = set()  #: objects whose outgoing file qemu_file_shutdown() shut
@@ -319,6 +320,7 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
             tuple(sorted(self.file_shutdown)), self.iothread_stopped,
+            tuple(sorted(self.rcu_waiting.items())) if self.rcu_waiting else (),
             self.universe.live_instances("migration"),
         )
 
@@ -444,7 +446,11 @@ class World:
         """Leave an RCU read section; the last reader out ends the grace period."""
         yield Pending("rcu_read_unlock", _never)
         self.record("rcu_read_unlock")
-        self.rcu_readers.discard(self.actor.name)
+        me = self.actor.name
+        self.rcu_readers.discard(me)
+        for cb, readers in self.rcu_waiting.items():
+            if me in readers:
+                self.rcu_waiting[cb] = readers - {me}
         if not self.rcu_readers:
             for label in self.rcu_deferred:
                 self.heap[label].mem = MemState.FREED
