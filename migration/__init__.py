@@ -29,7 +29,16 @@ from migration.check.cell import (
     run_scenario,
     save_counterexample,
 )
-from migration.model.designs import DESIGNS, Design, PointerClear, PointerSet, Protection, ThreadRef, derive
+from migration.model.designs import (
+    ALL_HELPERS,
+    DESIGNS,
+    Design,
+    PointerClear,
+    PointerSet,
+    Protection,
+    ThreadRef,
+    derive,
+)
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.results import CellResult, Counterexample, RunResult
 from migration.model.scenarios import SCENARIOS
@@ -39,6 +48,7 @@ __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
     "DESIGNS",
     "Design",
     "derive",
+    "ALL_HELPERS",
     "PointerClear",
     "PointerSet",
     "Protection",
