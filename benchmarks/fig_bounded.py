@@ -13,7 +13,7 @@ bound, the smallest that takes in every §4 scenario (``2+10/0``), on one design
 bound, with each of its boxes on its own; 9g (full mode) what one more event in each box costs there
 (``3/1`` and ``11/0``: the whole of ``3`` is beyond reach, see the note).  9h compares, in one run, the
 event-boundary key at main's program choices with the full state key on a box of foreground events
-(``4/0`` quick, ``5/0`` full).
+(``3/0`` quick, ``5/0`` full).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def measure_bounded(config: Config) -> list[Row]:
     tracemalloc.stop()
     rows.append(judged("9e", f"peak memory of the state store, {d.name} at K = {k}", peak / 2**20, "MiB",
                        target=None, note=f"tracemalloc peak over one exploration ({at_k.states:,} states)"))
-    rows.append(_boundary(d, explore_bounded, {"tiny": "2/0", "quick": "4/0"}.get(config.mode, "5/0")))
+    rows.append(_boundary(d, explore_bounded, {"tiny": "2/0", "quick": "3/0"}.get(config.mode, "5/0")))
     if config.mode == "full":
         rows += _covering(d, explore_bounded, at_k, t_k, k, (str(k + 1), t_k1, at_k1))
     return rows
