@@ -125,9 +125,17 @@ def _console(block: Block, folder: Path, where: str) -> None:
                 raise AssertionError(f"{where}: $ {command}\n--- the document shows:\n{want}"
                                      f"--- it printed:\n{got}")
     finally:
-        for proc in background:
-            proc.kill()
-            proc.communicate()
+        for proc in background:  # a server the block left running: stopped as Ctrl-C would
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def _shell_arguments(words: list[str]) -> dict[str, Any]:
@@ -166,7 +174,7 @@ def _qmp_shell(block: Block, folder: Path, where: str) -> None:
             session.append((line.removeprefix("(QEMU) "), ""))
         elif session and line.strip():
             session[-1] = (session[-1][0], session[-1][1] + line + "\n")
-    sock = folder / "qmp-shell.sock"
+    sock = folder / f"qmp-shell-{block.line}.sock"
     assert block.arg.startswith("qomsim serve"), f"{where}: <!-- qmp-shell: qomsim serve ARGS -->"
     command = [sys.executable, "-m", "qom.cli", *block.arg.split()[1:], "--socket", str(sock)]
     server = subprocess.Popen(command, cwd=folder, env=_env(folder), text=True, stdout=subprocess.PIPE,
@@ -177,8 +185,7 @@ def _qmp_shell(block: Block, folder: Path, where: str) -> None:
         assert ready.startswith("qomsim: QMP listening on unix:"), f"{where}: {ready}"
         answers = asyncio.run(asyncio.wait_for(_qmp_session(str(sock), session), TIMEOUT))
     finally:
-        server.kill()
-        server.communicate()
+        _stop(server)
     for (request, want), got in zip(session, answers, strict=True):
         assert _matches(want, got + "\n"), f"{where}: (QEMU) {request}\nshown: {want}answer: {got}"
 
@@ -191,13 +198,15 @@ def _api(block: Block, where: str) -> None:
     assert names and not missing, f"{where}: {block.arg} has no {', '.join(missing)}"
 
 
-def run_block(block: Block, folder: Path, where: str, first_sh: bool) -> None:
+def run_block(block: Block, folder: Path, where: str, first_sh: bool,
+              namespace: dict[str, Any] | None = None) -> None:
     """Run one block as its fence and marker say.
 
     :param block: the block.
     :param folder: the document's working folder.
     :param where: ``document:line``, for messages.
     :param first_sh: whether this is the README's opening block.
+    :param namespace: the globals the document's doctests share (default: fresh ones).
     """
     if block.lang == "python" and block.marker == "file":
         (folder / block.arg).write_text(block.body, encoding="utf-8")
@@ -205,12 +214,14 @@ def run_block(block: Block, folder: Path, where: str, first_sh: bool) -> None:
     elif block.lang == "python" and block.marker == "api":
         _api(block, where)
     elif block.lang == "python" and ">>> " in block.body:
-        test = doctest.DocTestParser().get_doctest(block.body, {}, where, where, block.line)
+        globs = {} if namespace is None else namespace
+        test = doctest.DocTestParser().get_doctest(block.body, globs, where, where, block.line)
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
         cwd = os.getcwd()
         os.chdir(folder)
         try:
-            result = runner.run(test)
+            result = runner.run(test, clear_globs=False)
+            globs.update(test.globs)  # DocTest works on a copy: later blocks see what this one defined
         finally:
             os.chdir(cwd)
         assert result.failed == 0, f"{where}: {result.failed} of {result.attempted} examples failed"
@@ -241,8 +252,10 @@ def test_every_block_runs(document: str, tmp_path: Path) -> None:
         pytest.skip("qemu-system-x86_64 is not on PATH")
     found = blocks((ROOT / document).read_text(encoding="utf-8"))
     assert found, f"{document} has no code block"
+    namespace: dict[str, Any] = {}
     for i, block in enumerate(found):
-        run_block(block, tmp_path, f"{document}:{block.line}", first_sh=(document == "README.md" and i == 0))
+        run_block(block, tmp_path, f"{document}:{block.line}", first_sh=(document == "README.md" and i == 0),
+                  namespace=namespace)
 
 
 def test_the_block_reader_sees_markers_and_refuses_an_unmarked_block(tmp_path: Path) -> None:
