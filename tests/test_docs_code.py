@@ -251,7 +251,6 @@ def test_every_block_runs(document: str, tmp_path: Path) -> None:
             pytest.fail("qemu-system-x86_64 is not on PATH (QOMSIM_REQUIRE_QEMU=1)")
         pytest.skip("qemu-system-x86_64 is not on PATH")
     found = blocks((ROOT / document).read_text(encoding="utf-8"))
-    assert found, f"{document} has no code block"
     namespace: dict[str, Any] = {}
     for i, block in enumerate(found):
         run_block(block, tmp_path, f"{document}:{block.line}", first_sh=(document == "README.md" and i == 0),
