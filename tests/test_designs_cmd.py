@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,16 @@ def test_a_design_file_imports_everything_from_migration() -> None:
     enums = {type(getattr(DESIGNS["qemu-10.0"], k)) for k in knob_names()} - {bool, str, frozenset}
     assert {e.__name__ for e in enums} <= set(migration.__all__)
     assert isinstance(migration.DESIGNS["qemu-10.0"], Design)
+
+
+
+def test_a_reader_that_stops_early_is_no_error(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``qomsim designs | head -1``: the rest has nowhere to go, and that is not a failure."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone: writing raises BrokenPipeError
+    with os.fdopen(write_end, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        assert main(["designs", "--scenarios", "--json"]) == 0
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import re
 import sys
 import textwrap
@@ -227,8 +228,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
         data = design_json(design)
         text = format_design(design)
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        sys.stdout.write(text)
+    try:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n" if args.json else text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (head, less) stopped early: nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
