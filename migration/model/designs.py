@@ -239,8 +239,9 @@ _KNOB_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(Design)
 
 
 def knob_names() -> list[str]:
-    """:return: every knob name, in declaration order."""
-    return [f.name for f in fields(Design) if f.name not in ("name", "description", "replaced")]
+    """:return: every knob name, in declaration order (``functions``, the code a design replaces, is
+        not a knob)."""
+    return [f.name for f in fields(Design) if f.name not in ("name", "description", "replaced", "functions")]
 
 
 def _qualified(fn: Callable[..., Any]) -> str:
@@ -309,7 +310,7 @@ def derive(base: Design, name: str, description: str, **knobs: Any) -> Design:
     :raise TypeError: when a knob name is unknown, or a knob's value has the wrong type.
     :raise ValueError: when ``name`` is a preset's, or a value is unknown (a tag, a helper, a function).
     """
-    unknown = set(knobs) - set(knob_names())
+    unknown = set(knobs) - {*knob_names(), "functions"}
     if unknown:
         raise TypeError(f"Design has no knob(s) {', '.join(sorted(unknown))}")
     presets = globals().get("DESIGNS", {})
