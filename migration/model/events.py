@@ -405,6 +405,8 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     elif k == "query_migrate":
         key = "query_migrate_outside" if e.param("caller") == "outside" else "handle_qmp_command"
         yield from call(w, key, _query_migrate(w, e))
+    elif k == "add_blocker":
+        yield from call(w, "migrate_add_blocker", qemu(w, "is_busy"))
     elif k == "helper":
         yield from outside_call(w, str(e.param("name")))
     elif k == "create":
@@ -430,6 +432,14 @@ def _migrate_incoming(w: World) -> Generator[Pending, None, None]:
 @typeguard_ignore
 def _bql_block(w: World) -> Block:
     return Block(f"waits for BQL held by {w.bql.owner}", w.bql.owner)
+
+
+@qemu_function("is_busy", "() -> None",
+               "migrate_add_blocker()'s check that no migration runs: migration_is_idle() at 9.1, "
+               "migration_is_running() from 9.2 (both NULL-checked at every tag)")
+@typeguard_ignore
+def _is_busy(w: World) -> Generator[Pending, None, None]:
+    yield from exported_helper(w, "migration_is_idle" if w.design.tag == "9.1" else "migration_is_running")
 
 
 @qemu_function("machine_finalize", "() -> None",
