@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import qom
+from migration.check.interrupts import Interrupts
 from migration.report import decide, outdir
 from qom.cli.main import main
 
@@ -302,11 +303,11 @@ def test_a_swallowed_ctrl_c_still_stops_the_run_at_the_next_check() -> None:
         def stop(self) -> None:
             seen.append("stop")
 
-    interrupts = decide._Interrupts()
+    interrupts = Interrupts()
     checked = decide._Checked(Recorder(), interrupts)
     checked.done("qemu-10.0", "no-use-after-free", "holds", "holds")
     with contextlib.suppress(KeyboardInterrupt):  # swallowed, as when it lands in a gc callback
-        interrupts._handler(signal.SIGINT, None)
+        interrupts.handler(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         checked.done("qemu-10.0", "no-null-deref", "holds", "holds")
     assert seen == ["no-use-after-free", "no-null-deref"]

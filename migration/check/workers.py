@@ -22,13 +22,12 @@ import asyncio
 import contextlib
 import logging
 import resource
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration.check import interrupts
 from migration.check.bounded import Bound, Bounded, Task, count_programs, grammar, merge, run_task, split
 from migration.model.designs import Design
 
@@ -116,25 +115,6 @@ def _gather(client: Any, tasks: list[Task]) -> list[tuple[Bounded, float]]:
         raise
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while the block runs, then deliver the first one that came to the
-    handler that was in place (in the main thread; elsewhere Python delivers no signal anyway)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    old = {sig: signal.signal(sig, lambda signum, _frame: got.append(signum))
-           for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        if got:
-            signal.raise_signal(got[0])
-
-
 def _left_behind(record: logging.LogRecord) -> bool:
     """A logging filter: drop asyncio's "Task exception was never retrieved" for the ``AllExit`` that the
     Dask client's own waiting tasks raise once an interrupted gather is cancelled (nothing is lost: the
@@ -218,7 +198,7 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
         from distributed import Client, LocalCluster
 
         with contextlib.ExitStack() as stack:
-            with _signals_deferred():  # a cluster half started cannot be closed: let it start first
+            with interrupts.deferred():  # a cluster half started cannot be closed: let it start first
                 stack.enter_context(dask.config.set(QUIET_CLUSTER))
                 cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -32,19 +32,16 @@ listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from migration.check.bounded import COVERING_BOUND, Bound
+from migration.check.interrupts import Interrupts
 from migration.check.workers import SchedulerUnreachable
 from migration.report import notes
 from migration.report.check_cmd import add_bound_arguments, bound_of, bound_type, database_of, local_cores
@@ -107,7 +104,7 @@ class _Checked:
     """A reporter that also stops the run between two checks once a signal came (even a swallowed one)."""
 
     inner: Reporter
-    interrupts: _Interrupts
+    interrupts: Interrupts
 
     def start(self, designs: Sequence[str], per_design: int) -> None:
         self.inner.start(designs, per_design)
@@ -118,42 +115,6 @@ class _Checked:
 
     def stop(self) -> None:
         self.inner.stop()
-
-
-class _Interrupts:
-    """SIGINT and SIGTERM both stop the run; the flag survives a KeyboardInterrupt that Python swallowed."""
-
-    def __init__(self) -> None:
-        self.signum = 0
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signum
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.signum:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        hook = sys.unraisablehook
-
-        def unraisable(u: Any) -> None:
-            # the interrupt landed in a gc or weakref callback: Python cannot raise it there, check() does
-            if not (self.signum and u.exc_type is KeyboardInterrupt):
-                hook(u)
-
-        sys.unraisablehook = unraisable
-        try:
-            yield
-        finally:
-            sys.unraisablehook = hook
-            for sig, h in old.items():
-                signal.signal(sig, h)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -358,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
 
     tty = stdout.isatty()
     reporter: Reporter = RichReporter(stdout) if tty else PlainReporter(stdout)
-    stop = _Interrupts()
+    stop = Interrupts()
     try:
         with stop.installed():
             matrix = run_matrix(
@@ -382,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
             stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
-        return 128 + (stop.signum or signal.SIGINT)
+        return stop.status
     except SchedulerUnreachable as exc:
         print(f"qomsim decide: {exc}; nothing written", file=sys.stderr)
         return 2

@@ -30,15 +30,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from types import FrameType
 
+from migration.check import interrupts
 from qom.errors import escape_text
 
 __all__ = [
@@ -149,22 +147,9 @@ def read_manifest(out: Path) -> tuple[dict[str, str], list[str]]:
     return good, sorted(bad)
 
 
-@contextlib.contextmanager
-def _signals_held(report: WriteReport) -> Iterator[None]:
+def _signals_held(report: WriteReport) -> contextlib.AbstractContextManager[None]:
     """Hold SIGINT and SIGTERM back while the new set is built and swapped in; record that one came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        report.interrupted = True
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+    return interrupts.routed(lambda _signum: setattr(report, "interrupted", True))
 
 
 def _exchange(a: Path, b: Path) -> bool:
