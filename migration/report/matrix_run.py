@@ -28,7 +28,6 @@ class CheckFn(Protocol):
         *,
         seed: int,
         exhaustive: bool,
-        deadline_s: float | None,
         scenarios: Sequence[str] | None,
     ) -> CellResult:
         """:return: the cell's result."""
@@ -117,15 +116,13 @@ def run_matrix(
     try:
         for d in designs:
             for p in properties:
-                remaining = None if deadline is None else deadline - clock()
-                if remaining is not None and remaining <= 0:
+                if deadline is not None and deadline - clock() <= 0:
                     raise _BudgetSpent
                 c = check(
                     d,
                     p,
                     seed=seed,
                     exhaustive=exhaustive,
-                    deadline_s=remaining,
                     scenarios=None if all_scenarios else tuple(scenarios),
                 )
                 cells[(d, p)] = c
@@ -161,7 +158,7 @@ def run_matrix(
     wider = functools.partial(check, seed=seed, exhaustive=exhaustive,
                               scenarios=None if all_scenarios else tuple(scenarios))
     return confirm_chosen(matrix, Bound.of(bound).union(confirm), chosen,
-                          lambda d, p, bnd: wider(d, p, bound=bnd, deadline_s=None),
+                          lambda d, p, bnd: wider(d, p, bound=bnd),
                           deadline=deadline, clock=clock, say=say)
 
 
