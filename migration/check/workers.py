@@ -10,7 +10,8 @@ they are the same, byte for byte, whatever the worker count.
 On a cluster the tasks start largest first (:func:`schedule_order`): the task that runs
 every program from ``object_init`` on holds about three quarters of a design's work, and
 started last it would leave one core idle while the other finishes it.  The embedded
-``LocalCluster`` runs with Dask's monitoring made quiet (:data:`QUIET_CLUSTER`).
+``LocalCluster`` runs with Dask's monitoring made quiet (:data:`QUIET_CLUSTER`), on 127.0.0.1 and ports
+the system chooses, with no dashboard (:data:`LOCAL_CLUSTER`): nothing of Dask reaches stderr.
 
 Results are cached per (design, bound): ``qomsim decide`` explores every design once and
 every property's cell reads the same exploration.
@@ -32,8 +33,8 @@ from migration.check.bounded import Bound, Bounded, Task, count_programs, gramma
 from migration.model.designs import Design
 
 __all__ = [
-    "CONNECT_TIMEOUT", "QUIET_CLUSTER", "SPLIT_DEPTH", "RunStats", "SchedulerUnreachable", "bounded_result",
-    "cached", "explore_designs", "schedule_order",
+    "CONNECT_TIMEOUT", "LOCAL_CLUSTER", "QUIET_CLUSTER", "SPLIT_DEPTH", "RunStats", "SchedulerUnreachable",
+    "bounded_result", "cached", "explore_designs", "schedule_order",
 ]
 
 #: program choices a task's prefix fixes (1: a task per first event; each keeps most of the state sharing)
@@ -51,6 +52,22 @@ QUIET_CLUSTER: dict[str, object] = {
     "distributed.admin.tick.interval": "1s",  # the event loop's blocked-loop watchdog (20 ms)
     "distributed.admin.system-monitor.interval": "5s",  # CPU/memory samples for the dashboard (500 ms)
     "distributed.worker.memory.monitor-interval": "1s",  # the memory limit still holds, checked each second
+    # Dask's scheduler and workers always open an HTTP server; these leave it no route (no dashboard, no
+    # Prometheus page), and LOCAL_CLUSTER puts it on an ephemeral loopback port
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
+}
+
+#: the embedded cluster's addresses: everything on 127.0.0.1, every port chosen by the system.  Dask binds
+#: the scheduler's HTTP server to 8787 when ``dashboard_address`` is ``None`` (and warns on stderr when
+#: another Dask or Jupyter holds that port), so it is given port 0 with the dashboard turned off instead.
+LOCAL_CLUSTER: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "scheduler_port": 0,
+    "dashboard_address": "127.0.0.1:0",
+    "scheduler_kwargs": {"dashboard": False},
+    "worker_dashboard_address": None,
+    "silence_logs": logging.ERROR,
 }
 
 _CACHE: dict[tuple[Design, Bound, bool], Bounded] = {}
@@ -201,8 +218,7 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
             with interrupts.deferred():  # a cluster half started cannot be closed: let it start first
                 stack.enter_context(dask.config.set(QUIET_CLUSTER))
                 cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                    silence_logs=logging.ERROR))
+                    n_workers=workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER))
                 client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
             t1 = time.perf_counter()
             timed = _gather(client, tasks)
