@@ -122,21 +122,39 @@ def test_another_process_and_hash_seed_give_the_golden_bytes(in_tmp: Path) -> No
     assert _tree(in_tmp / "decisions") == _tree(GOLDEN)
 
 
-def _note_cells(note: str) -> dict[tuple[str, str], tuple[str, str, str]]:
-    """Parse the evidence table of a note: (design, property) -> (verdict, outcome, evidence)."""
-    lines = note.split("The evidence, cell by cell", 1)[1].split("\n\n", 2)[1].splitlines()
-    header = [h.strip() for h in lines[0].strip("|").split("|")]
+def _note_cells(note: str, notes_dir: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
+    """Parse the evidence tables of a note: (design, property) -> (verdict, outcome, evidence).
+
+    A cell says ``holds``, ``holds, sampled`` or ``[FAULT][n]``; the numbered properties are listed under
+    Decision Drivers, a row's bound (bounded evidence) in the footnote, a fault's evidence on its trace page.
+    """
+    numbered = dict(re.findall(r"^\* (P\d+) `([^`]+)`", note, flags=re.M))
+    refs = dict(re.findall(r"^\[(\d+)\]: (\S+)$", note, flags=re.M))
+    section = note.split("The evidence, cell by cell", 1)[1].split("### Consequences", 1)[0]
+    bounded = "Bound `" in section
     cells: dict[tuple[str, str], tuple[str, str, str]] = {}
-    for row in lines[2:]:
-        parts = [p.strip() for p in row.strip("|").split("|")]
-        design = parts[0].strip("`")
-        for prop, text in zip(header[1:], parts[1:], strict=True):
-            m = re.match(r"(\*\*fails\*\* (\w+)|holds) \((exhaustive|sampled|bounded|every program of up "
-                         r"to [^:]*, every schedule: \d+ programs, \d+ states)(, bound [\d/+]+)?\)", text)
+    header: list[str] = []
+    for line in section.splitlines():
+        if not line.startswith("|") or line.startswith("| ---"):
+            continue
+        parts = [p.strip() for p in line.strip("|").split("|")]
+        if parts[0] == "option":
+            header = [numbered[h] for h in parts[1:]]
+            continue
+        design = parts[0].split("`")[1]
+        for prop, text in zip(header, parts[1:], strict=True):
+            if text in ("holds", "holds, sampled"):
+                evidence = "sampled" if text.endswith("sampled") else "bounded" if bounded else "exhaustive"
+                cells[(design, prop)] = ("holds", "OK", evidence)
+                continue
+            m = re.fullmatch(r"\[(\w+)\]\[(\d+)\]", text)
             assert m is not None, text
-            verdict = "holds" if m.group(1) == "holds" else "fails"
-            evidence = "bounded" if m.group(3).startswith("every program") else m.group(3)
-            cells[(design, prop)] = (verdict, m.group(2) or "OK", evidence)
+            page = (notes_dir / refs[m.group(2)]).read_text(encoding="utf-8")
+            how = re.search(r"^\* Evidence: found by (\w+)", page, flags=re.M)
+            assert how is not None, page
+            kinds = {"enumerating": "exhaustive", "exploring": "bounded", "Hypothesis": "sampled"}
+            evidence = kinds[how.group(1)]
+            cells[(design, prop)] = ("fails", m.group(1), evidence)
     return cells
 
 
@@ -148,7 +166,7 @@ def test_json_notes_and_qomsim_check_agree_cell_by_cell(
     assert matrix["seed"] == 1 and matrix["date"] == DATE and matrix["complete"] is True
     assert (matrix["bound_spec"], matrix["confirm_spec"]) == ("1", "1+2/0")
     note = (in_tmp / "decisions" / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
-    in_note = _note_cells(note)
+    in_note = _note_cells(note, in_tmp / "decisions")
     n = 0
     for design in DESIGNS.split(","):
         entry = matrix["designs"][design]
