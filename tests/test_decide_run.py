@@ -274,7 +274,7 @@ def test_a_spent_budget_reports_unreached_cells_and_writes_no_note(
     assert matrix["designs"]["qemu-9.1"]["properties"] == {}
     assert matrix["designs"]["qemu-9.1"]["not_reached"]["properties"] == PROPS.split(",")
     # the summary shows the cells as not reached, never guessed
-    assert re.search(r"^qemu-9\.1 +- +-$", out, re.M)
+    assert "\nqemu-9.1:\n  -      P1 P2\n" in out
 
 
 def test_budget_cuts_between_cells(in_tmp: Path) -> None:
@@ -300,9 +300,9 @@ def test_plain_progress_and_summary_when_not_a_terminal(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"decide: 2 designs, {2 * (2 + len(SCENS.split(',')))} checks"
     assert re.fullmatch(
-        r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) [EBS] \(holds \d+, .*\)", out[1]
+        r"\[1/\d+\] qemu-9\.1 no-use-after-free: (holds|fails \w+) \(holds \d+, .*\)", out[1]
     )
-    assert re.search(r"^design +no-use-after-free +no-null-deref$", "\n".join(out), re.M)
+    assert "P1=no-use-after-free P2=no-null-deref" in out
     written = len(_tree(GOLDEN)) - 1  # every golden file but the manifest
     assert out[-3] == f"notes in decisions: {written} written, 0 unchanged, 0 removed"
     assert re.fullmatch(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -347,7 +348,7 @@ def run(args: argparse.Namespace) -> int:
     except SchedulerUnreachable as exc:
         print(f"qomsim decide: {exc}; nothing written", file=sys.stderr)
         return 2
-    print_summary(matrix, stdout, tty)
+    print_summary(matrix, stdout, shutil.get_terminal_size().columns if tty else 80)
     if args.json is not None:
         text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"
         try:
