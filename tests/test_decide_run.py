@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_decide_links import broken_links
+from test_terminal import without_progress
 
 from migration.check import cell as check
 from migration.report import decide
@@ -405,3 +407,32 @@ def test_no_exhaustive_rests_every_verdict_on_sampling(in_tmp: Path) -> None:
         "--scenarios S1-helper-after-idle-shutdown --no-exhaustive\n"
     ) in note
     assert "status: proposed" in note  # sampled evidence never makes a decision `accepted`
+
+
+def test_an_interrupt_while_confirming_keeps_the_finished_matrix_marked_not_confirmed(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from migration.check import workers
+    from migration.check.bounded import Bound
+
+    real = workers.explore_designs
+
+    def stopped_at_the_larger_bound(designs: Any, bound: Any, **kwargs: Any) -> Any:
+        if Bound.of(bound) != Bound.parse("1"):
+            raise KeyboardInterrupt  # as Ctrl-C does, while the chosen option is explored again
+        return real(designs, bound, **kwargs)
+
+    monkeypatch.setattr(workers, "explore_designs", stopped_at_the_larger_bound)
+    capsys.readouterr()
+    assert _decide(in_tmp, "--json", "m.json") == 130
+    err = without_progress(capsys.readouterr().err)
+    assert err == ("qomsim decide: interrupted while exploring the chosen options again at 1+2/0; wrote the "
+                   "notes of the finished matrix (every row at bound 1), marked as not confirmed\n")
+    note = (in_tmp / "decisions" / "0001-migration-object-lifetime.md").read_text(encoding="utf-8")
+    assert ("**Not confirmed**: the run was interrupted while it explored the chosen options again at "
+            "`1+2/0` (`--confirm`), so every row rests on `1`") in note
+    assert "(`1+2/0`)" not in note  # no row rests on the larger bound: one set, never a mix
+    assert "**Not confirmed**" in (in_tmp / "decisions" / "README.md").read_text(encoding="utf-8")
+    data = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
+    assert (data["confirm_interrupted"], data["confirmed"], data["complete"]) == (True, [], True)
+    assert broken_links(in_tmp / "decisions") == []

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 
 from migration.check.cell import PROPERTIES
+from migration.check.workers import Progress
 from migration.model.outcomes import Fault, Outcome
 from migration.model.results import CellResult, Counterexample
 from migration.report import notes
 from migration.report.check_cmd import terminal_lines
 from migration.report.decide import all_designs
+from migration.report.progress import LongStep
 from migration.report.summary import LEGEND, summary_lines
+
+#: a progress line of a long step (written when a step outlasts 10 s, so a test on stderr leaves them out)
+PROGRESS_LINE = re.compile(r"^(decide|check): (exploring|checking) .*\d+ (s|min \d+ s|h \d+ min) elapsed"
+                           r"(, about .* left)?$")
+
+
+def without_progress(text: str) -> str:
+    """:return: ``text`` without the progress lines of long steps."""
+    lines = text.splitlines(keepends=True)
+    return "".join(line for line in lines if not PROGRESS_LINE.match(line.rstrip("\n")))
+
 
 #: the longest outcome name: the widest a failing cell can be
 LONGEST = max(Outcome, key=lambda o: len(o.name))
@@ -68,3 +83,89 @@ def test_check_at_80_columns_keeps_every_property_name_whole() -> None:
     assert f"  introspection-works: fails with {LONGEST.name} in" in lines
     assert f"  introspection-pure: fails with {LONGEST.name} in" in lines
     assert "  no-deadlock: holds (every program of the bound)" in lines
+
+
+# ---------------------------------------------------------------------------------------------------------
+# progress of a long step
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_long_step_writes_a_plain_line_every_10_s_when_stderr_is_not_a_terminal() -> None:
+    clock, out = _Clock(), io.StringIO()
+    with LongStep(out, "decide: exploring 2 designs at bound 2", tty=False, clock=clock, timer=False) as step:
+        step.update(Progress(designs=2, bound="2", tasks=14))
+        for t in (1.0, 9.9):
+            clock.t = 100 + t
+            step.tick()
+        assert out.getvalue() == ""  # nothing before 10 s
+        clock.t = 110.0
+        step.update(Progress(2, "2", 14, tasks_done=3, runs=12_000, states=5_000, share_done=0.25))
+        step.tick()
+        clock.t = 115.0
+        step.tick()  # not yet due
+        clock.t = 120.0
+        step.update(Progress(2, "2", 14, tasks_done=7, runs=30_000, states=10_000, share_done=0.5))
+        step.tick()
+    assert out.getvalue().splitlines() == [
+        "decide: exploring 2 designs at bound 2, 3/14 tasks, 12,000 runs, 5,000 states, 500 states/s, "
+        "10 s elapsed, about 30 s left",
+        "decide: exploring 2 designs at bound 2, 7/14 tasks, 30,000 runs, 10,000 states, 500 states/s, "
+        "20 s elapsed, about 20 s left",
+    ]
+
+
+def test_a_long_step_redraws_one_line_on_a_terminal_after_2_s_and_ends_it() -> None:
+    clock, out = _Clock(), io.StringIO()
+    step = LongStep(out, "check: exploring qemu-9.1 at bound 2", tty=True, clock=clock, timer=False)
+    clock.t = 101.0
+    step.tick()
+    assert out.getvalue() == ""  # a short step shows nothing
+    clock.t = 102.5
+    step.tick()  # nothing reported yet: the elapsed time still moves, so it never looks frozen
+    clock.t = 185.0
+    step.update(Progress(1, "2", 7, tasks_done=1, runs=900, states=850, share_done=0.8))
+    step.tick()
+    step.close()
+    step.tick()  # closed: nothing more
+    assert out.getvalue() == (
+        "\rcheck: exploring qemu-9.1 at bound 2, 2 s elapsed\x1b[K"
+        "\rcheck: exploring qemu-9.1 at bound 2, 1/7 tasks, 900 runs, 850 states, 10 states/s, "
+        "1 min 25 s elapsed, about 21 s left\x1b[K\n")
+
+
+def test_the_exploration_reports_every_run_and_every_task() -> None:
+    from migration.check import workers
+    from migration.check.bounded import split
+    from migration.check.registry import resolve
+
+    workers._CACHE.clear()
+    seen: list[tuple[int, int, int]] = []
+    shares: list[float | None] = []
+
+    def heard(p: Progress) -> None:
+        seen.append((p.tasks_done, p.runs, p.states))
+        shares.append(p.share_done)
+
+    got = workers.explore_designs([resolve("qemu-9.1")], 1, progress=heard)
+    tasks = len(split(1, workers.SPLIT_DEPTH))
+    assert seen[-1] == (tasks, got["qemu-9.1"].runs, got["qemu-9.1"].states)
+    assert [r for _t, r, _s in seen] == sorted(r for _t, r, _s in seen)  # runs only grow
+    assert len(seen) == got["qemu-9.1"].runs + tasks  # each run as it starts, each task as it ends
+    assert shares[-1] == 1.0
+    # the task that starts at object_init holds most programs: while it is left, no time is guessed
+    assert None in shares
+
+
+def test_progress_lines_are_told_apart_from_everything_else() -> None:
+    text = ("decide: exploring 2 designs at bound 1, 20/20 tasks, 8,974 runs, 12,341 states, 1,228 states/s, "
+            "10 s elapsed\nqomsim decide: interrupted\ncheck: exploring qemu-9.1 at bound 2, 1 min 13 s "
+            "elapsed, about 5 min 26 s left\ndecide: checking the model's withdrawn proposals, 1 h 02 min "
+            "elapsed\n")
+    assert without_progress(text) == "qomsim decide: interrupted\n"

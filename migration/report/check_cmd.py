@@ -26,8 +26,9 @@ from typing import Any
 from migration.check.bounded import BOUND_FORMS, COVERING_BOUND, DEFAULT_BOUND, Bound
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
 from migration.check.registry import design_ids, source_of
-from migration.check.workers import SchedulerUnreachable
+from migration.check.workers import SchedulerUnreachable, explore_designs
 from migration.model.scenarios import SCENARIOS
+from migration.report.progress import LongStep
 
 __all__ = [
     "HELP", "add_arguments", "add_bound_arguments", "bound_of", "bound_type", "database_of", "format_plain",
@@ -208,6 +209,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     props = args.property or list(PROPERTIES)
     try:
+        bound = bound_of(args)
+        if bound is not None:  # the long step, with its progress on stderr; the cells then read its result
+            with LongStep(sys.stderr, f"check: exploring {design.name} at bound {bound}",
+                          tty=sys.stderr.isatty()) as step:
+                explore_designs([design], bound, workers=args.workers, scheduler=args.scheduler, por=args.por,
+                                progress=step.update)
         cells = [
             check_cell(design, p, seed=args.seed, exhaustive=True,
                        max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,

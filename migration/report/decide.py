@@ -55,7 +55,7 @@ from migration.report.matrix_run import (
     run_matrix,
 )
 from migration.report.outdir import MANIFEST, WriteReport, atomic_write, out_display, out_problem, write_files
-from migration.report.progress import PlainReporter, Reporter, RichReporter
+from migration.report.progress import LongStep, PlainReporter, Reporter, RichReporter
 from migration.report.summary import print_summary, summary_lines
 from qom.errors import escape_text
 
@@ -248,7 +248,13 @@ def _withdrawn() -> dict[str, str]:
         bounded search behind it takes about a minute)."""
     from migration.check.search import withdrawn_proposals
 
-    return withdrawn_proposals()
+    with _long_step("decide: checking the model's withdrawn proposals"):
+        return withdrawn_proposals()
+
+
+def _long_step(title: str) -> LongStep:
+    """:return: the progress display of a long step, on stderr."""
+    return LongStep(sys.stderr, title, tty=sys.stderr.isatty())
 
 
 def _select(kind: str, option: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
@@ -340,8 +346,10 @@ def run(args: argparse.Namespace) -> int:
                 confirm=args.confirm,
                 chosen=chosen_options,
                 say=lambda line: print(line, file=stdout, flush=True),
+                step=_long_step,
             )
-            stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
+            if not matrix.confirm_interrupted:
+                stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) counts
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
         return stop.status
@@ -364,19 +372,23 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
-    files = notes.render_all(
-        matrix,
-        date=date,
-        template=template,
-        out_display=out_display(args.out),
-        diffs=diffs,
-        summaries=_summaries(known),
-        property_texts=_property_texts(),
-        qmp_visible=_qmp_visible(known),
-        withdrawn=_withdrawn() if args.designs is None else None,
-    )
     try:
-        report = write_files(args.out, files, force=args.force)
+        with stop.installed():
+            files = notes.render_all(
+                matrix,
+                date=date,
+                template=template,
+                out_display=out_display(args.out),
+                diffs=diffs,
+                summaries=_summaries(known),
+                property_texts=_property_texts(),
+                qmp_visible=_qmp_visible(known),
+                withdrawn=_withdrawn() if args.designs is None else None,
+            )
+            report = write_files(args.out, files, force=args.force)
+    except KeyboardInterrupt:
+        print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
+        return stop.status
     except OSError as exc:
         reason = exc.strerror or str(exc)
         print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {reason}", file=sys.stderr)
@@ -396,6 +408,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if report.interrupted:
         print("qomsim decide: interrupted while writing; the new set was swapped in first", file=sys.stderr)
+    if matrix.confirm_interrupted:
+        print("qomsim decide: interrupted while exploring the chosen options again at "
+              f"{matrix.confirm_spec}; wrote the notes of the finished matrix (every row at bound "
+              f"{matrix.bound_spec}), marked as not confirmed", file=sys.stderr)
+        return stop.status
     for rel in report.kept:
         print(
             f"qomsim decide: kept {_shown(args.out / rel)}: edited by hand since qomsim wrote it "

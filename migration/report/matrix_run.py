@@ -3,19 +3,23 @@ options explored again at a larger bound (``qomsim decide --confirm``)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from migration.check.bounded import Bound
+from migration.check.workers import ProgressFn
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
-from migration.report.progress import Reporter
+from migration.report.progress import LongStep, Reporter
 from migration.report.summary import cell_brief
 
-__all__ = ["BoundedCheckFn", "CheckFn", "ScenarioFn", "confirm_chosen", "design_diffs", "run_matrix"]
+__all__ = [
+    "BoundedCheckFn", "CheckFn", "ScenarioFn", "StepFn", "confirm_chosen", "design_diffs", "run_matrix",
+]
 
 
 class CheckFn(Protocol):
@@ -33,6 +37,9 @@ class CheckFn(Protocol):
         """:return: the cell's result."""
         ...
 
+
+#: makes the display of a long step's progress, given its title
+StepFn = Callable[[str], LongStep]
 
 #: replays one scenario on one design: ``(design, scenario) -> outcome``
 ScenarioFn = Callable[[str, str], ScenarioOutcomes]
@@ -63,6 +70,7 @@ def run_matrix(
     confirm: Bound | None = None,
     chosen: Callable[[notes.Matrix], Sequence[str]] | None = None,
     say: Callable[[str], None] | None = None,
+    step: StepFn | None = None,
 ) -> notes.Matrix:
     """Decide every cell and replay every scenario, design by design.
 
@@ -90,8 +98,10 @@ def run_matrix(
         bound joined with ``bound`` (:func:`confirm_chosen`).
     :param chosen: the options the notes would choose from a matrix (one per question).
     :param say: receives a line before and after each of those explorations (they can take minutes).
-    :return: the matrix (``.complete`` is False when the budget ran out).
-    :raise KeyboardInterrupt: when interrupted; nothing has been written.
+    :param step: shows a long exploration's progress, given its title (``None``: nothing shown).
+    :return: the matrix (``.complete`` is False when the budget ran out; ``.confirm_interrupted`` is True
+        when a signal stopped the confirmation: the matrix is then the one at the run's bound).
+    :raise KeyboardInterrupt: when interrupted before the matrix was complete.
     """
     deadline = None if budget_s is None else clock() + budget_s
     bound = bound if exhaustive else None  # sampling only: no enumeration of any kind
@@ -103,8 +113,10 @@ def run_matrix(
             if bound is not None and (deadline is None or deadline - clock() > 0):
                 from migration.check.workers import explore_designs
 
-                explore_designs([model.resolve_design(d) for d in designs], bound, workers=workers,
-                                scheduler=scheduler, por=por)
+                title = f"decide: exploring {len(designs)} designs at bound {Bound.of(bound)}"
+                with _shown(step, title) as show:
+                    explore_designs([model.resolve_design(d) for d in designs], bound, workers=workers,
+                                    scheduler=scheduler, por=por, progress=show)
             check = functools.partial(model.check_cell, bound=bound, workers=workers, scheduler=scheduler,
                                       database=database, por=por)
         scenario = scenario or model.scenario_outcomes
@@ -157,9 +169,31 @@ def run_matrix(
         return matrix
     wider = functools.partial(check, seed=seed, exhaustive=exhaustive,
                               scenarios=None if all_scenarios else tuple(scenarios))
-    return confirm_chosen(matrix, Bound.of(bound).union(confirm), chosen,
-                          lambda d, p, bnd: wider(d, p, bound=bnd),
-                          deadline=deadline, clock=clock, say=say)
+
+    def explore(d: str, bnd: Bound) -> None:
+        from migration.check import cell as model
+        from migration.check.workers import explore_designs
+
+        with _shown(step, f"decide: exploring {d} again at {bnd}") as show:
+            explore_designs([model.resolve_design(d)], bnd, workers=workers, scheduler=scheduler, por=por,
+                            progress=show)
+
+    larger = Bound.of(bound).union(confirm)
+    try:
+        return confirm_chosen(matrix, larger, chosen, lambda d, p, bnd: wider(d, p, bound=bnd),
+                              deadline=deadline, clock=clock, say=say, explore=explore)
+    except KeyboardInterrupt:  # the matrix at the run's bound is finished: keep it, marked as not confirmed
+        return dataclasses.replace(matrix, confirm_spec=str(larger), confirm_interrupted=True)
+
+
+@contextlib.contextmanager
+def _shown(step: StepFn | None, title: str) -> Iterator[ProgressFn | None]:
+    """:return: the progress callback of ``step``'s display for ``title`` (``None`` without one)."""
+    if step is None:
+        yield None
+        return
+    with step(title) as shown:
+        yield shown.update
 
 
 #: decides one cell at a bound: ``(design, property, bound) -> result``
@@ -175,6 +209,7 @@ def confirm_chosen(
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     say: Callable[[str], None] | None = None,
+    explore: Callable[[str, Bound], None] | None = None,
 ) -> notes.Matrix:
     """Explore the options the notes choose again at a larger bound, until every chosen option was.
 
@@ -193,6 +228,7 @@ def confirm_chosen(
         matrix comes back with ``confirm_pending`` set.
     :param clock: a monotonic clock.
     :param say: receives a line before and after each exploration.
+    :param explore: explores one option at ``bound`` before its cells are checked (with progress shown).
     :return: the matrix, with ``confirm_spec`` and ``confirmed`` set.
     """
     cells = dict(matrix.cells)
@@ -210,6 +246,8 @@ def confirm_chosen(
                 say(f"decide: exploring {d}, a chosen option, again at {spec} ({bound.every()})")
             start = clock()
             before = [p for p in matrix.properties if cells[d, p].verdict == "holds"]
+            if explore is not None:
+                explore(d, bound)
             for p in matrix.properties:
                 cells[d, p] = check(d, p, bound)
             now_fail = [p for p in before if cells[d, p].verdict == "fails"]

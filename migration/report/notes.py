@@ -334,7 +334,11 @@ def render_note(
                 f"{len(props)} properties in all ({fail_list})"
             )
         outcome = f'Chosen option: "{d}", because {because}.'
-        if d in matrix.confirmed and matrix.confirm_spec is not None:
+        if matrix.confirm_interrupted:
+            outcome += (f" **Not confirmed**: the run was interrupted while it explored the chosen options "
+                        f"again at `{matrix.confirm_spec}` (`--confirm`), so every row rests on "
+                        f"`{_matrix_bound(matrix)}`; re-run the command under Confirmation to confirm it.")
+        elif d in matrix.confirmed and matrix.confirm_spec is not None:
             larger = Bound.parse(matrix.confirm_spec)
             outcome += (f" Its row rests on the larger bound `{larger}`, {larger.every()}; the others on "
                         f"`{_matrix_bound(matrix)}` (see the end of this note).")
@@ -604,7 +608,11 @@ def render_index(
     return (
         "# Decision notes\n\n"
         f"Written by `qomsim decide` on {date} (seed {matrix.seed}); every verdict in them comes from the "
-        "run that wrote them. Each failing cell links to a page in `evidence/` with its counterexample: the "
+        "run that wrote them."
+        + (f" **Not confirmed**: the run was interrupted while it explored the chosen options again at "
+           f"`{matrix.confirm_spec}`; every verdict rests on `{_matrix_bound(matrix)}`."
+           if matrix.confirm_interrupted else "")
+        + " Each failing cell links to a page in `evidence/` with its counterexample: the "
         "program, the schedule, the trace step by step, a sequence diagram and the `qomsim replay` command "
         "that re-runs the saved file.\n\n"
         + table(["note", "question", "status", "chosen option"], rows)
