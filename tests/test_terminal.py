@@ -13,7 +13,7 @@ from migration.model.results import CellResult, Counterexample
 from migration.report import notes
 from migration.report.check_cmd import terminal_lines
 from migration.report.decide import all_designs
-from migration.report.progress import LongStep
+from migration.report.progress import LongStep, RichReporter
 from migration.report.summary import LEGEND, summary_lines
 
 #: a progress line of a long step (written when a step outlasts 10 s, so a test on stderr leaves them out)
@@ -169,3 +169,17 @@ def test_progress_lines_are_told_apart_from_everything_else() -> None:
             "elapsed, about 5 min 26 s left\ndecide: checking the model's withdrawn proposals, 1 h 02 min "
             "elapsed\n")
     assert without_progress(text) == "qomsim decide: interrupted\n"
+
+
+def test_the_live_display_keeps_every_design_name_whole_at_80_columns() -> None:
+    out = io.StringIO()  # rich draws a file that is not a terminal 80 columns wide
+    r = RichReporter(out)
+    designs = list(all_designs())
+    r.start(designs, 30)
+    r.done("qemu-9.1", "introspection-works", "fails INTROSPECTION_REFUSED", "fails")
+    r.stop()
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    width = max(map(len, designs)) + 2
+    assert [line[:width].rstrip() for line in lines] == ["all designs", *designs]
+    assert lines[0][width:].split()[:2] == [f"1/{30 * len(designs)}", "0:00:00"]

@@ -203,27 +203,43 @@ class RichReporter:
     """
 
     def __init__(self, stream: TextIO) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
+        self.stream = stream
         self.counts = _Counts()
-        self.progress = Progress(
-            TextColumn("{task.description:<28}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=Console(file=stream),
-            transient=False,
-        )
         self.tasks: dict[str, Any] = {}
         self.count_task: Any = None
+        self.progress: Any = None
 
     def start(self, designs: Sequence[str], per_design: int) -> None:
         """See :meth:`Reporter.start`."""
-        self.progress.start()
-        self.count_task = self.progress.add_task(
-            "all designs", total=len(designs) * per_design, last=str(self.counts)
+        from rich.console import Console
+        from rich.progress import (
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
+        from rich.table import Column
+
+        total = len(designs) * per_design
+        names = max(len(d) for d in ["all designs", *designs])
+        counts = len(f"{total}/{total}")
+
+        def fixed(width: int) -> Column:
+            return Column(no_wrap=True, min_width=width)
+
+        # every name whole; the last result is what gives way (an ellipsis) on a narrow terminal
+        self.progress = Progress(
+            TextColumn("{task.description}", table_column=fixed(names)),
+            MofNCompleteColumn(table_column=fixed(counts)),
+            TimeElapsedColumn(table_column=fixed(7)),
+            TimeRemainingColumn(table_column=fixed(7)),
+            TextColumn("{task.fields[last]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+            console=Console(file=self.stream),
+            transient=False,
+        )
+        self.progress.start()
+        self.count_task = self.progress.add_task("all designs", total=total, last=str(self.counts))
         for d in designs:
             self.tasks[d] = self.progress.add_task(d, total=per_design, last="")
 
@@ -235,4 +251,5 @@ class RichReporter:
 
     def stop(self) -> None:
         """Stop the live display."""
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
