@@ -547,3 +547,20 @@ def test_a_confirmed_note_says_which_row_rests_on_which_bound() -> None:
     assert "qomsim check --design qemu-10.0 --seed 3 --property no-use-after-free --property no-deadlock " \
            "--bound 2+10/0\n" in text
     assert got.to_json()["confirmed"] == ["qemu-10.0"] and got.to_json()["confirm_spec"] == "2+10/0"
+
+
+def test_an_unchanged_note_keeps_its_date_and_a_changed_one_is_dated_today(tmp_path: Path) -> None:
+    def render(*, date: str, b: str = "B") -> dict[str, str]:
+        return {"0001-a.md": f"---\ndate: {date}\n---\nA\n", "0002-b.md": f"---\ndate: {date}\n---\n{b}\n",
+                "README.md": f"Written on {date}\n", "evidence/x.md": "no date\n"}
+
+    for rel, text in render(date="2026-01-01").items():
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    assert decide.dated_as_before(tmp_path, "2030-12-31", render) == render(date="2026-01-01")
+    changed = decide.dated_as_before(tmp_path, "2030-12-31", lambda date: render(date=date, b="B2"))
+    assert changed == {"0001-a.md": "---\ndate: 2026-01-01\n---\nA\n",
+                       "0002-b.md": "---\ndate: 2030-12-31\n---\nB2\n",
+                       "README.md": "Written on 2030-12-31\n", "evidence/x.md": "no date\n"}
+    empty = tmp_path / "none"
+    assert decide.dated_as_before(empty, "2030-12-31", render) == render(date="2030-12-31")

@@ -436,3 +436,23 @@ def test_an_interrupt_while_confirming_keeps_the_finished_matrix_marked_not_conf
     data = json.loads((in_tmp / "m.json").read_text(encoding="utf-8"))
     assert (data["confirm_interrupted"], data["confirmed"], data["complete"]) == (True, [], True)
     assert broken_links(in_tmp / "decisions") == []
+
+
+def test_a_rerun_without_date_on_the_same_results_changes_no_file(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the first command of the README on a fresh clone: `git status` must stay clean
+    args = [a for a in ARGS if a not in ("--date", DATE)]
+    assert cli.main([*args, "--date", "2026-01-01", "--out", "decisions"]) == 0
+    before = _tree(in_tmp / "decisions")
+    monkeypatch.setattr(decide, "_today", lambda: "2030-12-31")
+    capsys.readouterr()
+    assert cli.main([*args, "--out", "decisions"]) == 0
+    assert f"notes in decisions: 0 written, {len(before) - 1} unchanged, 0 removed" in capsys.readouterr().out
+    assert _tree(in_tmp / "decisions") == before
+    # a note whose content changes is dated today; the others keep their date
+    assert cli.main([*args, "--out", "decisions", "--scenarios", "S1-helper-after-idle-shutdown"]) == 0
+    after = _tree(in_tmp / "decisions")
+    assert b"date: 2030-12-31\n" in after["0001-migration-object-lifetime.md"]
+    assert b"on 2030-12-31 (seed 1)" in after["README.md"]
+    assert not any(b"2026-01-01" in text for text in after.values())

@@ -32,11 +32,14 @@ listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import functools
 import json
+import re
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,6 +78,7 @@ __all__ = [
     "add_arguments",
     "all_designs",
     "confirm_chosen",
+    "dated_as_before",
     "design_diffs",
     "out_display",
     "run",
@@ -172,7 +176,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_date,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the date written into the notes (default: today)",
+        help="the date written into the notes (default: a note whose content is unchanged keeps the date "
+        "it has in --out, so a re-run on the same results changes no file; any other note gets today's)",
     )
     parser.add_argument(
         "--out",
@@ -252,6 +257,51 @@ def _withdrawn() -> dict[str, str]:
         return withdrawn_proposals()
 
 
+def _today() -> str:
+    """:return: today's date, ``YYYY-MM-DD`` (a function, so tests can fix it)."""
+    return datetime.date.today().isoformat()
+
+
+#: the notes' index, which says when they were last written
+INDEX = "README.md"
+
+#: a note's date in its front matter
+_DATE_LINE = re.compile(r"^date: (\d{4}-\d{2}-\d{2})$", re.M)
+
+
+def dated_as_before(out: Path, today: str, render: Callable[..., dict[str, str]]) -> dict[str, str]:
+    """The files of a run without ``--date``: each note that says what the note already in ``out`` says
+    keeps that note's date, so re-running ``decide`` on unchanged results changes no file (a clone stays
+    clean); a note whose content changed is dated ``today``.  MADR's date is when a decision last changed,
+    not when a tool last ran.
+
+    :param out: the notes directory.
+    :param today: today's date.
+    :param render: renders every file given ``date=``.
+    :return: ``relative path -> text``.
+    """
+    files = render(date=today)
+    dates: set[str] = set()
+    for rel in files:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if (out / rel).is_file() and not (out / rel).is_symlink():
+                dates.update(_DATE_LINE.findall((out / rel).read_text(encoding="utf-8")))
+    dated: set[str] = set()  # the files whose text holds the date
+    kept: set[str] = set()
+    for old in sorted(dates - {today}):
+        for rel, text in render(date=old).items():
+            if rel not in files or text == files[rel]:
+                continue
+            dated.add(rel)
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if (out / rel).read_text(encoding="utf-8") == text:
+                    files[rel] = text
+                    kept.add(rel)
+    if INDEX in kept and dated - kept - {INDEX}:  # a note changed: the index says when they were written
+        files[INDEX] = render(date=today)[INDEX]
+    return files
+
+
 def _long_step(title: str) -> LongStep:
     """:return: the progress display of a long step, on stderr."""
     return LongStep(sys.stderr, title, tty=sys.stderr.isatty())
@@ -318,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {problem}", file=sys.stderr)
         return 2
-    date = args.date or datetime.date.today().isoformat()
+    date = args.date or _today()
     diffs = design_diffs(known)
 
     def chosen_options(m: notes.Matrix) -> list[str]:
@@ -374,9 +424,9 @@ def run(args: argparse.Namespace) -> int:
         return 3
     try:
         with stop.installed():
-            files = notes.render_all(
+            render = functools.partial(
+                notes.render_all,
                 matrix,
-                date=date,
                 template=template,
                 out_display=out_display(args.out),
                 diffs=diffs,
@@ -385,6 +435,7 @@ def run(args: argparse.Namespace) -> int:
                 qmp_visible=_qmp_visible(known),
                 withdrawn=_withdrawn() if args.designs is None else None,
             )
+            files = render(date=date) if args.date else dated_as_before(args.out, date, render)
             report = write_files(args.out, files, force=args.force)
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
