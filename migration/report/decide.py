@@ -26,7 +26,13 @@ Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 
 an unknown id, ``--out`` not a writable folder, a write that failed, a ``--scheduler`` that does not
 answer: one line on stderr, nothing changed);
 3 when ``--budget`` ran out (the JSON matrix, if asked for, is still written, with the cells not reached
-listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM.
+listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM: the previous notes are intact, unless
+the signal came while the chosen options were explored again at ``--confirm``'s bound: then the matrix at
+the run's bound is finished, and its notes are written, marked as not confirmed.
+
+Progress: each check and scenario on stdout (a live display on a terminal); a step that can take minutes
+(the bounded exploration, the confirmation) shows how far it has got on stderr
+(:class:`migration.report.progress.LongStep`).
 """
 
 from __future__ import annotations
@@ -96,7 +102,8 @@ EPILOG = """exit status:
   1    a hand-edited note was kept (re-run with --force to overwrite it)
   2    an error: bad option or id, --out not a writable folder, a write failed (one line on stderr)
   3    --budget ran out before every check ran (no note written)
-  130  interrupted by SIGINT, 143 by SIGTERM (the previous notes are intact)"""
+  130  interrupted by SIGINT, 143 by SIGTERM (the previous notes are intact; while confirming, the notes
+       of the finished matrix are written, marked as not confirmed)"""
 
 #: the Hypothesis seed used when ``--seed`` is not given (fixed, so the default run is reproducible)
 DEFAULT_SEED = 0
