@@ -113,7 +113,12 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
                f"programs, {number(cell.states)} states)")
     else:
         how = f"found by Hypothesis ({number(cell.examples_sampled)} examples drawn), then shrunk"
-    scenario = code(cx.scenario) if cx.scenario else "a program drawn by Hypothesis and shrunk"
+    if cx.scenario:
+        scenario = code(cx.scenario)
+    elif cell.evidence == "bounded":
+        scenario = "none: a program of the bound, not one of the scenarios"
+    else:
+        scenario = "none: a program drawn by Hypothesis and shrunk"
     tag = _tag_of(cx.design)
     out = [
         f"# {code(cx.design)} fails {code(cx.property)}",

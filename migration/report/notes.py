@@ -350,7 +350,9 @@ def render_note(
         consequences = bullets(cons)
     outcome += (
         "\n\nThe evidence, cell by cell (every verdict below comes from the run that wrote it). "
-        f"Columns P1 to P{len(props)} are the properties numbered under Decision Drivers; a cell says "
+        + ("Column P1 is the property" if len(props) == 1 else f"Columns P1 to P{len(props)} are the "
+           "properties")
+        + " numbered under Decision Drivers; a cell says "
         "`holds`, or names the fault of its counterexample and links to its trace; `holds, sampled` rests on "
         "Hypothesis's examples only:\n\n"
     )
