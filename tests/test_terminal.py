@@ -6,6 +6,8 @@ import dataclasses
 import io
 import re
 
+import pytest
+
 from migration.check.cell import PROPERTIES
 from migration.check.workers import Progress
 from migration.model.outcomes import Fault, Outcome
@@ -130,8 +132,7 @@ def test_a_long_step_redraws_one_line_on_a_terminal_after_2_s_and_ends_it() -> N
     clock.t = 102.5
     step.tick()  # nothing reported yet: the elapsed time still moves, so it never looks frozen
     clock.t = 185.0
-    step.update(Progress(1, "2", 7, tasks_done=1, runs=900, states=850, share_done=0.8))
-    step.tick()
+    step.update(Progress(1, "2", 7, tasks_done=1, runs=900, states=850, share_done=0.8))  # draws at once
     step.close()
     step.tick()  # closed: nothing more
     assert out.getvalue() == (
@@ -183,3 +184,24 @@ def test_the_live_display_keeps_every_design_name_whole_at_80_columns() -> None:
     width = max(map(len, designs)) + 2
     assert [line[:width].rstrip() for line in lines] == ["all designs", *designs]
     assert lines[0][width:].split()[:2] == [f"1/{30 * len(designs)}", "0:00:00"]
+
+
+def test_check_shows_the_bounded_exploration_s_progress_on_stderr(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from migration.check import workers
+    from migration.check.bounded import split
+    from migration.check.registry import resolve
+    from migration.report import progress
+    from qom.cli.main import main
+
+    workers._CACHE.clear()
+    monkeypatch.setattr(progress, "QUIET_S", 0.0)  # every update is due: no waiting on a real clock
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
+    assert main(["check", "--design", "qemu-9.1", "--property", "no-deadlock", "--examples", "0", "--bound",
+                 "1", "--no-database"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    tasks = len(split(1, workers.SPLIT_DEPTH))
+    b = workers.cached(resolve("qemu-9.1"), 1)
+    assert b is not None and err and all(PROGRESS_LINE.match(line) for line in err)
+    assert err[-1].startswith(f"check: exploring qemu-9.1 at bound 1, {tasks}/{tasks} tasks, {b.runs:,} "
+                              f"runs, {b.states:,} states, ")

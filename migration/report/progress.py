@@ -74,11 +74,12 @@ class LongStep:
             self.tick()
 
     def update(self, p: Progress) -> None:
-        """Take the latest figures (cheap: called as each run starts); writing is left to :meth:`tick`.
+        """Take the latest figures (called as each run starts) and write the line if it is due.
 
         :param p: how far the step has got.
         """
         self.now = p
+        self.tick()
 
     def line(self, now: float) -> str:
         """:param now: the clock's time.
