@@ -129,8 +129,8 @@ def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault
 
 
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,
-               max_examples: int = DEFAULT_MAX_EXAMPLES, deadline_s: float | None = None,
-               scenarios: Sequence[str] | None = None, bound: int | Bound | None = None, workers: int = 1,
+               max_examples: int = DEFAULT_MAX_EXAMPLES, scenarios: Sequence[str] | None = None,
+               bound: int | Bound | None = None, workers: int = 1,
                scheduler: str | None = None, database: str | None = None, por: bool = False) -> CellResult:
     """Decide one (design, property) cell by running the model.
 
@@ -139,7 +139,6 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     :param seed: Hypothesis's seed.
     :param exhaustive: enumerate every schedule of every relevant scenario first.
     :param max_examples: Hypothesis examples after the enumeration (0: none).
-    :param deadline_s: unused bound kept for the contract (runs are bounded by steps, not time).
     :param scenarios: restrict the enumeration to these scenarios.
     :param bound: also explore every program of up to this many events (or inside this
         :class:`~migration.check.bounded.Bound`), every schedule (:mod:`migration.check.bounded`);

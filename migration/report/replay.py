@@ -18,6 +18,7 @@ Exit status: 0 reproduced, 1 not reproduced, 2 the file or the command line is u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -29,13 +30,14 @@ from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import design_from_knobs
 from migration.model.designs import Design
 from migration.model.outcomes import Fault, Outcome, TraceStep
-from migration.model.program import Program, program_from_json
+from migration.model.program import Program, program_from_json, program_to_json
 from migration.model.results import RunResult
 from migration.model.run import run_program
 from migration.model.runtime import Actor, World
+from migration.model.scenarios import SCENARIOS
 
-__all__ = ["EXIT_ERROR", "EXIT_NOT_REPRODUCED", "HELP", "ReplayError", "add_arguments", "load",
-           "reproduced", "run", "run_checked"]
+__all__ = ["EXIT_ERROR", "EXIT_NOT_REPRODUCED", "HELP", "ReplayError", "add_arguments", "failing_cells",
+           "load", "origin", "reproduced", "run", "run_checked"]
 
 #: the line ``qomsim --help`` shows
 HELP = "re-run a saved counterexample and print its trace"
@@ -171,16 +173,11 @@ def load(path: str, property_id: str | None = None) -> Counterexample:
     except RecursionError:
         raise ReplayError(f"{path}: not JSON (nested too deeply)") from None
     if isinstance(data, dict) and "cells" in data:
-        cells = data["cells"]
-        if not isinstance(cells, list):
-            raise ReplayError(f"{path}: 'cells' must be a list")
-        for i, cell in enumerate(cells):
-            if not isinstance(cell, dict):
-                raise ReplayError(f"{path}: cells[{i}] must be an object")
-            cx = cell.get("counterexample")
-            if cx is not None and (property_id is None or cell.get("property") == property_id):
+        failing = failing_cells(path, data["cells"])
+        for i, prop in failing:
+            if property_id is None or prop == property_id:
                 try:
-                    return parse_counterexample(cx)
+                    return parse_counterexample(data["cells"][i]["counterexample"])
                 except ReplayError as exc:
                     raise ReplayError(f"{path}: cells[{i}]: {exc}") from None
         raise ReplayError(f"{path}: no counterexample" + (f" for {property_id}" if property_id else ""))
@@ -188,6 +185,50 @@ def load(path: str, property_id: str | None = None) -> Counterexample:
         return parse_counterexample(data)
     except ReplayError as exc:
         raise ReplayError(f"{path}: {exc}") from None
+
+
+def failing_cells(path: str, cells: object) -> list[tuple[int, str]]:
+    """:param path: the ``check --json`` file (for messages).
+    :param cells: its ``cells``.
+    :return: ``(index, property)`` of every cell with a counterexample, in file order.
+    :raise ReplayError: when ``cells`` is not a list of objects.
+    """
+    if not isinstance(cells, list):
+        raise ReplayError(f"{path}: 'cells' must be a list")
+    out = []
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise ReplayError(f"{path}: cells[{i}] must be an object")
+        if cell.get("counterexample") is not None:
+            out.append((i, str(cell.get("property"))))
+    return out
+
+
+def _others(path: str, property_id: str | None) -> str | None:
+    """:return: for a ``check --json`` file with several failing cells replayed without ``--property``,
+        a line saying which one is replayed and how to pick another (else ``None``)."""
+    if property_id is not None:
+        return None
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError, RecursionError, ReplayError):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "cells" in data:
+            props = [p for _i, p in failing_cells(path, data["cells"])]
+            if len(props) > 1:
+                return (f"{path} holds {len(props)} counterexamples ({', '.join(props)}); replaying the "
+                        f"first, {props[0]}: pick another with --property ID")
+    return None
+
+
+def origin(cx: Counterexample) -> str:
+    """:param cx: a counterexample.
+    :return: where its program comes from: its scenario, or a program of its own."""
+    if cx.scenario:
+        return f"scenario {cx.scenario}"
+    same = [sid for sid, prog in SCENARIOS.items() if program_to_json(prog) == cx.program]
+    if same:
+        return f"the program of scenario {same[0]}"
+    return ("a program of its own (not one of the scenarios: drawn by Hypothesis, found by the bounded "
+            "exploration, or recorded live by qomsim serve --trace)")
 
 
 def design_of(cx: Counterexample) -> Design:
@@ -266,7 +307,10 @@ def run(args: argparse.Namespace) -> int:
     except ReplayError as exc:
         print(f"qomsim replay: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"design {cx.design}, property {cx.property}, scenario {cx.scenario or '(sampled program)'}")
+    others = _others(args.file, args.property)
+    if others is not None:
+        print(others)
+    print(f"design {cx.design}, property {cx.property}, {origin(cx)}")
     print("program: " + "; ".join(e["event"] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.items()
                                                              if k != "event") + ")" for e in cx.program))
     print(f"schedule: {cx.schedule}")

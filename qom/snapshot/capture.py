@@ -302,7 +302,8 @@ async def _sweep(target: QEMUTarget, raw: RawCapture, progress: _Progress,
     version = await target.execute("query-version")
     returned = version.get("return")
     raw.version = returned if isinstance(returned, dict) else {}
-    raw.argv = target.argv
+    argv = target.argv  # the binary's file name, never its path: a shared snapshot leaks no local path
+    raw.argv = [Path(argv[0]).name, *argv[1:]] if argv else []
     await _tree(target, raw)
     listed = (await target.execute("qom-list-types", {"abstract": True})).get("return")
     raw.types = [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
