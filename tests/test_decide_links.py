@@ -143,14 +143,7 @@ def test_the_widest_notes_a_full_run_can_write_keep_their_rows_under_the_limit(t
     assert broken_links(tmp_path) == []
 
 
-_OUTSIDE_FRAME = pytest.mark.xfail(
-    strict=True, reason="migration/model/sources.py maps the outside query-migrate's frame "
-    "('query_migrate_outside') to migrate_get_current; it should be qmp_query_migrate (the model's owner "
-    "changes it; then drop this mark)")
-
-
-@pytest.mark.parametrize("scenario", [pytest.param("S8-wrong-pointer:b", marks=_OUTSIDE_FRAME),
-                                      "S7-introspect-live", "S15-qmp-bh-at-cleanup"])
+@pytest.mark.parametrize("scenario", ["S8-wrong-pointer:b", "S7-introspect-live", "S15-qmp-bh-at-cleanup"])
 def test_a_trace_names_migrate_get_current_only_for_its_own_load(scenario: str) -> None:
     from migration.check.cell import run_scenario
 
