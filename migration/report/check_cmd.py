@@ -23,9 +23,11 @@ from typing import Any
 
 from migration.check.bounded import BOUND_FORMS, COVERING_BOUND, DEFAULT_BOUND, Bound
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
-from migration.check.registry import design_ids, source_of
+from migration.check.registry import RUNS_CODE, design_ids, source_of
 from migration.check.workers import SchedulerUnreachable
 from migration.model.scenarios import SCENARIOS
+from qom.errors import escape_text
+from qom.fileio import cannot_write, refuse_target, write_file
 
 __all__ = [
     "HELP", "add_arguments", "add_bound_arguments", "bound_of", "bound_type", "database_of", "format_plain",
@@ -39,7 +41,8 @@ HELP = "check one migration design against the properties"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """:param parser: the ``check`` subcommand's parser."""
     parser.add_argument("--design", required=True,
-                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME")
+                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME "
+                        f"({RUNS_CODE})")
     parser.add_argument("--property", action="append", choices=PROPERTIES,
                         help="a property id (repeatable; default: all)")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
@@ -49,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--examples", type=int, default=25,
                         help="Hypothesis examples per property (default 25)")
-    parser.add_argument("--json", metavar="FILE", help="save results and counterexamples as JSON")
+    parser.add_argument("--json", metavar="FILE",
+                        help="save results and counterexamples as JSON (a new file, or a regular one: "
+                        "replaced)")
     add_bound_arguments(parser)
 
 
@@ -155,7 +160,7 @@ def _print_rich(cells: list[CellResult]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"design {cells[0].design}" if cells else "no cells")
+    table = Table(title=f"design {escape_text(cells[0].design)}" if cells else "no cells")
     for col in ("property", "verdict", "evidence", "outcome", "schedules", "examples", "counterexample"):
         table.add_column(col)
     for c in cells:
@@ -178,6 +183,12 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"qomsim check: {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.json:
+        try:
+            refuse_target(args.json)  # before the run, which may be long
+        except OSError as exc:
+            print(f"qomsim check: {cannot_write(args.json, exc)}", file=sys.stderr)
+            return 2
     props = args.property or list(PROPERTIES)
     try:
         cells = [
@@ -194,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         _print_rich(cells)
     else:
         for line in format_plain(cells):
-            print(line)
+            print(escape_text(line))
     if args.json:
         out: dict[str, Any] = {
             "design": design.name,
@@ -211,5 +222,9 @@ def run(args: argparse.Namespace) -> int:
                 for c in cells
             ],
         }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        try:
+            write_file(args.json, (json.dumps(out, indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            print(f"qomsim check: {cannot_write(args.json, exc)}", file=sys.stderr)
+            return 2
     return 1 if any(c.verdict == "fails" for c in cells) else 0

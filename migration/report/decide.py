@@ -50,12 +50,14 @@ from types import FrameType
 from typing import Any, Protocol, TextIO
 
 from migration.check.bounded import COVERING_BOUND, Bound
+from migration.check.registry import RUNS_CODE
 from migration.check.workers import SchedulerUnreachable
 from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
 from migration.report.check_cmd import add_bound_arguments, bound_of, bound_type, database_of, local_cores
 from migration.report.outdir import MANIFEST, WriteReport, write_files
 from qom.errors import escape_text
+from qom.fileio import UserFile, write_file
 
 __all__ = [
     "DEFAULT_OUT",
@@ -638,7 +640,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_id_list,
         default=None,
         metavar="IDS",
-        help="comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset)",
+        help=f"comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset; {RUNS_CODE})",
     )
     parser.add_argument(
         "--properties",
@@ -686,7 +688,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite notes edited by hand")
     parser.add_argument(
         "--template",
-        type=Path,
+        type=UserFile,
         default=None,
         metavar="FILE",
         help="a MADR template of your own (string.Template placeholders, see migration/report/notes.py)",
@@ -843,7 +845,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"
         try:
-            _atomic_write(args.json, text.encode("utf-8"))
+            write_file(args.json, text.encode("utf-8"))
         except OSError as exc:
             print(f"qomsim decide: cannot write {_shown(args.json)}: {exc.strerror or exc}", file=sys.stderr)
             return 2
