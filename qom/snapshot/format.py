@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 FORMAT = "qomsim-snapshot"
-#: the largest snapshot file qomsim reads (QEMU 10.0's is about 0.5 MB)
-MAX_FILE_SIZE = 256 << 20
+#: the largest snapshot file qomsim reads (QEMU 10.0.2's is 0.5 MB)
+MAX_FILE_SIZE = 16 << 20
 VERSION = 1
 
 #: what ``device-list-properties`` hides (``qom/qom-qmp-cmds.c``, ``qmp_device_list_properties``)
