@@ -444,3 +444,17 @@ def test_replay_of_a_5000_digit_integer_is_one_line(tmp_path: Path, cx: dict[str
     assert capsys.readouterr().err == (
         f"qomsim replay: {f}: not JSON qomsim can read (Exceeds the limit (4300 digits) for integer string "
         "conversion: value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit)\n")
+
+
+def test_an_empty_work_folder_a_kill_left_is_removed_and_an_unmarked_full_one_kept(tmp_path: Path) -> None:
+    # a SIGKILL between creating the work folder and marking it leaves it empty (the kill -9 test of
+    # test_reliability_decide.py hit that window now and then); a folder of our name holding anything
+    # unmarked may be someone else's and stays
+    from migration.report.outdir import write_files
+
+    (tmp_path / ".out.qomsim-empty").mkdir()
+    (tmp_path / ".out.qomsim-theirs").mkdir()
+    (tmp_path / ".out.qomsim-theirs" / "f").write_text("x", encoding="utf-8")
+    write_files(tmp_path / "out", {"a.md": "a\n"}, force=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.qomsim-theirs", "out"]
+    assert (tmp_path / ".out.qomsim-theirs" / "f").read_text(encoding="utf-8") == "x"
