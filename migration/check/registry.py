@@ -28,14 +28,15 @@ import os
 import sys
 import typing
 from collections.abc import Iterator
-from dataclasses import fields
 from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cloudpickle  # type: ignore[import-untyped]  # it ships no type information
+
 from migration.check.search import alternative_designs, proposed_designs
-from migration.model.designs import DESIGNS, Design
+from migration.model.designs import DESIGNS, Design, knob_names
 from qom.errors import escape_text
 
 __all__ = [
@@ -179,6 +180,8 @@ def _load_file(path: str) -> Any:
     except BaseException as exc:  # a user's file may raise anything while running, SystemExit too
         del sys.modules[mod_name]
         raise ValueError(f"{shown}: {_one_line(exc)}") from None
+    # what the file defines travels by value to worker processes, which cannot import it by name
+    cloudpickle.register_pickle_by_value(module)
     return module
 
 
@@ -199,7 +202,11 @@ def design_from_knobs(name: str, description: str, knobs: object) -> Design:
     if not isinstance(knobs, dict):
         raise ValueError("'knobs' must be an object")
     hints = typing.get_type_hints(Design)
-    names = [f.name for f in fields(Design) if f.name not in ("name", "description")]
+    names = knob_names()
+    if "functions" in knobs:
+        replaced = ", ".join(map(str, knobs["functions"]))
+        raise ValueError(f"design '{name}' replaces QEMU functions ({replaced}): its knobs cannot rebuild "
+                         "it; name its file with --design FILE.py:NAME")
     unknown = sorted(set(knobs) - set(names))
     if unknown:
         raise ValueError(f"unknown knob(s) {', '.join(map(str, unknown))}")

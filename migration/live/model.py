@@ -24,7 +24,7 @@ from typeguard import typeguard_ignore
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import source_of
 from migration.model.designs import Design
-from migration.model.events import main_body
+from migration.model.events import end_of_cleanup, main_body
 from migration.model.heap import MemState, MigStatus
 from migration.model.outcomes import Fault, Outcome
 from migration.model.program import EVENT_KINDS, Event, ev
@@ -110,11 +110,12 @@ class LiveModel:
         while True:
             while self._consumed >= len(self.events):
                 if self._closing:
+                    yield from end_of_cleanup(w)
                     return
                 yield _IDLE
             e = self.events[self._consumed]
             self._consumed += 1
-            yield from main_body((e,))(w, a)  # the model's main thread, one event at a time
+            yield from main_body((e,), end=False)(w, a)  # the model's main thread, one event at a time
 
     @typeguard_ignore
     def _choose(self, step: int, enabled: list[Actor], world: World) -> int:
