@@ -25,10 +25,12 @@ from typing import Any
 
 from migration.check.bounded import BOUND_FORMS, COVERING_BOUND, DEFAULT_BOUND, Bound
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
-from migration.check.registry import design_ids, source_of
+from migration.check.registry import RUNS_CODE, design_ids, source_of
 from migration.check.workers import SchedulerUnreachable, explore_designs
 from migration.model.scenarios import SCENARIOS
 from migration.report.progress import LongStep
+from qom.errors import escape_text
+from qom.fileio import cannot_write, refuse_target, write_file
 
 __all__ = [
     "HELP", "add_arguments", "add_bound_arguments", "bound_of", "bound_type", "database_of", "format_plain",
@@ -42,7 +44,8 @@ HELP = "check one migration design against the properties"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """:param parser: the ``check`` subcommand's parser."""
     parser.add_argument("--design", required=True,
-                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME")
+                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME "
+                        f"({RUNS_CODE})")
     parser.add_argument("--property", action="append", choices=PROPERTIES,
                         help="a property id (repeatable; default: all)")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
@@ -52,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--examples", type=int, default=25,
                         help="Hypothesis examples per property (default 25)")
-    parser.add_argument("--json", metavar="FILE", help="save results and counterexamples as JSON")
+    parser.add_argument("--json", metavar="FILE",
+                        help="save results and counterexamples as JSON (a new file, or a regular one: "
+                        "replaced)")
     add_bound_arguments(parser)
 
 
@@ -173,7 +178,7 @@ def terminal_lines(cells: list[CellResult], width: int = 80) -> list[str]:
     """
     if not cells:
         return ["no cells"]
-    out = [f"design {cells[0].design}"]
+    out = [f"design {escape_text(cells[0].design)}"]
     spec = cells[0].spec()
     if spec is not None:
         c = cells[0]
@@ -207,6 +212,12 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"qomsim check: {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.json:
+        try:
+            refuse_target(args.json)  # before the run, which may be long
+        except OSError as exc:
+            print(f"qomsim check: {cannot_write(args.json, exc)}", file=sys.stderr)
+            return 2
     props = args.property or list(PROPERTIES)
     try:
         bound = bound_of(args)
@@ -230,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     else:
         for line in format_plain(cells):
-            print(line)
+            print(escape_text(line))
     if args.json:
         out: dict[str, Any] = {
             "design": design.name,
@@ -247,5 +258,9 @@ def run(args: argparse.Namespace) -> int:
                 for c in cells
             ],
         }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        try:
+            write_file(args.json, (json.dumps(out, indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            print(f"qomsim check: {cannot_write(args.json, exc)}", file=sys.stderr)
+            return 2
     return 1 if any(c.verdict == "fails" for c in cells) else 0

@@ -52,6 +52,7 @@ from typing import Any, TextIO
 
 from migration.check.bounded import COVERING_BOUND, Bound
 from migration.check.interrupts import Interrupts
+from migration.check.registry import RUNS_CODE
 from migration.check.workers import SchedulerUnreachable
 from migration.report import notes
 from migration.report.check_cmd import add_bound_arguments, bound_of, bound_type, database_of, local_cores
@@ -63,10 +64,11 @@ from migration.report.matrix_run import (
     design_diffs,
     run_matrix,
 )
-from migration.report.outdir import MANIFEST, WriteReport, atomic_write, out_display, out_problem, write_files
+from migration.report.outdir import MANIFEST, WriteReport, out_display, out_problem, write_files
 from migration.report.progress import LongStep, PlainReporter, Reporter, RichReporter
 from migration.report.summary import print_summary, summary_lines
 from qom.errors import escape_text
+from qom.fileio import UserFile, write_file
 
 __all__ = [
     "DEFAULT_OUT",
@@ -158,7 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_id_list,
         default=None,
         metavar="IDS",
-        help="comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset)",
+        help=f"comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset; {RUNS_CODE})",
     )
     parser.add_argument(
         "--properties",
@@ -207,7 +209,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite notes edited by hand")
     parser.add_argument(
         "--template",
-        type=Path,
+        type=UserFile,
         default=None,
         metavar="FILE",
         help="a MADR template of your own (string.Template placeholders, see migration/report/notes.py)",
@@ -417,7 +419,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"
         try:
-            atomic_write(args.json, text.encode("utf-8"))
+            write_file(args.json, text.encode("utf-8"))
         except OSError as exc:
             print(f"qomsim decide: cannot write {_shown(args.json)}: {exc.strerror or exc}", file=sys.stderr)
             return 2

@@ -13,7 +13,8 @@ The rules (issue 16):
   exchanged with one ``renameat2(RENAME_EXCHANGE)`` (Linux), so a SIGKILL at any point leaves either the old
   set or the new set, never a mix; the old set is then deleted with the work folder;
 * SIGINT and SIGTERM that arrive while the new set is built are held until the exchange is done (recorded in
-  :attr:`WriteReport.interrupted`); a work folder left behind by a killed run is removed by the next run.
+  :attr:`WriteReport.interrupted`); a work folder left behind by a killed run (marked as ours, or still
+  empty) is removed by the next run.
 
 Where ``RENAME_EXCHANGE`` is not available (another OS, a file system without it) the exchange falls back to
 two renames (output folder aside, new folder in): a kill between them leaves the output folder missing and
@@ -169,12 +170,16 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _clean_leftovers(parent: Path, name: str) -> None:
-    """Remove work folders a killed run left next to the output folder (only those marked as ours)."""
+    """Remove work folders a killed run left next to the output folder: those marked as ours, and empty ones
+    of our name (a kill between creating the folder and marking it)."""
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             mine = entry.name.startswith(f".{name}.qomsim-") and not entry.is_symlink()
             if mine and entry.is_dir() and (entry / WORK_MARKER).is_file():
                 shutil.rmtree(entry, ignore_errors=True)
+            elif mine and entry.is_dir():
+                with contextlib.suppress(OSError):
+                    entry.rmdir()  # only an empty folder goes
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
