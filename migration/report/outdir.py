@@ -41,7 +41,7 @@ from migration.check import interrupts
 from qom.errors import escape_text
 
 __all__ = [
-    "MANIFEST", "WORK_MARKER", "WriteReport", "atomic_write", "out_display", "out_problem", "read_manifest",
+    "MANIFEST", "WORK_MARKER", "WriteReport", "out_display", "out_problem", "read_manifest",
     "safe_relpath", "write_files",
 ]
 
@@ -289,33 +289,6 @@ def write_files(out: Path, files: Mapping[str, str], *, force: bool) -> WriteRep
             shutil.rmtree(work, ignore_errors=True)
     report.kept.sort()
     return report
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file and :func:`os.replace`, with the umask's mode.
-
-    :param path: the file.
-    :param data: its new bytes.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def out_display(out: Path, cwd: Path | None = None) -> str:
