@@ -163,13 +163,20 @@ def _cwd_first() -> Iterator[None]:
             sys.path.remove(cwd)
 
 
-@cache
 def _load_file(path: str) -> Any:
+    """Run a design file once per content: the same file, unchanged, is not run again (another file
+    of the same relative name, from another folder, is)."""
     file = Path(path)
-    shown = escape_text(path)
     if not file.is_file():
-        raise ValueError(f"{shown}: no such file")
-    mod_name = "qomsim_user_design_" + str(abs(hash(str(file.resolve()))))
+        raise ValueError(f"{escape_text(path)}: no such file")
+    return _run_file(str(file.resolve()), file.stat().st_mtime_ns, path)
+
+
+@cache
+def _run_file(resolved: str, _mtime_ns: int, path: str) -> Any:
+    file = Path(resolved)
+    shown = escape_text(path)
+    mod_name = "qomsim_user_design_" + str(abs(hash((resolved, _mtime_ns))))
     spec = importlib.util.spec_from_file_location(mod_name, file)
     if spec is None or spec.loader is None:
         raise ValueError(f"{shown}: cannot be loaded as Python")
