@@ -193,22 +193,53 @@ def test_a_reply_over_max_reply_size_becomes_an_error(limited: Server) -> None:
         c.close()
 
 
-def test_one_connection_over_the_cap_is_refused_in_one_line(limited: Server) -> None:
-    held = [limited.raw() for _ in range(3)]
-    extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    extra.settimeout(TIMEOUT)
-    extra.connect(limited.socket_path)
+def _read_all(sock: socket.socket) -> bytes:
     data = b""
-    while chunk := extra.recv(4096):
+    while chunk := sock.recv(4096):
         data += chunk
-    extra.close()
-    assert json.loads(data) == {"error": {"class": "GenericError",
-                                          "desc": "Too many connections (qomsim serve --max-connections 3)"}}
-    held.pop().close()
-    again = _connect_when_free(limited)
-    assert again.negotiate().call({"execute": "query-version"})["return"]["package"] == "qomsim"
-    for c in (*held, again):
-        c.close()
+    return data
+
+
+def test_one_connection_over_the_cap_is_refused_in_one_line_when_every_connection_is_busy() -> None:
+    srv = Server("--max-connections", "3")
+    try:
+        held = [srv.raw().negotiate() for _ in range(3)]
+        for c in held:  # each is in the middle of a message (the answer says the server read it all)
+            c.send(b'{"execute": "query-version"}{"execute": "qom-list", "arguments": {"path": ')
+            assert c.read()["return"]["package"] == "qomsim"
+        extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        extra.settimeout(TIMEOUT)
+        extra.connect(srv.socket_path)
+        data = _read_all(extra)
+        extra.close()
+        desc = "Too many connections (qomsim serve --max-connections 3)"
+        assert json.loads(data) == {"error": {"class": "GenericError", "desc": desc}}
+        for c in held:
+            c.send(b'"/machine"}}')
+            assert c.read()["return"][0]["name"] == "type"
+            c.close()
+    finally:
+        assert srv.stop() == 0
+
+
+def test_past_the_cap_a_new_connection_takes_the_place_of_the_one_idle_longest() -> None:
+    # issue 26, item 10: 64 idle negotiated connections locked the operator out
+    srv = Server("--max-connections", "3")
+    try:
+        held = [srv.raw().negotiate() for _ in range(3)]
+        for c in (held[1], held[0], held[2]):  # held[1] is now the one idle longest
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        operator = srv.raw().negotiate()
+        assert operator.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        assert json.loads(_read_all(held[1].sock)) == {"error": {"class": "GenericError", "desc": (
+            "Closed to make room for a new connection: this one was idle longest "
+            "(qomsim serve --max-connections 3)")}}
+        for c in (held[0], held[2]):
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        for c in (*held, operator):
+            c.close()
+    finally:
+        assert srv.stop() == 0
 
 
 def _connect_when_free(srv: Server) -> RawClient:
