@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import signal
 import statistics
 import subprocess
@@ -217,7 +218,8 @@ async def _measure(path: str, pid: int, sc: _Scenario, seconds: float) -> dict[s
     ordered = sorted(latencies) or [float("inf")]  # refused, or never answered: missed
     if not latencies:
         latencies = ordered
-    return {"median_ms": statistics.median(latencies), "p95_ms": ordered[int(0.95 * (len(ordered) - 1))],
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank: 2 samples give the larger
+    return {"median_ms": statistics.median(latencies), "p95_ms": p95,
             "samples": len(latencies), "requests": len(sent), "refused": len(refused),
             "bytes": sum(s for s in sent if s > 0), "hwm_mib": _hwm_mib(pid)}
 

@@ -200,13 +200,13 @@ def _read_all(sock: socket.socket) -> bytes:
     return data
 
 
-def test_one_connection_over_the_cap_is_refused_in_one_line_when_every_connection_is_busy() -> None:
+def test_one_connection_over_the_cap_is_refused_in_one_line_when_every_connection_is_being_answered() -> None:
     srv = Server("--max-connections", "3")
     try:
         held = [srv.raw().negotiate() for _ in range(3)]
-        for c in held:  # each is in the middle of a message (the answer says the server read it all)
-            c.send(b'{"execute": "query-version"}{"execute": "qom-list", "arguments": {"path": ')
-            assert c.read()["return"]["package"] == "qomsim"
+        for c in held:  # each waits for us to read a 1 MiB reply (its first bytes say it is being written)
+            c.send(json.dumps({"execute": "query-version", "id": "x" * (1 << 20)}).encode())
+            assert c.sock.recv(16) == b'{"return": {"qem'
         extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         extra.settimeout(TIMEOUT)
         extra.connect(srv.socket_path)
@@ -215,8 +215,9 @@ def test_one_connection_over_the_cap_is_refused_in_one_line_when_every_connectio
         desc = "Too many connections (qomsim serve --max-connections 3)"
         assert json.loads(data) == {"error": {"class": "GenericError", "desc": desc}}
         for c in held:
-            c.send(b'"/machine"}}')
-            assert c.read()["return"][0]["name"] == "type"
+            c.buf = b'{"return": {"qem'
+            assert len(c.read()["id"]) == 1 << 20
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
             c.close()
     finally:
         assert srv.stop() == 0
@@ -238,6 +239,22 @@ def test_past_the_cap_a_new_connection_takes_the_place_of_the_one_idle_longest()
             assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
         for c in (*held, operator):
             c.close()
+    finally:
+        assert srv.stop() == 0
+
+
+def test_past_the_cap_a_connection_that_has_not_negotiated_goes_first() -> None:
+    srv = Server("--max-connections", "2")
+    try:
+        operator = srv.raw().negotiate()  # idle longer than the next one, but it has negotiated
+        fresh = srv.raw()
+        newcomer = srv.raw().negotiate()
+        assert json.loads(_read_all(fresh.sock))["error"]["desc"].startswith(
+            "Closed to make room for a new connection: ")
+        for c in (operator, newcomer):
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+            c.close()
+        fresh.close()
     finally:
         assert srv.stop() == 0
 

@@ -274,10 +274,14 @@ class QMPServer:
                 client.writer.close()
             handlers = {t for t in self._handlers if not t.done()}
             if handlers:  # closed writers end their reads: let each connection finish on its own
-                _done, handlers = await asyncio.wait(handlers, timeout=0.5)
+                _done, handlers = await asyncio.wait(handlers, timeout=0.25)
             if handlers:  # a client that does not read its reply is not waited for any longer
                 for client in list(self._clients):
                     client.writer.transport.abort()
+                _done, handlers = await asyncio.wait(handlers, timeout=0.25)
+            for task in handlers:  # waiting for a parse: the connection ends without its message
+                task.cancel()
+            if handlers:
                 await asyncio.wait(handlers, timeout=1)
             for srv in servers:
                 with contextlib.suppress(Exception):
@@ -382,15 +386,20 @@ class QMPServer:
             return None
 
     def _evict(self) -> bool:
-        """Close the connection idle longest (no message under way, no request or reply in progress).
+        """Close a connection to make room for a new one: of those with no request being answered, one
+        that has not negotiated capabilities if any (oldest first), else the one that sent nothing for
+        the longest time (a message half sent counts as idle).
 
-        :return: whether one was closed (False: every connection is busy).
+        Eviction rather than a reserve of slots, because a reserve fills up as the rest did: this way a
+        flood of new connections evicts its own (they have not negotiated yet), idle ones holding slots
+        give way, and an operator who talks to the server is the last to go.
+
+        :return: whether one was closed (False: every connection is being answered).
         """
-        idle = [c for c in self._clients if c.buffered == 0 and c.started is None and not c.busy
-                and not c.writer.is_closing()]
+        idle = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()]
         if not idle:
             return False
-        victim = min(idle, key=lambda c: c.last_active)
+        victim = min(idle, key=lambda c: (c.session.state is not SessionState.NEGOTIATION, c.last_active))
         desc = (f"Closed to make room for a new connection: this one was idle longest "
                 f"(qomsim serve --max-connections {self.config.max_connections})")
         with contextlib.suppress(Exception):
@@ -400,9 +409,11 @@ class QMPServer:
         return True
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._clients) >= self.config.max_connections and not self._evict():
-            await self._refuse(writer)
-            return
+        if len(self._clients) >= self.config.max_connections:
+            if not self._evict():
+                await self._refuse(writer)
+                return
+            await self._wake()  # an evicted connection may be waiting for memory: it ends now
         writer.transport.set_write_buffer_limits(high=_CHUNK)
         task = asyncio.current_task()
         if task is not None:
@@ -446,6 +457,10 @@ class QMPServer:
                 await asyncio.sleep(0)  # let the other clients in between two chunks of a flood
         except (ConnectionError, OSError):
             pass  # the client went away; nothing else is affected (a quit it sent is already under way)
+        except asyncio.CancelledError:
+            # only asyncio.run cancels a connection, at exit, when one outlived the shutdown's waits (a parse
+            # still running): end quietly, or asyncio's stream callback reports the cancellation on stderr
+            pass
         finally:
             if client in self._clients:
                 self._clients.remove(client)
@@ -468,7 +483,8 @@ class QMPServer:
             return True  # between messages: small requests are never held up
         if sum(c.buffered for c in self._clients) <= self.config.max_buffered:
             return True
-        first = min((c for c in self._clients if c.started is not None), key=lambda c: c.started or 0.0)
+        first = min((c for c in self._clients if c.started is not None), key=lambda c: c.started or 0.0,
+                    default=client)
         return first is client  # the oldest unfinished message always progresses: no deadlock
 
     async def _admit(self, client: _Client) -> None:
@@ -476,7 +492,7 @@ class QMPServer:
         if self._budget is None or self._may_read(client):
             return
         async with self._budget:
-            await self._budget.wait_for(lambda: self._may_read(client))
+            await self._budget.wait_for(lambda: client not in self._clients or self._may_read(client))
         client.timed_from = time.monotonic()  # the time we held it back does not count against it
 
     async def _answer(self, client: _Client, messages: list[JSONMessage]) -> bool:
