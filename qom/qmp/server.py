@@ -100,7 +100,8 @@ DEFAULT_MAX_MESSAGE_TOKENS = 1 << 16
 DEFAULT_MAX_PENDING_REPLIES = 64 << 20
 #: replies are written in chunks of this size, each awaiting the client's reading
 _CHUNK = 64 << 10
-#: a chunk at least this big, or one that continues a message, is parsed in a worker thread
+#: a chunk at least this big, or one that continues a message, is parsed in a worker thread (and a reply
+#: whose strings are this long is encoded there)
 _THREAD_FEED = 8 << 10
 
 
@@ -320,6 +321,13 @@ class QMPServer:
             data = encode_reply(error_response("GenericError", desc))
         return data
 
+    async def _encoded(self, message: dict[str, JSON]) -> bytes:
+        """The reply's bytes; a big one (a 60 MB echoed id) is encoded on the worker thread, so the
+        event loop answers the other clients meanwhile."""
+        if self._pool is None or not _strings_exceed(message, _THREAD_FEED):
+            return self._encode(message)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._encode, message)
+
     def _replies_fit(self, size: int) -> bool:
         held = sum(c.replying for c in self._clients)
         return held == 0 or held + size <= self.config.max_pending_replies
@@ -330,13 +338,13 @@ class QMPServer:
         A reply bigger than one chunk is held until its reader has read it: while the big replies
         held pass ``max_pending_replies``, the next one is dropped and waits, unencoded, for room.
         """
-        data = self._encode(message)
+        data = await self._encoded(message)
         if len(data) > _CHUNK and not self._replies_fit(len(data)) and self._budget is not None:
             size = len(data)
             del data  # wait without the encoded copy: the message itself is all this client holds
             async with self._budget:
                 await self._budget.wait_for(lambda: self._replies_fit(size))
-            data = self._encode(message)
+            data = await self._encoded(message)
         if len(data) > _CHUNK:
             client.replying = len(data)
         try:
