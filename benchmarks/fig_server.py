@@ -279,7 +279,8 @@ def _age(requests: int) -> dict[str, Any]:
     return _serve(("--design", "proposed-singleton-keepalive"), run)
 
 
-def _rows(sc: _Scenario, r: dict[str, Any], idle: dict[str, Any], seconds: float) -> list[Row]:
+def _rows(sc: _Scenario, r: dict[str, Any], idle: dict[str, Any], seconds: float, detail: int) -> list[Row]:
+    """:param detail: the number of the first detail row (8.N: the p95, then the exit time)."""
     note = (f"{seconds:g} s window, {r['samples']} control requests (p95 {r['p95_ms']:.1f} ms, "
             f"{r['refused']} refused), {r['requests']:,} attack requests/connections "
             f"({r['bytes'] / 2**20:,.1f} MiB sent); server {'alive' if r['alive'] else 'DEAD'}, exit status "
@@ -292,7 +293,7 @@ def _rows(sc: _Scenario, r: dict[str, Any], idle: dict[str, Any], seconds: float
                target=LATENCY_TARGET, reference=f"idle server: {base:.2f} ms", reference_value=base,
                ratio=r["median_ms"] / base, note=note),
         dataclasses.replace(judged(
-            f"{sc.fig}.1", f"control client's p95 latency under {sc.what}", r["p95_ms"], "ms",
+            f"8.{detail}", f"{sc.fig}: control client's p95 latency under {sc.what}", r["p95_ms"], "ms",
             target=P95_TARGET,
             reference=f"idle server: {idle['p95_ms']:.2f} ms", reference_value=idle["p95_ms"],
             ratio=r["p95_ms"] / idle["p95_ms"], note=note), detail=True),
@@ -300,7 +301,8 @@ def _rows(sc: _Scenario, r: dict[str, Any], idle: dict[str, Any], seconds: float
                reference=f"idle server: {idle['hwm_mib']:.1f} MiB", reference_value=idle["hwm_mib"],
                ratio=r["hwm_mib"] / idle["hwm_mib"], note=note),
         dataclasses.replace(judged(
-            f"{sc.fig}.2", f"exit after SIGTERM under {sc.what}", r["exit_ms"], "ms", target=EXIT_TARGET,
+            f"8.{detail + 1}", f"{sc.fig}: exit after SIGTERM under {sc.what}", r["exit_ms"], "ms",
+            target=EXIT_TARGET,
             note=note), detail=True),
     ]
     return rows
@@ -347,7 +349,7 @@ def measure_server(config: Config) -> list[Row]:
             rows.append(not_measured(sc.fig, f"control latency and peak RSS under {sc.what}",
                                      f"{config.mode}-mode time budget used up", LATENCY_TARGET))
             continue
-        rows += _rows(sc, _run(sc, seconds), idle, seconds)
+        rows += _rows(sc, _run(sc, seconds), idle, seconds, 1 + sum(r.detail for r in rows))
     requests = {"tiny": 400, "quick": 3_000}.get(config.mode, 12_000)
     age = _age(requests)
     ratio = age["last"] / age["first"]

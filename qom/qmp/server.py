@@ -408,8 +408,8 @@ class QMPServer:
         if not idle:
             return False
         victim = min(idle, key=lambda c: (c.session.state is not SessionState.NEGOTIATION, c.last_active))
-        desc = (f"Closed to make room for a new connection: this one was idle longest "
-                f"(qomsim serve --max-connections {self.config.max_connections})")
+        cap = self.config.max_connections
+        desc = f"Closed to make room for a new connection (qomsim serve --max-connections {cap})"
         with contextlib.suppress(Exception):
             victim.writer.write(encode_reply(error_response("GenericError", desc)) + b"\r\n")
             victim.writer.close()
@@ -466,8 +466,8 @@ class QMPServer:
         except (ConnectionError, OSError):
             pass  # the client went away; nothing else is affected (a quit it sent is already under way)
         except asyncio.CancelledError:
-            # only asyncio.run cancels a connection, at exit, when one outlived the shutdown's waits (a parse
-            # still running): end quietly, or asyncio's stream callback reports the cancellation on stderr
+            # the shutdown cancels a connection still waiting for a parse: end quietly (asyncio's stream
+            # callback would report a cancelled connection on stderr)
             pass
         finally:
             if client in self._clients:
