@@ -25,7 +25,7 @@ from test_qmp_server import ROOT, TIMEOUT, RawClient, Server
 
 from qom.qmp.json import JSONMessageParser, encode_reply
 from qom.qmp.schema import QMPSession
-from qom.qmp.server import QMPServer, ServerConfig, _Client
+from qom.qmp.server import EVICT_IDLE, QMPServer, ServerConfig, _Client
 from qom.universe import Universe
 
 BIG = "1234567890" * 430 + "1"  # 4,301 digits: one more than Python's int() accepts
@@ -230,6 +230,7 @@ def test_past_the_cap_a_new_connection_takes_the_place_of_the_one_idle_longest()
         held = [srv.raw().negotiate() for _ in range(3)]
         for c in (held[1], held[0], held[2]):  # held[1] is now the one idle longest
             assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        time.sleep(EVICT_IDLE + 0.1)  # ages them past the bound (waiting longer changes nothing)
         operator = srv.raw().negotiate()
         assert operator.call({"execute": "query-version"})["return"]["package"] == "qomsim"
         assert json.loads(_read_all(held[1].sock)) == {"error": {"class": "GenericError", "desc": (
@@ -247,6 +248,7 @@ def test_past_the_cap_a_connection_that_has_not_negotiated_goes_first() -> None:
     try:
         operator = srv.raw().negotiate()  # idle longer than the next one, but it has negotiated
         fresh = srv.raw()
+        time.sleep(EVICT_IDLE + 0.1)  # ages both past the bound (waiting longer changes nothing)
         newcomer = srv.raw().negotiate()
         assert json.loads(_read_all(fresh.sock))["error"]["desc"] == (
             "Closed to make room for a new connection (qomsim serve --max-connections 2)")

@@ -37,9 +37,9 @@ docs/known-differences.md):
   and the big replies waiting for their readers hold at most
   :attr:`ServerConfig.max_pending_replies` bytes together (a small reply never waits);
 * at most :attr:`ServerConfig.max_connections` connections are served at once: one
-  more takes the place of the connection idle longest (told so in one JSON error
-  line), or is refused the same way when every connection is busy; nothing is
-  logged per refusal;
+  more takes the place of a connection idle for :data:`EVICT_IDLE` seconds (one that
+  has not negotiated first, else the one idle longest; told so in one JSON error
+  line), or is refused the same way when none is; nothing is logged per refusal;
 * when :attr:`ServerConfig.idle_timeout` is set, a connection that starts a message
   and does not finish it in that many seconds is closed, and so is one that has not
   negotiated capabilities that long after connecting.
@@ -79,6 +79,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_TOKENS",
     "DEFAULT_MAX_PENDING_REPLIES",
     "DEFAULT_MAX_REPLY_SIZE",
+    "EVICT_IDLE",
     "QMPServer",
     "ServeError",
     "ServerAbort",
@@ -98,6 +99,8 @@ DEFAULT_MAX_BUFFERED = 16 << 20
 DEFAULT_MAX_MESSAGE_TOKENS = 1 << 16
 #: default cap of the bytes of big replies waiting for their readers, all connections together
 DEFAULT_MAX_PENDING_REPLIES = 64 << 20
+#: a connection that sent nothing for this many seconds may be evicted to make room for a new one
+EVICT_IDLE = 0.5
 #: replies are written in chunks of this size, each awaiting the client's reading
 _CHUNK = 64 << 10
 #: a chunk at least this big, or one that continues a message, is parsed in a worker thread (and a reply
@@ -394,17 +397,20 @@ class QMPServer:
             return None
 
     def _evict(self) -> bool:
-        """Close a connection to make room for a new one: of those with no request being answered, one
-        that has not negotiated capabilities if any (oldest first), else the one that sent nothing for
-        the longest time (a message half sent counts as idle).
+        """Close a connection to make room for a new one: of those that sent nothing for
+        :data:`EVICT_IDLE` seconds and have no request being answered, one that has not negotiated
+        capabilities if any, else the one that sent nothing for the longest time (a message half sent
+        counts as idle).
 
-        Eviction rather than a reserve of slots, because a reserve fills up as the rest did: this way a
-        flood of new connections evicts its own (they have not negotiated yet), idle ones holding slots
-        give way, and an operator who talks to the server is the last to go.
+        Eviction rather than a reserve of slots, because a reserve fills up as the rest did: this way
+        idle connections holding every slot give way, a flood of new connections evicts its own (they
+        have not negotiated), and an operator who talks to the server is the last to go.
 
-        :return: whether one was closed (False: every connection is being answered).
+        :return: whether one was closed (False: every connection is active or being answered).
         """
-        idle = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()]
+        now = time.monotonic()
+        idle = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()
+                and now - c.last_active >= EVICT_IDLE]
         if not idle:
             return False
         victim = min(idle, key=lambda c: (c.session.state is not SessionState.NEGOTIATION, c.last_active))
