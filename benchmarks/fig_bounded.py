@@ -11,7 +11,9 @@ K+1 on one design (what one more event costs; ``quick`` mode compares 0 and 1). 
 memory of the state store (tracemalloc, one design, one process).  9f (full mode) is the covering
 bound, the smallest that takes in every §4 scenario (``2+10/0``), on one design against the default
 bound, with each of its boxes on its own; 9g (full mode) what one more event in each box costs there
-(``3/1`` and ``11/0``: the whole of ``3`` is beyond reach, see the note).
+(``3/1`` and ``11/0``: the whole of ``3`` is beyond reach, see the note).  9h compares, in one run, the
+event-boundary key at main's program choices with the full state key on a box of foreground events
+(``3/0`` quick, ``5/0`` full).
 """
 
 from __future__ import annotations
@@ -124,9 +126,36 @@ def measure_bounded(config: Config) -> list[Row]:
     tracemalloc.stop()
     rows.append(judged("9e", f"peak memory of the state store, {d.name} at K = {k}", peak / 2**20, "MiB",
                        target=None, note=f"tracemalloc peak over one exploration ({at_k.states:,} states)"))
+    rows.append(_boundary(d, explore_bounded, {"tiny": "2/0", "quick": "3/0"}.get(config.mode, "5/0")))
     if config.mode == "full":
         rows += _covering(d, explore_bounded, at_k, t_k, k, (str(k + 1), t_k1, at_k1))
     return rows
+
+
+def _boundary(d: Any, explore_bounded: Any, spec: str) -> Row:
+    """Row 9h: the event-boundary key (``World.boundary_key``, the default) against the full state key
+    at main's program choices, on a box of foreground events, where it merges the most.
+
+    :param spec: the bound.
+    """
+    from migration.check.bounded import Bound
+
+    def timed(boundary: bool) -> tuple[float, float, Any]:
+        start, cpu = time.perf_counter(), time.process_time()
+        out = explore_bounded(d, Bound.parse(spec), boundary=boundary)
+        return time.perf_counter() - start, time.process_time() - cpu, out
+
+    t_full, cpu_full, full = timed(False)
+    t_fast, cpu_fast, fast = timed(True)
+    same = (full.paths, full.outcomes, full.violating) == (fast.paths, fast.outcomes, fast.violating) and \
+        {p: v[:2] for p, v in full.violations.items()} == {p: v[:2] for p, v in fast.violations.items()}
+    return judged(
+        "9h", f"the event-boundary key on {d.name} at {spec}", t_fast, "s", target=None,
+        reference="the full key", reference_value=t_full, ratio=t_fast / t_full,
+        note=(f"full key: {full.runs:,} runs, {full.states:,} states, {t_full:.3g} s ({cpu_full:.3g} s CPU, "
+              f"{full.states / max(cpu_full, 1e-9):,.0f} states/s); event-boundary key: {fast.runs:,} runs, "
+              f"{fast.states:,} states, {t_fast:.3g} s ({cpu_fast:.3g} s CPU); same paths, outcomes, "
+              f"violations and shortest programs: {same}; {_load()}"))
 
 
 def _covering(d: Any, explore_bounded: Any, at_k: Any, t_k: float, k: int,

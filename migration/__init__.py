@@ -10,7 +10,8 @@ Three layers, imports pointing down only (``tests/test_layers.py`` reads the imp
 * :mod:`migration.report`: what people read: ``qomsim check``, ``qomsim decide`` (MADR notes
   with evidence) and ``qomsim replay``.
 
-A design of your own in a few lines::
+A design of your own in a few lines (``qomsim designs qemu-10.0`` lists the knobs, their values and
+what each means; every name a design file needs is importable from here)::
 
     >>> from migration import DESIGNS, PointerClear, check_cell, derive
     >>> mine = derive(DESIGNS["qemu-10.0"], "my-design", "clear the pointer in finalize if it is ours",
@@ -29,20 +30,38 @@ from migration.check.cell import (
     run_scenario,
     save_counterexample,
 )
-from migration.model.designs import DESIGNS, Design, PointerClear, PointerSet, Protection, ThreadRef, derive
+from migration.model.designs import (
+    ALL_HELPERS,
+    DESIGNS,
+    TAGS,
+    Design,
+    PointerClear,
+    PointerSet,
+    Protection,
+    ThreadCleanup,
+    ThreadRef,
+    derive,
+)
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.results import CellResult, Counterexample, RunResult
 from migration.model.scenarios import SCENARIOS
+from qom.universe import IntrospectionMode, SingletonPolicy
 
 __all__ = [  # noqa: RUF022 -- ordered by importance, not alphabetically
-    # designs
+    # designs: everything a design file needs (``qomsim designs NAME`` lists the knobs)
     "DESIGNS",
     "Design",
     "derive",
-    "PointerClear",
+    "ALL_HELPERS",
+    "TAGS",
+    # the knobs' enums
     "PointerSet",
+    "PointerClear",
     "Protection",
     "ThreadRef",
+    "ThreadCleanup",
+    "SingletonPolicy",
+    "IntrospectionMode",
     # checking
     "check_cell",
     "run_scenario",

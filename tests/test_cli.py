@@ -40,6 +40,7 @@ def test_each_package_registers_its_own_subcommands() -> None:
         "capture": "qom.snapshot.capture",
         "check": "migration.report.check_cmd",
         "decide": "migration.report.decide",
+        "designs": "migration.report.designs_cmd",
         "demo": "qom.demo",
         "replay": "migration.report.replay",
         "serve": "migration.live.serve",

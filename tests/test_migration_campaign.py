@@ -74,14 +74,14 @@ def test_the_proposal_holds(prop: str, data: st.DataObject) -> None:
 
 
 def test_the_bound_finds_what_the_scenarios_missed() -> None:
-    # an exported helper called before migration_object_init() finds current_migration NULL in
-    # qemu-10.0 (only migration_is_running() checks): no scenario calls one that early, the
-    # bounded exploration does (one free event)
-    assert check_cell("qemu-10.0", "no-null-deref", max_examples=0).verdict == "holds"
-    b = explore_bounded(resolve("qemu-10.0"), 1)
-    prog, _sched, fault = b.violations["no-null-deref"]
-    assert [str(e) for e in prog] == ["helper(name='migration_file_set_error')"]
-    assert fault.outcome.value == "NULL_DEREF"
+    # mutex guards the exported helpers, but the dirtyrate-stat thread's migrate_dirty_limit() reads
+    # through migrate_get_current(), which asserts: after migration_shutdown() cleared the pointer it
+    # finds NULL.  No scenario starts that thread; the bounded exploration does (one free event)
+    assert check_cell("mutex", "helpers-whole-lifecycle", max_examples=0).verdict == "holds"
+    b = explore_bounded(resolve("mutex"), 1)
+    prog, _sched, fault = b.violations["helpers-whole-lifecycle"]
+    assert [str(e) for e in prog] == ["object_init()", "dirty_limit()", "migration_shutdown()"]
+    assert (fault.outcome.value, fault.actor) == ("NULL_DEREF", "dirtyrate-stat")
     # the proposal checks every helper for NULL: its one failure is the price it chose
     assert set(_holding(SAFE)) == set(PROPERTY_CHECKS) - {"freed-by-exit"}
 

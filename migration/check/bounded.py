@@ -62,7 +62,7 @@ from typeguard import typeguard_ignore
 from migration.check.properties import PROPERTY_CHECKS, log_key, violation
 from migration.model.alphabet import ALPHABET, combinations_of, kind, leaves_actor
 from migration.model.designs import Design
-from migration.model.events import run_event
+from migration.model.events import end_of_cleanup, run_event
 from migration.model.outcomes import Fault
 from migration.model.program import Event, Program, ev, program_from_json, program_to_json
 from migration.model.results import RunResult
@@ -489,6 +489,7 @@ class Task:
 
     :ivar prefix: indices into the grammar's options at the first program choices.
     :ivar por: use the partial-order reduction (sleep sets) on top of state hashing.
+    :ivar boundary: key main's program choices by the event-boundary key (``False``: the full key).
     """
 
     design: Design
@@ -497,6 +498,7 @@ class Task:
     reduce: bool = True
     max_runs: int = 2_000_000
     por: bool = False
+    boundary: bool = True
 
 
 @dataclass(eq=False)
@@ -536,8 +538,10 @@ class _Run:
     """
 
     def __init__(self, g: Grammar, bound: Bound, prefix: Sequence[int], choices: Sequence[int],
-                 memo: dict[object, _Sub] | None, sleep: frozenset[str] = _NOBODY, por: bool = False) -> None:
+                 memo: dict[object, _Sub] | None, sleep: frozenset[str] = _NOBODY, por: bool = False,
+                 boundary: bool = True) -> None:
         self.g = g
+        self.boundary = boundary  #: key main's program choices by World.boundary_key
         self.bound = bound
         self.pos: _Pos = (0, 0, 0)  #: the grammar position: phase, free and background events taken
         self.prefix = prefix
@@ -585,7 +589,8 @@ class _Run:
             return self.choices[i] % n
         key: object = None
         if self.memo is not None:
-            base = (kind, self.pos, max(len(self.prefix) - self.made, 0), w.state_key(log_key))
+            state = w.boundary_key(log_key) if kind == "p" and self.boundary else w.state_key(log_key)
+            base = (kind, self.pos, max(len(self.prefix) - self.made, 0), state)
             key = (base, self.sleep) if self.por and kind == "s" else (base, _NOBODY)
             if key in self.memo:
                 raise _Stop(key)
@@ -627,6 +632,7 @@ class _Run:
             self.forced = True  # picking the next event is a write (see after_step)
             self.made += 1
             if e is None:
+                yield from end_of_cleanup(w)
                 return
             # the event now running is main's local state: two events whose first steps look alike
             # must not share a state key
@@ -675,7 +681,7 @@ def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], ch
 
 def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, por: bool = False,
                     prefix: Sequence[int] = (), max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
-                    alphabet: Grammar | None = None) -> Bounded:
+                    alphabet: Grammar | None = None, boundary: bool = True) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
 
     :param design: the design.
@@ -688,6 +694,9 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     :param max_runs: stop (``complete = False``) after this many runs.
     :param max_steps: the per-run step bound.
     :param alphabet: a grammar to use instead of :func:`grammar` (smaller ones, for cross-checks).
+    :param boundary: with ``reduce``, key main's program choices by
+        :meth:`~migration.model.runtime.World.boundary_key`, which merges worlds that differ only in what
+        no later step reads (``False``: the full :meth:`~migration.model.runtime.World.state_key`).
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
     g = alphabet or grammar()
@@ -700,7 +709,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     def dfs(choices: list[int], sleep: frozenset[str]) -> tuple[_Sub, bool | None]:
         if result.runs >= max_runs:
             raise _Budget
-        run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por)
+        run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por, boundary)
         result.runs += 1
         cnt: int
         viol: _Viol
@@ -792,7 +801,7 @@ def run_task(task: Task) -> Bounded:
     """:param task: a task of :func:`split`.
     :return: its exploration (a plain, picklable value: workers return it to the client)."""
     return explore_bounded(task.design, task.bound, reduce=task.reduce, por=task.por, prefix=task.prefix,
-                           max_runs=task.max_runs)
+                           max_runs=task.max_runs, boundary=task.boundary)
 
 
 def merge(design: str, bound: int | Bound, parts: Sequence[Bounded]) -> Bounded:

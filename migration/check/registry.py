@@ -19,14 +19,15 @@ import importlib
 import importlib.util
 import sys
 import typing
-from dataclasses import fields
 from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cloudpickle  # type: ignore[import-untyped]  # it ships no type information
+
 from migration.check.search import alternative_designs, proposed_designs
-from migration.model.designs import DESIGNS, Design
+from migration.model.designs import DESIGNS, Design, knob_names
 
 __all__ = [
     "PROPOSAL_IDS",
@@ -120,6 +121,8 @@ def _load_file(path: str) -> Any:
     except Exception as exc:  # a user's file may raise anything while running
         del sys.modules[mod_name]
         raise ValueError(f"{path}: {_one_line(exc)}") from None
+    # what the file defines travels by value to worker processes, which cannot import it by name
+    cloudpickle.register_pickle_by_value(module)
     return module
 
 
@@ -140,7 +143,11 @@ def design_from_knobs(name: str, description: str, knobs: object) -> Design:
     if not isinstance(knobs, dict):
         raise ValueError("'knobs' must be an object")
     hints = typing.get_type_hints(Design)
-    names = [f.name for f in fields(Design) if f.name not in ("name", "description")]
+    names = knob_names()
+    if "functions" in knobs:
+        replaced = ", ".join(map(str, knobs["functions"]))
+        raise ValueError(f"design '{name}' replaces QEMU functions ({replaced}): its knobs cannot rebuild "
+                         "it; name its file with --design FILE.py:NAME")
     unknown = sorted(set(knobs) - set(names))
     if unknown:
         raise ValueError(f"unknown knob(s) {', '.join(map(str, unknown))}")

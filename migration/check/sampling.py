@@ -50,7 +50,7 @@ from migration.check.bounded import Grammar, grammar
 from migration.check.properties import violation
 from migration.model.alphabet import kind
 from migration.model.designs import Design
-from migration.model.events import run_event
+from migration.model.events import end_of_cleanup, run_event
 from migration.model.outcomes import Fault
 from migration.model.program import Event, ev
 from migration.model.results import RunResult
@@ -258,6 +258,7 @@ class DrawnRun:
                 yield from self._run(w, a, e)
         if self.data.draw(_CLEANUP):
             yield from self._run(w, a, ev("monitor_cleanup"))
+        yield from end_of_cleanup(w)
 
     @typeguard_ignore
     def _run(self, w: World, a: Actor, e: Event) -> Generator[Pending, None, None]:

@@ -34,7 +34,7 @@ from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import source_of
 from migration.live.steps import RecentSteps
 from migration.model.designs import Design
-from migration.model.events import main_body
+from migration.model.events import end_of_cleanup, main_body
 from migration.model.heap import MemState, MigStatus
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.program import EVENT_KINDS, Event, ev
@@ -177,10 +177,11 @@ class LiveModel:
         while True:
             while not self._queue:
                 if self._closing:
+                    yield from end_of_cleanup(w)
                     return
                 yield _IDLE
             e = self._queue.popleft()
-            yield from main_body((e,))(w, a)  # the model's main thread, one event at a time
+            yield from main_body((e,), end=False)(w, a)  # the model's main thread, one event at a time
 
     @typeguard_ignore
     def _choose(self, step: int, enabled: list[Actor], world: World) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator
 from typeguard import typeguard_ignore
 
 from migration.model.designs import ThreadCleanup, ThreadRef
+from migration.model.functions import qemu, qemu_function
 from migration.model.heap import HeapObj, MigStatus
 from migration.model.helpers import (
     T_MIG,
@@ -68,11 +69,14 @@ def thread_body(s: str, e: Event) -> Body:
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
-        yield from call(w, "migration_thread", _thread(w, s, e))
+        yield from qemu(w, "migration_thread", s, e)
 
     return body
 
 
+@qemu_function("migration_thread", "(s: str, e: Event) -> None",
+               "the outgoing migration thread: its reference, the writes to the peer, then "
+               "migration_iteration_finish() and its unref (e: the migrate event)")
 @typeguard_ignore
 def _thread(w: World, s: str, e: Event) -> Generator[Pending, None, None]:
     d = w.design
@@ -97,18 +101,21 @@ def _thread(w: World, s: str, e: Event) -> Generator[Pending, None, None]:
         yield from w.write(s, "cleanup: state, to_dst_file", _finish)
     else:
         bh_helper = e.param("bh_helper")
-        yield from call(w, "migration_iteration_finish",
-                        _iteration_finish(w, bh_helper if isinstance(bh_helper, str) else None))
+        yield from qemu(w, "migration_iteration_finish", bh_helper if isinstance(bh_helper, str) else None)
     yield from unref(w, s)
 
 
+@qemu_function("migration_iteration_finish", "(bh_helper: str | None) -> None",
+               "take the BQL, schedule the cleanup BH (migration_bh_schedule), drop the BQL")
 @typeguard_ignore
 def _iteration_finish(w: World, bh_helper: str | None) -> Generator[Pending, None, None]:
     yield from w.lock(w.bql)
-    yield from call(w, "migration_bh_schedule", _bh_schedule(w, bh_helper))
+    yield from qemu(w, "migration_bh_schedule", bh_helper)
     yield from w.unlock(w.bql)
 
 
+@qemu_function("migration_bh_schedule", "(bh_helper: str | None) -> None",
+               "take a reference for the cleanup BH (bh_ref) and schedule it in qemu_aio_context")
 @typeguard_ignore
 def _bh_schedule(w: World, bh_helper: str | None) -> Generator[Pending, None, None]:
     g = yield from migrate_get_current(w)
@@ -131,11 +138,13 @@ def cleanup_bh_body(bh_helper: str | None) -> Body:
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
-        yield from call(w, "migration_bh_dispatch_bh", _dispatch(w, bh_helper))
+        yield from qemu(w, "migration_bh_dispatch_bh", bh_helper)
 
     return body
 
 
+@qemu_function("migration_bh_dispatch_bh", "(bh_helper: str | None) -> None",
+               "the cleanup BH's dispatcher: run the cleanup, then drop the BH's reference")
 @typeguard_ignore
 def _dispatch(w: World, bh_helper: str | None) -> Generator[Pending, None, None]:
     yield from w.ml_enter(f"bh: {source('cleanup_bh_name', w.design.tag)}")
@@ -143,11 +152,14 @@ def _dispatch(w: World, bh_helper: str | None) -> Generator[Pending, None, None]
     if g is None:
         yield from null_caller(w, "migration_bh_dispatch_bh")
         return
-    yield from call(w, "cleanup", _cleanup(w, g, bh_helper))
+    yield from qemu(w, "migration_cleanup", g, bh_helper)
     if w.design.bh_ref:
         yield from unref(w, g)
 
 
+@qemu_function("migration_cleanup", "(s: str, bh_helper: str | None) -> None",
+               "the cleanup BH (migrate_fd_cleanup at 9.x): BQL released around the join of the "
+               "migration thread, then to_dst_file cleared under qemu_file_lock", source_key="cleanup")
 @typeguard_ignore
 def _cleanup(w: World, s: str, bh_helper: str | None) -> Generator[Pending, None, None]:
     if bh_helper:
@@ -186,7 +198,7 @@ def oob_body(command: str, previous: str | None) -> Body:
             yield Pending(f"exec-oob {command}", blocker)
             w.record(f"exec-oob {command}", note="after the previous out-of-band command")
         if command == "migrate-pause":
-            yield from call(w, "qmp_migrate_pause", _migrate_pause(w))
+            yield from qemu(w, "qmp_migrate_pause")
         else:
             yield from call(w, "qmp_migrate_recover",
                             w.step("read mis->state (current_incoming)",
@@ -196,6 +208,9 @@ def oob_body(command: str, previous: str | None) -> Body:
     return body
 
 
+@qemu_function("qmp_migrate_pause", "() -> None",
+               "the out-of-band migrate-pause handler on the monitor I/O thread (no BQL): it reads "
+               "ms->state")
 @typeguard_ignore
 def _migrate_pause(w: World) -> Generator[Pending, None, None]:
     ms = yield from migrate_get_current(w)
@@ -215,10 +230,12 @@ def qmp_dispatch_body(w: World, a: Actor) -> Generator[Pending, None, None]:
     """``do_qmp_dispatch_bh`` running ``query-migrate`` (``fill_source_migration_info``)."""
     a.funcs.append(source("do_qmp_dispatch_bh", w.design.tag))
     yield from w.ml_enter("bh: do_qmp_dispatch_bh (query-migrate)")
-    yield from call(w, "fill_source_migration_info", _fill_source(w))
+    yield from qemu(w, "fill_source_migration_info")
     a.funcs.pop()
 
 
+@qemu_function("fill_source_migration_info", "() -> None",
+               "query-migrate's reader in do_qmp_dispatch_bh: s->state, then s->error under error_mutex")
 @typeguard_ignore
 def _fill_source(w: World) -> Generator[Pending, None, None]:
     s = yield from migrate_get_current(w)
@@ -245,11 +262,14 @@ def dirtyrate_body(cap: bool, rounds: int) -> Body:
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         for _ in range(rounds):
-            yield from call(w, "vcpu_dirty_rate_stat_collect", _collect(w, cap))
+            yield from qemu(w, "vcpu_dirty_rate_stat_collect", cap)
 
     return body
 
 
+@qemu_function("vcpu_dirty_rate_stat_collect", "(cap: bool) -> None",
+               "one period of the dirtyrate-stat thread (no BQL): migrate_dirty_limit(), then, with the "
+               "capability on, a migration helper")
 @typeguard_ignore
 def _collect(w: World, cap: bool) -> Generator[Pending, None, None]:
     a = w.actor
@@ -278,9 +298,11 @@ def _dirty_limit_cap(w: World) -> Generator[Pending, None, bool]:
 @typeguard_ignore
 def incoming_body(w: World, a: Actor) -> Generator[Pending, None, None]:
     """``process_incoming_migration_co``: starts, yields for data, resumes and fails."""
-    yield from call(w, "process_incoming_migration_co", _incoming(w))
+    yield from qemu(w, "process_incoming_migration_co")
 
 
+@qemu_function("process_incoming_migration_co", "() -> None",
+               "the incoming coroutine: starts, yields for data, resumes and records a load error")
 @typeguard_ignore
 def _incoming(w: World) -> Generator[Pending, None, None]:
     d = w.design

@@ -8,7 +8,9 @@ enumerates every event of a phase).  Nobody keeps an event list of their own.
 Each kind says which QEMU function it stands for, which parameters it takes (the
 first value of a domain is the default; a domain of ``None`` is free text that
 explorers never vary), and in which phases of a program it may appear:
-``pre`` (before ``migration_object_init``), ``running`` (between init and
+``pre`` (before ``migration_object_init``: only ``introspect`` and ``add_blocker``, the one caller
+QEMU has there, ``migrate_add_blocker()`` from a block driver opened for ``-drive``; the stack is in
+the message of QEMU commit 4daff81efb), ``running`` (between init and
 ``migration_shutdown``) and ``post`` (after it, before ``monitor_cleanup``).
 """
 
@@ -119,8 +121,11 @@ ALPHABET: tuple[EventKind, ...] = (
               "migration/migration.c:qmp_query_migrate",
               (("caller", ("qmp", "outside")), ("pending", (False, True))), ("running", "post"),
               "bh:qmp-dispatch"),
+    EventKind("add_blocker", "a block driver opened for -drive calls migrate_add_blocker() before "
+              "migration_object_init(): is_busy() asks migration_is_idle() (9.1) or migration_is_running()",
+              "migration/migration.c:migrate_add_blocker", (), ("pre",)),
     EventKind("helper", "an exported misc.h helper called on the main thread from outside migration/",
-              "include/migration/misc.h", (("name", HELPER_NAMES),), ("pre", "running", "post")),
+              "include/migration/misc.h", (("name", HELPER_NAMES),), ("running", "post")),
     EventKind("create", "a creation path for 'migration' (object_new, object-add, device_add, -device help)",
               "qom/object.c:object_new",
               (("path", ("object_new", "object-add", "device_add", "device-help")),),

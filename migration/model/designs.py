@@ -29,7 +29,8 @@ thread function, as the spec says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
@@ -147,7 +148,11 @@ class Design:
     :ivar device_list_properties: how ``device-list-properties`` finds properties.
     :ivar user_creation_checks_singleton: ``object-add``/``device_add`` refuse a second singleton.
     :ivar hide_internal: QMP hides and refuses ``internal`` classes.
+    :ivar functions: the QEMU functions the design replaces: ``(name, model function)`` pairs, a name
+        being a key of :func:`migration.model.functions.table` (``docs/writing-a-design.md``).
     """
+
+    replaced: dict[str, Callable[..., Any]] = field(init=False, repr=False, compare=False, hash=False)
 
     name: str
     description: str
@@ -175,9 +180,24 @@ class Design:
     device_list_properties: IntrospectionMode = IntrospectionMode.INSTANTIATE
     user_creation_checks_singleton: bool = False
     hide_internal: bool = False
+    functions: tuple[tuple[str, Callable[..., Any]], ...] = ()
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        object.__setattr__(self, "replaced", dict(self.functions))
 
     def __str__(self) -> str:
         return f"Design({self.name!r})"
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle the replaced functions by value (cloudpickle), so that a design read from a file
+        reaches worker processes that cannot import that file."""
+        if not self.functions:
+            return super().__reduce_ex__(protocol)
+        import cloudpickle  # type: ignore[import-untyped]  # a dependency of distributed, untyped
+
+        knobs = {f.name: getattr(self, f.name) for f in fields(self) if f.init and f.name != "functions"}
+        return (_rebuild, (knobs, cloudpickle.dumps(self.functions)))
 
     def knobs(self) -> dict[str, Any]:
         """:return: the knob values (everything but name and description), JSON-friendly."""
@@ -186,10 +206,16 @@ class Design:
             if f.name in ("name", "description"):
                 continue
             v = getattr(self, f.name)
+            if f.name == "replaced":
+                continue
             if isinstance(v, Enum):
                 v = v.value
             elif isinstance(v, frozenset):
                 v = sorted(v)
+            elif f.name == "functions":
+                if not v:
+                    continue  # a preset, or a design of knobs only: its knobs read as they always did
+                v = [f"{n}={_qualified(fn)}" for n, fn in v]
             out[f.name] = v
         return out
 
@@ -198,12 +224,79 @@ class Design:
         :return: the names of the knobs whose values differ.
         """
         a, b = self.knobs(), other.knobs()
-        return [k for k in a if a[k] != b[k]]
+        return [k for k in {**a, **b} if a.get(k) != b.get(k)]
+
+
+def _rebuild(knobs: dict[str, Any], functions: bytes) -> Design:
+    import pickle
+
+    return Design(**knobs, functions=pickle.loads(functions))
+
+
+#: each knob's type, read from its default (an enum knob takes that enum, a flag a bool)
+_KNOB_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(Design)
+                                if f.name not in ("name", "description", "replaced")}
 
 
 def knob_names() -> list[str]:
-    """:return: every knob name, in declaration order."""
-    return [f.name for f in fields(Design) if f.name not in ("name", "description")]
+    """:return: every knob name, in declaration order (``functions``, the code a design replaces, is
+        not a knob)."""
+    return [f.name for f in fields(Design) if f.name not in ("name", "description", "replaced", "functions")]
+
+
+def _qualified(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _type_name(t: type) -> str:
+    if issubclass(t, Enum):
+        return f"a {t.__name__} ({', '.join(repr(m.value) for m in t)})"
+    return f"a {t.__name__}"
+
+
+def _validate(d: Design) -> None:
+    """Check every knob's type and value, so that a wrong design fails where it is written.
+
+    :raise TypeError: a knob of the wrong type (a string for an enum, a list for a set...).
+    :raise ValueError: an unknown tag, helper or QEMU function name.
+    """
+    if not isinstance(d.name, str) or not d.name:
+        raise TypeError(f"design name must be a non-empty str, not {d.name!r}")
+    for f in fields(d):
+        if f.name in ("name", "description", "null_checks", "functions", "replaced", "tag"):
+            continue
+        want = _KNOB_TYPES[f.name]
+        v = getattr(d, f.name)
+        if type(v) is not want:
+            raise TypeError(f"design '{d.name}': knob {f.name} takes {_type_name(want)}, "
+                            f"not {type(v).__name__} {v!r}")
+    if not isinstance(d.tag, str) or d.tag not in TAGS:
+        raise ValueError(f"design '{d.name}': knob tag takes one of {', '.join(TAGS)}, not {d.tag!r}")
+    if type(d.null_checks) is not frozenset:
+        raise TypeError(f"design '{d.name}': knob null_checks takes a frozenset of helper names, "
+                        f"not {type(d.null_checks).__name__} {d.null_checks!r}")
+    unknown = sorted(str(h) for h in d.null_checks if h not in ALL_HELPERS)
+    if unknown:
+        raise ValueError(f"design '{d.name}': null_checks names unknown helper(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(sorted(ALL_HELPERS))})")
+    if type(d.functions) is not tuple:
+        raise TypeError(f"design '{d.name}': functions takes a tuple of (name, function) pairs, "
+                        f"not {type(d.functions).__name__}")
+    if d.functions:
+        from migration.model.functions import table
+
+        known = table()
+        seen: set[str] = set()
+        for pair in d.functions:
+            if (type(pair) is not tuple or len(pair) != 2 or not isinstance(pair[0], str)
+                    or not callable(pair[1])):
+                raise TypeError(f"design '{d.name}': functions takes (name, function) pairs, not {pair!r}")
+            if pair[0] not in known:
+                raise ValueError(f"design '{d.name}' replaces '{pair[0]}', which is not a QEMU function of "
+                                 f"the model (see migration.model.functions.table())")
+            if pair[0] in seen:
+                raise ValueError(f"design '{d.name}' replaces '{pair[0]}' twice")
+            seen.add(pair[0])
 
 
 def derive(base: Design, name: str, description: str, **knobs: Any) -> Design:
@@ -212,13 +305,19 @@ def derive(base: Design, name: str, description: str, **knobs: Any) -> Design:
     :param base: the design to start from.
     :param name: the new design's id.
     :param description: one line saying what it does.
-    :param knobs: knob values to change.
+    :param knobs: knob values to change; ``functions`` may be a dict of QEMU function name -> model function.
     :return: the new design.
-    :raise TypeError: when a knob name is unknown.
+    :raise TypeError: when a knob name is unknown, or a knob's value has the wrong type.
+    :raise ValueError: when ``name`` is a preset's, or a value is unknown (a tag, a helper, a function).
     """
-    unknown = set(knobs) - set(knob_names())
+    unknown = set(knobs) - {*knob_names(), "functions"}
     if unknown:
         raise TypeError(f"Design has no knob(s) {', '.join(sorted(unknown))}")
+    presets = globals().get("DESIGNS", {})
+    if name in presets:
+        raise ValueError(f"design name '{name}' is a preset's: choose another name")
+    if "functions" in knobs and isinstance(knobs["functions"], dict):
+        knobs["functions"] = tuple(knobs["functions"].items())
     return replace(base, name=name, description=description, **knobs)
 
 

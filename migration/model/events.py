@@ -29,6 +29,7 @@ from migration.model.actors import (
     thread_body,
 )
 from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.functions import qemu, qemu_function
 from migration.model.heap import Crash, HeapObj, LockState, MigStatus
 from migration.model.helpers import (
     HELPERS,
@@ -52,7 +53,8 @@ from qom.errors import QOMError
 from qom.object import object_new
 from qom.qmp import execute
 
-__all__ = ["HELPERS", "exported_helper", "internal_call", "main_body", "migrate_get_current", "run_event"]
+__all__ = ["HELPERS", "end_of_cleanup", "exported_helper", "internal_call", "main_body",
+           "migrate_get_current", "run_event"]
 
 QEMU_AIO = "qemu_aio_context"
 IOHANDLER = "iohandler_ctx"
@@ -147,6 +149,9 @@ def _create(w: World, path: str) -> Generator[Pending, None, None]:
     a.context.remove("creation")
 
 
+@qemu_function("migration_object_init", "() -> None",
+               "object_new(\"migration\") and, as the design says, set current_migration "
+               "(and global_migration)")
 @typeguard_ignore
 def _object_init(w: World) -> Generator[Pending, None, None]:
     d = w.design
@@ -170,6 +175,9 @@ def _object_init(w: World) -> Generator[Pending, None, None]:
     a.context.remove("creation")
 
 
+@qemu_function("migration_connect", "(e: Event) -> None",
+               "qmp_migrate's start of the outgoing side: state active, the thread's reference, "
+               "qemu_thread_create(migration_thread) (e: the migrate event)", source_key="connect")
 @typeguard_ignore
 def _migrate(w: World, e: Event) -> Generator[Pending, None, None]:
     d = w.design
@@ -201,6 +209,9 @@ def _cancel(h: HeapObj) -> None:
         h.status = MigStatus.CANCELLING
 
 
+@qemu_function("migration_cancel", "() -> str | None",
+               "state cancelling, then qemu_file_shutdown(s->to_dst_file) under qemu_file_lock; returns "
+               "the object it found", source_key="cancel")
 @typeguard_ignore
 def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
     """``migration_cancel()`` (``migrate_fd_cancel()`` at 9.x): CANCELLING, then
@@ -224,11 +235,14 @@ def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
     return s
 
 
+@qemu_function("migration_shutdown", "() -> None",
+               "cancel; join (shutdown_join); clear the pointers the design clears here; mark the "
+               "shutdown done (w.shutdown: exit leaks count from then); drop the main reference")
 @typeguard_ignore
 def _migration_shutdown(w: World) -> Generator[Pending, None, None]:
     d = w.design
     yield from w.step("migration_shutdown")
-    s = yield from call(w, "cancel", _migration_cancel(w))
+    s = yield from qemu(w, "migration_cancel")
     if s is None:
         return
     if d.shutdown_join and w.spawned_thread:
@@ -286,12 +300,14 @@ def _main_loop_wait(w: World, what: str) -> Generator[Pending, None, None]:
     yield from _dispatch(w, frozenset({QEMU_AIO, IOHANDLER}), what)
 
 
+@qemu_function("vm_shutdown", "(vm: str, vfio: str) -> None",
+               "pause the vCPUs (BQL released) when the VM runs, the VFIO handler (none, ok, fails), "
+               "then the block drain's nested poll of qemu_aio_context (BQL kept)")
 @typeguard_ignore
-def _vm_shutdown(w: World, e: Event) -> Generator[Pending, None, None]:
-    yield from w.step("vm_shutdown", note=f"VM {e.param('vm')}")
-    if e.param("vm") == "running":
+def _vm_shutdown(w: World, vm: str, vfio: str) -> Generator[Pending, None, None]:
+    yield from w.step("vm_shutdown", note=f"VM {vm}")
+    if vm == "running":
         yield from call(w, "pause_all_vcpus", _bql_window(w, "pause_all_vcpus"))
-        vfio = e.param("vfio")
         if vfio != "none":
             yield from call(w, "vfio_vmstate_change", _vfio_vmstate_change(w, vfio == "fails"))
     yield from call(w, "bdrv_drain_all", _dispatch(w, frozenset({QEMU_AIO}), "bdrv_drain_all/bdrv_flush_all"))
@@ -304,6 +320,9 @@ def _vfio_vmstate_change(w: World, fails: bool) -> Generator[Pending, None, None
         yield from exported_helper(w, "migration_file_set_error")
 
 
+@qemu_function("monitor_cleanup", "() -> None",
+               "qmp_dispatcher_co_shutdown, the nested polls of both contexts (BQL kept), then "
+               "iothread_stop(mon_iothread)")
 @typeguard_ignore
 def _monitor_cleanup(w: World) -> Generator[Pending, None, None]:
     yield from w.step("qmp_dispatcher_co_shutdown = true")
@@ -365,19 +384,19 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     """
     k = e.kind
     if k == "object_init":
-        yield from call(w, "migration_object_init", _object_init(w))
+        yield from qemu(w, "migration_object_init")
     elif k == "migrate":
-        yield from call(w, "connect", _migrate(w, e))
+        yield from qemu(w, "migration_connect", e)
     elif k == "migrate_incoming" and w.actor_named("co:incoming") is not None:
         yield from w.step("migrate-incoming", note="Error: The incoming migration has already been started")
     elif k == "migrate_incoming":
         yield from call(w, "qmp_migrate_incoming", _migrate_incoming(w))
     elif k == "migration_shutdown":
-        yield from call(w, "migration_shutdown", _migration_shutdown(w))
+        yield from qemu(w, "migration_shutdown")
     elif k == "vm_shutdown":
-        yield from call(w, "vm_shutdown", _vm_shutdown(w, e))
+        yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")))
     elif k == "monitor_cleanup":
-        yield from call(w, "monitor_cleanup", _monitor_cleanup(w))
+        yield from qemu(w, "monitor_cleanup")
     elif k == "poll":
         yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
     elif k == "introspect":
@@ -386,6 +405,8 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     elif k == "query_migrate":
         key = "query_migrate_outside" if e.param("caller") == "outside" else "handle_qmp_command"
         yield from call(w, key, _query_migrate(w, e))
+    elif k == "add_blocker":
+        yield from call(w, "migrate_add_blocker", qemu(w, "is_busy"))
     elif k == "helper":
         yield from outside_call(w, str(e.param("name")))
     elif k == "create":
@@ -413,9 +434,40 @@ def _bql_block(w: World) -> Block:
     return Block(f"waits for BQL held by {w.bql.owner}", w.bql.owner)
 
 
+@qemu_function("is_busy", "() -> None",
+               "migrate_add_blocker()'s check that no migration runs: migration_is_idle() at 9.1, "
+               "migration_is_running() from 9.2 (both NULL-checked at every tag)")
 @typeguard_ignore
-def main_body(program: Program) -> Callable[[World, Actor], Generator[Pending, None, None]]:
+def _is_busy(w: World) -> Generator[Pending, None, None]:
+    yield from exported_helper(w, "migration_is_idle" if w.design.tag == "9.1" else "migration_is_running")
+
+
+@qemu_function("machine_finalize", "() -> None",
+               "the end of qemu_cleanup(), after monitor_cleanup(): QEMU finalizes no machine there (its "
+               "'unref root container' is a TODO at every tag), so no step; a design that frees late "
+               "drops its reference here", source_key="qemu_cleanup")
+@typeguard_ignore
+def _machine_finalize(w: World) -> Generator[Pending, None, None]:
+    return
+    yield  # a generator with no step
+
+
+@typeguard_ignore
+def end_of_cleanup(w: World) -> Generator[Pending, None, None]:
+    """The end of the program: the rest of ``qemu_cleanup()`` (the design's ``machine_finalize``), then
+    the process exits (objects not finalized by then are the exit leaks of ``freed-by-exit``).
+
+    :param w: the world; ``main`` runs it.
+    """
+    if w.shutdown:
+        yield from qemu(w, "machine_finalize")
+
+
+@typeguard_ignore
+def main_body(program: Program, *,
+              end: bool = True) -> Callable[[World, Actor], Generator[Pending, None, None]]:
     """:param program: the events.
+    :param end: the program is the whole run: :func:`end_of_cleanup` follows its last event.
     :return: the main thread's body running them in order (inside ``qemu_cleanup`` from
         ``migration_shutdown`` on).
     """
@@ -427,5 +479,7 @@ def main_body(program: Program) -> Callable[[World, Actor], Generator[Pending, N
             if e.kind == "migration_shutdown":
                 a.funcs[:] = [source("qemu_cleanup", w.design.tag)]
             yield from run_event(w, e)
+        if end:
+            yield from end_of_cleanup(w)
 
     return body

@@ -21,6 +21,7 @@ from typeguard import typeguard_ignore
 
 from migration.model.alphabet import HELPER_NAMES
 from migration.model.designs import EXPORTED_HELPERS, TAGS, PointerClear, Protection
+from migration.model.functions import qemu, qemu_function
 from migration.model.heap import Crash, HeapObj, MigStatus
 from migration.model.outcomes import Outcome
 from migration.model.runtime import Pending, World
@@ -149,13 +150,23 @@ def qom_call(w: World, fn: Callable[[], Any]) -> Any:
 
 @typeguard_ignore
 def migrate_get_current(w: World) -> Generator[Pending, None, str | None]:
+    """``migrate_get_current()``, as the design has it (the table's entry).
+
+    :return: the object's label, or ``None``.
+    """
+    s: str | None = yield from qemu(w, "migrate_get_current")
+    return s
+
+
+@qemu_function("migrate_get_current", "() -> str | None",
+               "load current_migration; assert it is set unless the design's accessor may return NULL")
+@typeguard_ignore
+def _migrate_get_current(w: World) -> Generator[Pending, None, str | None]:
     """Internal accessor: load ``current_migration``; assert it is set.
 
     :raise Crash: NULL_DEREF when it is NULL and the design asserts.
     """
-    w.actor.funcs.append(source("migrate_get_current", w.design.tag))
     s = yield from w.load("current_migration")
-    w.actor.funcs.pop()
     if s is None and w.design.get_current_asserts:
         raise Crash(w.fault(Outcome.NULL_DEREF, "NULL",
                             "migrate_get_current: assertion 'current_migration' failed"))
@@ -248,7 +259,7 @@ def exported_helper(w: World, helper: str, needs_bql: bool = False) -> Generator
     :param needs_bql: the work also takes the BQL (a notifier), inside any protection.
     :raise Crash: on a NULL dereference or a use after free.
     """
-    yield from call(w, helper, _exported_helper(w, helper, needs_bql))
+    yield from qemu(w, helper, needs_bql)
 
 
 @typeguard_ignore
@@ -287,6 +298,21 @@ def _exported_helper(w: World, helper: str, needs_bql: bool) -> Generator[Pendin
     elif d.protection is Protection.RCU:
         yield from w.rcu_read_unlock()
     a.context.pop()
+
+
+def _register_helper(helper: str) -> None:
+    @typeguard_ignore
+    def default(w: World, needs_bql: bool = False) -> Generator[Pending, None, None]:
+        yield from _exported_helper(w, helper, needs_bql)
+
+    default.__name__ = default.__qualname__ = f"{helper}_default"
+    qemu_function(helper, "(needs_bql: bool = False) -> None",
+                  "the exported helper: load the design's pointer under its protection, then read the "
+                  "object (needs_bql: a notifier under the BQL follows)")(default)
+
+
+for _helper in HELPER_NAMES:
+    _register_helper(_helper)
 
 
 @typeguard_ignore

@@ -120,6 +120,7 @@ class World:
         self.ptr_mutex = Lock("migration_ptr_mutex")
         self.rcu_readers: set[str] = set()
         self.rcu_deferred: list[str] = []
+        self.rcu_waiting: dict[str, frozenset[str]] = {}  #: a call_rcu callback -> readers it waits for
         self.actors: list[Actor] = []
         self.polling: frozenset[str] = frozenset()  #: the AioContexts main is dispatching
         self.file_shutdown: set[str] = set()  #: objects whose outgoing file qemu_file_shutdown() shut
@@ -229,6 +230,57 @@ class World:
         )
 
     @typeguard_ignore
+    def boundary_key(self, logs: Callable[[World], object]) -> tuple[object, ...]:
+        """:meth:`state_key` at an event boundary: where ``main`` picks its next event.
+
+        It leaves out what no later step reads, so that worlds that differ only there merge:
+
+        1. ``main``'s pending step.  ``main`` is inside a step when it picks an event, and its next
+           ``yield`` replaces that step before anything (a blocker, the scheduler) reads it.
+        2. The ``#N`` suffixes of finished actors: a finished actor never steps again, and the model
+           reads a finished actor only by its base name (``actor_named`` of ``T_mig``,
+           ``co:incoming``, ``dirtyrate-stat``; the prefix tests of ``mon_iothread``); the suffix
+           only decides the suffix of the next actor of that name, which no step compares.
+        3. When ``main`` is the only actor left, freed heap objects that nothing names (no pointer,
+           ``real``, finalize, RCU or file-shutdown list, and no actor's locals: ``main`` has none at an
+           event boundary), and the labels of the rest, which become their rank in creation order.
+           A freed object nobody names cannot be reached again; a label is a name, and every
+           property compares labels only with each other (the counter that makes the next label is
+           not in :meth:`state_key` either).
+
+        ``tests/test_migration_bounded.py`` checks that this key finds what the full key finds on
+        every preset, and that a world where one of these parts *is* read later is still told apart.
+
+        :param logs: as for :meth:`state_key`.
+        :return: the key.
+        """
+        actors = self.actors
+        finished = frozenset(a.name.partition("#")[0] for a in actors if a.done)
+        live = tuple((a.name, None if a.name == "main" else (a.pending.action if a.pending else None),
+                      a.history, tuple(a.context), a.started) for a in actors if not a.done)
+        if len(live) != 1:
+            return (live, finished, *self._machine_key(), logs(self))
+        named = {v for v in self.pointers.values() if v is not None}
+        named.update(self.finalizing, self.rcu_deferred, self.file_shutdown)
+        if self.real is not None:
+            named.add(self.real)
+        keep = sorted((lbl for lbl, h in self.heap.items() if h.mem is not MemState.FREED or lbl in named),
+                      key=_creation_order)
+        rank = {lbl: f"o{i}" for i, lbl in enumerate(keep)}
+        heap = tuple((rank[lbl], *self.heap[lbl].key()[1:], self.refcount(lbl)) for lbl in keep)
+        return (
+            live, finished, heap,
+            tuple((p, None if v is None else rank[v]) for p, v in sorted(self.pointers.items())),
+            None if self.real is None else rank[self.real],
+            tuple(sorted(rank[lbl] for lbl in self.finalizing)),
+            (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
+            tuple(sorted(self.rcu_readers)), tuple(rank[lbl] for lbl in self.rcu_deferred), self.polling,
+            self.ml_owner, tuple(sorted(rank[lbl] for lbl in self.file_shutdown)), self.iothread_stopped,
+            self.universe.live_instances("migration"),
+            logs(self),
+        )
+
+    @typeguard_ignore
     def logs_key(self) -> tuple[object, ...]:
         """:return: the world's logs, whole: faults, introspection answers, and the faults per context."""
         return (
@@ -268,6 +320,7 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
             tuple(sorted(self.file_shutdown)), self.iothread_stopped,
+            tuple(sorted(self.rcu_waiting.items())) if self.rcu_waiting else (),
             self.universe.live_instances("migration"),
         )
 
@@ -393,7 +446,11 @@ class World:
         """Leave an RCU read section; the last reader out ends the grace period."""
         yield Pending("rcu_read_unlock", _never)
         self.record("rcu_read_unlock")
-        self.rcu_readers.discard(self.actor.name)
+        me = self.actor.name
+        self.rcu_readers.discard(me)
+        for cb, readers in self.rcu_waiting.items():
+            if me in readers:
+                self.rcu_waiting[cb] = readers - {me}
         if not self.rcu_readers:
             for label in self.rcu_deferred:
                 self.heap[label].mem = MemState.FREED
@@ -496,6 +553,13 @@ class World:
             return False
         h = self.heap[self.real]
         return h.mem is MemState.LIVE and h.to_dst_file
+
+
+@typeguard_ignore
+def _creation_order(label: str) -> tuple[int, str]:
+    """:return: a sort key putting heap labels (``mig#N``) in the order they were made."""
+    _, _, n = label.rpartition("#")
+    return (int(n), label) if n.isdigit() else (0, label)
 
 
 def _is_value(v: object) -> bool:

@@ -22,6 +22,8 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "migration_object_init": (f"{_MM}:migration_object_init", {}),
     "migrate_get_current": (f"{_MM}:migrate_get_current", {}),
     "qmp_migrate": (f"{_MM}:qmp_migrate", {}),
+    "migrate_add_blocker": (f"{_MM}:migrate_add_blocker", {}),
+    "is_busy": (f"{_MM}:is_busy", {}),
     "connect": (f"{_MM}:migration_connect", {"9.1": f"{_MM}:migrate_fd_connect",
                                              "9.2": f"{_MM}:migrate_fd_connect",
                                              "master": f"{_MM}:migration_start_outgoing"}),
