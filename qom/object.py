@@ -175,12 +175,6 @@ def _canonical_path_or_none(obj: Object) -> str | None:
     return "/" + "/".join(reversed(parts))
 
 
-def _check_obj(obj: object, what: str = "obj") -> Object:
-    if not isinstance(obj, Object):
-        raise TypeError(f"{what} must be an Object, not {type(obj).__name__}")
-    return obj
-
-
 def _finalized_by(obj: Object) -> str:
     at = obj.finalized_at
     if at is None:

@@ -525,10 +525,6 @@ def _compute_hooks(ti: TypeImpl) -> None:
 # -- lookup and casts -------------------------------------------------------------------------
 
 
-def _universe_of(klass: ObjectClass | None) -> Universe:
-    return klass.universe if klass is not None else current_universe()
-
-
 def object_class_by_name(name: str) -> ObjectClass | None:
     """Look a class up by type name, initializing it.
 

@@ -162,17 +162,19 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         "## More Information",
     ):
         assert f"\n{heading}\n" in text
-    assert "* `no-use-after-free`\n* `no-deadlock`: no schedule ends waiting\n" in text
+    assert "* P1 `no-use-after-free`\n* P2 `no-deadlock`: no schedule ends waiting\n" in text
     assert 'Chosen option: "qemu-10.0", because it holds every one of the 2 properties checked ' in text
     assert "(1 on exhaustive evidence, 1 sampled)" in text
-    assert "* Good, because `no-use-after-free` holds (exhaustive)" in text
+    assert "* Good, because `no-use-after-free` holds (every schedule)" in text
+    assert "* Good, because `no-deadlock` holds (on sampled evidence only)" in text
     assert (
-        "* Bad, because `no-use-after-free` fails with UAF (exhaustive) in `S3-load-free-use`, see "
+        "* Bad, because `no-use-after-free` fails with UAF in `S3-load-free-use`, see "
         "[the trace](evidence/qemu-9.1--no-use-after-free.md)"
     ) in text
+    # compact cells: holds, or the fault linked (by a reference defined below the table) to its trace
     assert (
-        "| `qemu-9.1` | **fails** UAF (exhaustive) [trace](evidence/qemu-9.1--no-use-after-free.md) "
-        "| holds (exhaustive) |"
+        "| option | P1 | P2 |\n| --- | --- | --- |\n| `qemu-9.1` | [UAF][1] | holds |\n"
+        "| `qemu-10.0` | holds | holds, sampled |\n\n[1]: evidence/qemu-9.1--no-use-after-free.md\n"
     ) in text
     assert (
         "qomsim decide --seed 3 --designs qemu-9.1,qemu-10.0 --properties no-use-after-free,no-deadlock "
@@ -183,7 +185,13 @@ def test_note_has_every_madr_section_and_derived_outcome() -> None:
         "--bound -1\n"
     ) in text
     # a scenario's cell gives every outcome with its number of schedules, never one schedule's outcome
-    assert "| S1-helper-after-idle-shutdown | OK 3, UAF 1 | OK 3, UAF 1 |" in text
+    assert ("#### `S1-helper-after-idle-shutdown`\n\nNo migration ever ran. `qemu_cleanup()` calls "
+            "`migration_shutdown()`") in text
+    assert ("Program: `object_init`, `migration_shutdown`, `vm_shutdown vfio=fails vm=running`, "
+            "`monitor_cleanup`.\n\n| option | schedules | how they end |\n| --- | --- | --- |\n"
+            "| `qemu-9.1` | 4 | OK 3, UAF 1 |\n| `qemu-10.0` | 4 | OK 3, UAF 1 |\n") in text
+    # the scenario the counterexample cites is explained too, though it was not replayed
+    assert "#### `S3-load-free-use`\n\nAs in S2, but the helper" in text
     assert (
         "| rank | option | drivers failing | properties failing | holds on sampled evidence "
         "| changes from qemu-10.0 | not reached |\n"
@@ -251,7 +259,7 @@ def test_evidence_has_trace_diagram_and_replay_command() -> None:
     text = notes.render_evidence(cell.counterexample, cell, "docs/decisions/evidence/x.json")
     assert text.splitlines()[0] == "# `qemu-9.1` fails `no-use-after-free`"
     assert "* Outcome: **UAF** at step 2, actor `T_main`, object `mig#1`: lock of a finalized object" in text
-    assert "* Evidence: exhaustive (12 schedules explored)" in text
+    assert "* Evidence: found by enumerating every schedule of the scenarios (12)" in text
     assert "```sh\nqomsim replay docs/decisions/evidence/x.json\n```" in text
     assert '1. `init`\n2. `helper {"name": "migration_file_set_error"}`' in text
     assert "* QEMU source: each step names the function it stands for, at v9.1.0" in text
@@ -526,10 +534,10 @@ def test_a_confirmed_note_says_which_row_rests_on_which_bound() -> None:
             "exhaustive evidence, 0 sampled) and, of the options that do, it ranks first by the rule "
             "below (0 mechanism changes from `qemu-10.0`). Its row rests on the larger bound `2+10/0`, "
             f"{every}; the others on `1` (see the end of this note).") in text
-    assert ("| `qemu-10.0` | holds (every program of up to 2 events, or up to 10 events none of them "
-            "background, every schedule: 300 programs, 400 states) |") in text
-    assert ("| `mutex` | holds (every program of up to 1 event, every schedule: 10 programs, 20 states) |"
-            in text)
+    assert "| `mutex` | holds | holds |\n| `qemu-10.0` (`2+10/0`) | holds | holds |\n" in text
+    assert ("Bound `1` (the row of `mutex`): every program of up to 1 event and every schedule, 10 programs. "
+            f"Bound `2+10/0` (the row of `qemu-10.0`): {every}, 300 programs. The distinct states each "
+            "option's exploration stored: `mutex` 20, `qemu-10.0` 400.") in text
     assert ("lie outside it and are enumerated on their own, every schedule). The chosen option "
             f"(`qemu-10.0`) was explored again at `2+10/0` (`--confirm`), {every}, every property from "
             "that one exploration (all 19 scenarios of §4 lie inside that bound); its row holds those "
@@ -539,3 +547,20 @@ def test_a_confirmed_note_says_which_row_rests_on_which_bound() -> None:
     assert "qomsim check --design qemu-10.0 --seed 3 --property no-use-after-free --property no-deadlock " \
            "--bound 2+10/0\n" in text
     assert got.to_json()["confirmed"] == ["qemu-10.0"] and got.to_json()["confirm_spec"] == "2+10/0"
+
+
+def test_an_unchanged_note_keeps_its_date_and_a_changed_one_is_dated_today(tmp_path: Path) -> None:
+    def render(*, date: str, b: str = "B") -> dict[str, str]:
+        return {"0001-a.md": f"---\ndate: {date}\n---\nA\n", "0002-b.md": f"---\ndate: {date}\n---\n{b}\n",
+                "README.md": f"Written on {date}\n", "evidence/x.md": "no date\n"}
+
+    for rel, text in render(date="2026-01-01").items():
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    assert decide.dated_as_before(tmp_path, "2030-12-31", render) == render(date="2026-01-01")
+    changed = decide.dated_as_before(tmp_path, "2030-12-31", lambda date: render(date=date, b="B2"))
+    assert changed == {"0001-a.md": "---\ndate: 2026-01-01\n---\nA\n",
+                       "0002-b.md": "---\ndate: 2030-12-31\n---\nB2\n",
+                       "README.md": "Written on 2030-12-31\n", "evidence/x.md": "no date\n"}
+    empty = tmp_path / "none"
+    assert decide.dated_as_before(empty, "2030-12-31", render) == render(date="2030-12-31")

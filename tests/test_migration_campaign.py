@@ -14,11 +14,9 @@ fails on a design known to be broken for that property.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from fresh_interpreter import run_fresh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,8 +88,7 @@ def test_every_property_has_a_broken_design() -> None:
     assert list(BROKEN) == list(PROPERTY_CHECKS)
 
 
-@pytest.mark.parametrize("prop", list(BROKEN))
-def test_each_property_check_catches_a_broken_design(prop: str) -> None:
+def _catches(prop: str) -> None:
     found, _n = sample(resolve(BROKEN[prop]), prop, seed_value=0, max_examples=400)
     assert found is not None
     f = violation(prop, found)
@@ -100,7 +97,9 @@ def test_each_property_check_catches_a_broken_design(prop: str) -> None:
         "STALE_ANSWER", "LOST_ERROR", "DEADLOCK", "HANG", "LEAK"}
 
 
-ROOT = Path(__file__).resolve().parent.parent
+@pytest.mark.parametrize("prop", list(BROKEN))
+def test_each_property_check_catches_a_broken_design(prop: str) -> None:
+    run_fresh("test_migration_campaign", "_catches", prop)  # what ran before must not change the search
 
 #: the cells Hypothesis found no counterexample for before the search drew preemptions, per-phase event
 #: counts and swarms (docs/performance.md, figure 5): narrow races of §4 scenarios S3, S6, S9 and S10;
@@ -133,17 +132,10 @@ def _found_by_sampling(design: str, prop: str, outcome: str) -> None:
 def test_sampling_finds_a_formerly_missed_race() -> None:
     # the cheapest of the nine, in the default suite: a monitor I/O thread loads current_migration,
     # migration_shutdown() frees the object, the thread reads ms->state
-    _found_by_sampling("singleton-v1", "no-use-after-free", "UAF")
+    run_fresh("test_migration_campaign", "_found_by_sampling", "singleton-v1", "no-use-after-free", "UAF")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("design", "prop", "outcome"), FORMERLY_MISSED)
 def test_sampling_finds_every_formerly_missed_cell(design: str, prop: str, outcome: str) -> None:
-    # in a fresh interpreter: Hypothesis mixes constants from every module loaded so far into its draws,
-    # so what ran earlier in this process shifts the seed-0 search (after a whole `qomsim decide` in the
-    # same process, mutex x no-deadlock is not found within 3,000 examples; fresh, in 758)
-    code = ("import tests.test_migration_campaign as t; "
-            f"t._found_by_sampling({design!r}, {prop!r}, {outcome!r})")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_fresh("test_migration_campaign", "_found_by_sampling", design, prop, outcome)

@@ -51,3 +51,40 @@ def test_unknown_design_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 def test_replay_of_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(tmp_path / "none.json")]) == 2
     assert "qomsim replay:" in capsys.readouterr().err
+
+
+def test_replay_of_several_failing_cells_says_which_it_replays_and_how_to_pick(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cells.json"
+    assert main(["check", "--design", "qemu-9.1", "--property", "no-use-after-free", "--property",
+                 "single-instance", "--property", "no-deadlock", "--exhaustive", "--bound", "-1",
+                 "--json", str(out)]) == 1
+    capsys.readouterr()
+    assert main(["replay", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (f"{out} holds 2 counterexamples (no-use-after-free, single-instance); replaying the "
+                        "first, no-use-after-free: pick another with --property ID")
+    assert lines[1] == "design qemu-9.1, property no-use-after-free, scenario S8-wrong-pointer:b"
+    assert main(["replay", str(out), "--property", "single-instance"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "design qemu-9.1, property single-instance, scenario S12-discover-globals"
+
+
+def test_a_counterexample_without_a_scenario_is_not_called_sampled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cx.json"
+    assert main(["check", "--design", "qemu-9.1", "--property", "no-use-after-free", "--exhaustive",
+                 "--bound", "-1", "--json", str(out)]) == 1
+    cx = json.loads(out.read_text())["cells"][0]["counterexample"]
+    cx["scenario"] = None  # as qomsim serve --trace saves a live run: no scenario
+    (tmp_path / "live.json").write_text(json.dumps(cx))
+    capsys.readouterr()
+    assert main(["replay", str(tmp_path / "live.json")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "design qemu-9.1, property no-use-after-free, the program of scenario S8-wrong-pointer:b")
+    cx["program"].insert(1, {"event": "poll"})
+    (tmp_path / "own.json").write_text(json.dumps(cx))
+    main(["replay", str(tmp_path / "own.json")])
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "design qemu-9.1, property no-use-after-free, a program of its own (not one of the scenarios: drawn "
+        "by Hypothesis, found by the bounded exploration, or recorded live by qomsim serve --trace)")

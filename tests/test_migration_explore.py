@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fresh_interpreter import run_fresh
 
 from migration.check.explore import explore, sample, trim
 from migration.check.properties import violation
@@ -79,6 +80,10 @@ def test_trim() -> None:
 
 
 def test_hypothesis_finds_and_shrinks_a_null_deref() -> None:
+    run_fresh("test_migration_explore", "_finds_and_shrinks_a_null_deref")  # what ran before must not count
+
+
+def _finds_and_shrinks_a_null_deref() -> None:
     # two-globals clears current_migration in finalize: any internal accessor after the last
     # unref asserts; the smallest program is init, shutdown, an accessor, monitor_cleanup
     r, n = sample(DESIGNS["two-globals"], "no-null-deref", seed_value=1, max_examples=200)

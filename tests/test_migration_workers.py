@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_terminal import without_progress
 
 from migration.check import workers
 from migration.check.bounded import Task, count_programs, grammar, split
@@ -162,3 +163,53 @@ def test_run_stats_say_where_the_time_went() -> None:
     again = workers.RunStats()
     workers.explore_designs([resolve("qemu-9.1")], 1, stats=again)  # cached: nothing ran
     assert again == workers.RunStats()
+
+
+@pytest.fixture
+def port_8787_taken() -> Iterator[None]:
+    """Port 8787 (Dask's dashboard default) held by a listening socket, as another Dask or Jupyter would."""
+    s = socket.socket()
+    try:
+        s.bind(("", 8787))
+        s.listen()
+    except OSError:  # something on this machine listens there already: the same situation
+        s.close()
+        s = None  # type: ignore[assignment]
+    with socket.create_connection(("127.0.0.1", 8787), timeout=5):
+        pass  # it answers
+    yield
+    if s is not None:
+        s.close()
+
+
+def _listening_ports(pid: int) -> set[int]:
+    import psutil  # type: ignore[import-untyped]  # distributed depends on it; no stubs are installed
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return {c.laddr.port for p in procs for c in p.net_connections() if c.status == psutil.CONN_LISTEN}
+
+
+def test_the_local_cluster_binds_no_fixed_port_and_says_nothing_on_stderr(
+        tmp_path: Path, port_8787_taken: None) -> None:
+    args = ["check", "--design", "qemu-9.1", "--property", "no-deadlock", "--examples", "0", "--bound", "1",
+            "--no-database", "--workers", "2"]
+    done = subprocess.run([sys.executable, "-m", "qom.cli", *args], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=STEP_TIMEOUT, check=False)
+    assert (done.returncode, without_progress(done.stderr)) == (0, "")
+    assert done.stdout.startswith("qemu-9.1 no-deadlock: holds (bounded, OK, ")
+
+
+def test_the_local_cluster_listens_on_loopback_ephemeral_ports_only() -> None:
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set(workers.QUIET_CLUSTER), LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=1, threads_per_worker=1, processes=True, **workers.LOCAL_CLUSTER) as cluster, \
+            Client(cluster) as client:  # type: ignore[no-untyped-call]
+        assert client.submit(sum, [1, 2]).result() == 3
+        ports = _listening_ports(os.getpid())
+        http = cluster.scheduler.http_server
+        assert http.address == "127.0.0.1" and 8787 not in ports
+        assert "dashboard" in cluster.scheduler.services  # Dask's name for its HTTP server, routeless here
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")

@@ -6,9 +6,15 @@ Recipe: ``-M none`` with a ``null-co`` block device whose requests take 3 s
 ``quit`` is carried out, ``migration_shutdown()`` drops the last reference (no migration ran, so
 the object is finalized and freed at once) and ``bdrv_close_all()`` waits for the flush; the
 monitor I/O thread still runs out-of-band commands until ``monitor_cleanup()`` stops it, and
-``qmp_migrate_pause()`` reads ``ms->state`` of the freed object.  The client floods
-``{"exec-oob": "migrate-pause"}`` (the workload) until the connection drops; the check is
-valgrind's report, nothing is timed.
+``qmp_migrate_pause()`` reads ``ms->state`` of the freed object.
+
+Nothing is timed; every step waits for an event QEMU gives.  The QMP socket is bound and listening
+before QEMU starts (QEMU takes it with ``-chardev socket,fd=N``), so the client connects at once.
+``quit`` is sent right after the HMP write: the monitor runs in-band commands one at a time, so it is
+carried out after the write returned.  The ``SHUTDOWN`` event says ``qemu_cleanup()`` is starting;
+from then on the client sends ``{"exec-oob": "migrate-pause"}``, each after the reply to the one
+before, until QEMU closes the connection (``monitor_cleanup()``), and waits for QEMU to exit.  The
+check is valgrind's report.  :data:`HANG_GUARD_S` only turns a hang into a failure.
 
 The model finds the same path for ``qemu-9.1`` and ``qemu-10.0`` in S14
 (tests/test_migration_actors.py).
@@ -23,9 +29,9 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,10 +39,8 @@ import pytest
 from qemu_helpers import require_qemu, require_qemu10
 
 VALGRIND = "valgrind --error-exitcode=99 --track-origins=no --num-callers=30"
-ATTEMPT_TIMEOUT_S = 30.0  #: one QEMU run under valgrind (measured: 11-14 s)
-ATTEMPTS = 2  #: the race is won 4/4 on both binaries; a second attempt absorbs a slow machine
-FLOOD_INTERVAL_S = 0.005
-QUIT_AFTER_S = 0.5
+#: a run that has not ended after this long is a hang, not a slow machine (one run takes 11-14 s idle)
+HANG_GUARD_S = 600.0
 
 _FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-Fa-f]+: (\S+)")
 _FIRST_ERROR = re.compile(r"^==\d+== (Invalid (?:read|write) of size \d+|Invalid free|Mismatched free"
@@ -80,46 +84,51 @@ def first_error(text: str) -> ValgrindError | None:
     return None
 
 
-async def _flood(sock: str, deadline: float) -> None:
-    while True:
-        try:
-            reader, writer = await asyncio.open_unix_connection(sock, limit=1 << 24)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-    await reader.readline()  # greeting
-    writer.write(b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": "caps"}\n')
-    await writer.drain()
-    while True:
-        reply = json.loads(await reader.readline())
-        if reply.get("id") == "caps":
-            break
-    hmp = {"execute": "human-monitor-command", "id": "hmp",
-           "arguments": {"command-line": 'qemu-io n0 "write 0 512"'}}
-    writer.write(json.dumps(hmp).encode() + b"\n")
-    drain = asyncio.ensure_future(_drain(reader))
-    start = time.monotonic()
-    quit_sent = False
+async def _read(reader: asyncio.StreamReader) -> dict[str, object] | None:
+    """:return: QEMU's next message, or ``None`` once it closed the connection."""
+    line = await reader.readline()
+    if not line:
+        return None
+    message: dict[str, object] = json.loads(line)
+    return message
+
+
+async def _until(reader: asyncio.StreamReader, key: str, value: object) -> bool:
+    """Read until a message whose ``key`` is ``value``.
+
+    :return: False when the connection closed first.
+    """
+    while (message := await _read(reader)) is not None:
+        if message.get(key) == value:
+            return True
+    return False
+
+
+async def _flood(sock: str) -> None:
+    reader, writer = await asyncio.open_unix_connection(sock, limit=1 << 24)
     try:
-        while not drain.done() and time.monotonic() < deadline:
-            writer.write(b'{"exec-oob": "migrate-pause"}\n')
-            if not quit_sent and time.monotonic() - start >= QUIT_AFTER_S:
-                writer.write(b'{"execute": "quit", "id": "quit"}\n')
-                quit_sent = True
+        await reader.readline()  # greeting
+        writer.write(b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": "caps"}\n')
+        await writer.drain()
+        assert await _until(reader, "id", "caps")
+        hmp = {"execute": "human-monitor-command", "id": "hmp",
+               "arguments": {"command-line": 'qemu-io n0 "write 0 512"'}}
+        writer.write(json.dumps(hmp).encode() + b"\n")
+        writer.write(b'{"execute": "quit", "id": "quit"}\n')  # in-band: runs once the write returned
+        await writer.drain()
+        if not await _until(reader, "event", "SHUTDOWN"):
+            return
+        n = 0
+        while True:
+            n += 1
+            writer.write(json.dumps({"exec-oob": "migrate-pause", "id": n}).encode() + b"\n")
             await writer.drain()
-            await asyncio.sleep(FLOOD_INTERVAL_S)
+            if not await _until(reader, "id", n):
+                return
     except (ConnectionError, OSError):
-        pass
+        pass  # QEMU closed the connection: monitor_cleanup() ran
     finally:
-        drain.cancel()
         writer.close()
-
-
-async def _drain(reader: asyncio.StreamReader) -> None:
-    while await reader.readline():
-        pass
 
 
 def run_recipe(binary: str) -> str:
@@ -129,11 +138,14 @@ def run_recipe(binary: str) -> str:
         ``QOMSIM_QEMU_PREFIX`` so it runs inside the wrapper's mount namespace).
     :return: valgrind's stderr.
     """
-    with tempfile.TemporaryDirectory(prefix="qomsim-uaf-") as d:
+    with tempfile.TemporaryDirectory(prefix="qomsim-uaf-") as d, socket.socket(socket.AF_UNIX) as listener:
         sock = str(Path(d) / "qmp.sock")
+        listener.bind(sock)
+        listener.listen(1)
+        fd = listener.fileno()
         args = ["-M", "none", "-nodefaults", "-display", "none",
                 "-blockdev", "driver=null-co,node-name=n0,size=1048576,latency-ns=3000000000",
-                "-qmp", f"unix:{sock},server=on,wait=off"]
+                "-chardev", f"socket,id=qmp,fd={fd},server=on,wait=off", "-mon", "chardev=qmp,mode=control"]
         env = dict(os.environ)
         with open(binary, "rb") as f:
             script = f.read(2) == b"#!"
@@ -142,13 +154,12 @@ def run_recipe(binary: str) -> str:
             argv = [binary, *args]
         else:
             argv = [*shlex.split(VALGRIND), binary, *args]
-        deadline = time.monotonic() + ATTEMPT_TIMEOUT_S
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env, start_new_session=True)
+                                stderr=subprocess.PIPE, env=env, start_new_session=True, pass_fds=[fd])
         try:
-            with contextlib.suppress(TimeoutError, OSError):
-                asyncio.run(asyncio.wait_for(_flood(sock, deadline), ATTEMPT_TIMEOUT_S))
-            _out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                asyncio.run(asyncio.wait_for(_flood(sock), HANG_GUARD_S))
+            _out, err = proc.communicate(timeout=HANG_GUARD_S)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             _out, err = proc.communicate()
@@ -160,13 +171,9 @@ def run_recipe(binary: str) -> str:
 
 
 def _assert_uaf(binary: str) -> None:
-    seen: list[str] = []
-    for _ in range(ATTEMPTS):
-        err = first_error(run_recipe(binary))
-        seen.append(repr(err))
-        if err is not None and err.access and err.access[0] == "qmp_migrate_pause":
-            break
-    assert err is not None, seen
+    report = run_recipe(binary)
+    err = first_error(report)
+    assert err is not None, report[-3000:]
     assert err.kind == "Invalid read of size 4"
     assert err.access[0] == "qmp_migrate_pause"
     pattern = r"Address 0x[0-9a-f]+ is [\d,]+ bytes inside a block of size [\d,]+ free'd"

@@ -21,6 +21,7 @@ from qom.snapshot import SnapshotFormatError, load_universe
 
 ROOT = Path(__file__).resolve().parent.parent
 CYCLE = "type 'a' is its own ancestor (a cycle of parents)"
+OBJECTS = "tree entry '/': rebuilding the tree would create more than 100000 objects and instance properties"
 DEEP: list[Any] = []
 for _ in range(64):
     DEEP = [DEEP]
@@ -62,7 +63,19 @@ def _write(tmp_path: Path, data: dict[str, Any] | str) -> Path:
           "b": {"parent": "object", "properties": [{"name": f"c{i}", "type": "child<container>",
                                                     "instance": True} for i in range(1000)]}},
          {"/": [["x", "child<a>"]]}, {},
-         "tree entry '/': rebuilding the tree would create more than 1000000 objects"),
+         OBJECTS),
+        ({"a": {"parent": "object", "properties": [{"name": f"p{i}", "type": "int", "instance": True}
+                                                   for i in range(9000)]},
+          "b": {"parent": "object", "properties": [{"name": f"c{i}", "type": "child<a>", "instance": True}
+                                                   for i in range(12)]}},
+         {"/": [["x", "child<b>"]]}, {}, OBJECTS),
+        ({f"t{i}": {"parent": "object"} for i in range(4998)}, {}, {}, "5001 types, more than 5000"),
+        ({f"t{i}": {"parent": "object", "properties": [{"name": f"p{j}", "type": "int"} for j in range(10)]}
+          for i in range(1001)}, {}, {}, "the types declare 10010 properties, more than 10000"),
+        ({f"t{i}": {"parent": f"t{i - 1}" if i else "object",
+                    "properties": [{"name": f"p{i}", "type": "int"}]} for i in range(632)}, {}, {},
+         "the class property tables would hold 200028 entries in all (inherited ones included), more than "
+         "200000"),
         ({"a": {"parent": "object", "abstract": "yes"}}, {}, {},
          "type 'a': 'abstract' must be true or false"),
         ({"a": {"parent": "object", "properties": {"name": "x"}}}, {}, {},

@@ -52,7 +52,7 @@ runs in parallel; the result is the same, byte for byte, whatever the worker cou
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -681,7 +681,8 @@ def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], ch
 
 def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, por: bool = False,
                     prefix: Sequence[int] = (), max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
-                    alphabet: Grammar | None = None, boundary: bool = True) -> Bounded:
+                    alphabet: Grammar | None = None, boundary: bool = True,
+                    on_run: Callable[[int, int], None] | None = None) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
 
     :param design: the design.
@@ -697,6 +698,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     :param boundary: with ``reduce``, key main's program choices by
         :meth:`~migration.model.runtime.World.boundary_key`, which merges worlds that differ only in what
         no later step reads (``False``: the full :meth:`~migration.model.runtime.World.state_key`).
+    :param on_run: called as each run starts, with the runs and the states stored so far (for progress).
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
     g = alphabet or grammar()
@@ -711,6 +713,8 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
             raise _Budget
         run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por, boundary)
         result.runs += 1
+        if on_run is not None:
+            on_run(result.runs, len(memo))
         cnt: int
         viol: _Viol
         outs: dict[str, int]

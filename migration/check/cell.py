@@ -24,7 +24,7 @@ from typing import Literal
 from migration.check.bounded import Bound, Bounded, normal
 from migration.check.explore import explore_scenario, sample
 from migration.check.properties import PROPERTY_CHECKS, violation
-from migration.check.registry import design_from_knobs, resolve, source_of
+from migration.check.registry import design_from_knobs, resolve, resolve_preset, source_of
 from migration.check.workers import bounded_result
 from migration.model.designs import Design
 from migration.model.outcomes import Fault, Outcome, TraceStep
@@ -32,8 +32,10 @@ from migration.model.program import Event, program_from_json
 from migration.model.results import CellResult, Counterexample, RunResult, ScenarioOutcomes
 from migration.model.run import run_program
 from migration.model.scenarios import SCENARIOS
+from qom.fileio import read_file, write_file
 
 __all__ = [
+    "MAX_COUNTEREXAMPLE_SIZE",
     "PROPERTIES",
     "CellResult",
     "Counterexample",
@@ -55,6 +57,8 @@ __all__ = [
 PROPERTIES: tuple[str, ...] = tuple(PROPERTY_CHECKS)
 
 DEFAULT_MAX_EXAMPLES = 25
+#: the largest counterexample file read (a run of 100,000 steps, the model's limit, is about 25 MB)
+MAX_COUNTEREXAMPLE_SIZE = 64 << 20
 
 
 def resolve_design(design: str | Design) -> Design:
@@ -111,13 +115,17 @@ def replay(cx: Counterexample) -> RunResult:
 
     :param cx: the counterexample.
     :return: the run (compare ``violation(cx.property, run)`` with ``cx.fault``).
-    :raise KeyError: when it carries no knobs and its design id is unknown.
+    :raise KeyError: when it carries no knobs and its design is not a preset (a file or a module a
+        counterexample names is never loaded: data does not run code).
     :raise ValueError: when its knobs are malformed.
     """
     if cx.knobs is not None:
         d = design_from_knobs(cx.design, cx.description, cx.knobs)
     else:
-        d = resolve_design(cx.design)
+        try:
+            d = resolve_preset(cx.design)
+        except ValueError as exc:
+            raise KeyError(str(exc)) from None
     return run_program(d, program_from_json(cx.program), cx.schedule, scenario=cx.scenario)
 
 
@@ -129,8 +137,8 @@ def _counterexample(design: Design, property_id: str, r: RunResult, fault: Fault
 
 
 def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaustive: bool = True,
-               max_examples: int = DEFAULT_MAX_EXAMPLES, deadline_s: float | None = None,
-               scenarios: Sequence[str] | None = None, bound: int | Bound | None = None, workers: int = 1,
+               max_examples: int = DEFAULT_MAX_EXAMPLES, scenarios: Sequence[str] | None = None,
+               bound: int | Bound | None = None, workers: int = 1,
                scheduler: str | None = None, database: str | None = None, por: bool = False) -> CellResult:
     """Decide one (design, property) cell by running the model.
 
@@ -139,7 +147,6 @@ def check_cell(design: str | Design, property_id: str, *, seed: int = 0, exhaust
     :param seed: Hypothesis's seed.
     :param exhaustive: enumerate every schedule of every relevant scenario first.
     :param max_examples: Hypothesis examples after the enumeration (0: none).
-    :param deadline_s: unused bound kept for the contract (runs are bounded by steps, not time).
     :param scenarios: restrict the enumeration to these scenarios.
     :param bound: also explore every program of up to this many events (or inside this
         :class:`~migration.check.bounded.Bound`), every schedule (:mod:`migration.check.bounded`);
@@ -210,22 +217,24 @@ def _scenario_named(program: Sequence[Event]) -> str | None:
 
 
 def save_counterexample(cx: Counterexample, path: str | Path) -> None:
-    """Write a counterexample as JSON.
+    """Write a counterexample as JSON (through :func:`qom.fileio.write_file`).
 
     :param cx: the counterexample.
-    :param path: the file.
+    :param path: the file: a new one, or a regular file that is replaced.
+    :raise qom.fileio.FileRefused: when ``path`` is a link, a device, a FIFO, a folder, ...
     """
-    Path(path).write_text(json.dumps(cx.to_json(), indent=2) + "\n", encoding="utf-8")
+    write_file(path, (json.dumps(cx.to_json(), indent=2) + "\n").encode("utf-8"))
 
 
 def load_counterexample(path: str | Path) -> Counterexample:
     """:param path: a file written by :func:`save_counterexample` (or ``qomsim check --json``).
     :return: the counterexample.
-    :raise OSError: when the file cannot be read.
+    :raise OSError: when the file cannot be read, is not a regular file, or is larger than
+        :data:`MAX_COUNTEREXAMPLE_SIZE` bytes.
     :raise ValueError: when it is not valid JSON.
     :raise KeyError: when a field is missing.
     """
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data = json.loads(read_file(path, MAX_COUNTEREXAMPLE_SIZE).decode("utf-8"))
     if "counterexample" in data:
         data = data["counterexample"]
     return Counterexample.from_json(data)

@@ -10,7 +10,8 @@ they are the same, byte for byte, whatever the worker count.
 On a cluster the tasks start largest first (:func:`schedule_order`): the task that runs
 every program from ``object_init`` on holds about three quarters of a design's work, and
 started last it would leave one core idle while the other finishes it.  The embedded
-``LocalCluster`` runs with Dask's monitoring made quiet (:data:`QUIET_CLUSTER`).
+``LocalCluster`` runs with Dask's monitoring made quiet (:data:`QUIET_CLUSTER`), on 127.0.0.1 and ports
+the system chooses, with no dashboard (:data:`LOCAL_CLUSTER`): nothing of Dask reaches stderr.
 
 Results are cached per (design, bound): ``qomsim decide`` explores every design once and
 every property's cell reads the same exploration.
@@ -22,19 +23,28 @@ import asyncio
 import contextlib
 import logging
 import resource
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migration.check.bounded import Bound, Bounded, Task, count_programs, grammar, merge, run_task, split
+from migration.check import interrupts
+from migration.check.bounded import (
+    Bound,
+    Bounded,
+    Task,
+    count_programs,
+    explore_bounded,
+    grammar,
+    merge,
+    run_task,
+    split,
+)
 from migration.model.designs import Design
 
 __all__ = [
-    "CONNECT_TIMEOUT", "QUIET_CLUSTER", "SPLIT_DEPTH", "RunStats", "SchedulerUnreachable", "bounded_result",
-    "cached", "explore_designs", "schedule_order",
+    "CONNECT_TIMEOUT", "LOCAL_CLUSTER", "QUIET_CLUSTER", "SPLIT_DEPTH", "Progress", "ProgressFn", "RunStats",
+    "SchedulerUnreachable", "bounded_result", "cached", "explore_designs", "schedule_order",
 ]
 
 #: program choices a task's prefix fixes (1: a task per first event; each keeps most of the state sharing)
@@ -52,6 +62,22 @@ QUIET_CLUSTER: dict[str, object] = {
     "distributed.admin.tick.interval": "1s",  # the event loop's blocked-loop watchdog (20 ms)
     "distributed.admin.system-monitor.interval": "5s",  # CPU/memory samples for the dashboard (500 ms)
     "distributed.worker.memory.monitor-interval": "1s",  # the memory limit still holds, checked each second
+    # Dask's scheduler and workers always open an HTTP server; these leave it no route (no dashboard, no
+    # Prometheus page), and LOCAL_CLUSTER puts it on an ephemeral loopback port
+    "distributed.scheduler.http.routes": [],
+    "distributed.worker.http.routes": [],
+}
+
+#: the embedded cluster's addresses: everything on 127.0.0.1, every port chosen by the system.  Dask binds
+#: the scheduler's HTTP server to 8787 when ``dashboard_address`` is ``None`` (and warns on stderr when
+#: another Dask or Jupyter holds that port), so it is given port 0 with the dashboard turned off instead.
+LOCAL_CLUSTER: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "scheduler_port": 0,
+    "dashboard_address": "127.0.0.1:0",
+    "scheduler_kwargs": {"dashboard": False},
+    "worker_dashboard_address": None,
+    "silence_logs": logging.ERROR,
 }
 
 _CACHE: dict[tuple[Design, Bound, bool], Bounded] = {}
@@ -95,6 +121,34 @@ def schedule_order(tasks: Sequence[Task]) -> list[int]:
     return sorted(range(len(tasks)), key=lambda i: (-size[i], i))
 
 
+@dataclass
+class Progress:
+    """How far one :func:`explore_designs` has got (what a progress display shows).
+
+    :ivar designs: the designs explored.
+    :ivar bound: the bound, as written.
+    :ivar tasks: the tasks in all.
+    :ivar tasks_done: the tasks finished.
+    :ivar runs: model runs so far (on a cluster: those of the finished tasks).
+    :ivar states: distinct states stored so far (on a cluster: those of the finished tasks).
+    :ivar share_done: the finished tasks' share of the programs (0 to 1), or ``None`` while one unfinished
+        task holds most of what is left (a task's cost is far from its share of the programs then, so
+        nothing can be guessed from it).
+    """
+
+    designs: int
+    bound: str
+    tasks: int
+    tasks_done: int = 0
+    runs: int = 0
+    states: int = 0
+    share_done: float | None = 0.0
+
+
+#: receives :class:`Progress` as the exploration goes (in this process: as each run starts)
+ProgressFn = Callable[[Progress], None]
+
+
 def _timed_task(task: Task) -> tuple[Bounded, float]:
     """:param task: a task.
     :return: its result and the CPU seconds of the thread that ran it."""
@@ -103,36 +157,24 @@ def _timed_task(task: Task) -> tuple[Bounded, float]:
     return result, time.thread_time() - start
 
 
-def _gather(client: Any, tasks: list[Task]) -> list[tuple[Bounded, float]]:
+def _gather(client: Any, tasks: list[Task],
+            done: Callable[[Bounded, int], None]) -> list[tuple[Bounded, float]]:
+    from distributed import as_completed
+
     order = schedule_order(tasks)
     futures: list[Any] = [None] * len(tasks)
     for rank, i in enumerate(order):  # a higher priority starts first
         futures[i] = client.submit(_timed_task, tasks[i], pure=False, priority=len(tasks) - rank)
     try:
+        index = {f.key: i for i, f in enumerate(futures)}
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            if future.status == "finished":
+                done(future.result()[0], index[future.key])
         return list(client.gather(futures))
     except BaseException:  # Ctrl-C, SIGTERM: cancel the work, and keep Dask's leftovers off the terminal
         logging.getLogger("asyncio").addFilter(_left_behind)
         client.cancel(futures)
         raise
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while the block runs, then deliver the first one that came to the
-    handler that was in place (in the main thread; elsewhere Python delivers no signal anyway)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    old = {sig: signal.signal(sig, lambda signum, _frame: got.append(signum))
-           for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        if got:
-            signal.raise_signal(got[0])
 
 
 def _left_behind(record: logging.LogRecord) -> bool:
@@ -194,12 +236,54 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunStats) -> list[Bounded]:
+class _Tracker:
+    """Turns task results and runs into :class:`Progress` for a :data:`ProgressFn`."""
+
+    def __init__(self, tasks: list[Task], designs: int, report: ProgressFn | None) -> None:
+        g = grammar()
+        sizes = [count_programs(g, t.bound, t.prefix) for t in tasks]
+        self.share = [size / (sum(sizes) or 1) for size in sizes]
+        self.report = report
+        self.now = Progress(designs, str(Bound.of(tasks[0].bound)) if tasks else "", len(tasks))
+        self.base = (0, 0)  # runs and states of the finished tasks
+        self.left = set(range(len(tasks)))
+
+    def task_done(self, result: Bounded, index: int) -> None:
+        p = self.now
+        p.tasks_done += 1
+        self.left.discard(index)
+        left = [self.share[i] for i in self.left]
+        p.share_done = None if left and max(left) > sum(left) / 2 else 1 - sum(left)
+        self.base = (self.base[0] + result.runs, self.base[1] + result.states)
+        p.runs, p.states = self.base
+        if self.report is not None:
+            self.report(p)
+
+    def on_run(self, runs: int, states: int) -> None:
+        self.now.runs, self.now.states = self.base[0] + runs, self.base[1] + states
+        if self.report is not None:
+            self.report(self.now)
+
+
+def _here(tasks: list[Task], tracker: _Tracker) -> list[tuple[Bounded, float]]:
+    """Run the tasks in this process, one after the other, reporting every run."""
+    out = []
+    for i, t in enumerate(tasks):
+        start = time.thread_time()
+        r = explore_bounded(t.design, t.bound, reduce=t.reduce, por=t.por, prefix=t.prefix,
+                            max_runs=t.max_runs, on_run=None if tracker.report is None else tracker.on_run)
+        out.append((r, time.thread_time() - start))
+        tracker.task_done(r, i)
+    return out
+
+
+def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunStats,
+             tracker: _Tracker) -> list[Bounded]:
     cpu0, t0 = _cpu(), time.perf_counter()
     timed: list[tuple[Bounded, float]]
     if scheduler is None and workers <= 1:
         t1 = time.perf_counter()
-        timed = [_timed_task(t) for t in tasks]
+        timed = _here(tasks, tracker)
         t2 = time.perf_counter()
     elif scheduler is not None:
         from distributed import Client
@@ -211,21 +295,20 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
             raise SchedulerUnreachable(scheduler, f"no answer within {CONNECT_TIMEOUT:g} s") from None
         with client:
             t1 = time.perf_counter()
-            timed = _gather(client, tasks)
+            timed = _gather(client, tasks, tracker.task_done)
             t2 = time.perf_counter()
     else:
         import dask
         from distributed import Client, LocalCluster
 
         with contextlib.ExitStack() as stack:
-            with _signals_deferred():  # a cluster half started cannot be closed: let it start first
+            with interrupts.deferred():  # a cluster half started cannot be closed: let it start first
                 stack.enter_context(dask.config.set(QUIET_CLUSTER))
                 cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                    silence_logs=logging.ERROR))
+                    n_workers=workers, threads_per_worker=1, processes=True, **LOCAL_CLUSTER))
                 client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
             t1 = time.perf_counter()
-            timed = _gather(client, tasks)
+            timed = _gather(client, tasks, tracker.task_done)
             t2 = time.perf_counter()
     end = time.perf_counter()
     stats.task_cpu = [c for _r, c in timed]
@@ -236,7 +319,7 @@ def _run_all(tasks: list[Task], workers: int, scheduler: str | None, stats: RunS
 
 def explore_designs(designs: Sequence[Design], bound: int | Bound, *, workers: int = 1,
                     scheduler: str | None = None, stats: RunStats | None = None,
-                    por: bool = False) -> dict[str, Bounded]:
+                    por: bool = False, progress: ProgressFn | None = None) -> dict[str, Bounded]:
     """Explore every program up to ``bound`` for each design (one pool of tasks for all of them).
 
     :param designs: the designs.
@@ -245,6 +328,7 @@ def explore_designs(designs: Sequence[Design], bound: int | Bound, *, workers: i
     :param scheduler: a Dask scheduler's address (overrides ``workers``).
     :param stats: filled in with where the time went (left as it is when every design was cached).
     :param por: add sleep sets to state hashing (:func:`migration.check.bounded.explore_bounded`).
+    :param progress: receives how far it has got (nothing when every design was cached).
     :return: design name -> its exploration (also cached for :func:`bounded_result`).
     :raise SchedulerUnreachable: when ``scheduler`` does not answer within :data:`CONNECT_TIMEOUT`.
     """
@@ -252,7 +336,8 @@ def explore_designs(designs: Sequence[Design], bound: int | Bound, *, workers: i
     todo = [d for d in dict.fromkeys(designs) if (d, bound, por) not in _CACHE]
     if todo:
         tasks = _tasks(todo, bound, por)
-        results = _run_all(tasks, workers, scheduler, stats if stats is not None else RunStats())
+        results = _run_all(tasks, workers, scheduler, stats if stats is not None else RunStats(),
+                           _Tracker(tasks, len(todo), progress))
         n = len(tasks) // len(todo)
         for i, d in enumerate(todo):
             _CACHE[d, bound, por] = merge(d.name, bound, results[i * n:(i + 1) * n])

@@ -69,7 +69,7 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "object-add": ("qom/object_interfaces.c:qmp_object_add", {}),
     "device_add": ("system/qdev-monitor.c:qmp_device_add", {}),
     "device-help": ("system/qdev-monitor.c:qdev_device_help", {}),
-    "query_migrate_outside": (f"{_MM}:migrate_get_current", {}),
+    "query_migrate_outside": (f"{_MM}:qmp_query_migrate", {}),
 }
 
 

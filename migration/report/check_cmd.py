@@ -16,20 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from migration.check.bounded import BOUND_FORMS, COVERING_BOUND, DEFAULT_BOUND, Bound
 from migration.check.cell import PROPERTIES, CellResult, check_cell, resolve_design
-from migration.check.registry import design_ids, source_of
-from migration.check.workers import SchedulerUnreachable
+from migration.check.registry import RUNS_CODE, design_ids, source_of
+from migration.check.workers import SchedulerUnreachable, explore_designs
 from migration.model.scenarios import SCENARIOS
+from migration.report.progress import LongStep
+from qom.errors import escape_text
+from qom.fileio import cannot_write, refuse_target, write_file
 
 __all__ = [
     "HELP", "add_arguments", "add_bound_arguments", "bound_of", "bound_type", "database_of", "format_plain",
-    "local_cores", "run", "verdict_text",
+    "local_cores", "run", "terminal_lines", "verdict_text", "where_found",
 ]
 
 #: the line ``qomsim --help`` shows
@@ -39,7 +44,8 @@ HELP = "check one migration design against the properties"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """:param parser: the ``check`` subcommand's parser."""
     parser.add_argument("--design", required=True,
-                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME")
+                        help=f"a preset id ({', '.join(design_ids())}), FILE.py:NAME or module:NAME "
+                        f"({RUNS_CODE})")
     parser.add_argument("--property", action="append", choices=PROPERTIES,
                         help="a property id (repeatable; default: all)")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
@@ -49,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     parser.add_argument("--examples", type=int, default=25,
                         help="Hypothesis examples per property (default 25)")
-    parser.add_argument("--json", metavar="FILE", help="save results and counterexamples as JSON")
+    parser.add_argument("--json", metavar="FILE",
+                        help="save results and counterexamples as JSON (a new file, or a regular one: "
+                        "replaced)")
     add_bound_arguments(parser)
 
 
@@ -135,6 +143,15 @@ def verdict_text(c: CellResult) -> str:
     return f"holds ({c.evidence})"
 
 
+def where_found(c: CellResult) -> str:
+    """:param c: a failing cell.
+    :return: where its counterexample comes from: its scenario, or the kind of program."""
+    cx = c.counterexample
+    if cx is not None and cx.scenario:
+        return cx.scenario
+    return "a program of the bound" if c.evidence == "bounded" else "a program Hypothesis drew"
+
+
 def format_plain(cells: list[CellResult]) -> list[str]:
     """:param cells: results.
     :return: one plain line per cell.
@@ -144,26 +161,43 @@ def format_plain(cells: list[CellResult]) -> list[str]:
         where = ""
         if c.counterexample is not None:
             f = c.counterexample.fault
-            where = f"  [{c.counterexample.scenario or 'sampled program'}: {f}]"
+            where = f"  [{where_found(c)}: {f}]"
         bound = "" if c.bound is None else f", bound {c.spec()}: {c.programs} programs, {c.states} states"
         lines.append(f"{c.design} {c.property}: {c.verdict} ({c.evidence}, {c.outcome.value}, "
                      f"{c.schedules_explored} schedules, {c.examples_sampled} examples{bound}){where}")
     return lines
 
 
-def _print_rich(cells: list[CellResult]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def terminal_lines(cells: list[CellResult], width: int = 80) -> list[str]:
+    """The verdicts for a terminal: the design and its bound once, then one block per property, wrapped at
+    ``width`` (a name is never cut; one longer than ``width`` stands whole on its line).
 
-    table = Table(title=f"design {cells[0].design}" if cells else "no cells")
-    for col in ("property", "verdict", "evidence", "outcome", "schedules", "examples", "counterexample"):
-        table.add_column(col)
+    :param cells: results, all of one design.
+    :param width: the terminal's width.
+    :return: lines.
+    """
+    if not cells:
+        return ["no cells"]
+    out = [f"design {escape_text(cells[0].design)}"]
+    spec = cells[0].spec()
+    if spec is not None:
+        c = cells[0]
+        out[0] += (f": {Bound.parse(spec).every()} (bound {spec}, {c.programs:,} programs, "
+                   f"{c.states:,} states)")
+    out = textwrap.wrap(out[0], width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
     for c in cells:
-        cx = c.counterexample
-        where = "" if cx is None else f"{cx.scenario or 'sampled'}: {cx.fault}"
-        table.add_row(c.property, c.verdict, c.evidence, c.outcome.value, str(c.schedules_explored),
-                      str(c.examples_sampled), where)
-    Console().print(table)
+        if c.verdict == "holds":
+            said = {"exhaustive": "every schedule of the scenarios", "bounded": "every program of the bound",
+                    "sampled": f"sampled: {c.examples_sampled:,} Hypothesis examples"}[c.evidence]
+            text = f"{c.property}: holds ({said})"
+        else:
+            text = f"{c.property}: fails with {c.outcome.value}"
+            cx = c.counterexample
+            if cx is not None:
+                text += f" in {where_found(c)}: {cx.fault}"
+        out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      ",
+                             break_on_hyphens=False, break_long_words=False)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -178,8 +212,20 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"qomsim check: {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.json:
+        try:
+            refuse_target(args.json)  # before the run, which may be long
+        except OSError as exc:
+            print(f"qomsim check: {cannot_write(args.json, exc)}", file=sys.stderr)
+            return 2
     props = args.property or list(PROPERTIES)
     try:
+        bound = bound_of(args)
+        if bound is not None:  # the long step, with its progress on stderr; the cells then read its result
+            with LongStep(sys.stderr, f"check: exploring {design.name} at bound {bound}",
+                          tty=sys.stderr.isatty()) as step:
+                explore_designs([design], bound, workers=args.workers, scheduler=args.scheduler, por=args.por,
+                                progress=step.update)
         cells = [
             check_cell(design, p, seed=args.seed, exhaustive=True,
                        max_examples=0 if args.exhaustive else args.examples, scenarios=args.scenario,
@@ -191,10 +237,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"qomsim check: {exc}", file=sys.stderr)
         return 2
     if sys.stdout.isatty():
-        _print_rich(cells)
+        for line in terminal_lines(cells, shutil.get_terminal_size().columns):
+            print(line)
     else:
         for line in format_plain(cells):
-            print(line)
+            print(escape_text(line))
     if args.json:
         out: dict[str, Any] = {
             "design": design.name,
@@ -211,5 +258,9 @@ def run(args: argparse.Namespace) -> int:
                 for c in cells
             ],
         }
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        try:
+            write_file(args.json, (json.dumps(out, indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            print(f"qomsim check: {cannot_write(args.json, exc)}", file=sys.stderr)
+            return 2
     return 1 if any(c.verdict == "fails" for c in cells) else 0

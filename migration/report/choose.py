@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migration.model.results import CellResult, ScenarioOutcomes
-from migration.report.evidence import evidence_name
+from migration.report.evidence import evidence_link
 
 __all__ = [
     "BASELINE",
@@ -51,6 +51,8 @@ class Matrix:
         was); their cells hold the results at that bound.
     :param confirmed: the designs explored again at ``confirm_spec``, in the order they were.
     :param confirm_pending: the run stopped (budget spent) before the chosen options were explored again.
+    :param confirm_interrupted: a signal stopped the run while it explored the chosen options again: every
+        row rests on the run's bound and the notes say the choice is not confirmed.
     """
 
     seed: int
@@ -66,6 +68,7 @@ class Matrix:
     confirm_spec: str | None = None
     confirmed: tuple[str, ...] = ()
     confirm_pending: bool = False
+    confirm_interrupted: bool = False
 
     @property
     def complete(self) -> bool:
@@ -105,7 +108,7 @@ class Matrix:
                     "states": c.states,
                 }
                 if c.counterexample is not None:
-                    entry["counterexample"] = f"evidence/{evidence_name(d, p)}.json"
+                    entry["counterexample"] = evidence_link(d, p, "json")
                 props[p] = entry
             scen: dict[str, Any] = {}
             missing_scen: list[str] = []
@@ -127,6 +130,7 @@ class Matrix:
             "bound_spec": self.bound_spec,
             "confirm_spec": self.confirm_spec,
             "confirmed": list(self.confirmed),
+            "confirm_interrupted": self.confirm_interrupted,
             "complete": self.complete,
             "properties": list(self.properties),
             "scenarios": list(self.scenarios),

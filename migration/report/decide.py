@@ -26,36 +26,49 @@ Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 
 an unknown id, ``--out`` not a writable folder, a write that failed, a ``--scheduler`` that does not
 answer: one line on stderr, nothing changed);
 3 when ``--budget`` ran out (the JSON matrix, if asked for, is still written, with the cells not reached
-listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM.
+listed as such; the notes are not); 130 on SIGINT, 143 on SIGTERM: the previous notes are intact, unless
+the signal came while the chosen options were explored again at ``--confirm``'s bound: then the matrix at
+the run's bound is finished, and its notes are written, marked as not confirmed.
+
+Progress: each check and scenario on stdout (a live display on a terminal); a step that can take minutes
+(the bounded exploration, the confirmation) shows how far it has got on stderr
+(:class:`migration.report.progress.LongStep`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime
 import functools
 import json
-import os
-import signal
+import re
+import shutil
 import sys
-import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from migration.check.bounded import COVERING_BOUND, Bound
+from migration.check.interrupts import Interrupts
+from migration.check.registry import RUNS_CODE
 from migration.check.workers import SchedulerUnreachable
-from migration.model.results import CellResult, ScenarioOutcomes
 from migration.report import notes
 from migration.report.check_cmd import add_bound_arguments, bound_of, bound_type, database_of, local_cores
-from migration.report.outdir import MANIFEST, WriteReport, write_files
+from migration.report.matrix_run import (
+    BoundedCheckFn,
+    CheckFn,
+    ScenarioFn,
+    confirm_chosen,
+    design_diffs,
+    run_matrix,
+)
+from migration.report.outdir import MANIFEST, WriteReport, out_display, out_problem, write_files
+from migration.report.progress import LongStep, PlainReporter, Reporter, RichReporter
+from migration.report.summary import print_summary, summary_lines
 from qom.errors import escape_text
+from qom.fileio import UserFile, write_file
 
 __all__ = [
     "DEFAULT_OUT",
@@ -73,6 +86,7 @@ __all__ = [
     "add_arguments",
     "all_designs",
     "confirm_chosen",
+    "dated_as_before",
     "design_diffs",
     "out_display",
     "run",
@@ -90,7 +104,8 @@ EPILOG = """exit status:
   1    a hand-edited note was kept (re-run with --force to overwrite it)
   2    an error: bad option or id, --out not a writable folder, a write failed (one line on stderr)
   3    --budget ran out before every check ran (no note written)
-  130  interrupted by SIGINT, 143 by SIGTERM (the previous notes are intact)"""
+  130  interrupted by SIGINT, 143 by SIGTERM (the previous notes are intact; while confirming, the notes
+       of the finished matrix are written, marked as not confirmed)"""
 
 #: the Hypothesis seed used when ``--seed`` is not given (fixed, so the default run is reproducible)
 DEFAULT_SEED = 0
@@ -98,473 +113,12 @@ DEFAULT_SEED = 0
 DEFAULT_OUT = "docs/decisions"
 
 
-# --------------------------------------------------------------------------------------------------------
-# progress reporting
-
-
-class Reporter(Protocol):
-    """Receives progress while the matrix runs."""
-
-    def start(self, designs: Sequence[str], per_design: int) -> None:
-        """Called once, before the first check.
-
-        :param designs: design ids, in run order.
-        :param per_design: cells plus scenarios per design.
-        """
-
-    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
-        """Called after every cell and every scenario replay.
-
-        :param design: the design id.
-        :param label: the property or scenario id.
-        :param text: the result in a few words.
-        :param verdict: ``holds`` or ``fails`` for a cell, None for a scenario.
-        """
-
-    def stop(self) -> None:
-        """Called once, when the run ends (normally or not)."""
-
-
-@dataclass
-class _Counts:
-    holds: int = 0
-    fails: int = 0
-    scenarios: int = 0
-
-    def add(self, verdict: str | None) -> None:
-        if verdict == "holds":
-            self.holds += 1
-        elif verdict == "fails":
-            self.fails += 1
-        else:
-            self.scenarios += 1
-
-    def __str__(self) -> str:
-        return f"holds {self.holds}, fails {self.fails}, scenarios replayed {self.scenarios}"
-
-
-class PlainReporter:
-    """One plain line per result, for logs and pipes.
-
-    :param stream: where to write.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.counts = _Counts()
-        self.total = 0
-        self.n = 0
-
-    def start(self, designs: Sequence[str], per_design: int) -> None:
-        """See :meth:`Reporter.start`."""
-        self.total = len(designs) * per_design
-        print(f"decide: {len(designs)} designs, {self.total} checks", file=self.stream, flush=True)
-
-    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
-        """See :meth:`Reporter.done`."""
-        self.n += 1
-        self.counts.add(verdict)
-        print(
-            f"[{self.n}/{self.total}] {design} {label}: {text} ({self.counts})", file=self.stream, flush=True
-        )
-
-    def stop(self) -> None:
-        """Nothing to tear down."""
-
-
-class RichReporter:
-    """A progress bar per design and a running count of verdicts, with ``rich``.
-
-    :param stream: the terminal.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self.counts = _Counts()
-        self.progress = Progress(
-            TextColumn("{task.description:<28}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=Console(file=stream),
-            transient=False,
-        )
-        self.tasks: dict[str, Any] = {}
-        self.count_task: Any = None
-
-    def start(self, designs: Sequence[str], per_design: int) -> None:
-        """See :meth:`Reporter.start`."""
-        self.progress.start()
-        self.count_task = self.progress.add_task(
-            "all designs", total=len(designs) * per_design, last=str(self.counts)
-        )
-        for d in designs:
-            self.tasks[d] = self.progress.add_task(d, total=per_design, last="")
-
-    def done(self, design: str, label: str, text: str, verdict: str | None) -> None:
-        """See :meth:`Reporter.done`."""
-        self.counts.add(verdict)
-        self.progress.update(self.tasks[design], advance=1, last=f"{label}: {text}")
-        self.progress.update(self.count_task, advance=1, last=str(self.counts))
-
-    def stop(self) -> None:
-        """Stop the live display."""
-        self.progress.stop()
-
-
-# --------------------------------------------------------------------------------------------------------
-# running the matrix
-
-
-class CheckFn(Protocol):
-    """The signature of :func:`migration.check.check_cell` as :func:`run_matrix` calls it."""
-
-    def __call__(
-        self,
-        design: str,
-        property_id: str,
-        *,
-        seed: int,
-        exhaustive: bool,
-        deadline_s: float | None,
-        scenarios: Sequence[str] | None,
-    ) -> CellResult:
-        """:return: the cell's result."""
-        ...
-
-
-#: replays one scenario on one design: ``(design, scenario) -> outcome``
-ScenarioFn = Callable[[str, str], ScenarioOutcomes]
-
-
-class _BudgetSpent(Exception):
-    """Raised inside :func:`run_matrix` when the time budget is spent; caught there."""
-
-
-def run_matrix(
-    designs: Sequence[str],
-    properties: Sequence[str],
-    scenarios: Sequence[str],
-    *,
-    seed: int,
-    exhaustive: bool,
-    budget_s: float | None = None,
-    reporter: Reporter | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    check: CheckFn | None = None,
-    scenario: ScenarioFn | None = None,
-    all_scenarios: bool = True,
-    bound: int | Bound | None = None,
-    workers: int = 1,
-    scheduler: str | None = None,
-    database: str | None = None,
-    por: bool = False,
-    confirm: Bound | None = None,
-    chosen: Callable[[notes.Matrix], Sequence[str]] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> notes.Matrix:
-    """Decide every cell and replay every scenario, design by design.
-
-    :param designs: design ids.
-    :param properties: property ids.
-    :param scenarios: scenario ids: those replayed, and those enumerated for every cell.
-    :param seed: the Hypothesis seed of every cell.
-    :param exhaustive: whether to confirm exhaustively.
-    :param budget_s: a time budget in seconds; cells not started before it is spent are left out of the
-        matrix (reported as not reached), never guessed.
-    :param reporter: receives progress.
-    :param clock: a monotonic clock (injectable for tests).
-    :param check: decides one cell (default: :func:`migration.check.check_cell`).
-    :param scenario: enumerates one scenario's schedules and returns their outcomes (default:
-        :func:`migration.check.cell.scenario_outcomes`, every schedule).
-    :param all_scenarios: ``scenarios`` are all of the spec's (cells then enumerate the model's default
-        set, every scenario); False restricts the enumeration to ``scenarios``.
-    :param bound: with the default ``check``, also explore every program of up to this many events and every
-        schedule, every design at once, before the cells (``None``: no bounded exploration).
-    :param workers: local worker processes for the bounded exploration.
-    :param scheduler: a Dask scheduler's address for the bounded exploration.
-    :param database: Hypothesis's example database directory for the default ``check`` (``None``: none).
-    :param por: the bounded exploration adds sleep sets to state hashing.
-    :param confirm: with ``chosen`` and a bounded run, explore the options ``chosen`` picks again at this
-        bound joined with ``bound`` (:func:`confirm_chosen`).
-    :param chosen: the options the notes would choose from a matrix (one per question).
-    :param say: receives a line before and after each of those explorations (they can take minutes).
-    :return: the matrix (``.complete`` is False when the budget ran out).
-    :raise KeyboardInterrupt: when interrupted; nothing has been written.
-    """
-    deadline = None if budget_s is None else clock() + budget_s
-    bound = bound if exhaustive else None  # sampling only: no enumeration of any kind
-    check_is_bounded = check is None and bound is not None
-    if check is None or scenario is None:
-        from migration.check import cell as model
-
-        if check is None:
-            if bound is not None and (deadline is None or deadline - clock() > 0):
-                from migration.check.workers import explore_designs
-
-                explore_designs([model.resolve_design(d) for d in designs], bound, workers=workers,
-                                scheduler=scheduler, por=por)
-            check = functools.partial(model.check_cell, bound=bound, workers=workers, scheduler=scheduler,
-                                      database=database, por=por)
-        scenario = scenario or model.scenario_outcomes
-
-    cells: dict[tuple[str, str], CellResult] = {}
-    scen: dict[tuple[str, str], ScenarioOutcomes] = {}
-    if reporter is not None:
-        reporter.start(designs, len(properties) + len(scenarios))
-    try:
-        for d in designs:
-            for p in properties:
-                remaining = None if deadline is None else deadline - clock()
-                if remaining is not None and remaining <= 0:
-                    raise _BudgetSpent
-                c = check(
-                    d,
-                    p,
-                    seed=seed,
-                    exhaustive=exhaustive,
-                    deadline_s=remaining,
-                    scenarios=None if all_scenarios else tuple(scenarios),
-                )
-                cells[(d, p)] = c
-                if reporter is not None:
-                    reporter.done(d, p, _cell_brief(c), c.verdict)
-            for s in scenarios:
-                if deadline is not None and deadline - clock() <= 0:
-                    raise _BudgetSpent
-                o = scenario(d, s)
-                scen[(d, s)] = o
-                if reporter is not None:
-                    reporter.done(d, s, str(o), None)
-    except _BudgetSpent:
-        pass
-    finally:
-        if reporter is not None:
-            reporter.stop()
-    matrix = notes.Matrix(
-        seed=seed,
-        exhaustive=exhaustive,
-        designs=tuple(designs),
-        properties=tuple(properties),
-        scenarios=tuple(scenarios),
-        all_scenarios=all_scenarios,
-        cells=cells,
-        scenario_outcomes=scen,
-        bound=Bound.of(bound).events if check_is_bounded and bound is not None else None,
-        bound_spec=str(Bound.of(bound)) if check_is_bounded and bound is not None else None,
-    )
-    if not (check_is_bounded and bound is not None and confirm is not None and chosen is not None
-            and matrix.complete):
-        return matrix
-    wider = functools.partial(check, seed=seed, exhaustive=exhaustive,
-                              scenarios=None if all_scenarios else tuple(scenarios))
-    return confirm_chosen(matrix, Bound.of(bound).union(confirm), chosen,
-                          lambda d, p, bnd: wider(d, p, bound=bnd, deadline_s=None),
-                          deadline=deadline, clock=clock, say=say)
-
-
-#: decides one cell at a bound: ``(design, property, bound) -> result``
-BoundedCheckFn = Callable[[str, str, Bound], CellResult]
-
-
-def confirm_chosen(
-    matrix: notes.Matrix,
-    bound: Bound,
-    chosen: Callable[[notes.Matrix], Sequence[str]],
-    check: BoundedCheckFn,
-    *,
-    deadline: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    say: Callable[[str], None] | None = None,
-) -> notes.Matrix:
-    """Explore the options the notes choose again at a larger bound, until every chosen option was.
-
-    Each chosen option's cells are replaced by its results at ``bound`` (every property from one
-    exploration).  When a property that held at the matrix's bound fails there, the option ranks lower
-    and the notes may choose another: that one is explored in turn.  The other options keep their
-    results at the matrix's bound.  ``bound`` holds every program the matrix's bound holds, so it can only
-    add faults to them: none of them could rank above a chosen option there (the rule,
-    :data:`migration.report.choose.CHOICE_RULE`, never ranks an option higher for a fault more).
-
-    :param matrix: a complete matrix of a bounded run.
-    :param bound: the larger bound (it must take in the matrix's).
-    :param chosen: the options the notes would choose from a matrix.
-    :param check: decides one cell at a bound.
-    :param deadline: when the budget is spent (``clock`` time; ``None``: no budget); once it is, the
-        matrix comes back with ``confirm_pending`` set.
-    :param clock: a monotonic clock.
-    :param say: receives a line before and after each exploration.
-    :return: the matrix, with ``confirm_spec`` and ``confirmed`` set.
-    """
-    cells = dict(matrix.cells)
-    done: list[str] = []
-    spec = str(bound)
-    while True:
-        m = dataclasses.replace(matrix, cells=dict(cells), confirm_spec=spec, confirmed=tuple(done))
-        todo = [d for d in dict.fromkeys(chosen(m)) if d not in done]
-        if not todo:
-            return m
-        for d in todo:
-            if deadline is not None and deadline - clock() <= 0:
-                return dataclasses.replace(m, confirm_pending=True)
-            if say is not None:
-                say(f"decide: exploring {d}, a chosen option, again at {spec} ({bound.every()})")
-            start = clock()
-            before = [p for p in matrix.properties if cells[d, p].verdict == "holds"]
-            for p in matrix.properties:
-                cells[d, p] = check(d, p, bound)
-            now_fail = [p for p in before if cells[d, p].verdict == "fails"]
-            if say is not None:
-                c = cells[d, matrix.properties[0]]
-                say(f"decide: {d} at {spec}: {c.programs:,} programs, {c.states:,} states, "
-                    f"{clock() - start:.0f} s; " + ("every verdict the same" if not now_fail else
-                                                   "now fails " + ", ".join(now_fail)))
-            done.append(d)
-
-
-def _cell_brief(c: CellResult) -> str:
-    ev = {"exhaustive": "E", "bounded": "B"}.get(c.evidence, "S")
-    return f"holds {ev}" if c.verdict == "holds" else f"fails {c.outcome.name} {ev}"
-
-
-def design_diffs(designs: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The knobs in which each design differs from :data:`migration.report.notes.BASELINE` (its cost).
-
-    :param designs: ``id -> Design`` (anything with ``differs_from(other) -> list[str]``).
-    :return: ``id -> knob names``; designs that cannot be compared are left out.
-    """
-    base = designs.get(notes.BASELINE)
-    if base is None:
-        return {}
-    out: dict[str, list[str]] = {}
-    for d, design in designs.items():
-        differs = getattr(design, "differs_from", None)
-        if callable(differs):
-            out[d] = [str(k) for k in differs(base)]
-    return out
-
-
-def summary_lines(matrix: notes.Matrix) -> list[str]:
-    """The summary table as plain text: designs as rows, properties as columns.
-
-    :param matrix: the run's results.
-    :return: lines (E = exhaustive evidence, B = bounded, S = sampled, ``-`` = not reached).
-    """
-    header = ["design", *matrix.properties]
-    rows = [
-        [d, *(_cell_brief(c) if (c := matrix.cell(d, p)) is not None else "-" for p in matrix.properties)]
-        for d in matrix.designs
-    ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    out = [fmt.format(*header).rstrip(), fmt.format(*("-" * w for w in widths))]
-    out.extend(fmt.format(*r).rstrip() for r in rows)
-    out.append("E = exhaustive evidence, B = every program up to the bound, S = sampled evidence, "
-               "- = not reached")
-    return out
-
-
-def _print_summary(matrix: notes.Matrix, stream: TextIO, rich_ok: bool) -> None:
-    if not rich_ok:
-        for line in summary_lines(matrix):
-            print(line, file=stream)
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="qomsim decide: designs × properties",
-                  caption="E = exhaustive, B = bounded, S = sampled")
-    table.add_column("design", no_wrap=True)
-    for p in matrix.properties:
-        table.add_column(p)
-    for d in matrix.designs:
-        row = [d]
-        for p in matrix.properties:
-            c = matrix.cell(d, p)
-            if c is None:
-                row.append("[dim]not reached[/dim]")
-            elif c.verdict == "holds":
-                row.append(f"[green]{_cell_brief(c)}[/green]")
-            else:
-                row.append(f"[red]{_cell_brief(c)}[/red]")
-        table.add_row(*row)
-    Console(file=stream).print(table)
-
-
-# --------------------------------------------------------------------------------------------------------
-# writing files without losing any
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file and :func:`os.replace`, with the umask's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def out_display(out: Path, cwd: Path | None = None) -> str:
-    """The output directory as commands written into the notes name it: relative when possible.
-
-    :param out: the output directory as given.
-    :param cwd: the directory it is relative to (default: the current one).
-    :return: a POSIX path, relative to ``cwd`` when ``out`` lies under it.
-    """
-    if not out.is_absolute():
-        return out.as_posix()
-    base = (cwd or Path.cwd()).resolve()
-    try:
-        return out.resolve().relative_to(base).as_posix() or "."
-    except ValueError:
-        return out.as_posix()
-
-
-def _shown(path: Path) -> str:
-    return escape_text(str(path))
-
-
-def _out_problem(out: Path) -> str | None:
-    """Why notes cannot go to ``out`` (checked before the long run), or None."""
-    probe = out
-    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
-        probe = probe.parent
-    if probe == out and not out.is_dir():
-        return "Not a directory"
-    if out.is_dir() and Path.cwd().resolve().is_relative_to(out.resolve()):
-        # the new set is swapped in by renaming the folder: a shell inside it would be left in the old one
-        return "it holds the current directory; run decide from outside it"
-    if not probe.is_dir():
-        return f"{escape_text(str(probe))} is not a directory"
-    # the new set is built next to the folder and swapped in: both must be writable
-    for folder in {probe, probe.absolute().parent} if probe == out else {probe}:
-        if not os.access(folder, os.W_OK | os.X_OK):
-            return f"{escape_text(str(folder))}: Permission denied"
-    return None
-
-
 @dataclass
 class _Checked:
     """A reporter that also stops the run between two checks once a signal came (even a swallowed one)."""
 
     inner: Reporter
-    interrupts: _Interrupts
+    interrupts: Interrupts
 
     def start(self, designs: Sequence[str], per_design: int) -> None:
         self.inner.start(designs, per_design)
@@ -577,44 +131,12 @@ class _Checked:
         self.inner.stop()
 
 
-class _Interrupts:
-    """SIGINT and SIGTERM both stop the run; the flag survives a KeyboardInterrupt that Python swallowed."""
-
-    def __init__(self) -> None:
-        self.signum = 0
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signum
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.signum:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        hook = sys.unraisablehook
-
-        def unraisable(u: Any) -> None:
-            # the interrupt landed in a gc or weakref callback: Python cannot raise it there, check() does
-            if not (self.signum and u.exc_type is KeyboardInterrupt):
-                hook(u)
-
-        sys.unraisablehook = unraisable
-        try:
-            yield
-        finally:
-            sys.unraisablehook = hook
-            for sig, h in old.items():
-                signal.signal(sig, h)
-
-
 # --------------------------------------------------------------------------------------------------------
 # the command
+
+
+def _shown(path: Path) -> str:
+    return escape_text(str(path))
 
 
 def _id_list(text: str) -> list[str]:
@@ -638,7 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_id_list,
         default=None,
         metavar="IDS",
-        help="comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset)",
+        help=f"comma-separated design ids, FILE.py:NAME or module:NAME (default: every preset; {RUNS_CODE})",
     )
     parser.add_argument(
         "--properties",
@@ -663,7 +185,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_date,
         default=None,
         metavar="YYYY-MM-DD",
-        help="the date written into the notes (default: today)",
+        help="the date written into the notes (default: a note whose content is unchanged keeps the date "
+        "it has in --out, so a re-run on the same results changes no file; any other note gets today's)",
     )
     parser.add_argument(
         "--out",
@@ -686,7 +209,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite notes edited by hand")
     parser.add_argument(
         "--template",
-        type=Path,
+        type=UserFile,
         default=None,
         metavar="FILE",
         help="a MADR template of your own (string.Template placeholders, see migration/report/notes.py)",
@@ -739,7 +262,58 @@ def _withdrawn() -> dict[str, str]:
         bounded search behind it takes about a minute)."""
     from migration.check.search import withdrawn_proposals
 
-    return withdrawn_proposals()
+    with _long_step("decide: checking the model's withdrawn proposals"):
+        return withdrawn_proposals()
+
+
+def _today() -> str:
+    """:return: today's date, ``YYYY-MM-DD`` (a function, so tests can fix it)."""
+    return datetime.date.today().isoformat()
+
+
+#: the notes' index, which says when they were last written
+INDEX = "README.md"
+
+#: a note's date in its front matter
+_DATE_LINE = re.compile(r"^date: (\d{4}-\d{2}-\d{2})$", re.M)
+
+
+def dated_as_before(out: Path, today: str, render: Callable[..., dict[str, str]]) -> dict[str, str]:
+    """The files of a run without ``--date``: each note that says what the note already in ``out`` says
+    keeps that note's date, so re-running ``decide`` on unchanged results changes no file (a clone stays
+    clean); a note whose content changed is dated ``today``.  MADR's date is when a decision last changed,
+    not when a tool last ran.
+
+    :param out: the notes directory.
+    :param today: today's date.
+    :param render: renders every file given ``date=``.
+    :return: ``relative path -> text``.
+    """
+    files = render(date=today)
+    dates: set[str] = set()
+    for rel in files:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if (out / rel).is_file() and not (out / rel).is_symlink():
+                dates.update(_DATE_LINE.findall((out / rel).read_text(encoding="utf-8")))
+    dated: set[str] = set()  # the files whose text holds the date
+    kept: set[str] = set()
+    for old in sorted(dates - {today}):
+        for rel, text in render(date=old).items():
+            if rel not in files or text == files[rel]:
+                continue
+            dated.add(rel)
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if (out / rel).read_text(encoding="utf-8") == text:
+                    files[rel] = text
+                    kept.add(rel)
+    if INDEX in kept and dated - kept - {INDEX}:  # a note changed: the index says when they were written
+        files[INDEX] = render(date=today)[INDEX]
+    return files
+
+
+def _long_step(title: str) -> LongStep:
+    """:return: the progress display of a long step, on stderr."""
+    return LongStep(sys.stderr, title, tty=sys.stderr.isatty())
 
 
 def _select(kind: str, option: str, wanted: list[str] | None, known: Sequence[str]) -> list[str]:
@@ -799,11 +373,11 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"qomsim decide: {exc}", file=sys.stderr)
         return 2
-    problem = _out_problem(args.out)
+    problem = out_problem(args.out)
     if problem is not None:
         print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {problem}", file=sys.stderr)
         return 2
-    date = args.date or datetime.date.today().isoformat()
+    date = args.date or _today()
     diffs = design_diffs(known)
 
     def chosen_options(m: notes.Matrix) -> list[str]:
@@ -811,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
 
     tty = stdout.isatty()
     reporter: Reporter = RichReporter(stdout) if tty else PlainReporter(stdout)
-    stop = _Interrupts()
+    stop = Interrupts()
     try:
         with stop.installed():
             matrix = run_matrix(
@@ -831,19 +405,21 @@ def run(args: argparse.Namespace) -> int:
                 confirm=args.confirm,
                 chosen=chosen_options,
                 say=lambda line: print(line, file=stdout, flush=True),
+                step=_long_step,
             )
-            stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) still counts
+            if not matrix.confirm_interrupted:
+                stop.check()  # a Ctrl-C that landed where Python could not raise it (a gc callback) counts
     except KeyboardInterrupt:
         print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
-        return 128 + (stop.signum or signal.SIGINT)
+        return stop.status
     except SchedulerUnreachable as exc:
         print(f"qomsim decide: {exc}; nothing written", file=sys.stderr)
         return 2
-    _print_summary(matrix, stdout, tty)
+    print_summary(matrix, stdout, shutil.get_terminal_size().columns if tty else 80)
     if args.json is not None:
         text = json.dumps({"date": date, **matrix.to_json()}, indent=2) + "\n"
         try:
-            _atomic_write(args.json, text.encode("utf-8"))
+            write_file(args.json, text.encode("utf-8"))
         except OSError as exc:
             print(f"qomsim decide: cannot write {_shown(args.json)}: {exc.strerror or exc}", file=sys.stderr)
             return 2
@@ -855,19 +431,24 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
-    files = notes.render_all(
-        matrix,
-        date=date,
-        template=template,
-        out_display=out_display(args.out),
-        diffs=diffs,
-        summaries=_summaries(known),
-        property_texts=_property_texts(),
-        qmp_visible=_qmp_visible(known),
-        withdrawn=_withdrawn() if args.designs is None else None,
-    )
     try:
-        report = write_files(args.out, files, force=args.force)
+        with stop.installed():
+            render = functools.partial(
+                notes.render_all,
+                matrix,
+                template=template,
+                out_display=out_display(args.out),
+                diffs=diffs,
+                summaries=_summaries(known),
+                property_texts=_property_texts(),
+                qmp_visible=_qmp_visible(known),
+                withdrawn=_withdrawn() if args.designs is None else None,
+            )
+            files = render(date=date) if args.date else dated_as_before(args.out, date, render)
+            report = write_files(args.out, files, force=args.force)
+    except KeyboardInterrupt:
+        print("qomsim decide: interrupted; nothing written, the previous notes are intact", file=sys.stderr)
+        return stop.status
     except OSError as exc:
         reason = exc.strerror or str(exc)
         print(f"qomsim decide: cannot write notes to {_shown(args.out)}: {reason}", file=sys.stderr)
@@ -887,6 +468,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if report.interrupted:
         print("qomsim decide: interrupted while writing; the new set was swapped in first", file=sys.stderr)
+    if matrix.confirm_interrupted:
+        print("qomsim decide: interrupted while exploring the chosen options again at "
+              f"{matrix.confirm_spec}; wrote the notes of the finished matrix (every row at bound "
+              f"{matrix.bound_spec}), marked as not confirmed", file=sys.stderr)
+        return stop.status
     for rel in report.kept:
         print(
             f"qomsim decide: kept {_shown(args.out / rel)}: edited by hand since qomsim wrote it "

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from migration.check.bounded import Bound
 from migration.check.cell import resolve_design
 from migration.model.designs import TAGS
 from migration.model.outcomes import Fault, TraceStep
 from migration.model.results import CellResult, Counterexample
-from migration.report.markdown import code, table
+from migration.report.markdown import code, number, table
 
-__all__ = ["evidence_name", "render_evidence"]
+__all__ = ["evidence_link", "evidence_name", "render_evidence"]
 
 
 def evidence_name(design: str, prop: str) -> str:
@@ -22,6 +23,19 @@ def evidence_name(design: str, prop: str) -> str:
         ``FILE.py:NAME`` or ``module:NAME`` gets a name without path separators or colons)."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", design)
     return f"{safe}--{prop}"
+
+
+def evidence_link(design: str, prop: str, ext: str = "md") -> str:
+    """The one place a failing cell's evidence file is named, for the file a run writes and for every link
+    to it.
+
+    :param design: the design as the run named it (a preset id, ``FILE.py:NAME`` or ``module:NAME``; not
+        the name the design object carries).
+    :param prop: the property id.
+    :param ext: ``md`` (the page) or ``json`` (the saved counterexample).
+    :return: its path relative to the notes directory.
+    """
+    return f"evidence/{evidence_name(design, prop)}.{ext}"
 
 
 def _program_lines(program: Any) -> list[str]:
@@ -91,12 +105,20 @@ def render_evidence(cx: Counterexample, cell: CellResult, replay_path: str) -> s
     """
     f = cx.fault
     fault_text = f"{f.outcome.name} at step {f.step}: {f.detail}" if f.detail else f"{f.outcome.name}"
-    how = (
-        f"exhaustive ({cell.schedules_explored} schedules explored)"
-        if cell.evidence == "exhaustive"
-        else f"sampled ({cell.examples_sampled} Hypothesis examples)"
-    )
-    scenario = code(cx.scenario) if cx.scenario else "a program drawn by Hypothesis and shrunk"
+    spec = cell.spec()
+    if cell.evidence == "exhaustive":
+        how = f"found by enumerating every schedule of the scenarios ({number(cell.schedules_explored)})"
+    elif cell.evidence == "bounded" and spec is not None:
+        how = (f"found by exploring {Bound.parse(spec).every()} (bound `{spec}`: {number(cell.programs)} "
+               f"programs, {number(cell.states)} states)")
+    else:
+        how = f"found by Hypothesis ({number(cell.examples_sampled)} examples drawn), then shrunk"
+    if cx.scenario:
+        scenario = code(cx.scenario)
+    elif cell.evidence == "bounded":
+        scenario = "none: a program of the bound, not one of the scenarios"
+    else:
+        scenario = "none: a program drawn by Hypothesis and shrunk"
     tag = _tag_of(cx.design)
     out = [
         f"# {code(cx.design)} fails {code(cx.property)}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["bullets", "cellsafe", "code", "table"]
+__all__ = ["bullets", "cellsafe", "code", "number", "table"]
 
 
 def cellsafe(text: str) -> str:
@@ -15,6 +15,11 @@ def cellsafe(text: str) -> str:
 def code(text: str) -> str:
     """:return: ``text`` as inline code, whatever backquotes it holds."""
     return f"`{text}`" if "`" not in text else f"`` {text} ``"
+
+
+def number(n: int) -> str:
+    """:return: ``n`` with thousands separators (``1,037,796``)."""
+    return f"{n:,}"
 
 
 def bullets(lines: Sequence[str]) -> str:

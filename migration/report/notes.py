@@ -18,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 
 from migration.check.bounded import COVERING_BOUND, Bound, events_text, scenarios_outside
-from migration.model.results import CellResult
+from migration.model.program import program_to_json
+from migration.model.results import CellResult, ScenarioOutcomes
 from migration.model.scenarios import SCENARIOS
 from migration.report.choose import (
     BASELINE,
@@ -31,8 +32,9 @@ from migration.report.choose import (
     Rank,
     choose,
 )
-from migration.report.evidence import evidence_name, render_evidence
-from migration.report.markdown import bullets, code, table
+from migration.report.evidence import evidence_link, evidence_name, render_evidence
+from migration.report.markdown import bullets, code, number, table
+from migration.report.scenario_notes import explain
 
 __all__ = [
     "BASELINE",
@@ -47,6 +49,7 @@ __all__ = [
     "choose",
     "decisions",
     "default_template",
+    "evidence_link",
     "evidence_name",
     "load_template",
     "render_all",
@@ -110,13 +113,26 @@ def _wider(matrix: Matrix) -> bool:
         Bound.parse(matrix.confirm_spec))
 
 def _evidence_label(c: CellResult) -> str:
-    """The evidence a verdict rests on, with its bound when the run explored every program up to one."""
+    """The evidence a verdict rests on, in a few words (the bound's counts are said once per row)."""
     spec = c.spec()
-    if c.evidence == "bounded" and c.verdict == "holds" and spec is not None:
-        return (f"every program of {Bound.parse(spec).text()}, every schedule: {c.programs} programs, "
-                f"{c.states} states")
-    label = c.evidence
-    return label if spec is None else f"{label}, bound {spec}"
+    if c.verdict == "holds":
+        if c.evidence == "sampled":
+            return "on sampled evidence only"
+        return f"bound `{spec}`" if c.evidence == "bounded" and spec is not None else "every schedule"
+    if c.counterexample is not None and c.counterexample.scenario and c.evidence == "exhaustive":
+        return f"in `{c.counterexample.scenario}`"
+    if c.evidence == "bounded":
+        return f"a program of bound `{spec}`"
+    return "a program Hypothesis drew"
+
+
+def _row_bound(matrix: Matrix, d: str) -> tuple[str, int, int] | None:
+    """:return: the bound a row's verdicts rest on, with its programs and states, or ``None``."""
+    for p in matrix.properties:
+        c = matrix.cell(d, p)
+        if c is not None and (spec := c.spec()) is not None:
+            return spec, c.programs, c.states
+    return None
 
 
 def _matrix_bound(matrix: Matrix) -> Bound | None:
@@ -126,15 +142,57 @@ def _matrix_bound(matrix: Matrix) -> Bound | None:
     return Bound.parse(matrix.bound_spec or str(matrix.bound))
 
 
-def _cell_text(c: CellResult | None, link_prefix: str) -> str:
+def _cell_text(c: CellResult | None, ref: str | None) -> str:
+    """A matrix cell: ``holds``, or the fault with a reference link to its trace."""
     if c is None:
         return NOT_REACHED
     if c.verdict == "holds":
-        return f"holds ({_evidence_label(c)})"
-    link = ""
-    if c.counterexample is not None:
-        link = f" [trace]({link_prefix}{evidence_name(c.design, c.property)}.md)"
-    return f"**fails** {c.outcome.name} ({_evidence_label(c)}){link}"
+        return "holds" if c.evidence != "sampled" else "holds, sampled"
+    return c.outcome.name if ref is None else f"[{c.outcome.name}][{ref}]"
+
+
+#: the most property columns one evidence table has (more go to a further table, so rows stay short)
+MATRIX_COLUMNS = 5
+
+
+def _matrix_table(matrix: Matrix, options: Sequence[str], groups: Sequence[Sequence[str]],
+                  numbered: Sequence[str]) -> str:
+    """The evidence tables: options as rows, properties as numbered columns (at most
+    :data:`MATRIX_COLUMNS` a table), trace links as references below, the bounds and counts once."""
+    refs: list[str] = []
+    bounds = {d: rb for d in options if (rb := _row_bound(matrix, d)) is not None}
+    usual = _matrix_bound(matrix)
+    tables = []
+    for group in groups:
+        for i in range(0, len(group), MATRIX_COLUMNS):
+            props = group[i:i + MATRIX_COLUMNS]
+            rows = []
+            for d in options:
+                cells = []
+                for p in props:
+                    c = matrix.cell(d, p)
+                    ref = None
+                    if c is not None and c.verdict == "fails" and c.counterexample is not None:
+                        refs.append(f"[{len(refs) + 1}]: {evidence_link(d, p)}")
+                        ref = str(len(refs))
+                    cells.append(_cell_text(c, ref))
+                own = d in bounds and (usual is None or bounds[d][0] != str(usual))
+                rows.append([code(d) + (f" (`{bounds[d][0]}`)" if own else ""), *cells])
+            tables.append(table(["option", *(f"P{numbered.index(p) + 1}" for p in props)], rows))
+    out = "\n\n".join(tables)
+    said = []
+    for spec in dict.fromkeys(rb[0] for rb in bounds.values()):
+        which = [d for d in options if d in bounds and bounds[d][0] == spec]
+        rows_of = ("every row" if len(which) == len(options) else
+                   f"the row{'' if len(which) == 1 else 's'} of " + ", ".join(map(code, which)))
+        n = next(bounds[d][1] for d in which)
+        said.append(f"Bound `{spec}` ({rows_of}): {Bound.parse(spec).every()}, {number(n)} programs.")
+    if said:
+        states = ", ".join(f"{code(d)} {number(rb[2])}" for d, rb in bounds.items())
+        out += "\n\n" + " ".join(said) + f" The distinct states each option's exploration stored: {states}."
+    if refs:
+        out += "\n\n" + "\n".join(refs)
+    return out
 
 
 def default_template() -> str:
@@ -236,7 +294,8 @@ def render_note(
     texts = property_texts or {}
 
     def said(p: str) -> str:
-        return f"{code(p)}: {texts[p]}" if p in texts else code(p)
+        n = f"P{props.index(p) + 1} {code(p)}"
+        return f"{n}: {texts[p]}" if p in texts else n
 
     drivers = "This question's own properties, weighed first:\n\n" + bullets([said(p) for p in own])
     if others:
@@ -247,10 +306,7 @@ def render_note(
     considered = bullets([f"{code(d)}: {_summary(d, summaries)}" for d in options]
                          + [f"{code(d)} (withdrawn): {why}" for d, why in (withdrawn or {}).items()])
 
-    matrix_table = table(
-        ["option", *props],
-        [[code(d), *(_cell_text(matrix.cell(d, p), "evidence/") for p in props)] for d in options],
-    )
+    matrix_table = _matrix_table(matrix, options, [own, others], props)
     if choice.chosen is None:
         outcome = (
             "No option chosen: the run did not reach every cell of any option, and a verdict is never "
@@ -278,7 +334,11 @@ def render_note(
                 f"{len(props)} properties in all ({fail_list})"
             )
         outcome = f'Chosen option: "{d}", because {because}.'
-        if d in matrix.confirmed and matrix.confirm_spec is not None:
+        if matrix.confirm_interrupted:
+            outcome += (f" **Not confirmed**: the run was interrupted while it explored the chosen options "
+                        f"again at `{matrix.confirm_spec}` (`--confirm`), so every row rests on "
+                        f"`{_matrix_bound(matrix)}`; re-run the command under Confirmation to confirm it.")
+        elif d in matrix.confirmed and matrix.confirm_spec is not None:
             larger = Bound.parse(matrix.confirm_spec)
             outcome += (f" Its row rests on the larger bound `{larger}`, {larger.every()}; the others on "
                         f"`{_matrix_bound(matrix)}` (see the end of this note).")
@@ -289,7 +349,12 @@ def render_note(
             cons.append(_cost_line(d, diffs[d], visible))
         consequences = bullets(cons)
     outcome += (
-        "\n\nThe evidence, cell by cell (every verdict below comes from the run that wrote this note):\n\n"
+        "\n\nThe evidence, cell by cell (every verdict below comes from the run that wrote it). "
+        + ("Column P1 is the property" if len(props) == 1 else f"Columns P1 to P{len(props)} are the "
+           "properties")
+        + " numbered under Decision Drivers; a cell says "
+        "`holds`, or names the fault of its counterexample and links to its trace; `holds, sampled` rests on "
+        "Hypothesis's examples only:\n\n"
     )
     outcome += matrix_table
 
@@ -316,6 +381,9 @@ def render_note(
     pros: list[str] = []
     for d in options:
         pros.append(f"### {code(d)}\n\nMechanism: {_summary(d, summaries)}.\n")
+        if (rb := _row_bound(matrix, d)) is not None:
+            pros.append(f"Evidence: {Bound.parse(rb[0]).every()} (bound `{rb[0]}`): {number(rb[1])} "
+                        f"programs, {number(rb[2])} states.\n")
         lines: list[str] = []
         for p in props:
             c = matrix.cell(d, p)
@@ -358,25 +426,15 @@ def render_note(
         ),
         "",
     ]
-    if matrix.scenarios:
-        more.extend(
-            [
-                "Each scenario of the spec (§4) over every schedule: its outcomes, each with its schedules:",
-                "",
-                table(
-                    ["scenario", *(code(d) for d in options)],
-                    [[s, *(_scenario_text(matrix, d, s) for d in options)] for s in matrix.scenarios],
-                ),
-                "",
-            ]
-        )
+    more.extend([_scenarios_section(matrix, options, withdrawn), ""])
     more.append(
         f"Written by `qomsim decide` (seed {matrix.seed}, "
         f"{'exhaustive confirmation' if matrix.exhaustive else 'sampling only'}"
         + ("" if (mb := _matrix_bound(matrix)) is None else f", {mb.every()}: a verdict marked so holds "
            f"for all of them; {_bound_coverage(mb, _wider(matrix))}")
         + ")." + _confirmed_text(matrix) + " The designs, scenarios "
-        "and properties are those of the spec `migration-designs.md`"
+        "and properties are those of `migration/model/designs.py`, `migration/model/scenarios.py` and "
+        "`migration/check/properties.py`"
         + (
             ""
             if matrix.all_scenarios
@@ -437,13 +495,71 @@ def _bad_line(matrix: Matrix, d: str, p: str) -> str:
     if c.counterexample is not None:
         cx = c.counterexample
         scen = f" in {code(cx.scenario)}" if cx.scenario else ""
-        where = f"{scen}, see [the trace](evidence/{evidence_name(d, p)}.md)"
-    return f"Bad, because {code(p)} fails with {c.outcome.name} ({_evidence_label(c)}){where}"
+        where = f"{scen}, see [the trace]({evidence_link(d, p)})"
+    return f"Bad, because {code(p)} fails with {c.outcome.name}{where}"
 
 
-def _scenario_text(matrix: Matrix, d: str, s: str) -> str:
-    o = matrix.scenario_outcomes.get((d, s))
-    return NOT_REACHED if o is None else str(o)
+def _outcomes_text(o: ScenarioOutcomes | None) -> str:
+    """How a scenario's schedules end, each outcome with its count: a schedule whose only fault is the leak
+    at exit (``LEAK`` comes last, so it is a schedule's first fault only when nothing else went wrong) is
+    counted as ``OK`` that leaks, so the leak hides nothing else that happens."""
+    if o is None:
+        return NOT_REACHED
+    counts = dict(o.counts)
+    leaks = counts.pop("LEAK", 0)
+    if leaks:
+        counts["OK"] = counts.get("OK", 0) + leaks
+    parts = []
+    for name, k in sorted(counts.items(), key=lambda item: (item[0] != "OK", item[0])):
+        text = f"{name} {number(k)}"
+        if name == "OK" and leaks:
+            text += " (all leak at exit)" if leaks == k else f" ({number(leaks)} of them leak at exit)"
+        parts.append(text)
+    return ", ".join(parts) + ("" if o.complete else " (not every schedule: the run budget ran out)")
+
+
+def _cited(matrix: Matrix, options: Sequence[str], withdrawn: Mapping[str, str] | None) -> list[str]:
+    """:return: every scenario the note names, in the model's order."""
+    named = set(matrix.scenarios)
+    for d in options:
+        for p in matrix.properties:
+            c = matrix.cell(d, p)
+            if c is not None and c.counterexample is not None and c.counterexample.scenario:
+                named.add(c.counterexample.scenario)
+    named.update(sid for why in (withdrawn or {}).values() for sid in SCENARIOS if f"`{sid}`" in why)
+    return [sid for sid in SCENARIOS if sid in named]
+
+
+def _program_text(sid: str) -> str:
+    steps = []
+    for step in program_to_json(SCENARIOS[sid]):
+        rest = " ".join(f"{k}={v}" for k, v in sorted(step.items()) if k != "event")
+        steps.append(code(str(step["label"]) if "label" in step else f"{step['event']} {rest}".strip()))
+    return ", ".join(steps)
+
+
+def _scenarios_section(matrix: Matrix, options: Sequence[str], withdrawn: Mapping[str, str] | None) -> str:
+    """The "Scenarios" section: what every scenario the note cites stands for, its program, and how its
+    schedules end under each option."""
+    out = [
+        "### Scenarios",
+        "",
+        "Each scenario is a fixed program of events on the main thread; the other threads it starts (the "
+        "migration thread, bottom halves, the incoming coroutine, the monitor's I/O thread) interleave with "
+        "it in every order the scheduler allows, and each such schedule is run. The tables count the "
+        "schedules by the first fault each hit. `LEAK` is found only when `qemu_cleanup()` ends, so a "
+        "schedule whose only fault is the leak is counted under `OK` and said to leak.",
+    ]
+    for sid in _cited(matrix, options, withdrawn):
+        out.extend(["", f"#### {code(sid)}", "", explain(sid), "", f"Program: {_program_text(sid)}."])
+        if sid in matrix.scenarios:
+            rows = [[code(d), *_schedules(matrix.scenario_outcomes.get((d, sid)))] for d in options]
+            out.extend(["", table(["option", "schedules", "how they end"], rows)])
+    return "\n".join(out)
+
+
+def _schedules(o: ScenarioOutcomes | None) -> list[str]:
+    return ["-" if o is None else number(o.schedules), _outcomes_text(o)]
 
 
 def decisions(
@@ -494,7 +610,11 @@ def render_index(
     return (
         "# Decision notes\n\n"
         f"Written by `qomsim decide` on {date} (seed {matrix.seed}); every verdict in them comes from the "
-        "run that wrote them. Each failing cell links to a page in `evidence/` with its counterexample: the "
+        "run that wrote them."
+        + (f" **Not confirmed**: the run was interrupted while it explored the chosen options again at "
+           f"`{matrix.confirm_spec}`; every verdict rests on `{_matrix_bound(matrix)}`."
+           if matrix.confirm_interrupted else "")
+        + " Each failing cell links to a page in `evidence/` with its counterexample: the "
         "program, the schedule, the trace step by step, a sequence diagram and the `qomsim replay` command "
         "that re-runs the saved file.\n\n"
         + table(["note", "question", "status", "chosen option"], rows)
@@ -555,11 +675,7 @@ def render_all(
             c = matrix.cell(d, p)
             if c is None or c.counterexample is None:
                 continue
-            name = evidence_name(d, p)
-            files[f"evidence/{name}.json"] = (
-                json.dumps(c.counterexample.to_json(), indent=2, sort_keys=True) + "\n"
-            )
-            files[f"evidence/{name}.md"] = render_evidence(
-                c.counterexample, c, f"{out_display}/evidence/{name}.json"
-            )
+            saved = evidence_link(d, p, "json")
+            files[saved] = json.dumps(c.counterexample.to_json(), indent=2, sort_keys=True) + "\n"
+            files[evidence_link(d, p)] = render_evidence(c.counterexample, c, f"{out_display}/{saved}")
     return files

@@ -13,7 +13,8 @@ The rules (issue 16):
   exchanged with one ``renameat2(RENAME_EXCHANGE)`` (Linux), so a SIGKILL at any point leaves either the old
   set or the new set, never a mix; the old set is then deleted with the work folder;
 * SIGINT and SIGTERM that arrive while the new set is built are held until the exchange is done (recorded in
-  :attr:`WriteReport.interrupted`); a work folder left behind by a killed run is removed by the next run.
+  :attr:`WriteReport.interrupted`); a work folder left behind by a killed run (marked as ours, or still
+  empty) is removed by the next run.
 
 Where ``RENAME_EXCHANGE`` is not available (another OS, a file system without it) the exchange falls back to
 two renames (output folder aside, new folder in): a kill between them leaves the output folder missing and
@@ -30,16 +31,19 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from types import FrameType
 
-__all__ = ["MANIFEST", "WORK_MARKER", "WriteReport", "read_manifest", "safe_relpath", "write_files"]
+from migration.check import interrupts
+from qom.errors import escape_text
+
+__all__ = [
+    "MANIFEST", "WORK_MARKER", "WriteReport", "out_display", "out_problem", "read_manifest",
+    "safe_relpath", "write_files",
+]
 
 #: the sidecar manifest of the files the last run wrote, with their SHA-256
 MANIFEST = ".qomsim-decide.json"
@@ -144,22 +148,9 @@ def read_manifest(out: Path) -> tuple[dict[str, str], list[str]]:
     return good, sorted(bad)
 
 
-@contextlib.contextmanager
-def _signals_held(report: WriteReport) -> Iterator[None]:
+def _signals_held(report: WriteReport) -> contextlib.AbstractContextManager[None]:
     """Hold SIGINT and SIGTERM back while the new set is built and swapped in; record that one came."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        report.interrupted = True
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+    return interrupts.routed(lambda _signum: setattr(report, "interrupted", True))
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -179,12 +170,16 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _clean_leftovers(parent: Path, name: str) -> None:
-    """Remove work folders a killed run left next to the output folder (only those marked as ours)."""
+    """Remove work folders a killed run left next to the output folder: those marked as ours, and empty ones
+    of our name (a kill between creating the folder and marking it)."""
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             mine = entry.name.startswith(f".{name}.qomsim-") and not entry.is_symlink()
             if mine and entry.is_dir() and (entry / WORK_MARKER).is_file():
                 shutil.rmtree(entry, ignore_errors=True)
+            elif mine and entry.is_dir():
+                with contextlib.suppress(OSError):
+                    entry.rmdir()  # only an empty folder goes
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -294,3 +289,43 @@ def write_files(out: Path, files: Mapping[str, str], *, force: bool) -> WriteRep
             shutil.rmtree(work, ignore_errors=True)
     report.kept.sort()
     return report
+
+
+def out_display(out: Path, cwd: Path | None = None) -> str:
+    """The output directory as commands written into the notes name it: relative when possible.
+
+    :param out: the output directory as given.
+    :param cwd: the directory it is relative to (default: the current one).
+    :return: a POSIX path, relative to ``cwd`` when ``out`` lies under it.
+    """
+    if not out.is_absolute():
+        return out.as_posix()
+    base = (cwd or Path.cwd()).resolve()
+    try:
+        return out.resolve().relative_to(base).as_posix() or "."
+    except ValueError:
+        return out.as_posix()
+
+
+def _shown(path: Path) -> str:
+    return escape_text(str(path))
+
+
+def out_problem(out: Path) -> str | None:
+    """:param out: the output directory as given.
+    :return: why notes cannot go to ``out`` (checked before the long run), or None."""
+    probe = out
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if probe == out and not out.is_dir():
+        return "Not a directory"
+    if out.is_dir() and Path.cwd().resolve().is_relative_to(out.resolve()):
+        # the new set is swapped in by renaming the folder: a shell inside it would be left in the old one
+        return "it holds the current directory; run decide from outside it"
+    if not probe.is_dir():
+        return f"{escape_text(str(probe))} is not a directory"
+    # the new set is built next to the folder and swapped in: both must be writable
+    for folder in {probe, probe.absolute().parent} if probe == out else {probe}:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"{escape_text(str(folder))}: Permission denied"
+    return None

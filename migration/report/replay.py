@@ -3,7 +3,14 @@
 ``FILE`` is a counterexample saved by :func:`migration.check.save_counterexample`, by
 ``qomsim serve --trace``, or the JSON written by ``qomsim check --json`` (``--property`` picks
 the cell; default: the first failing one).  The design is rebuilt from the knobs the file
-carries, so no registry is needed (an old file without knobs names a preset id).
+carries, so no registry is needed (an old file without knobs names a preset id).  A file is data:
+a ``FILE.py:NAME`` or ``module:NAME`` it names is never loaded (that would run code someone sent
+you); ``--design`` on the command line names the design instead, and is the only way to replay a
+file without knobs whose design is not a preset.
+
+The file must be a regular file of at most 64 MiB
+(:data:`~migration.check.cell.MAX_COUNTEREXAMPLE_SIZE`).  Every text taken from it is printed with
+its control characters escaped.
 
 Before anything runs, the file is checked: every field present and well typed, every event
 known to the model, the schedule's choices non-negative integers.  While it runs, every
@@ -18,24 +25,27 @@ Exit status: 0 reproduced, 1 not reproduced, 2 the file or the command line is u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from migration.check.cell import Counterexample, resolve_design
+from migration.check.cell import MAX_COUNTEREXAMPLE_SIZE, Counterexample
 from migration.check.properties import PROPERTY_CHECKS, violation
-from migration.check.registry import design_from_knobs
+from migration.check.registry import RUNS_CODE, design_from_knobs, resolve, resolve_preset
 from migration.model.designs import Design
 from migration.model.outcomes import Fault, Outcome, TraceStep
-from migration.model.program import Program, program_from_json
+from migration.model.program import Program, program_from_json, program_to_json
 from migration.model.results import RunResult
 from migration.model.run import run_program
 from migration.model.runtime import Actor, World
+from migration.model.scenarios import SCENARIOS
+from qom.errors import escape_text
+from qom.fileio import read_file
 
-__all__ = ["EXIT_ERROR", "EXIT_NOT_REPRODUCED", "HELP", "ReplayError", "add_arguments", "load",
-           "reproduced", "run", "run_checked"]
+__all__ = ["EXIT_ERROR", "EXIT_NOT_REPRODUCED", "HELP", "ReplayError", "add_arguments", "failing_cells",
+           "load", "origin", "reproduced", "run", "run_checked"]
 
 #: the line ``qomsim --help`` shows
 HELP = "re-run a saved counterexample and print its trace"
@@ -50,8 +60,12 @@ class ReplayError(ValueError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """:param parser: the ``replay`` subcommand's parser."""
-    parser.add_argument("file", help="a counterexample JSON file")
+    parser.add_argument("file", help="a counterexample JSON file (never runs code: a FILE.py:NAME or "
+                        "module:NAME design it names is not loaded)")
     parser.add_argument("--property", help="with a 'qomsim check --json' file: the cell to replay")
+    parser.add_argument("--design", metavar="DESIGN",
+                        help=f"replay under this design instead of the file's: a preset id, FILE.py:NAME or "
+                        f"module:NAME ({RUNS_CODE})")
 
 
 def _need(data: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -160,7 +174,7 @@ def load(path: str, property_id: str | None = None) -> Counterexample:
     :raise ReplayError: when the file is unreadable or holds no (well-formed, matching) counterexample.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_file(path, MAX_COUNTEREXAMPLE_SIZE).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ReplayError(f"{path}: {reason}") from None
@@ -170,17 +184,14 @@ def load(path: str, property_id: str | None = None) -> Counterexample:
         raise ReplayError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise ReplayError(f"{path}: not JSON (nested too deeply)") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ReplayError(f"{path}: not JSON qomsim can read ({exc.args[0]})") from None
     if isinstance(data, dict) and "cells" in data:
-        cells = data["cells"]
-        if not isinstance(cells, list):
-            raise ReplayError(f"{path}: 'cells' must be a list")
-        for i, cell in enumerate(cells):
-            if not isinstance(cell, dict):
-                raise ReplayError(f"{path}: cells[{i}] must be an object")
-            cx = cell.get("counterexample")
-            if cx is not None and (property_id is None or cell.get("property") == property_id):
+        failing = failing_cells(path, data["cells"])
+        for i, prop in failing:
+            if property_id is None or prop == property_id:
                 try:
-                    return parse_counterexample(cx)
+                    return parse_counterexample(data["cells"][i]["counterexample"])
                 except ReplayError as exc:
                     raise ReplayError(f"{path}: cells[{i}]: {exc}") from None
         raise ReplayError(f"{path}: no counterexample" + (f" for {property_id}" if property_id else ""))
@@ -190,27 +201,87 @@ def load(path: str, property_id: str | None = None) -> Counterexample:
         raise ReplayError(f"{path}: {exc}") from None
 
 
-def design_of(cx: Counterexample) -> Design:
-    """:param cx: a counterexample.
-    :return: its design: from its knobs, else from the preset id it names.
-    :raise ReplayError: when the knobs are malformed or the id is unknown.
+def failing_cells(path: str, cells: object) -> list[tuple[int, str]]:
+    """:param path: the ``check --json`` file (for messages).
+    :param cells: its ``cells``.
+    :return: ``(index, property)`` of every cell with a counterexample, in file order.
+    :raise ReplayError: when ``cells`` is not a list of objects.
     """
+    if not isinstance(cells, list):
+        raise ReplayError(f"{path}: 'cells' must be a list")
+    out = []
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise ReplayError(f"{path}: cells[{i}] must be an object")
+        if cell.get("counterexample") is not None:
+            out.append((i, str(cell.get("property"))))
+    return out
+
+
+def _others(path: str, property_id: str | None) -> str | None:
+    """:return: for a ``check --json`` file with several failing cells replayed without ``--property``,
+        a line saying which one is replayed and how to pick another (else ``None``)."""
+    if property_id is not None:
+        return None
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError, RecursionError, ReplayError):
+        data = json.loads(read_file(path, MAX_COUNTEREXAMPLE_SIZE).decode("utf-8"))
+        if isinstance(data, dict) and "cells" in data:
+            props = [p for _i, p in failing_cells(path, data["cells"])]
+            if len(props) > 1:
+                return (f"{path} holds {len(props)} counterexamples ({', '.join(props)}); replaying the "
+                        f"first, {props[0]}: pick another with --property ID")
+    return None
+
+
+def origin(cx: Counterexample) -> str:
+    """:param cx: a counterexample.
+    :return: where its program comes from: its scenario, or a program of its own."""
+    if cx.scenario:
+        return f"scenario {cx.scenario}"
+    same = [sid for sid, prog in SCENARIOS.items() if program_to_json(prog) == cx.program]
+    if same:
+        return f"the program of scenario {same[0]}"
+    return ("a program of its own (not one of the scenarios: drawn by Hypothesis, found by the bounded "
+            "exploration, or recorded live by qomsim serve --trace)")
+
+
+def design_of(cx: Counterexample, design: str | None = None) -> Design:
+    """:param cx: a counterexample.
+    :param design: the ``--design`` the user gave, if any (a file or a module is loaded only from here).
+    :return: that design, else the file's: from its knobs, else from the preset id it names.
+    :raise ReplayError: when the knobs are malformed, the id is not a preset, or ``design`` is unusable.
+    """
+    if design is not None:
+        try:
+            return resolve(design)
+        except ValueError as exc:
+            raise ReplayError(f"--design {exc.args[0]}") from None
+    shown = escape_text(cx.design)
     try:
         if cx.knobs is not None:
             return design_from_knobs(cx.design, cx.description, cx.knobs)
-        return resolve_design(cx.design)
-    except (KeyError, ValueError) as exc:
-        raise ReplayError(f"design '{cx.design}': {exc.args[0]}") from None
+        where, sep, name = cx.design.rpartition(":")
+        if sep and where and name.isidentifier():
+            raise ReplayError(f"design '{shown}': the file carries no knobs, and a design the file names is "
+                              f"never loaded (it would run code); if you trust {escape_text(where)}, "
+                              f"give --design {shown}")
+        return resolve_preset(cx.design)
+    except ValueError as exc:
+        if isinstance(exc, ReplayError):
+            raise
+        raise ReplayError(f"design '{shown}': {exc.args[0]}") from None
 
 
-def run_checked(cx: Counterexample) -> RunResult:
+def run_checked(cx: Counterexample, design_spec: str | None = None) -> RunResult:
     """Re-run a counterexample, checking that every choice of its schedule is one the scheduler had.
 
     :param cx: the counterexample.
+    :param design_spec: the ``--design`` the user gave, if any (see :func:`design_of`).
     :return: the run.
-    :raise ReplayError: when a choice is out of range or the schedule is longer than the run.
+    :raise ReplayError: when the design is unusable, a choice is out of range or the schedule is longer
+        than the run.
     """
-    design = design_of(cx)
+    design = design_of(cx, design_spec)
     program: Program = program_from_json(cx.program)
     bad: list[str] = []
 
@@ -262,22 +333,34 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         cx = load(args.file, args.property)
-        r = run_checked(cx)
+        r = run_checked(cx, getattr(args, "design", None))
     except ReplayError as exc:
-        print(f"qomsim replay: {exc}", file=sys.stderr)
+        print(f"qomsim replay: {_shown(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"design {cx.design}, property {cx.property}, scenario {cx.scenario or '(sampled program)'}")
-    print("program: " + "; ".join(e["event"] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.items()
-                                                             if k != "event") + ")" for e in cx.program))
-    print(f"schedule: {cx.schedule}")
+
+    def say(line: str) -> None:
+        print(_shown(line))
+
+    others = _others(args.file, args.property)
+    if others is not None:
+        say(others)
+    say(f"design {cx.design}, property {cx.property}, {origin(cx)}")
+    say("program: " + "; ".join(e["event"] + "(" + ", ".join(f"{k}={v!r}" for k, v in e.items()
+                                                           if k != "event") + ")" for e in cx.program))
+    say(f"schedule: {cx.schedule}")
     for step in r.trace:
-        print(str(step))
+        say(str(step))
     got = violation(cx.property, r)
-    print(f"saved fault:    {cx.fault}")
-    print(f"replayed fault: {got if got is not None else 'none'}")
+    say(f"saved fault:    {cx.fault}")
+    say(f"replayed fault: {got if got is not None else 'none'}")
     diff = first_trace_difference(cx.trace, r.trace)
     if diff is not None:
-        print(f"trace differs at {diff}")
+        say(f"trace differs at {diff}")
     same = reproduced(cx.fault, got) and diff is None
-    print("reproduced: yes" if same else "reproduced: NO")
+    say("reproduced: yes" if same else "reproduced: NO")
     return 0 if same else EXIT_NOT_REPRODUCED
+
+
+def _shown(line: str) -> str:
+    """:return: ``line`` as it is safe to print: text from the file may hold terminal escapes."""
+    return line if line.isprintable() else escape_text(line)

@@ -12,6 +12,7 @@ import ipaddress
 import sys
 
 from qom.errors import QOMFatal, escape_text
+from qom.qdev import TYPE_DEVICE
 from qom.qmp.examples import register_example_types
 from qom.qmp.json import MAX_NESTING, MAX_TOKEN_SIZE
 from qom.qmp.schema import VersionInfo
@@ -27,12 +28,19 @@ from qom.qmp.server import (
     ServerConfig,
     ServerHooks,
 )
+from qom.singleton import TYPE_INTERNAL, TYPE_SINGLETON
+from qom.singleton import register_builtin_types as register_singleton_types
 from qom.snapshot import load_universe
 from qom.universe import IntrospectionMode, SingletonPolicy, Universe, use_universe
 
-__all__ = ["EPILOG", "HELP", "add_arguments", "build", "is_loopback", "parse_tcp", "run", "serve"]
+__all__ = ["EPILOG", "HELP", "SERVED_TYPES", "add_arguments", "build", "is_loopback", "parse_tcp", "run",
+           "serve"]
 
 HELP = "serve a QOM universe over QMP"
+
+#: the types a --universe snapshot must have: the migration object (``migration``, a ``device``) is what
+#: ``qomsim serve``'s migration model runs on, and the --examples' types are devices
+SERVED_TYPES = (TYPE_DEVICE, "migration")
 
 #: the end of ``qomsim serve --help``
 EPILOG = """limits (QEMU has none of these; docs/known-differences.md): --max-connections, --max-list-paths,
@@ -41,7 +49,9 @@ default, as in QEMU).  Clients take turns, one request each; past --max-connecti
 the place of one idle for half a second (one that has not negotiated first).
 
 security: the server has no authentication; anyone who can connect controls the universe.  --tcp binds
-to 127.0.0.1 unless told otherwise; a non-loopback address prints a one-line warning.
+to 127.0.0.1 unless told otherwise; a non-loopback address prints a one-line warning.  A --universe file
+is data and runs no code; --design FILE.py:NAME executes FILE and --design module:NAME imports the
+module: name only code you trust.
 
 exit status:
   0  stopped by quit, SIGINT or SIGTERM
@@ -215,8 +225,25 @@ def _load_universe(path: str | None, examples: bool) -> Universe:
     universe = _base_universe(path)
     if examples:
         with use_universe(universe):
+            if TYPE_SINGLETON not in universe.types and TYPE_INTERNAL not in universe.types:
+                register_singleton_types()  # the examples use them; no QEMU has them (a capture drops them)
             register_example_types()
+        missing = _missing_link(universe)
+        if missing is not None:
+            raise SystemExit(f"qomsim serve: cannot add --examples to universe {escape_text(str(path))}: "
+                             f"{missing}")
     return universe
+
+
+def _missing_link(universe: Universe) -> str | None:
+    """:return: the first type whose parent or interface is not in ``universe``, as a message, or None."""
+    for name, ti in universe.types.items():
+        if ti.parent_name is not None and ti.parent_name not in universe.types:
+            return f"type '{escape_text(name)}' is missing its parent '{escape_text(ti.parent_name)}'"
+        for iface in ti.interface_names:
+            if iface not in universe.types:
+                return f"type '{escape_text(name)}' is missing its interface '{escape_text(iface)}'"
+    return None
 
 
 def _base_universe(path: str | None) -> Universe:
@@ -230,6 +257,11 @@ def _base_universe(path: str | None) -> Universe:
     except (ValueError, QOMFatal) as exc:
         reason = escape_text(str(exc))
         raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: {reason}") from None
+    for needed in SERVED_TYPES:
+        if needed not in universe.types:
+            raise SystemExit(f"qomsim serve: cannot load universe {escape_text(path)}: it has no type "
+                             f"'{needed}' (every QEMU system emulator has it; the served migration model "
+                             "needs it)")
     return universe
 
 

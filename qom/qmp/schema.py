@@ -95,8 +95,6 @@ class QMPSession:
     offered: tuple[str, ...] = ()
     #: capabilities the client enabled with ``qmp_capabilities`` (``"oob"`` allows ``exec-oob``)
     enabled: tuple[str, ...] = ()
-    #: called once after ``quit`` has been answered
-    on_quit: Callable[[], None] | None = None
     #: the most paths one ``qom-list-get`` may name (None: no cap; ``qomsim serve`` sets one, QEMU has none)
     max_list_paths: int | None = None
 

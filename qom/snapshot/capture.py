@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import io
 import json
 import os
 import subprocess
@@ -34,6 +36,8 @@ from typing import Any
 
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 
+from qom.errors import escape_text
+from qom.fileio import STDOUT, cannot_write, refuse_target, write_file
 from qom.snapshot.format import RawCapture, dump_snapshot, snapshot_from_raw
 from qom.visitor import JSON
 
@@ -302,7 +306,8 @@ async def _sweep(target: QEMUTarget, raw: RawCapture, progress: _Progress,
     version = await target.execute("query-version")
     returned = version.get("return")
     raw.version = returned if isinstance(returned, dict) else {}
-    raw.argv = target.argv
+    argv = target.argv  # the binary's file name, never its path: a shared snapshot leaks no local path
+    raw.argv = [Path(argv[0]).name, *argv[1:]] if argv else []
     await _tree(target, raw)
     listed = (await target.execute("qom-list-types", {"abstract": True})).get("return")
     raw.types = [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
@@ -372,7 +377,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--qemu", metavar="BINARY", help="start this QEMU binary (e.g. qemu-system-x86_64)")
     where.add_argument("--qmp", metavar="PATH", help="connect to a running QEMU's QMP UNIX socket")
-    parser.add_argument("--output", "-o", metavar="FILE", required=True, help="write the snapshot here")
+    parser.add_argument("--output", "-o", metavar="FILE", required=True,
+                        help="write the snapshot here: a new file or a regular one, replaced; '-' is "
+                        "standard output")
     parser.add_argument("--only", metavar="TYPE", action="append",
                         help="introspect only this type and its ancestors (repeatable; "
                              "the type list stays complete)")
@@ -383,26 +390,35 @@ def run(args: argparse.Namespace) -> int:
     """Run ``qomsim capture``.
 
     :param args: the parsed options.
-    :return: 0 on success, 1 when the capture failed.
+    :return: 0 on success, 1 when the capture failed, 2 when ``--output`` cannot be written (checked
+        before the capture, which may take minutes, and again at the end).
     """
-
+    try:
+        _writable(args.output)
+    except OSError as exc:
+        print(f"qomsim capture: {cannot_write(args.output, exc)}", file=sys.stderr)
+        return 2
     try:
         raw = asyncio.run(capture(args.qemu, args.qmp, only=args.only, progress=not args.no_progress))
     except CaptureFailed as exc:
         print(f"qomsim capture: {exc}", file=sys.stderr)
         return 1
-    data = snapshot_from_raw(raw)
-    tmp = f"{args.output}.tmp{os.getpid()}"
+    text = io.StringIO()
+    dump_snapshot(snapshot_from_raw(raw), text)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            dump_snapshot(data, f)
-        os.replace(tmp, args.output)
+        write_file(args.output, text.getvalue().encode("utf-8"), stdout=True, parents=False)
     except OSError as exc:
-        print(f"qomsim capture: cannot write {args.output}: {exc}", file=sys.stderr)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        return 1
+        print(f"qomsim capture: {cannot_write(args.output, exc)}", file=sys.stderr)
+        return 2
     if not args.no_progress:
         print(f"qomsim capture: {len(raw.types)} types, {len(raw.crashes)} crashing, "
-              f"{raw.restarts} restarts, {raw.seconds:.1f} s -> {args.output}", file=sys.stderr)
+              f"{raw.restarts} restarts, {raw.seconds:.1f} s -> {escape_text(args.output)}", file=sys.stderr)
     return 0
+
+
+def _writable(output: str) -> None:
+    """:raise OSError: when ``output`` is not a target :func:`write_file` takes, or its folder is missing."""
+    refuse_target(output, stdout=True)
+    folder = Path(output).parent
+    if output != STDOUT and not folder.is_dir():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))

@@ -11,12 +11,12 @@ modules import this one, and neither imports the other.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from qom.fileio import read_file
 from qom.snapshot.validate import SnapshotFormatError, validate_snapshot
 from qom.types import TYPE_INTERFACE
 from qom.visitor import JSON
@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 FORMAT = "qomsim-snapshot"
-#: the largest snapshot file qomsim reads (QEMU 10.0's is about 0.5 MB)
-MAX_FILE_SIZE = 256 << 20
+#: the largest snapshot file qomsim reads (QEMU 10.0.2's is 0.5 MB)
+MAX_FILE_SIZE = 16 << 20
 VERSION = 1
 
 #: what ``device-list-properties`` hides (``qom/qom-qmp-cmds.c``, ``qmp_device_list_properties``)
@@ -320,23 +320,21 @@ def read_snapshot(path: str | Path) -> dict[str, Any]:
 
     :param path: the file.
     :return: the snapshot.
-    :raise OSError: when the file cannot be read.
+    :raise OSError: when the file cannot be read, is not a regular file (:class:`qom.fileio.FileRefused`)
+        or is larger than :data:`MAX_FILE_SIZE`.
     :raise SnapshotFormatError: when it is not JSON, not a snapshot, or of another version.
     """
-    with open(path, encoding="utf-8") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_FILE_SIZE:
-            raise SnapshotFormatError(f"{path}: {size} bytes, larger than {MAX_FILE_SIZE}")
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise SnapshotFormatError(f"{path}: not JSON: {exc}") from None
-        except RecursionError:
-            raise SnapshotFormatError(f"{path}: not JSON qomsim can read: nested too deeply") from None
-        except UnicodeDecodeError as exc:
-            raise SnapshotFormatError(f"{path}: not UTF-8: {exc.reason} at byte {exc.start}") from None
-        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-            raise SnapshotFormatError(f"{path}: not JSON qomsim can read: {exc}") from None
+    raw = read_file(path, MAX_FILE_SIZE)  # a regular file only: /dev/zero never ends, a FIFO blocks
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SnapshotFormatError(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise SnapshotFormatError(f"{path}: not JSON qomsim can read: nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise SnapshotFormatError(f"{path}: not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise SnapshotFormatError(f"{path}: not JSON qomsim can read: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SnapshotFormatError(f"{path}: not a {FORMAT} file")
     if data.get("version") != VERSION:

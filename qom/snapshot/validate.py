@@ -13,9 +13,15 @@ linear in the size of the file:
   interfaces and no instance properties (``qom/object.c:type_initialize`` asserts so);
 * creation: the ``child<T>`` instance properties a type's objects create (its own and its ancestors') never
   lead back to the type (that would recurse forever), and the captured tree creates at most
-  :data:`MAX_OBJECTS` objects (a DAG of children can grow exponentially);
-* sizes: at most :data:`MAX_TYPES` types, and ``default-value`` nested at most :data:`MAX_VALUE_DEPTH` deep
-  (the file's own nesting is bounded by the JSON reader, which refuses a too-deep file).
+  :data:`MAX_OBJECTS` objects and instance properties (a DAG of children can grow exponentially);
+* sizes: at most :data:`MAX_TYPES` types declaring at most :data:`MAX_PROPERTIES` properties, class
+  property tables of at most :data:`MAX_CLASS_PROPERTIES` entries in all (a class holds its own and its
+  ancestors' class properties: a long chain of types with properties grows quadratically), and
+  ``default-value`` nested at most :data:`MAX_VALUE_DEPTH` deep (the file's own nesting is bounded by the
+  JSON reader, which refuses a too-deep file).
+
+The limits keep a served universe small and quick (issue 26, item 6): the first ``qom-list-types``
+initializes every class, and the server answers nobody while it does.
 """
 
 from __future__ import annotations
@@ -23,12 +29,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_OBJECTS", "MAX_TYPES", "MAX_VALUE_DEPTH", "SnapshotFormatError", "validate_snapshot"]
+__all__ = ["MAX_CLASS_PROPERTIES", "MAX_OBJECTS", "MAX_PROPERTIES", "MAX_TYPES", "MAX_VALUE_DEPTH",
+           "SnapshotFormatError", "validate_snapshot"]
 
-#: the most types a snapshot may declare (QEMU 10.0 has about 850)
-MAX_TYPES = 1_000_000
-#: the most objects the captured tree may create when it is rebuilt
-MAX_OBJECTS = 1_000_000
+#: the most types a snapshot may declare (QEMU 10.0.2 has 843)
+MAX_TYPES = 5_000
+#: the most properties the types may declare in all (QEMU 10.0.2: 3,266)
+MAX_PROPERTIES = 10_000
+#: the most entries all class property tables may hold, inherited ones included (QEMU 10.0.2: 86,603)
+MAX_CLASS_PROPERTIES = 200_000
+#: the most objects and instance properties the captured tree may create when it is rebuilt (QEMU 10.0.2: 19)
+MAX_OBJECTS = 100_000
 #: how deep a property's ``default-value`` may nest
 MAX_VALUE_DEPTH = 64
 
@@ -137,16 +148,43 @@ def _interface_types(types: Mapping[str, Mapping[str, Any]]) -> set[str]:
     return {n for n, yes in result.items() if yes}
 
 
+def _check_class_tables(where: str, types: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse class property tables of more than :data:`MAX_CLASS_PROPERTIES` entries in all (parents are
+    known acyclic here)."""
+    inherited: dict[str, int] = {}
+    total = 0
+    for name in types:
+        path: list[str] = []
+        cur: str | None = name
+        while cur is not None and cur not in inherited:
+            path.append(cur)
+            cur = types[cur].get("parent")
+        count = 0 if cur is None else inherited[cur]
+        for node in reversed(path):
+            count += sum(1 for p in types[node].get("properties", []) if not p.get("instance"))
+            inherited[node] = count
+            total += count
+    if total > MAX_CLASS_PROPERTIES:
+        raise SnapshotFormatError(f"{where}: the class property tables would hold {total} entries in all "
+                                  f"(inherited ones included), more than {MAX_CLASS_PROPERTIES}")
+
+
 def _check_creation(where: str, types: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
-    """Refuse a ``child<>`` cycle; return how many objects creating each type makes (capped)."""
+    """Refuse a ``child<>`` cycle; return how many objects and instance properties creating each type makes
+    (capped)."""
     own_children: dict[str, list[str]] = {}
+    own_props: dict[str, int] = {}
     for name, t in types.items():
         kids = []
+        plain = 0
         for p in t.get("properties", []):
             child = _child_of(p["type"]) if p.get("instance") else None
             if child is not None and child in types and not types[child].get("abstract", False):
                 kids.append(child)
+            elif p.get("instance"):
+                plain += 1
         own_children[name] = kids
+        own_props[name] = plain
     # the graph: T -> parent(T) (its creation runs the parent's instance_init), T -> X (a child<X> it adds)
     size: dict[str, int] = {}
     state: dict[str, int] = {}  # 1 on the stack, 2 done
@@ -172,7 +210,8 @@ def _check_creation(where: str, types: Mapping[str, Mapping[str, Any]]) -> dict[
                 continue
             state[node] = 2
             inherited = size[t["parent"]] - 1 if "parent" in t else 0
-            size[node] = min(MAX_OBJECTS + 1, 1 + inherited + sum(size[k] for k in own_children[node]))
+            made = 1 + inherited + own_props[node] + sum(size[k] for k in own_children[node])
+            size[node] = min(MAX_OBJECTS + 1, made)
     return size
 
 
@@ -194,7 +233,7 @@ def _check_tree(
                 if total > MAX_OBJECTS:
                     raise SnapshotFormatError(
                         f"{where}: tree entry {path!r}: rebuilding the tree would create more than "
-                        f"{MAX_OBJECTS} objects")
+                        f"{MAX_OBJECTS} objects and instance properties")
 
 
 def validate_snapshot(where: str, data: Mapping[str, Any]) -> None:
@@ -210,7 +249,12 @@ def validate_snapshot(where: str, data: Mapping[str, Any]) -> None:
         raise SnapshotFormatError(f"{where}: {len(types)} types, more than {MAX_TYPES}")
     for name, t in types.items():
         _check_type(where, name, t)
+    declared = sum(len(t.get("properties", [])) for t in types.values())
+    if declared > MAX_PROPERTIES:
+        raise SnapshotFormatError(f"{where}: the types declare {declared} properties, more than "
+                                  f"{MAX_PROPERTIES}")
     _check_parents(where, types)
+    _check_class_tables(where, types)
     interfaces = _interface_types(types)
     for name in interfaces:
         # qom/object.c:type_initialize asserts an interface type has no instance data and no interfaces
