@@ -25,7 +25,7 @@ from test_qmp_server import ROOT, TIMEOUT, RawClient, Server
 
 from qom.qmp.json import JSONMessageParser, encode_reply
 from qom.qmp.schema import QMPSession
-from qom.qmp.server import QMPServer, ServerConfig, _Client
+from qom.qmp.server import EVICT_IDLE, QMPServer, ServerConfig, _Client
 from qom.universe import Universe
 
 BIG = "1234567890" * 430 + "1"  # 4,301 digits: one more than Python's int() accepts
@@ -193,22 +193,71 @@ def test_a_reply_over_max_reply_size_becomes_an_error(limited: Server) -> None:
         c.close()
 
 
-def test_one_connection_over_the_cap_is_refused_in_one_line(limited: Server) -> None:
-    held = [limited.raw() for _ in range(3)]
-    extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    extra.settimeout(TIMEOUT)
-    extra.connect(limited.socket_path)
+def _read_all(sock: socket.socket) -> bytes:
     data = b""
-    while chunk := extra.recv(4096):
+    while chunk := sock.recv(4096):
         data += chunk
-    extra.close()
-    assert json.loads(data) == {"error": {"class": "GenericError",
-                                          "desc": "Too many connections (qomsim serve --max-connections 3)"}}
-    held.pop().close()
-    again = _connect_when_free(limited)
-    assert again.negotiate().call({"execute": "query-version"})["return"]["package"] == "qomsim"
-    for c in (*held, again):
-        c.close()
+    return data
+
+
+def test_one_connection_over_the_cap_is_refused_in_one_line_when_every_connection_is_being_answered() -> None:
+    srv = Server("--max-connections", "3")
+    try:
+        held = [srv.raw().negotiate() for _ in range(3)]
+        for c in held:  # each waits for us to read a 1 MiB reply (its first bytes say it is being written)
+            c.send(json.dumps({"execute": "query-version", "id": "x" * (1 << 20)}).encode())
+            assert c.sock.recv(16) == b'{"return": {"qem'
+        extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        extra.settimeout(TIMEOUT)
+        extra.connect(srv.socket_path)
+        data = _read_all(extra)
+        extra.close()
+        desc = "Too many connections (qomsim serve --max-connections 3)"
+        assert json.loads(data) == {"error": {"class": "GenericError", "desc": desc}}
+        for c in held:
+            c.buf = b'{"return": {"qem'
+            assert len(c.read()["id"]) == 1 << 20
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+            c.close()
+    finally:
+        assert srv.stop() == 0
+
+
+def test_past_the_cap_a_new_connection_takes_the_place_of_the_one_idle_longest() -> None:
+    # issue 26, item 10: 64 idle negotiated connections locked the operator out
+    srv = Server("--max-connections", "3")
+    try:
+        held = [srv.raw().negotiate() for _ in range(3)]
+        for c in (held[1], held[0], held[2]):  # held[1] is now the one idle longest
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        time.sleep(EVICT_IDLE + 0.1)  # ages them past the bound (waiting longer changes nothing)
+        operator = srv.raw().negotiate()
+        assert operator.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        assert json.loads(_read_all(held[1].sock)) == {"error": {"class": "GenericError", "desc": (
+            "Closed to make room for a new connection (qomsim serve --max-connections 3)")}}
+        for c in (held[0], held[2]):
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        for c in (*held, operator):
+            c.close()
+    finally:
+        assert srv.stop() == 0
+
+
+def test_past_the_cap_a_connection_that_has_not_negotiated_goes_first() -> None:
+    srv = Server("--max-connections", "2")
+    try:
+        operator = srv.raw().negotiate()  # idle longer than the next one, but it has negotiated
+        fresh = srv.raw()
+        time.sleep(EVICT_IDLE + 0.1)  # ages both past the bound (waiting longer changes nothing)
+        newcomer = srv.raw().negotiate()
+        assert json.loads(_read_all(fresh.sock))["error"]["desc"] == (
+            "Closed to make room for a new connection (qomsim serve --max-connections 2)")
+        for c in (operator, newcomer):
+            assert c.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+            c.close()
+        fresh.close()
+    finally:
+        assert srv.stop() == 0
 
 
 def _connect_when_free(srv: Server) -> RawClient:

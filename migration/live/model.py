@@ -8,6 +8,13 @@ clients ask for them, and whose actors are scheduled by the model's own schedule
 of the program made of the events it received, under the schedule of the actors it picked:
 :meth:`LiveModel.counterexample` turns it into a file ``qomsim replay`` re-runs.
 
+A live run has no end but ``quit``: :data:`MAX_STEPS` bounds the scheduler steps of one request
+(a request whose steps never end is a HANG), finished actors are forgotten once a newer one of the
+same kind exists, and the trace holds the most recent :data:`RECENT_STEPS` steps
+(:class:`~migration.live.steps.RecentSteps`); so the work and the memory of a request do not grow
+with the number served.  Only a model made with ``keep_run=True`` (``serve --trace``) keeps the
+whole run, which :meth:`LiveModel.counterexample` needs.
+
 The live scheduler runs the other actors (threads, bottom halves, coroutines) whenever they can,
 oldest first, and the main thread only when none can: so a thread takes the BQL as soon as
 ``main_loop_wait()`` releases it, and a client controls the interleaving by the order in which its
@@ -16,30 +23,36 @@ requests arrive.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections import deque
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import cast
 
 from typeguard import typeguard_ignore
 
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import source_of
+from migration.live.steps import RecentSteps
 from migration.model.designs import Design
 from migration.model.events import end_of_cleanup, main_body
 from migration.model.heap import MemState, MigStatus
-from migration.model.outcomes import Fault, Outcome
+from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.program import EVENT_KINDS, Event, ev
 from migration.model.qomtype import MigrationUniverse
 from migration.model.results import Counterexample, RunResult
 from migration.model.run import run_program
 from migration.model.runtime import Actor, Block, Pending, World, run_world
+from qom.universe import Universe
 
-__all__ = ["FATAL_OUTCOMES", "LiveModel", "Verdict", "quit_events"]
+__all__ = ["FATAL_OUTCOMES", "MAX_STEPS", "RECENT_STEPS", "LiveModel", "Verdict", "quit_events"]
 
 #: outcomes that end the process (QEMU aborts, crashes or never gets out of its clean-up)
 FATAL_OUTCOMES = frozenset({Outcome.UAF, Outcome.NULL_DEREF, Outcome.ASSERT, Outcome.DEADLOCK, Outcome.HANG})
 
-#: the most scheduler steps one live run may take (a bound, as the checkers have)
+#: the most scheduler steps one request may take (a bound, as the checkers have for a whole run)
 MAX_STEPS = 100_000
+#: the trace steps a live run holds when it does not keep the whole run (the fault report prints them)
+RECENT_STEPS = 10_000
 #: main-loop iterations run between two requests while bottom halves or coroutines are pending
 MAX_POLLS = 4
 
@@ -49,7 +62,48 @@ class _Quiescent(Exception):
 
 
 class _Bound(Exception):
-    """Raised by the live chooser: the run took :data:`MAX_STEPS` steps."""
+    """Raised by the live chooser: one request took :data:`MAX_STEPS` steps."""
+
+
+class _LiveWorld(World):
+    """A world that runs indefinitely: :meth:`forget` drops finished actors a newer one replaces.
+
+    Actors named by :meth:`unique_name` (``bh:qmp-dispatch#9750``, ``mon_iothread#12``) are numbered
+    from a count per base name instead of from the actors present, so the names stay those of a
+    world that forgot nothing (the replay of the run, which :func:`run_program` runs, forgets nothing).
+    """
+
+    @typeguard_ignore
+    def __init__(self, design: Design, universe: Universe) -> None:
+        super().__init__(design, universe)
+        self._spawned: dict[str, int] = {}
+
+    @typeguard_ignore
+    def spawn(self, name: str, body: Callable[[World, Actor], Generator[Pending, None, None]], *,
+              main_loop: bool = False, ctx: str = "qemu_aio_context") -> Actor:
+        base = name.partition("#")[0]
+        self._spawned[base] = self._spawned.get(base, 0) + 1
+        return super().spawn(name, body, main_loop=main_loop, ctx=ctx)
+
+    @typeguard_ignore
+    def unique_name(self, base: str) -> str:
+        # the world forgetting nothing names the n-th actor of a base ``base#n`` (the first ``base``)
+        n = self._spawned.get(base, 0)
+        return base if n == 0 else f"{base}#{n + 1}"
+
+    @typeguard_ignore
+    def forget(self) -> None:
+        """Drop every finished actor but the newest of its base name (and ``main``).
+
+        What the model reads of a finished actor is that it is done (a join, ``actor_named`` finding
+        it or not); the newest of each base stays, since code asks for the last one by name (an
+        out-of-band command runs after the previous one, ``co:incoming`` is started once).
+        """
+        newest: dict[str, Actor] = {}
+        for a in self.actors:
+            newest[a.name.partition("#")[0]] = a
+        keep = set(map(id, newest.values()))
+        self.actors = [a for a in self.actors if not a.done or a.name == "main" or id(a) in keep]
 
 
 @typeguard_ignore
@@ -87,50 +141,64 @@ class LiveModel:
     """One design's world, fed by clients.
 
     :param design: the design whose code runs.
+    :param keep_run: keep the whole run (every event, choice and trace step) so that
+        :meth:`counterexample` can replay it; otherwise only the last :data:`RECENT_STEPS` trace steps
+        are held and :attr:`events` and :attr:`chosen` stay empty.
     """
 
-    def __init__(self, design: Design) -> None:
+    def __init__(self, design: Design, *, keep_run: bool = True) -> None:
         self.design = design
+        self.keep_run = keep_run
         self.mu = MigrationUniverse(design)
-        self.world = World(design, self.mu.universe)
+        self.world = _LiveWorld(design, self.mu.universe)
         self.mu.bind(self.world)
+        self.steps = RecentSteps(None if keep_run else RECENT_STEPS)
+        # the model's code appends to its world's trace, takes its len() and its last step: all three
+        # hold for RecentSteps (see migration.live.steps), which holds a bounded part of the run
+        self.world.trace = cast("list[TraceStep]", self.steps)
+        #: every event received, in order (only with ``keep_run``)
         self.events: list[Event] = []
+        #: the actor chosen at each scheduler step (only with ``keep_run``)
         self.chosen: list[str] = []
+        #: how many events the main thread was given
+        self.received = 0
         self.fault: Fault | None = None
-        self._consumed = 0
+        self._queue: deque[Event] = deque()
+        self._taken = 0  # scheduler steps of the current request
         self._closing = False
         self.quit_steps_fed = 0
         self.main = self.world.spawn("main", self._main_body)
 
     def __repr__(self) -> str:
-        return f"LiveModel({self.design.name}, {len(self.events)} events, fault={self.fault})"
+        return f"LiveModel({self.design.name}, {self.received} events, fault={self.fault})"
 
     @typeguard_ignore
     def _main_body(self, w: World, a: Actor) -> Generator[Pending, None, None]:
         while True:
-            while self._consumed >= len(self.events):
+            while not self._queue:
                 if self._closing:
                     yield from end_of_cleanup(w)
                     return
                 yield _IDLE
-            e = self.events[self._consumed]
-            self._consumed += 1
+            e = self._queue.popleft()
             yield from main_body((e,), end=False)(w, a)  # the model's main thread, one event at a time
 
     @typeguard_ignore
     def _choose(self, step: int, enabled: list[Actor], world: World) -> int:
         idle = next((i for i, a in enumerate(enabled) if a.pending is _IDLE), None)
-        if idle is not None and (self._consumed < len(self.events) or self._closing):
+        if idle is not None and (self._queue or self._closing):
             return idle  # main takes the next request: no step of the program (not recorded)
         # the other threads, bottom halves and coroutines first (oldest first), the main thread last:
         # whatever can run while main works does (e.g. a thread takes the BQL main_loop_wait released)
         ready = [i for i, a in enumerate(enabled) if a.pending is not _IDLE]
         if not ready:
             raise _Quiescent
-        if len(self.chosen) >= MAX_STEPS:
+        if self._taken >= MAX_STEPS:
             raise _Bound
+        self._taken += 1
         i = next((i for i in ready if enabled[i] is not self.main), ready[0])
-        self.chosen.append(enabled[i].name)
+        if self.keep_run:
+            self.chosen.append(enabled[i].name)
         return i
 
     def feed(self, *events: Event, last: bool = False) -> Verdict:
@@ -143,7 +211,8 @@ class LiveModel:
         """
         if self.fault is not None or self.main.done:
             raise RuntimeError("the live run has ended")
-        self.events.extend(events)
+        self._taken = 0  # the bound is per request: a run answering requests forever never reaches it
+        self._give(*events)
         self._closing = self._closing or last
         verdict = self._run()
         if not last and self.quit_steps_fed == 0:
@@ -153,11 +222,18 @@ class LiveModel:
                 before = self._others_progress()
                 if verdict.fault is not None or before is None:
                     break
-                self.events.append(ev("poll"))
+                self._give(ev("poll"))
                 verdict = self._run()
                 if self._others_progress() == before:
                     break
+        self.world.forget()
         return verdict
+
+    def _give(self, *events: Event) -> None:
+        self._queue.extend(events)
+        self.received += len(events)
+        if self.keep_run:
+            self.events.extend(events)
 
     def _others_progress(self) -> tuple[int, int] | None:
         """:return: (steps taken by actors other than main, actors done), or ``None`` when every other
@@ -165,16 +241,18 @@ class LiveModel:
         others = [a for a in self.world.actors if a is not self.main]
         if all(a.done for a in others):
             return None
-        return (sum(1 for t in self.world.trace if t.actor != "main"), sum(1 for a in others if a.done))
+        return (self.steps.others, sum(1 for a in others if a.done))
 
     def _run(self) -> Verdict:
         try:
-            run_world(self.world, self._choose, max_steps=MAX_STEPS)
+            # the chooser bounds the program steps of one request (_Bound); run_world's own bound also
+            # counts the main thread's idle steps (one per event given) and must never come first
+            run_world(self.world, self._choose, max_steps=2 * MAX_STEPS)
         except _Quiescent:
             return Verdict(None)
         except _Bound:
             self.fault = Fault(Outcome.HANG, len(self.world.trace), "main", self.world.real or "",
-                               f"no end after {MAX_STEPS} steps")
+                               f"no end after {MAX_STEPS} steps of one request")
             return Verdict(self.fault)
         if not self.main.done and self.world.faults:
             self.fault = self.world.faults[-1]
@@ -221,8 +299,10 @@ class LiveModel:
         that happened while it waited) under the live run's choices, with :func:`run_program`.
 
         :return: the run.
-        :raise RuntimeError: when the replay departs from the live run.
+        :raise RuntimeError: when the run was not kept, or the replay departs from it.
         """
+        if not self.keep_run:
+            raise RuntimeError("the live run was not kept (serve --trace FILE keeps it)")
         names = list(self.chosen)
 
         @typeguard_ignore
@@ -237,7 +317,7 @@ class LiveModel:
 
     def counterexample(self) -> Counterexample:
         """:return: the live run as a counterexample (it must have faulted).
-        :raise RuntimeError: when it did not fault, or its replay departs from it.
+        :raise RuntimeError: when it did not fault, was not kept, or its replay departs from it.
         """
         if self.fault is None:
             raise RuntimeError("no fault to save")
@@ -245,7 +325,7 @@ class LiveModel:
         if not self.main.done:  # keep main alive in the replay until the fault: what it would do next
             tail = quit_events()[self.quit_steps_fed:] if self.quit_steps_fed else (ev("poll"),)
         r = self.replayed(tail)
-        if r.trace != self.world.trace:
+        if r.trace != self.steps.held():
             raise RuntimeError("the replay's trace departs from the live run's")
         prop = next((p for p in PROPERTY_CHECKS if violation(p, r) == self.fault), None)
         if prop is None:

@@ -15,7 +15,11 @@ that takes the stream), ``qomsim:blocked`` (a peer that never answers, over a so
 
 When the model faults, the server dies as the emulated QEMU would: it prints
 ``qomsim: fault: <OUTCOME> at step <N> on <actor> (<object>): <detail>`` and the trace on
-stderr and exits with status 134 (``--trace FILE`` saves the run for ``qomsim replay``).
+stderr and exits with status 134 (``--trace FILE`` saves the run for ``qomsim replay``).  The model
+runs for as long as clients ask: the work and memory of one request do not grow with the requests
+served; without ``--trace`` the trace printed is the last
+:data:`~migration.live.model.RECENT_STEPS` steps, with ``--trace`` the whole run is kept (its
+memory grows with the run, by a few hundred bytes per request).
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ class LiveServer:
         self.design = design
         self.universe = universe
         self.trace = trace
-        self.model = LiveModel(design)
+        self.model = LiveModel(design, keep_run=trace is not None)
         self.instance = install_migration(universe, design)
         self._check(self.model.feed(ev("object_init")))  # migration_object_init() in qemu_init()
 
@@ -115,7 +119,11 @@ class LiveServer:
         if f is None:
             return
         lines = [f"qomsim: fault: {f}", f"qomsim: design {self.design.name}; the trace:"]
-        lines += [str(step) for step in self.model.world.trace]
+        steps = self.model.steps
+        if steps.dropped:
+            lines.append(f"qomsim: ({steps.dropped} earlier steps are not kept; "
+                         "--trace FILE keeps the whole run)")
+        lines += [str(step) for step in steps]
         if self.trace is not None:
             lines.append(self._save())
         raise ServerAbort("\n".join(lines), ABORT_STATUS)

@@ -20,6 +20,8 @@ from qom.qmp.server import (
     DEFAULT_MAX_BUFFERED,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_LIST_PATHS,
+    DEFAULT_MAX_MESSAGE_TOKENS,
+    DEFAULT_MAX_PENDING_REPLIES,
     DEFAULT_MAX_REPLY_SIZE,
     QMPServer,
     ServeError,
@@ -42,7 +44,9 @@ SERVED_TYPES = (TYPE_DEVICE, "migration")
 
 #: the end of ``qomsim serve --help``
 EPILOG = """limits (QEMU has none of these; docs/known-differences.md): --max-connections, --max-list-paths,
---max-reply-size, --max-buffered, --idle-timeout (off by default, as in QEMU).
+--max-reply-size, --max-buffered, --max-message-tokens, --max-pending-replies, --idle-timeout (off by
+default, as in QEMU).  Clients take turns, one request each; past --max-connections a new connection takes
+the place of one idle for half a second (one that has not negotiated first).
 
 security: the server has no authentication; anyone who can connect controls the universe.  --tcp binds
 to 127.0.0.1 unless told otherwise; a non-loopback address prints a one-line warning.  A --universe file
@@ -192,12 +196,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "unfinished message is read on (default 16 MiB)",
     )
     parser.add_argument(
+        "--max-message-tokens",
+        metavar="N",
+        type=_positive,
+        default=DEFAULT_MAX_MESSAGE_TOKENS,
+        help=f"reject JSON messages of more than N tokens (default {DEFAULT_MAX_MESSAGE_TOKENS:,}; QEMU's "
+        "2 Mi tokens take some 400 MB as Python values)",
+    )
+    parser.add_argument(
+        "--max-pending-replies",
+        metavar="BYTES",
+        type=_positive,
+        default=DEFAULT_MAX_PENDING_REPLIES,
+        help="bytes of big replies waiting for slow readers, all connections together; past it the next "
+        "big reply waits (default 64 MiB)",
+    )
+    parser.add_argument(
         "--idle-timeout",
         metavar="SECONDS",
         type=_seconds,
         default=None,
-        help="close a connection that starts a message and does not finish it in that time "
-        "(default: never, as in QEMU)",
+        help="close a connection that starts a message and does not finish it in that time, or that has "
+        "not negotiated capabilities that long after connecting (default: never, as in QEMU)",
     )
 
 
@@ -275,6 +295,8 @@ def build(args: argparse.Namespace) -> tuple[Universe, ServerConfig] | int:
         max_reply_size=args.max_reply_size,
         idle_timeout=args.idle_timeout,
         max_buffered=args.max_buffered,
+        max_message_tokens=args.max_message_tokens,
+        max_pending_replies=args.max_pending_replies,
     )
     return universe, config
 

@@ -28,6 +28,7 @@ import json
 import math
 import re
 import sys
+from array import array
 from dataclasses import dataclass
 from typing import cast
 
@@ -126,10 +127,56 @@ class JSONMessage:
     error: str | None
 
 
-@dataclass(frozen=True)
-class _Token:
-    kind: _Tok
-    text: bytes | bytearray
+#: every token kind, by the code a message's token list stores
+_KINDS = tuple(_Tok)
+_CODE = {kind: code for code, kind in enumerate(_KINDS)}
+#: what one token costs in :class:`_Tokens` besides its text: its kind (1 byte) and end offset (8)
+_TOKEN_OVERHEAD = 9
+
+
+#: a token text at least this long is kept in its own buffer (handed over, never copied)
+_OWN_BUFFER = 4096
+
+
+class _Tokens:
+    """One message's tokens, packed: kinds in a byte string, short texts end to end in one buffer.
+
+    A token as an object costs some 200 bytes (QEMU's 2 Mi tokens would be 400 MB); packed, it costs
+    :data:`_TOKEN_OVERHEAD` bytes plus its text.  A long text (a 60 MB string) keeps its own buffer.
+    """
+
+    __slots__ = ("big", "big_size", "ends", "kinds", "texts")
+
+    def __init__(self) -> None:
+        self.kinds = bytearray()
+        self.texts = bytearray()
+        self.ends = array("Q")
+        self.big: dict[int, bytearray] = {}
+        self.big_size = 0
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def append(self, kind: _Tok, text: bytearray) -> None:
+        if len(text) >= _OWN_BUFFER:
+            self.big[len(self.kinds)] = text
+            self.big_size += len(text)
+        elif kind in (_Tok.STRING, _Tok.INTEGER, _Tok.FLOAT, _Tok.KEYWORD):
+            self.texts += text
+        self.kinds.append(_CODE[kind])
+        self.ends.append(len(self.texts))
+
+    def text(self, i: int) -> bytes | bytearray:
+        """:return: the text of token ``i``."""
+        big = self.big.get(i)
+        if big is not None:
+            return big
+        return bytes(self.texts[self.ends[i - 1] if i else 0:self.ends[i]])
+
+    @property
+    def size(self) -> int:
+        """:return: the bytes the packed tokens hold."""
+        return len(self.texts) + self.big_size + _TOKEN_OVERHEAD * len(self.kinds)
 
 
 class _ParseError(Exception):
@@ -156,7 +203,7 @@ class JSONMessageParser:
         self.max_token_count = max_token_count
         self._state = _St.START
         self._text = bytearray()
-        self._tokens: list[_Token] = []
+        self._tokens = _Tokens()
         self._braces = 0
         self._brackets = 0
         self._size = 0
@@ -164,8 +211,9 @@ class JSONMessageParser:
 
     @property
     def buffered(self) -> int:
-        """Bytes of the unfinished message held so far (what a server counts against its memory budget)."""
-        return self._size + len(self._text)
+        """Bytes the unfinished message holds so far, its tokens counted at what they cost (what a server
+        counts against its memory budget)."""
+        return self._tokens.size + len(self._text)
 
     @property
     def pending(self) -> bool:
@@ -360,7 +408,7 @@ class JSONMessageParser:
         if self._braces + self._brackets > self.max_nesting:
             self._message_error("JSON nesting depth limit exceeded")
             return
-        self._tokens.append(_Token(kind, text))
+        self._tokens.append(kind, text)
         self._size += len(text)
         if (self._braces > 0 or self._brackets > 0) and self._braces >= 0 and self._brackets >= 0:
             return
@@ -379,7 +427,7 @@ class JSONMessageParser:
 
     def _reset(self) -> None:
         self._braces = self._brackets = 0
-        self._tokens = []
+        self._tokens = _Tokens()
         self._size = 0
 
 
@@ -398,8 +446,9 @@ class _Parser:
     The first error wins, as in ``json-parser.c``.
     """
 
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: _Tokens) -> None:
         self.tokens = tokens
+        self.kinds = tokens.kinds
         self.pos = 0
 
     def parse(self) -> JSON:
@@ -411,30 +460,35 @@ class _Parser:
                     return cast(JSON, item)
                 item = self._attach(stack, cast(JSON, item))
 
-    def peek(self) -> _Token | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+    def peek(self) -> _Tok | None:
+        return _KINDS[self.kinds[self.pos]] if self.pos < len(self.kinds) else None
 
-    def pop(self) -> _Token:
+    def pop(self) -> _Tok:
+        """:return: the next token's kind (its text is :meth:`text` until the next pop)."""
         tok = self.peek()
         if tok is None:
             raise _ParseError("premature EOI")
         self.pos += 1
         return tok
 
+    def text(self) -> bytes | bytearray:
+        """:return: the text of the token popped last."""
+        return self.tokens.text(self.pos - 1)
+
     def _begin(self, stack: list[_Frame]) -> JSON | _Frame:
         tok = self.pop()
-        if tok.kind in (_Tok.LCURLY, _Tok.LSQUARE):
-            is_dict = tok.kind is _Tok.LCURLY
+        if tok in (_Tok.LCURLY, _Tok.LSQUARE):
+            is_dict = tok is _Tok.LCURLY
             nxt = self.peek()
             if nxt is None:
                 raise _ParseError("premature EOI")
-            if nxt.kind is (_Tok.RCURLY if is_dict else _Tok.RSQUARE):
+            if nxt is (_Tok.RCURLY if is_dict else _Tok.RSQUARE):
                 self.pos += 1
                 return {} if is_dict else []
             stack.append(_Frame({} if is_dict else []))
             return _MORE
-        if tok.kind is _Tok.KEYWORD:
-            word = tok.text.decode("ascii")
+        if tok is _Tok.KEYWORD:
+            word = str(self.text(), "ascii")
             if word == "true":
                 return True
             if word == "false":
@@ -442,10 +496,10 @@ class _Parser:
             if word == "null":
                 return None
             raise _ParseError(f"invalid keyword '{word}'")
-        if tok.kind is _Tok.STRING:
-            return _parse_string(tok.text)
-        if tok.kind in (_Tok.INTEGER, _Tok.FLOAT):
-            return _parse_number(tok)
+        if tok is _Tok.STRING:
+            return _parse_string(self.text())
+        if tok in (_Tok.INTEGER, _Tok.FLOAT):
+            return _parse_number(tok, self.text())
         raise _ParseError("expecting value")
 
     def _attach(self, stack: list[_Frame], value: JSON) -> JSON | _Frame:
@@ -455,7 +509,7 @@ class _Parser:
             if frame.key is None:  # that value was a key
                 if not isinstance(value, str):
                     raise _ParseError("key is not a string in object")
-                if self.pop().kind is not _Tok.COLON:
+                if self.pop() is not _Tok.COLON:
                     raise _ParseError("missing : in object pair")
                 frame.key = value
                 return _MORE
@@ -468,10 +522,10 @@ class _Parser:
             container.append(value)
             closer, separator = _Tok.RSQUARE, "expected separator in list"
         tok = self.pop()
-        if tok.kind is closer:
+        if tok is closer:
             stack.pop()
             return container
-        if tok.kind is not _Tok.COMMA:
+        if tok is not _Tok.COMMA:
             raise _ParseError(separator)
         return _MORE
 
@@ -537,12 +591,12 @@ def _parse_string(raw: bytes | bytearray) -> str:
         out.append(chr(cp))
 
 
-def _parse_number(tok: _Token) -> JSON:
-    text = tok.text.decode("ascii")
+def _parse_number(kind: _Tok, raw: bytes | bytearray) -> JSON:
+    text = str(raw, "ascii")
     # QEMU (qobject/json-parser.c:parse_literal) keeps an integer that fits int64 or uint64 and reads
     # anything else as a double (strtod: huge values become infinity).  More than 20 digits never fits,
     # and float() has no digit limit, unlike int() (Python refuses more than 4,300 digits).
-    if tok.kind is _Tok.INTEGER and len(text.lstrip("-")) <= 20:
+    if kind is _Tok.INTEGER and len(text.lstrip("-")) <= 20:
         value = int(text)
         if -(1 << 63) <= value < (1 << 64):
             return value

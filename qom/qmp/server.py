@@ -20,15 +20,32 @@ server created; an existing path (a live server's socket, a stale one, any other
 file) is refused and left alone, and a failed bind removes nothing.
 
 No client can starve the others (limits QEMU does not have; see
-docs/known-differences.md): one ``qom-list-get`` names at most
-:attr:`ServerConfig.max_list_paths` paths; a reply larger than
-:attr:`ServerConfig.max_reply_size` bytes is replaced by an error; replies are
-written in chunks, each awaiting the client's reading (backpressure), so a
-client that does not read holds only its own connection; at most
-:attr:`ServerConfig.max_connections` connections are served at once (one more is
-told so in one JSON error line and closed; nothing is logged per refusal); and,
-when :attr:`ServerConfig.idle_timeout` is set, a connection that starts a
-message and does not finish it in that many seconds is closed.
+docs/known-differences.md):
+
+* clients take turns: each complete request is answered in a turn of its own, and
+  the server goes back to its event loop between two (a pipelined batch, a flood of
+  ``exec-oob`` or of ``object-add`` gets one request per turn, as every other
+  client does); big messages are parsed on one worker thread, never more;
+* one message holds at most :attr:`ServerConfig.max_message_tokens` tokens (QEMU's
+  2 Mi tokens take some 400 MB as Python values) and the unfinished messages of all
+  connections together hold at most :attr:`ServerConfig.max_buffered` bytes,
+  tokens counted at what they cost; one ``qom-list-get`` names at most
+  :attr:`ServerConfig.max_list_paths` paths;
+* a reply larger than :attr:`ServerConfig.max_reply_size` bytes is replaced by an
+  error; replies are written in chunks, each awaiting the client's reading
+  (backpressure), so a client that does not read holds only its own connection,
+  and the big replies waiting for their readers hold at most
+  :attr:`ServerConfig.max_pending_replies` bytes together (a small reply never waits);
+* at most :attr:`ServerConfig.max_connections` connections are served at once: one
+  more takes the place of a connection idle for :data:`EVICT_IDLE` seconds (one that
+  has not negotiated first, else the one idle longest; told so in one JSON error
+  line), or is refused the same way when none is; nothing is logged per refusal;
+* when :attr:`ServerConfig.idle_timeout` is set, a connection that starts a message
+  and does not finish it in that many seconds is closed, and so is one that has not
+  negotiated capabilities that long after connecting.
+
+``quit`` starts the shutdown before its answer is written: a client that hangs up
+at once still stops the server (as QEMU does).
 
 If the QOM core raises :class:`~qom.errors.QOMFatal` (QEMU would abort), the
 server prints the message and exits with status 1, as QEMU would die.
@@ -37,6 +54,7 @@ server prints the message and exits with status 1, as QEMU would die.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import errno
 import os
@@ -58,7 +76,10 @@ __all__ = [
     "DEFAULT_MAX_BUFFERED",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_LIST_PATHS",
+    "DEFAULT_MAX_MESSAGE_TOKENS",
+    "DEFAULT_MAX_PENDING_REPLIES",
     "DEFAULT_MAX_REPLY_SIZE",
+    "EVICT_IDLE",
     "QMPServer",
     "ServeError",
     "ServerAbort",
@@ -74,9 +95,16 @@ DEFAULT_MAX_LIST_PATHS = 1024
 DEFAULT_MAX_REPLY_SIZE = 16 << 20
 #: default cap of the bytes of unfinished messages held for all connections together
 DEFAULT_MAX_BUFFERED = 16 << 20
+#: default cap of the tokens of one message (QEMU's is 2 Mi: some 400 MB once they are Python values)
+DEFAULT_MAX_MESSAGE_TOKENS = 1 << 16
+#: default cap of the bytes of big replies waiting for their readers, all connections together
+DEFAULT_MAX_PENDING_REPLIES = 64 << 20
+#: a connection that sent nothing for this many seconds may be evicted to make room for a new one
+EVICT_IDLE = 0.5
 #: replies are written in chunks of this size, each awaiting the client's reading
 _CHUNK = 64 << 10
-#: a chunk at least this big, or one that continues a message, is parsed in a worker thread
+#: a chunk at least this big, or one that continues a message, is parsed in a worker thread (and a reply
+#: whose strings are this long is encoded there)
 _THREAD_FEED = 8 << 10
 
 
@@ -99,6 +127,16 @@ class ServerAbort(Exception):
 
 def _always() -> bool:
     return True
+
+
+class _Protocol(asyncio.StreamReaderProtocol):
+    """asyncio's stream protocol, except that a connection lost to an error (a write to a client that
+    hung up) ends the reading as end-of-file does: what the client sent before stays readable (asyncio
+    would raise instead, dropping it), and is carried out, as QEMU carries out a ``quit`` sent just
+    before hanging up."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(None if isinstance(exc, OSError) else exc)
 
 
 @dataclass
@@ -133,9 +171,13 @@ class ServerConfig:
     :param max_connections: connections served at once; one more is refused.
     :param max_list_paths: paths one ``qom-list-get`` may name.
     :param max_reply_size: byte cap of one reply (larger ones become an error).
-    :param idle_timeout: seconds a started message may take to finish (None: no limit, as in QEMU).
+    :param idle_timeout: seconds a started message may take to finish, and a new connection may take to
+        negotiate capabilities (None: no limit, as in QEMU).
     :param max_buffered: bytes of unfinished messages held for all connections together; past it, only
         the connection whose message started first keeps being read (the others wait, unread).
+    :param max_message_tokens: token cap of one JSON message (QEMU: 2 Mi).
+    :param max_pending_replies: bytes of replies bigger than one chunk held for slow readers, all
+        connections together; past it, the next big reply waits (unencoded) for room.
     """
 
     socket_path: str | None = None
@@ -148,6 +190,8 @@ class ServerConfig:
     max_reply_size: int = DEFAULT_MAX_REPLY_SIZE
     idle_timeout: float | None = None
     max_buffered: int = DEFAULT_MAX_BUFFERED
+    max_message_tokens: int = DEFAULT_MAX_MESSAGE_TOKENS
+    max_pending_replies: int = DEFAULT_MAX_PENDING_REPLIES
 
 
 @dataclass
@@ -159,6 +203,13 @@ class _Client:
     started: float | None = None
     #: where the idle timeout counts from (the message's start, or the end of a wait for memory)
     timed_from: float | None = None
+    #: when it connected, and when it last sent a byte or was answered (for eviction)
+    connected: float = 0.0
+    last_active: float = 0.0
+    #: bytes of the big reply it is being written (counted against max_pending_replies)
+    replying: int = 0
+    #: a request of it is being answered
+    busy: bool = False
 
 
 @dataclass
@@ -183,6 +234,7 @@ class QMPServer:
     _stop: asyncio.Event | None = None
     _last_loop_error: float = -1e9
     _budget: asyncio.Condition | None = None
+    _pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def serve(self) -> int:
         """Listen until ``quit``, a signal, or a fatal error.
@@ -191,6 +243,8 @@ class QMPServer:
         """
         self._stop = asyncio.Event()
         self._budget = asyncio.Condition()
+        # one worker parses the big messages: more would take the GIL from the event loop more often
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qomsim-parse")
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_error)
         servers: list[asyncio.base_events.Server] = []
@@ -201,12 +255,12 @@ class QMPServer:
                 loop.add_signal_handler(sig, self._stop.set)
             if self.config.socket_path is not None:
                 sock, created = _bind_unix(self.config.socket_path)
-                servers.append(await asyncio.start_unix_server(self._handle, sock=sock))
+                servers.append(await loop.create_unix_server(self._protocol, sock=sock))
                 self.announce(f"qomsim: QMP listening on unix:{self.config.socket_path}")
             if self.config.tcp is not None:
                 host, port = self.config.tcp
                 try:
-                    srv = await asyncio.start_server(self._handle, host, port)
+                    srv = await loop.create_server(self._protocol, host, port)
                 except OSError as exc:  # socket.gaierror included
                     gai = isinstance(exc, socket.gaierror)
                     reason = exc.strerror if gai or not exc.errno else os.strerror(exc.errno)
@@ -222,15 +276,28 @@ class QMPServer:
                 srv.close()
             for client in list(self._clients):
                 client.writer.close()
-            handlers = [t for t in self._handlers if not t.done()]
+            handlers = {t for t in self._handlers if not t.done()}
             if handlers:  # closed writers end their reads: let each connection finish on its own
-                await asyncio.wait(handlers, timeout=5)
+                _done, handlers = await asyncio.wait(handlers, timeout=0.25)
+            if handlers:  # a client that does not read its reply is not waited for any longer
+                for client in list(self._clients):
+                    client.writer.transport.abort()
+                _done, handlers = await asyncio.wait(handlers, timeout=0.25)
+            for task in handlers:  # waiting for a parse: the connection ends without its message
+                task.cancel()
+            if handlers:
+                await asyncio.wait(handlers, timeout=1)
             for srv in servers:
                 with contextlib.suppress(Exception):
                     await srv.wait_closed()
             if created is not None and self.config.socket_path is not None:
                 _unlink_if_ours(self.config.socket_path, created)
+            self._pool.shutdown(wait=False, cancel_futures=True)
         return self.exit_status
+
+    def _protocol(self) -> asyncio.StreamReaderProtocol:
+        """A connection's protocol (what ``asyncio.start_server`` makes, but see :class:`_Protocol`)."""
+        return _Protocol(asyncio.StreamReader(), self._handle)
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
         """One line, at most every 10 s, instead of asyncio's traceback per failed ``accept()``."""
@@ -247,8 +314,7 @@ class QMPServer:
         if not client.writer.is_closing():
             client.writer.write(encode_reply(message) + b"\r\n")
 
-    async def _reply(self, client: _Client, message: dict[str, JSON]) -> None:
-        """Write one reply in chunks, waiting for the client to read each (backpressure)."""
+    def _encode(self, message: dict[str, JSON]) -> bytes:
         cap = self.config.max_reply_size
         # a reply whose strings alone pass the cap is refused before it is encoded (no second copy)
         data = b"" if _strings_exceed(message, cap) else encode_reply(message)
@@ -256,12 +322,57 @@ class QMPServer:
             size = f"Reply of {len(data)} bytes" if data else "Reply"
             desc = f"{size} exceeds the limit of {cap} bytes (qomsim serve --max-reply-size)"
             data = encode_reply(error_response("GenericError", desc))
-        data += b"\r\n"
-        for start in range(0, len(data), _CHUNK):
-            if client.writer.is_closing():
-                return
-            client.writer.write(data[start:start + _CHUNK])
-            await client.writer.drain()
+        return data
+
+    async def _encoded(self, message: dict[str, JSON]) -> bytes:
+        """The reply's bytes; a big one (a 60 MB echoed id) is encoded on the worker thread, so the
+        event loop answers the other clients meanwhile."""
+        if self._pool is None or not _strings_exceed(message, _THREAD_FEED):
+            return self._encode(message)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._encode, message)
+
+    def _replies_fit(self, size: int) -> bool:
+        held = sum(c.replying for c in self._clients)
+        return held == 0 or held + size <= self.config.max_pending_replies
+
+    async def _reply(self, client: _Client, message: dict[str, JSON]) -> None:
+        """Write one reply in chunks, waiting for the client to read each (backpressure).
+
+        A reply bigger than one chunk is held until its reader has read it: while the big replies
+        held pass ``max_pending_replies``, the next one is dropped and waits, unencoded, for room.
+        """
+        data = await self._encoded(message)
+        if len(data) > _CHUNK and not self._replies_fit(len(data)) and self._budget is not None:
+            size = len(data)
+            del data  # wait without the encoded copy: the message itself is all this client holds
+            async with self._budget:
+                await self._budget.wait_for(lambda: self._replies_fit(size))
+            data = await self._encoded(message)
+        if len(data) > _CHUNK:
+            client.replying = len(data)
+        try:
+            view = memoryview(data)
+            for start in range(0, len(data), _CHUNK):
+                if client.writer.is_closing():
+                    return
+                client.writer.write(view[start:start + _CHUNK])
+                await client.writer.drain()
+            if not client.writer.is_closing():
+                client.writer.write(b"\r\n")
+        except (ConnectionError, OSError):
+            # the client went away: the requests it sent before are still carried out (QEMU too
+            # dispatches what it has read), their answers go nowhere
+            client.writer.close()
+        finally:
+            if client.replying:
+                client.replying = 0
+                await self._wake()
+        client.last_active = time.monotonic()
+
+    async def _wake(self) -> None:
+        if self._budget is not None:
+            async with self._budget:
+                self._budget.notify_all()
 
     async def _refuse(self, writer: asyncio.StreamWriter) -> None:
         desc = f"Too many connections (qomsim serve --max-connections {self.config.max_connections})"
@@ -271,9 +382,13 @@ class QMPServer:
         with contextlib.suppress(Exception):
             writer.close()
 
-    async def _read(self, reader: asyncio.StreamReader, started: float | None) -> bytes | None:
-        """The next chunk, or None when a started message ran past the idle timeout."""
+    async def _read(self, reader: asyncio.StreamReader, client: _Client) -> bytes | None:
+        """The next chunk, or None when a started message ran past the idle timeout (or a connection
+        that has not negotiated capabilities did)."""
         timeout = self.config.idle_timeout
+        started = client.timed_from
+        if started is None and client.session.state is SessionState.NEGOTIATION:
+            started = client.connected
         if timeout is None or started is None:
             return await reader.read(65536)
         try:
@@ -281,10 +396,38 @@ class QMPServer:
         except TimeoutError:
             return None
 
+    def _evict(self) -> bool:
+        """Close a connection to make room for a new one: of those that sent nothing for
+        :data:`EVICT_IDLE` seconds and have no request being answered, one that has not negotiated
+        capabilities if any, else the one that sent nothing for the longest time (a message half sent
+        counts as idle).
+
+        Eviction rather than a reserve of slots, because a reserve fills up as the rest did: this way
+        idle connections holding every slot give way, a flood of new connections evicts its own (they
+        have not negotiated), and an operator who talks to the server is the last to go.
+
+        :return: whether one was closed (False: every connection is active or being answered).
+        """
+        now = time.monotonic()
+        idle = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()
+                and now - c.last_active >= EVICT_IDLE]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: (c.session.state is not SessionState.NEGOTIATION, c.last_active))
+        cap = self.config.max_connections
+        desc = f"Closed to make room for a new connection (qomsim serve --max-connections {cap})"
+        with contextlib.suppress(Exception):
+            victim.writer.write(encode_reply(error_response("GenericError", desc)) + b"\r\n")
+            victim.writer.close()
+        self._clients.remove(victim)
+        return True
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._clients) >= self.config.max_connections:
-            await self._refuse(writer)
-            return
+            if not self._evict():
+                await self._refuse(writer)
+                return
+            await self._wake()  # an evicted connection may be waiting for memory: it ends now
         writer.transport.set_write_buffer_limits(high=_CHUNK)
         task = asyncio.current_task()
         if task is not None:
@@ -292,22 +435,29 @@ class QMPServer:
             task.add_done_callback(self._handlers.discard)
         session = QMPSession(version=self.config.version, max_list_paths=self.config.max_list_paths,
                              offered=("oob",) if self.hooks.offer_oob else ())
-        client = _Client(writer, session)
+        now = time.monotonic()
+        client = _Client(writer, session, connected=now, last_active=now)
         self._clients.append(client)
         parser = JSONMessageParser(
-            max_token_size=self.config.max_message_size, max_nesting=self.config.max_nesting
+            max_token_size=self.config.max_message_size, max_nesting=self.config.max_nesting,
+            max_token_count=self.config.max_message_tokens,
         )
+        loop = asyncio.get_running_loop()
         try:
+            # one turn first: the transport reads what the client has sent already, which a failed greeting
+            # (the client hung up at once) would otherwise throw away
+            await asyncio.sleep(0)
             self._send(client, greeting(session, self.universe))
-            while self._stop is not None and not self._stop.is_set():
+            while self._stop is not None and not self._stop.is_set() and client in self._clients:
                 await self._admit(client)
-                data = await self._read(reader, client.timed_from)
-                if not data:
-                    break  # end of file, or a message left unfinished past the idle timeout
+                data = await self._read(reader, client)
+                if not data or client not in self._clients:
+                    break  # end of file, a message left unfinished past the idle timeout, or evicted
+                client.last_active = time.monotonic()
                 if len(data) >= _THREAD_FEED or parser.pending:
-                    # lexing and building a big message takes long: a worker thread does it, so the
+                    # lexing and building a big message takes long: the worker thread does it, so the
                     # event loop keeps answering the other clients (the QOM core stays on this thread)
-                    messages = await asyncio.to_thread(parser.feed, data)
+                    messages = await loop.run_in_executor(self._pool, parser.feed, data)
                 else:
                     messages = parser.feed(data)
                 await self._account(client, parser)
@@ -320,13 +470,16 @@ class QMPServer:
                 await writer.drain()
                 await asyncio.sleep(0)  # let the other clients in between two chunks of a flood
         except (ConnectionError, OSError):
-            pass  # the client went away; nothing else is affected
+            pass  # the client went away; nothing else is affected (a quit it sent is already under way)
+        except asyncio.CancelledError:
+            # the shutdown cancels a connection still waiting for a parse: end quietly (asyncio's stream
+            # callback would report a cancelled connection on stderr)
+            pass
         finally:
-            self._clients.remove(client)
-            client.buffered, client.started, client.timed_from = 0, None, None
-            if self._budget is not None:
-                async with self._budget:
-                    self._budget.notify_all()
+            if client in self._clients:
+                self._clients.remove(client)
+            client.buffered, client.started, client.timed_from, client.replying = 0, None, None, 0
+            await self._wake()
             writer.close()
 
     async def _account(self, client: _Client, parser: JSONMessageParser) -> None:
@@ -344,7 +497,8 @@ class QMPServer:
             return True  # between messages: small requests are never held up
         if sum(c.buffered for c in self._clients) <= self.config.max_buffered:
             return True
-        first = min((c for c in self._clients if c.started is not None), key=lambda c: c.started or 0.0)
+        first = min((c for c in self._clients if c.started is not None), key=lambda c: c.started or 0.0,
+                    default=client)
         return first is client  # the oldest unfinished message always progresses: no deadlock
 
     async def _admit(self, client: _Client) -> None:
@@ -352,49 +506,69 @@ class QMPServer:
         if self._budget is None or self._may_read(client):
             return
         async with self._budget:
-            await self._budget.wait_for(lambda: self._may_read(client))
+            await self._budget.wait_for(lambda: client not in self._clients or self._may_read(client))
         client.timed_from = time.monotonic()  # the time we held it back does not count against it
 
     async def _answer(self, client: _Client, messages: list[JSONMessage]) -> bool:
-        """Answer complete messages in order; True when the server is to stop (quit, fatal error)."""
-        session = client.session
+        """Answer complete messages in order, one per event-loop turn (the other clients take theirs in
+        between); True when the server is to stop (quit, fatal error)."""
         for msg in messages:
-            if self._quitting:
-                # QEMU: in-band requests queued after quit are never dispatched; out-of-band ones
-                # run on the monitor I/O thread until monitor_cleanup() stops it
-                await client.writer.drain()
-                await asyncio.sleep(0)  # one request per turn: the clean-up steps in between
-                if self._stop is None or self._stop.is_set():
-                    return True
-                if not (is_oob(msg.value) and self.hooks.oob_open()):
-                    continue
-            if msg.error is not None:
-                await self._reply(client, error_response("GenericError", msg.error))
-                continue
+            client.busy = True
             try:
-                response = _over_cap(msg.value, session) or dispatch(
-                    msg.value, universe=self.universe, session=session, extra=self.hooks.commands)
-            except QOMFatal as fatal:
-                print(f"qomsim: fatal: {fatal.message}", file=sys.stderr, flush=True)
-                self.exit_status = 1
-                self._shutdown()
+                done = await self._answer_one(client, msg)
+            finally:
+                client.busy = False
+            if done:
                 return True
-            except ServerAbort as abort:
-                self._abort(abort)
-                return True
-            await self._reply(client, response)
-            if session.state is SessionState.QUIT and not self._quitting:
-                self._broadcast_shutdown()
-                if self.hooks.shutdown is None:
-                    await client.writer.drain()
-                    self._shutdown()
-                    return True
-                # the clean-up starts whatever this client does next (even hanging up at once)
-                self._quitting = True
-                task = asyncio.create_task(self._clean_up(self.hooks.shutdown))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            await asyncio.sleep(0)  # a pipelined batch or a flood yields to the others between requests
         return False
+
+    async def _answer_one(self, client: _Client, msg: JSONMessage) -> bool:
+        session = client.session
+        if self._quitting:
+            # QEMU: in-band requests queued after quit are never dispatched; out-of-band ones
+            # run on the monitor I/O thread until monitor_cleanup() stops it; _answer yields between
+            # two requests, so one clean-up step runs in between
+            with contextlib.suppress(ConnectionError, OSError):
+                await client.writer.drain()
+            if self._stop is None or self._stop.is_set():
+                return True
+            if not (is_oob(msg.value) and self.hooks.oob_open()):
+                return False
+        if msg.error is not None:
+            await self._reply(client, error_response("GenericError", msg.error))
+            return False
+        try:
+            response = _over_cap(msg.value, session) or dispatch(
+                msg.value, universe=self.universe, session=session, extra=self.hooks.commands)
+        except QOMFatal as fatal:
+            print(f"qomsim: fatal: {fatal.message}", file=sys.stderr, flush=True)
+            self.exit_status = 1
+            self._shutdown()
+            return True
+        except ServerAbort as abort:
+            self._abort(abort)
+            return True
+        if session.state is not SessionState.QUIT or self._quitting:
+            await self._reply(client, response)
+            return False
+        # quit: the shutdown starts before the answer is written, so a client that hangs up at once
+        # (the write fails) still stops the server, as QEMU does
+        self._quitting = True
+        self._broadcast_shutdown(but=client)
+        if self.hooks.shutdown is not None:
+            task = asyncio.create_task(self._clean_up(self.hooks.shutdown))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        try:
+            await self._reply(client, response)
+            with contextlib.suppress(ConnectionError, OSError):
+                await client.writer.drain()
+        finally:
+            self._send_shutdown(client)
+            if self.hooks.shutdown is None:
+                self._shutdown()
+        return self.hooks.shutdown is None
 
     async def _clean_up(self, steps: Callable[[], Iterator[None]]) -> None:
         try:
@@ -413,15 +587,21 @@ class QMPServer:
         self.exit_status = abort.status
         self._shutdown()
 
-    def _broadcast_shutdown(self) -> None:
+    def _broadcast_shutdown(self, but: _Client) -> None:
+        for client in self._clients:
+            if client is not but:
+                self._send_shutdown(client)
+
+    def _send_shutdown(self, client: _Client) -> None:
+        """The ``SHUTDOWN`` event, to a negotiated client (the one that quit gets it after its answer)."""
         now = time.time()
         event: dict[str, JSON] = {
             "timestamp": {"seconds": int(now), "microseconds": int((now % 1) * 1_000_000)},
             "event": "SHUTDOWN",
             "data": {"guest": False, "reason": "host-qmp-quit"},
         }
-        for client in self._clients:
-            if client.session.state is not SessionState.NEGOTIATION:
+        if client.session.state is not SessionState.NEGOTIATION:
+            with contextlib.suppress(ConnectionError, OSError):
                 self._send(client, event)
 
     def _shutdown(self) -> None:
