@@ -159,3 +159,18 @@ def test_serve_rejects_a_bad_design_and_an_existing_trace_file(tmp_path: Path) -
         assert r.returncode == 2
         assert r.stderr.startswith(message) and r.stderr.count("\n") == 1
     assert old.read_text() == "mine"
+
+
+@pytest.mark.parametrize(("design", "given", "expected"), [
+    ("qemu-9.1", None, "9.1.0"), ("qemu-9.2", None, "9.2.0"), ("qemu-10.0", None, "10.0.0"),
+    ("qemu-master", None, None), ("qemu-9.1", "7.2.22", "7.2.22")])
+def test_the_greeting_names_the_release_the_design_follows(design: str, given: str | None,
+                                                           expected: str | None) -> None:
+    from migration.live.serve import served_version
+    from migration.model.qomtype import new_universe
+    from qom.qmp.schema import VersionInfo
+    from qom.qmp.server import ServerConfig
+
+    config = ServerConfig(version=None if given is None else VersionInfo.parse(given))
+    got = served_version(DESIGNS[design], new_universe(DESIGNS[design]), config)
+    assert (None if got is None else f"{got.major}.{got.minor}.{got.micro}") == expected

@@ -25,6 +25,7 @@ memory grows with the run, by a few hundred bytes per request).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -228,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"qomsim serve: {exc}", file=sys.stderr)
         return 2
+    config = dataclasses.replace(config, version=served_version(design, universe, config))
     if args.introspection is None:
         universe.qmp_policy = policy_of(design)
     if args.singleton_policy is None:
@@ -238,6 +240,18 @@ def run(args: argparse.Namespace) -> int:
         print(abort.report, file=sys.stderr)
         return abort.status
     return qom_serve.serve(universe, config, live.hooks())
+
+
+def served_version(design: Design, universe: Universe, config: ServerConfig) -> VersionInfo | None:
+    """The version the greeting and ``query-version`` report: ``--qemu-version``, else a captured
+    universe's, else the release the design follows (``9.1.0`` for a design of tag 9.1); ``None`` (the
+    server's default, a development version) for a design that follows master.
+
+    :return: the version, or ``None``.
+    """
+    if config.version is not None or isinstance(getattr(universe, "qemu_version", None), VersionInfo):
+        return config.version
+    return None if design.tag == "master" else VersionInfo.parse(f"{design.tag}.0")
 
 
 def _version(universe: Universe, config: ServerConfig) -> VersionInfo:
