@@ -212,3 +212,12 @@ def test_under_require_qemu_a_missing_source_fails(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("QOMSIM_REQUIRE_QEMU", "0")
     with pytest.raises(pytest.skip.Exception):
         test_callers_source._facts("10.0.2")
+
+
+def test_the_loader_docstring_example_runs() -> None:
+    import doctest
+
+    import migration.model.callers
+
+    failed, attempted = doctest.testmod(migration.model.callers)
+    assert (failed, attempted) == (0, 3)
