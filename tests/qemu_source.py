@@ -102,8 +102,16 @@ class SourceFacts:
 
 
 def cache_dir() -> Path:
-    """:return: where downloads and parse results are kept (:data:`CACHE_ENV` moves it)."""
-    return Path(os.environ.get(CACHE_ENV) or _DEFAULT_CACHE)
+    """:return: where downloads and parse results are kept: :data:`CACHE_ENV` when set, else
+        ``/var/cache/qomsim/qemu-source`` where this user may write there (CI runs as root), else
+        ``~/.cache/qomsim/qemu-source``.
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    existing = next(p for p in (_DEFAULT_CACHE, *_DEFAULT_CACHE.parents) if p.exists())
+    if os.access(existing, os.W_OK):
+        return _DEFAULT_CACHE
+    return Path.home() / ".cache" / "qomsim" / "qemu-source"
 
 
 def _run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
