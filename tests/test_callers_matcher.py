@@ -221,3 +221,16 @@ def test_the_loader_docstring_example_runs() -> None:
 
     failed, attempted = doctest.testmod(migration.model.callers)
     assert (failed, attempted) == (0, 3)
+
+
+def test_docs_callers_md_is_the_inventory_as_markdown() -> None:
+    """docs/callers.md is generated: ``QOMSIM_REGEN_GOLDEN=1`` rewrites it from the inventory."""
+    from migration.model.callers import markdown
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "callers.md"
+    text = markdown(load())
+    if os.environ.get("QOMSIM_REGEN_GOLDEN") == "1":
+        page.write_text(text, encoding="utf-8")
+    assert page.read_text(encoding="utf-8") == text
+    assert ("| 10.0.2 | `migration/migration.c:migration_cancel` | `migrate_dirty_limit` | main-loop | "
+            "held | running, cleanup-before-shutdown | issue 23 item 2: ") in text

@@ -43,6 +43,7 @@ __all__ = [
     "InventoryError",
     "Status",
     "load",
+    "markdown",
     "model_names",
 ]
 
@@ -241,3 +242,48 @@ def load(path: Path | None = None) -> Inventory:
                 raise InventoryError(f"{tag}: {site} is listed twice")
             seen.add(key)
     return Inventory(helpers, sites)
+
+
+def _cell(values: tuple[str, ...]) -> str:
+    return ", ".join(values)
+
+
+def markdown(inventory: Inventory) -> str:
+    """The inventory as a page a person reads (``docs/callers.md``): per tag the counts, then the
+    gaps, the modelled sites, and the abstracted ones grouped by their reason.
+
+    :param inventory: what :func:`load` returned.
+    :return: Markdown text, the same bytes for the same inventory.
+    """
+    lines = ["# QEMU's callers of the migration object", "",
+             "Generated from `migration/model/callers.toml` (see `migration/model/callers.py` for what each "
+             "field means); `tests/test_callers_source.py` checks every site against QEMU's own source, read "
+             "from Debian's source packages. Regenerate with "
+             "`QOMSIM_REGEN_GOLDEN=1 python -m pytest tests/test_callers_matcher.py -k markdown`.", ""]
+    for tag in TAGS:
+        counts = inventory.counts(tag)
+        lines.append(f"- **{tag}**: {len(inventory.at(tag))} call sites: "
+                     + ", ".join(f"{counts[status]} {status.value}" for status in Status)
+                     + "; helpers that read the object: "
+                     + ", ".join(f"`{helper}`" for helper in inventory.helpers[tag]) + ".")
+    lines += ["", "## Gaps: sites the model lacks where a verdict may depend on them", "",
+              "| tags | caller | callee | contexts | BQL | phases | what the model lacks |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {_cell(s.tags)} | `{s.caller}` | `{s.callee}` | {_cell(s.contexts)} | {s.bql} | "
+              f"{_cell(s.phases)} | {s.reason} |" for s in inventory.sites if s.status is Status.GAP]
+    lines += ["", "## Modelled sites", "",
+              "| tags | caller | callee | model function | contexts | BQL | phases |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {_cell(s.tags)} | `{s.caller}` | `{s.callee}` | `{s.model}` | {_cell(s.contexts)} | "
+              f"{s.bql} | {_cell(s.phases)} |" for s in inventory.sites if s.status is Status.MODELLED]
+    lines += ["", "## Abstracted sites, by reason", ""]
+    reasons: dict[str, list[CallSite]] = {}
+    for site in inventory.sites:
+        if site.status is Status.ABSTRACTED and site.reason is not None:
+            reasons.setdefault(site.reason, []).append(site)
+    for reason, sites in sorted(reasons.items(), key=lambda item: (-len(item[1]), item[0])):
+        lines += [f"### {len(sites)} sites: {reason}", ""]
+        lines += [f"- `{s}` ({_cell(s.tags)}; {_cell(s.contexts)}; BQL {s.bql}; {_cell(s.phases)})"
+                  for s in sites]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
