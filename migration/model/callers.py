@@ -5,10 +5,11 @@ each exported migration helper that reads the object (the functions of ``include
 and ``include/migration/client-options.h`` that reach ``migrate_get_current()`` or
 ``current_migration``) and of ``migrate_get_current()`` itself.  Each site says the thread or
 context it runs in, whether it holds the BQL, the lifecycle phases in which it can run, and what the
-model makes of it: the model function that stands for it (a key of
-:data:`migration.model.sources.SOURCES` or a name of
-:data:`migration.model.alphabet.HELPER_NAMES`), the reason no verdict depends on it, or the gap it
-leaves (a site the model lacks and a verdict may depend on).
+model makes of it: the model function that stands for it (by QEMU's name, as the model's function
+table :func:`migration.model.functions.table` names it, or a key of
+:data:`migration.model.sources.SOURCES` or :data:`migration.model.alphabet.HELPER_NAMES` where the
+table has no entry), the reason no verdict depends on it, or the gap it leaves (a site the model
+lacks and a verdict may depend on).
 
 The test ``tests/test_callers_source.py`` (marker ``qemu_source``) checks the sites against QEMU's own
 source, read from Debian's source packages::
@@ -160,8 +161,13 @@ class Inventory:
 
 
 def model_names() -> frozenset[str]:
-    """:return: the names a modelled site may give: the model's table keys and its helpers."""
-    return frozenset(SOURCES) | frozenset(HELPER_NAMES)
+    """:return: the names a modelled site may give: the QEMU names of the model's function table
+        (:func:`migration.model.functions.table`), the keys of its ``file:function`` table
+        (:data:`~migration.model.sources.SOURCES`) and its exported helpers.
+    """
+    from migration.model.functions import table  # loads the model's modules: only when asked
+
+    return frozenset(table()) | frozenset(SOURCES) | frozenset(HELPER_NAMES)
 
 
 def _strings(where: str, field: str, value: Any, allowed: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -204,8 +210,8 @@ def _site(number: int, raw: Any, helpers: dict[str, tuple[str, ...]]) -> CallSit
     if not isinstance(text, str) or not text:
         raise InventoryError(f"{where}: '{status.value}' must be a non-empty string")
     if status is Status.MODELLED and text not in model_names():
-        raise InventoryError(f"{where}: 'modelled' names '{text}', which is not a model function "
-                             "(a key of migration.model.sources.SOURCES or a helper of HELPER_NAMES)")
+        raise InventoryError(f"{where}: 'modelled' names '{text}', which is not a model function (an "
+                             "entry of migration.model.functions.table(), a key of SOURCES or a helper)")
     return CallSite(
         caller=raw["caller"], callee=raw["callee"], tags=tags,
         contexts=_strings(where, "contexts", raw.get("contexts"), tuple(CONTEXTS)),
