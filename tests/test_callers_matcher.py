@@ -142,8 +142,8 @@ modelled = "migration_is_running"
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (("modelled = \"migration_is_running\"", "modelled = \"is_busy\""),
-     "site 1 (migration/migration.c:is_busy -> migration_is_running): 'modelled' names 'is_busy', which is "
+    (("modelled = \"migration_is_running\"", "modelled = \"qemu_init\""),
+     "site 1 (migration/migration.c:is_busy -> migration_is_running): 'modelled' names 'qemu_init', which is "
      "not a model function (an entry of migration.model.functions.table(), a key of SOURCES or a helper)"),
     (("tags = [\"10.0.2\"]", "tags = [\"7.2\"]"),
      "site 1 (migration/migration.c:is_busy -> migration_is_running): 'migration_is_running' is not a helper "
