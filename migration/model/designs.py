@@ -29,6 +29,7 @@ thread function, as the spec says.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from enum import Enum
@@ -296,6 +297,9 @@ def _validate(d: Design) -> None:
                                  f"the model (see migration.model.functions.table())")
             if pair[0] in seen:
                 raise ValueError(f"design '{d.name}' replaces '{pair[0]}' twice")
+            if not known[pair[0]].steps and inspect.isgeneratorfunction(pair[1]):
+                raise TypeError(f"design '{d.name}': '{pair[0]}' runs inside a step (QOM calls it): give "
+                                f"a plain function, not a generator")
             seen.add(pair[0])
 
 

@@ -32,7 +32,7 @@ from migration.model.sources import SOURCES, source
 if TYPE_CHECKING:
     from migration.model.runtime import Pending, World
 
-__all__ = ["ModelFunction", "QemuFunction", "function", "qemu", "qemu_function", "table"]
+__all__ = ["ModelFunction", "QemuFunction", "function", "hook", "qemu", "qemu_function", "table"]
 
 #: a model function: ``fn(w, *args)`` yields the steps of one call and returns its C return value
 ModelFunction = Callable[..., Generator["Pending", None, Any]]
@@ -49,6 +49,8 @@ class QemuFunction:
     :ivar default: the default model function (QEMU's code at the design's tag, following its knobs).
     :ivar source_key: the :data:`~migration.model.sources.SOURCES` key of the ``file:function`` its
         steps are recorded with.
+    :ivar steps: the entry is a generator of steps (``False``: a hook, a plain function that runs
+        inside the step that calls it, as QOM runs ``instance_init`` inside ``object_new``).
     """
 
     name: str
@@ -56,6 +58,7 @@ class QemuFunction:
     doc: str
     default: ModelFunction
     source_key: str
+    steps: bool = True
 
     def __str__(self) -> str:
         return f"QemuFunction({self.name}{self.signature})"
@@ -70,13 +73,16 @@ class QemuFunction:
 _TABLE: dict[str, QemuFunction] = {}
 
 
-def qemu_function(name: str, signature: str, doc: str, source_key: str | None = None) -> Callable[[F], F]:
+def qemu_function(name: str, signature: str, doc: str, source_key: str | None = None,
+                  steps: bool = True) -> Callable[[F], F]:
     """Register the decorated generator function as the default of QEMU function ``name``.
 
     :param name: QEMU's name.
     :param signature: the arguments after the world, and the return value (``"(s: str) -> None"``).
     :param doc: one line: what the default does.
     :param source_key: the ``SOURCES`` key (default: ``name``).
+    :param steps: ``False`` for a hook: a plain function, run inside the step that calls it
+        (:func:`hook`).
     :return: the decorator (it returns the function unchanged).
     :raise ValueError: when ``name`` is registered already, or has no source.
     """
@@ -87,7 +93,7 @@ def qemu_function(name: str, signature: str, doc: str, source_key: str | None = 
     def register(fn: F) -> F:
         if name in _TABLE:
             raise ValueError(f"QEMU function '{name}' is registered twice")
-        _TABLE[name] = QemuFunction(name, signature, doc, fn, key)
+        _TABLE[name] = QemuFunction(name, signature, doc, fn, key, steps)
         return fn
 
     return register
@@ -95,7 +101,8 @@ def qemu_function(name: str, signature: str, doc: str, source_key: str | None = 
 
 def table() -> dict[str, QemuFunction]:
     """:return: the whole table, by QEMU name, in registration order (every default loaded)."""
-    import migration.model.events  # noqa: F401 -- registers the defaults (it imports actors, helpers)
+    import migration.model.events
+    import migration.model.qomtype  # noqa: F401 -- registers instance_init and instance_finalize
 
     return dict(_TABLE)
 
@@ -126,3 +133,15 @@ def qemu(w: World, name: str, *args: Any) -> Generator[Pending, None, Any]:
         return (yield from function(w, name)(w, *args))
     finally:
         a.funcs.pop()
+
+
+@typeguard_ignore  # called for every instance; mypy checks it
+def hook(w: World, name: str, *args: Any) -> Any:
+    """Call hook ``name`` (an entry with ``steps=False``): the design's entry, inside the current step.
+
+    :param w: the world.
+    :param name: a hook's QEMU name (``migration_instance_init``).
+    :param args: its arguments after the world.
+    :return: what it returns.
+    """
+    return function(w, name)(w, *args)

@@ -18,6 +18,7 @@ from functools import cache
 from typeguard import typeguard_ignore
 
 from migration.model.designs import Design, PointerClear, PointerSet, Protection
+from migration.model.functions import hook, qemu_function
 from migration.model.heap import OBJECT_LOCKS, Crash, HeapObj, Lock, LockState, MemState
 from migration.model.options import MigrationPropertySpec, properties_for
 from migration.model.outcomes import Outcome
@@ -116,6 +117,9 @@ def _policy(design: Design) -> QMPPolicy:
     )
 
 
+@qemu_function("migration_instance_init", "(obj: Object) -> None",
+               "a new object's heap entry and locks; set current_migration when the design sets it here "
+               "(pointer_set), asserting it unset (init_asserts_unset)", "instance_init", steps=False)
 @typeguard_ignore  # called for every instance; mypy checks it
 def _instance_init(world: World, obj: Object) -> None:
     d = world.design
@@ -138,6 +142,10 @@ def _instance_init(world: World, obj: Object) -> None:
     world.check_second_instance()
 
 
+@qemu_function("migration_instance_finalize", "(obj: Object) -> None",
+               "clear current_migration when the design clears it here (pointer_clear), destroy the "
+               "object's locks, free it (after the grace period under Protection.RCU)", "instance_finalize",
+               steps=False)
 @typeguard_ignore  # called for every instance; mypy checks it
 def _instance_finalize(world: World, obj: Object) -> None:
     d = world.design
@@ -244,12 +252,12 @@ def _register(mu: MigrationUniverse) -> None:
     @typeguard_ignore  # called for every instance; mypy checks it
     def instance_init(obj: Object) -> None:
         if mu.world is not None:
-            _instance_init(mu.world, obj)
+            hook(mu.world, "migration_instance_init", obj)
 
     @typeguard_ignore  # called for every instance; mypy checks it
     def instance_finalize(obj: Object) -> None:
         if mu.world is not None:
-            _instance_finalize(mu.world, obj)
+            hook(mu.world, "migration_instance_finalize", obj)
 
     interfaces = []
     if d.singleton:
