@@ -12,8 +12,9 @@ memory of the state store (tracemalloc, one design, one process).  9f (full mode
 bound, the smallest that takes in every §4 scenario (``2+10/0``), on one design against the default
 bound, with each of its boxes on its own; 9g (full mode) what one more event in each box costs there
 (``3/1`` and ``11/0``: the whole of ``3`` is beyond reach, see the note).  9h compares, in one run, the
-event-boundary key at main's program choices with the full state key on a box of foreground events
-(``3/0`` quick, ``5/0`` full).
+default keys (branching points only; the event-boundary key at main's program choices) with the full
+state key at every point on a box of foreground events (``3/0`` quick, ``5/0`` full); 9i actors keyed
+by their suspended frames with actors keyed by their histories (K = 1 quick, K = 2 full).
 """
 
 from __future__ import annotations
@@ -127,35 +128,66 @@ def measure_bounded(config: Config) -> list[Row]:
     rows.append(judged("9e", f"peak memory of the state store, {d.name} at K = {k}", peak / 2**20, "MiB",
                        target=None, note=f"tracemalloc peak over one exploration ({at_k.states:,} states)"))
     rows.append(_boundary(d, explore_bounded, {"tiny": "2/0", "quick": "3/0"}.get(config.mode, "5/0")))
+    rows.append(_frames(d, explore_bounded, {"tiny": "1", "quick": "1"}.get(config.mode, "2")))
     if config.mode == "full":
         rows += _covering(d, explore_bounded, at_k, t_k, k, (str(k + 1), t_k1, at_k1))
     return rows
 
 
 def _boundary(d: Any, explore_bounded: Any, spec: str) -> Row:
-    """Row 9h: the event-boundary key (``World.boundary_key``, the default) against the full state key
-    at main's program choices, on a box of foreground events, where it merges the most.
+    """Row 9h: the keys of the default explorer (branching points only, the event-boundary key at main's
+    program choices) against the full state key at every point, on a box of foreground events, where
+    they merge the most.
 
     :param spec: the bound.
     """
     from migration.check.bounded import Bound
 
-    def timed(boundary: bool) -> tuple[float, float, Any]:
+    def timed(old: bool) -> tuple[float, float, Any]:
         start, cpu = time.perf_counter(), time.process_time()
-        out = explore_bounded(d, Bound.parse(spec), boundary=boundary)
+        out = explore_bounded(d, Bound.parse(spec), boundary=not old, every_point=old, frames=False)
         return time.perf_counter() - start, time.process_time() - cpu, out
 
-    t_full, cpu_full, full = timed(False)
-    t_fast, cpu_fast, fast = timed(True)
-    same = (full.paths, full.outcomes, full.violating) == (fast.paths, fast.outcomes, fast.violating) and \
-        {p: v[:2] for p, v in full.violations.items()} == {p: v[:2] for p, v in fast.violations.items()}
+    t_full, cpu_full, full = timed(True)
+    t_fast, cpu_fast, fast = timed(False)
     return judged(
-        "9h", f"the event-boundary key on {d.name} at {spec}", t_fast, "s", target=None,
-        reference="the full key", reference_value=t_full, ratio=t_fast / t_full,
-        note=(f"full key: {full.runs:,} runs, {full.states:,} states, {t_full:.3g} s ({cpu_full:.3g} s CPU, "
-              f"{full.states / max(cpu_full, 1e-9):,.0f} states/s); event-boundary key: {fast.runs:,} runs, "
-              f"{fast.states:,} states, {t_fast:.3g} s ({cpu_fast:.3g} s CPU); same paths, outcomes, "
-              f"violations and shortest programs: {same}; {_load()}"))
+        "9h", f"the event-boundary key at branching points on {d.name} at {spec}", t_fast, "s", target=None,
+        reference="the full key at every point", reference_value=t_full, ratio=t_fast / t_full,
+        note=(f"full key at every point: {full.runs:,} runs, {full.states:,} states, {t_full:.3g} s "
+              f"({cpu_full:.3g} s CPU, {full.states / max(cpu_full, 1e-9):,.0f} states/s); event-boundary "
+              f"key at branching points: {fast.runs:,} runs, {fast.states:,} states, {t_fast:.3g} s "
+              f"({cpu_fast:.3g} s CPU); same paths, outcomes, violations and shortest programs: "
+              f"{_same(full, fast)}; {_load()}"))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """:return: whether two explorations found the same paths, outcomes, violations and shortest programs."""
+    return (a.paths, a.outcomes, a.violating) == (b.paths, b.outcomes, b.violating) and \
+        {p: v[:2] for p, v in a.violations.items()} == {p: v[:2] for p, v in b.violations.items()}
+
+
+def _frames(d: Any, explore_bounded: Any, spec: str) -> Row:
+    """Row 9i: each actor keyed by its suspended frames (``frames=True``) against its history, where
+    actors interleave: fewer states, each dearer to key.
+
+    :param spec: the bound.
+    """
+    from migration.check.bounded import Bound
+
+    def timed(frames: bool) -> tuple[float, float, Any]:
+        start, cpu = time.perf_counter(), time.process_time()
+        out = explore_bounded(d, Bound.parse(spec), frames=frames)
+        return time.perf_counter() - start, time.process_time() - cpu, out
+
+    t_hist, cpu_hist, hist = timed(False)
+    t_fr, cpu_fr, fr = timed(True)
+    return judged(
+        "9i", f"actors keyed by their frames on {d.name} at {spec}", t_fr, "s", target=None,
+        reference="keyed by their histories", reference_value=t_hist, ratio=t_fr / t_hist,
+        note=(f"histories: {hist.runs:,} runs, {hist.states:,} states, {cpu_hist:.3g} s CPU "
+              f"({hist.states / max(cpu_hist, 1e-9):,.0f} states/s); frames: {fr.runs:,} runs, "
+              f"{fr.states:,} states, {cpu_fr:.3g} s CPU ({fr.states / max(cpu_fr, 1e-9):,.0f} states/s); "
+              f"same paths, outcomes, violations and shortest programs: {_same(hist, fr)}; {_load()}"))
 
 
 def _covering(d: Any, explore_bounded: Any, at_k: Any, t_k: float, k: int,

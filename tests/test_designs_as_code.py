@@ -46,7 +46,8 @@ def test_the_table_names_each_function_the_model_covers_with_its_source() -> Non
         "migration_bh_schedule", "migration_bh_dispatch_bh", "migration_cleanup", "qmp_migrate_pause",
         "fill_source_migration_info", "vcpu_dirty_rate_stat_collect", "process_incoming_migration_co",
         "migration_object_init", "migration_connect", "migration_cancel", "migration_shutdown",
-        "vm_shutdown", "monitor_cleanup", "is_busy", "machine_finalize"]
+        "vm_shutdown", "monitor_cleanup", "is_busy", "machine_finalize", "migration_instance_init",
+        "migration_instance_finalize"]
     assert t["migration_cleanup"].where("9.1") == "migration/migration.c:migrate_fd_cleanup"
     assert t["migration_cleanup"].where("10.0") == "migration/migration.c:migration_cleanup"
     assert t["migration_cancel"].where("9.2") == "migration/migration.c:migrate_fd_cancel"
@@ -96,6 +97,37 @@ def test_machine_finalize_runs_at_the_end_of_qemu_cleanup_and_by_default_takes_n
     assert r.exit_leaks == []
     assert [s.action for s in r.trace[-3:]] == ["load current_migration", "object_unref", "instance_finalize"]
     assert r.trace[-2].function == "system/runstate.c:qemu_cleanup"
+
+
+def test_instance_init_and_finalize_are_hooks_a_design_may_replace() -> None:
+    # QOM runs them inside object_new()/object_unref(): a replacement is a plain function, and it sees
+    # every instance, the temporary of an introspection included
+    default = table()["migration_instance_finalize"]
+    assert default.steps is False
+    assert default.where("10.0") == "migration/migration.c:migration_instance_finalize"
+    seen: list[str] = []
+
+    def noting(w: World, obj: object) -> None:
+        default.default(w, obj)
+        seen.append(w.trace[-1].obj)
+        w.record("planted: finalize seen")
+
+    d = derive(DESIGNS["qemu-10.0"], "notes-finalize", "finalize records a step",
+               functions={"migration_instance_finalize": noting})
+    r = run_program(d, (ev("object_init"), ev("introspect", command="qom-list-properties"),
+                        ev("migration_shutdown")))
+    assert seen == ["mig#2", "mig#1"]  # the temporary, then the real one at migration_shutdown()
+    assert [s.action for s in r.trace if s.action.startswith("planted")] == ["planted: finalize seen"] * 2
+
+
+def test_a_hook_replaced_by_a_generator_is_refused() -> None:
+    def steps(w: World, obj: object) -> Generator[Pending, None, None]:
+        yield from step(w, "x")
+
+    with pytest.raises(TypeError) as exc:
+        derive(DESIGNS["qemu-10.0"], "x", "wrong", functions={"migration_instance_init": steps})
+    assert str(exc.value) == ("design 'x': 'migration_instance_init' runs inside a step (QOM calls it): "
+                              "give a plain function, not a generator")
 
 
 def test_the_guide_shows_the_table_and_the_examples_as_they_are() -> None:
@@ -222,8 +254,9 @@ def test_knobs_of_a_design_with_functions_name_them() -> None:
 
 @pytest.mark.parametrize("name", sorted(DESIGNS))
 def test_the_event_boundary_key_finds_what_the_full_key_finds(name: str) -> None:
+    # and actors keyed by their frames (framekey) find what actors keyed by their histories find
     d = DESIGNS[name]
-    full = explore_bounded(d, 1, boundary=False)
+    full = explore_bounded(d, 1, boundary=False, frames=False)
     fast = explore_bounded(d, 1)
     assert _result(fast) == _result(full)
     assert fast.states <= full.states
@@ -237,7 +270,7 @@ def test_the_event_boundary_key_finds_what_the_full_key_finds(name: str) -> None
 ])
 def test_the_event_boundary_key_is_exact_on_longer_programs(name: str, bound: str) -> None:
     d = DESIGNS[name]
-    full = explore_bounded(d, Bound.parse(bound), boundary=False)
+    full = explore_bounded(d, Bound.parse(bound), boundary=False, frames=False)
     fast = explore_bounded(d, Bound.parse(bound))
     assert _result(fast) == _result(full)
     assert fast.runs < full.runs

@@ -20,7 +20,13 @@ schedule) pair, with the reductions of a model checker:
 
 - *state hashing across programs*: at every choice point the world's state plus the
   grammar position (phase, free and background events taken) is hashed; a state already
-  explored is not explored again, its counts and violations are reused.  At an event
+  explored is not explored again, its counts and violations are reused.  Only branching
+  points (more than one option) are hashed: a world seen at a point with one option is seen
+  again at the next branch.  Each actor's local state is read from its suspended generator
+  frames (:mod:`migration.model.framekey`: code, offset and variables, per frame), which is
+  exact and merges actors that reached the same point by different ways; an actor whose frames
+  do not show all of its state (stopped in a ``for`` loop, holding a value with no name in the
+  world) is keyed by the history of everything it observed instead.  At an event
   boundary the main thread keeps no local state (its history is reset), so two programs
   that lead to the same world (an introspection that changed nothing, a helper that
   answered the same) merge.  The world's logs (faults, introspection answers) are hashed
@@ -499,6 +505,7 @@ class Task:
     max_runs: int = 2_000_000
     por: bool = False
     boundary: bool = True
+    frames: bool = True
 
 
 @dataclass(eq=False)
@@ -537,11 +544,15 @@ class _Run:
     counts as a write.
     """
 
+    __qomsim_run__ = True  #: the run's driver: main's frames name it, and there is one per run (framekey)
+
     def __init__(self, g: Grammar, bound: Bound, prefix: Sequence[int], choices: Sequence[int],
                  memo: dict[object, _Sub] | None, sleep: frozenset[str] = _NOBODY, por: bool = False,
-                 boundary: bool = True) -> None:
+                 boundary: bool = True, frames: bool = True, every_point: bool = False) -> None:
         self.g = g
         self.boundary = boundary  #: key main's program choices by World.boundary_key
+        self.frames = frames  #: key actors by their frames (World.local_state)
+        self.every_point = every_point  #: key points with one option too
         self.bound = bound
         self.pos: _Pos = (0, 0, 0)  #: the grammar position: phase, free and background events taken
         self.prefix = prefix
@@ -561,6 +572,7 @@ class _Run:
         self.at_branch = False  #: the step now running is the branch's
         self.last: _Point | None = None  #: the point whose step is running
         self.first_wrote: bool | None = None  #: whether the branch's step wrote
+        self.actors_before = 0  #: how many actors there were when main's current event began
 
     @typeguard_ignore
     def after_step(self, w: World) -> None:
@@ -588,8 +600,11 @@ class _Run:
                 self.at_branch = True
             return self.choices[i] % n
         key: object = None
-        if self.memo is not None:
-            state = w.boundary_key(log_key) if kind == "p" and self.boundary else w.state_key(log_key)
+        # a point with one option is not a branch: a world seen there before is seen again at the next
+        # branch (its exploration keyed that one), so keying it would only cost a key
+        if self.memo is not None and (n > 1 or self.por or self.every_point):
+            state = (w.boundary_key(log_key, self.frames) if kind == "p" and self.boundary
+                     else w.state_key(log_key, self.frames))
             base = (kind, self.pos, max(len(self.prefix) - self.made, 0), state)
             key = (base, self.sleep) if self.por and kind == "s" else (base, _NOBODY)
             if key in self.memo:
@@ -620,15 +635,21 @@ class _Run:
         return c
 
     @typeguard_ignore
+    def next_event(self, w: World) -> Event | None:
+        """:return: main's next event: the task's fixed one, or the grammar's option the search picks
+            (``None``: the end of the program)."""
+        opts = _options(self.g, self.bound, self.pos)
+        if self.made < len(self.prefix):
+            return opts[self.prefix[self.made]]
+        return opts[self.take(w, len(opts), "p")] if len(opts) > 1 else opts[0]
+
+    @typeguard_ignore
     def body(self, w: World, a: Actor) -> Generator[Pending, None, None]:
+        # main's variables are its state (framekey): it keeps none that no later step reads
         while True:
             a.history = 0  # no local state survives an event boundary
             a.context.clear()
-            opts = _options(self.g, self.bound, self.pos)
-            if self.made < len(self.prefix):
-                e = opts[self.prefix[self.made]]
-            else:
-                e = opts[self.take(w, len(opts), "p")] if len(opts) > 1 else opts[0]
+            e = self.next_event(w)
             self.forced = True  # picking the next event is a write (see after_step)
             self.made += 1
             if e is None:
@@ -639,10 +660,10 @@ class _Run:
             a.history = hash(("event", e))
             self.program.append(e)
             self.pos = _advance(self.pos, e)
-            before = len(w.actors)
+            self.actors_before = len(w.actors)  # for the check below only (not main's state)
             yield from run_event(w, e)
             if e.kind not in SKELETON and not leaves_actor(e):
-                _check_foreground(w, e, before)
+                _check_foreground(w, e, self.actors_before)
 
 
 def _check_foreground(w: World, e: Event, before: int) -> None:
@@ -681,8 +702,8 @@ def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], ch
 
 def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, por: bool = False,
                     prefix: Sequence[int] = (), max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
-                    alphabet: Grammar | None = None, boundary: bool = True,
-                    on_run: Callable[[int, int], None] | None = None) -> Bounded:
+                    alphabet: Grammar | None = None, boundary: bool = True, frames: bool = True,
+                    every_point: bool = False, on_run: Callable[[int, int], None] | None = None) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
 
     :param design: the design.
@@ -698,6 +719,11 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     :param boundary: with ``reduce``, key main's program choices by
         :meth:`~migration.model.runtime.World.boundary_key`, which merges worlds that differ only in what
         no later step reads (``False``: the full :meth:`~migration.model.runtime.World.state_key`).
+    :param frames: with ``reduce``, key each actor by its suspended frames where they show its whole
+        state (:meth:`~migration.model.runtime.World.local_state`), not by the history of what it
+        observed (``False``: the history, always).
+    :param every_point: with ``reduce``, hash the state at points with one option too (as the explorer
+        did before it hashed branching points only: for comparisons).
     :param on_run: called as each run starts, with the runs and the states stored so far (for progress).
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
@@ -711,7 +737,8 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     def dfs(choices: list[int], sleep: frozenset[str]) -> tuple[_Sub, bool | None]:
         if result.runs >= max_runs:
             raise _Budget
-        run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por, boundary)
+        run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por, boundary, frames,
+                   every_point)
         result.runs += 1
         if on_run is not None:
             on_run(result.runs, len(memo))
@@ -749,7 +776,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
                     if p not in vs or (k, len(suf) + 1) < (vs[p][0], len(vs[p][1])):
                         vs[p] = (k, [c, *suf], f)
             cnt, viol, outs = total, vs, all_outs
-            if reduce:
+            if reduce and pt.key is not None:
                 memo[pt.key] = (cnt, viol, outs)
         return (cnt, viol, outs), run.first_wrote
 
@@ -805,7 +832,7 @@ def run_task(task: Task) -> Bounded:
     """:param task: a task of :func:`split`.
     :return: its exploration (a plain, picklable value: workers return it to the client)."""
     return explore_bounded(task.design, task.bound, reduce=task.reduce, por=task.por, prefix=task.prefix,
-                           max_runs=task.max_runs, boundary=task.boundary)
+                           max_runs=task.max_runs, boundary=task.boundary, frames=task.frames)
 
 
 def merge(design: str, bound: int | Bound, parts: Sequence[Bounded]) -> Bounded:

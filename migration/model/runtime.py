@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from typeguard import typeguard_ignore
 
+from migration.model.framekey import Opaque, actor_state, mutable_seen, name_by
 from migration.model.heap import Crash, HeapObj, Lock, LockState, MemState, MigStatus
 from migration.model.outcomes import Fault, Outcome, TraceStep
 from migration.model.program import Event
@@ -92,11 +93,16 @@ class Actor:
     ctx: str = ""  #: a main-loop actor's AioContext: ``qemu_aio_context`` or ``iohandler_ctx``
     funcs: list[str] = field(default_factory=list)  #: the QEMU functions it is inside (``file:function``)
     started: bool = False  #: it has taken its first step
+    moves: int = 0  #: how many times its generator ran (its first advance included)
+    kept: tuple[int, int] | None = None  #: its frames' key, and ``moves`` when it was read
 
     @typeguard_ignore
     def __str__(self) -> str:
         state = "done" if self.done else (self.pending.action if self.pending else "new")
         return f"Actor({self.name}: {state})"
+
+
+name_by(Actor, lambda a: ("actor", a.name))
 
 
 class World:
@@ -211,9 +217,34 @@ class World:
         self._classify(f)
 
     @typeguard_ignore
-    def state_key(self, logs: Callable[[World], object] | None = None) -> tuple[object, ...]:
+    def local_state(self, a: Actor, frames: bool = True) -> object:
+        """:param a: a live actor.
+        :param frames: read the actor's state from its suspended frames
+            (:func:`~migration.model.framekey.actor_state`) where they show all of it.
+        :return: the actor's local state: a hash of its frames, or else of the history of what it observed
+            (a hash, as the history has always been: a collision of two 64-bit hashes in one exploration
+            is the risk every explicit-state checker that compacts its states takes).
+        """
+        if frames and a is not self.current:
+            kept = a.kept
+            if kept is not None and kept[0] == a.moves:
+                return kept[1]  # it has not moved since: the same frames, the same variables
+            try:
+                # hashed, as the history is: the frames' tuples are large, and the memo keeps one per state
+                key = hash(("frames", actor_state(a, self)))
+            except Opaque:
+                return a.history
+            if not mutable_seen():
+                a.kept = (a.moves, key)
+            return key
+        return a.history
+
+    @typeguard_ignore
+    def state_key(self, logs: Callable[[World], object] | None = None, frames: bool = False
+                  ) -> tuple[object, ...]:
         """:param logs: a summary of the world's logs (its faults and introspection answers) that decides
             the same verdicts as the logs themselves (default: the logs, whole).
+        :param frames: key each actor by its frames where they show its whole state (:meth:`local_state`).
         :return: a hashable summary of everything that determines the rest of the run.
 
         The logs are written, never read, by the run, so two worlds that differ only in their logs take
@@ -223,14 +254,14 @@ class World:
         return (
             # a finished actor never steps again: only its name (for unique_name) and that it is done
             tuple((a.name, True) if a.done else
-                  (a.name, False, a.pending.action if a.pending else None, a.history, tuple(a.context),
-                   a.started) for a in self.actors),
+                  (a.name, False, a.pending.action if a.pending else None, self.local_state(a, frames),
+                   tuple(a.context), a.started) for a in self.actors),
             *self._machine_key(),
             self.logs_key() if logs is None else logs(self),
         )
 
     @typeguard_ignore
-    def boundary_key(self, logs: Callable[[World], object]) -> tuple[object, ...]:
+    def boundary_key(self, logs: Callable[[World], object], frames: bool = False) -> tuple[object, ...]:
         """:meth:`state_key` at an event boundary: where ``main`` picks its next event.
 
         It leaves out what no later step reads, so that worlds that differ only there merge:
@@ -252,12 +283,13 @@ class World:
         every preset, and that a world where one of these parts *is* read later is still told apart.
 
         :param logs: as for :meth:`state_key`.
+        :param frames: as for :meth:`state_key`.
         :return: the key.
         """
         actors = self.actors
         finished = frozenset(a.name.partition("#")[0] for a in actors if a.done)
         live = tuple((a.name, None if a.name == "main" else (a.pending.action if a.pending else None),
-                      a.history, tuple(a.context), a.started) for a in actors if not a.done)
+                      self.local_state(a, frames), tuple(a.context), a.started) for a in actors if not a.done)
         if len(live) != 1:
             return (live, finished, *self._machine_key(), logs(self))
         named = {v for v in self.pointers.values() if v is not None}
@@ -610,6 +642,7 @@ def _prime(world: World) -> None:
         if a.pending is None and not a.done and a.gen is not None:
             world.current = a
             try:
+                a.moves += 1
                 a.pending = next(a.gen)
             except StopIteration:
                 a.done = True
@@ -680,6 +713,7 @@ def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
         steps += 1
         world.current = a
         a.started = True
+        a.moves += 1
         try:
             if a.gen is None:
                 raise RuntimeError(f"{a} has no body")

@@ -1,0 +1,183 @@
+"""An actor's state read from its suspended frames (migration/model/framekey.py): what it sees, what
+it refuses to see, and that the explorer finds with it exactly what it finds with histories."""
+
+from __future__ import annotations
+
+import dis
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from migration.check.bounded import Bound, Bounded, Grammar, explore_bounded
+from migration.model import framekey
+from migration.model.designs import DESIGNS, derive
+from migration.model.effects import read, step
+from migration.model.framekey import Opaque, actor_state, clean_yields
+from migration.model.heap import HeapObj
+from migration.model.program import ev
+from migration.model.qomtype import MigrationUniverse
+from migration.model.runtime import Actor, Pending, World
+
+
+def _yields(fn: object) -> list[int]:
+    code = fn.__code__  # type: ignore[attr-defined]
+    return [i.offset for i in dis.get_instructions(code) if i.opname == "YIELD_VALUE"]
+
+
+def _inner() -> Iterator[int]:
+    yield 1
+
+
+def _plain(x: int) -> Generator[int, int, None]:
+    y = yield x
+    yield y
+
+
+def _returns() -> Generator[int, None, int]:
+    yield 1
+    return 2
+
+
+def _delegates() -> Generator[int, None, int]:
+    return (yield from _returns())
+
+
+def _in_a_loop() -> Iterator[int]:
+    for _ in range(2):
+        yield from _inner()
+
+
+def _in_an_expression() -> Iterator[int]:
+    print(len([(yield 1)]))
+
+
+def test_a_yield_is_clean_when_the_stack_holds_only_what_the_yield_needs() -> None:
+    assert clean_yields(_plain.__code__) == frozenset(_yields(_plain))
+    assert clean_yields(_delegates.__code__) == frozenset(_yields(_delegates))
+    assert len(_yields(_plain)) == 2 and len(_yields(_delegates)) == 1
+
+
+def test_a_yield_inside_a_for_loop_or_an_expression_is_not_clean() -> None:
+    # the loop's iterator, a half-built call: on the stack, where no frame attribute shows them
+    assert len(_yields(_in_a_loop)) == 1 and clean_yields(_in_a_loop.__code__) == frozenset()
+    assert clean_yields(_in_an_expression.__code__) == frozenset()
+
+
+def _world() -> World:
+    d = DESIGNS["qemu-10.0"]
+    return World(d, MigrationUniverse(d).universe)
+
+
+def _actor(w: World, gen: Generator[Pending, None, None], name: str = "T") -> Actor:
+    a = Actor(name=name, gen=gen)
+    w.actors.append(a)
+    a.pending = next(gen)
+    return a
+
+
+def _reader(w: World, s: str, what: str) -> Generator[Pending, None, None]:
+    yield from step(w, "before")
+    yield from read(w, s, what)
+
+
+def test_actors_at_the_same_point_with_the_same_variables_have_the_same_state() -> None:
+    w = _world()
+    w.heap["mig#1"] = HeapObj("mig#1")
+    a = _actor(w, _reader(w, "mig#1", "state"), "A")
+    b = _actor(w, _reader(w, "mig#1", "state"), "B")
+    c = _actor(w, _reader(w, "mig#1", "other field"), "C")
+    assert actor_state(a, w) == actor_state(b, w)
+    assert actor_state(a, w) != actor_state(c, w)
+    # the chain, outermost first: _reader, then the effect, then World.step
+    assert [f[0].co_name for f in actor_state(a, w)] == ["_reader", "step", "step"]  # type: ignore[index]
+
+
+def test_a_heap_object_is_named_by_its_label_and_the_world_by_its_role() -> None:
+    w = _world()
+    h = HeapObj("mig#1")
+
+    def holds(w: World, h: HeapObj) -> Generator[Pending, None, None]:
+        yield from step(w, "x")
+
+    a = _actor(w, holds(w, h))
+    outer = actor_state(a, w)[0]
+    assert outer[2] == (("w", "World"), ("h", ("heap", "mig#1")))  # type: ignore[index]
+
+
+def test_a_value_it_cannot_name_makes_the_state_opaque() -> None:
+    w = _world()
+
+    class Thing:
+        pass
+
+    def holds(w: World, t: Thing) -> Generator[Pending, None, None]:
+        yield from step(w, "x")
+
+    a = _actor(w, holds(w, Thing()))
+    with pytest.raises(Opaque, match="Thing"):
+        actor_state(a, w)
+
+
+def test_an_actor_stopped_in_a_for_loop_is_opaque_and_keyed_by_its_history() -> None:
+    w = _world()
+
+    def loops(w: World) -> Generator[Pending, None, None]:
+        for _ in range(2):
+            yield from step(w, "x")
+
+    a = _actor(w, loops(w))
+    with pytest.raises(Opaque, match="loops@"):
+        actor_state(a, w)
+    a.history = 1234
+    assert w.local_state(a) == 1234
+
+
+def _result(b: Bounded) -> tuple[object, ...]:
+    return (b.paths, b.outcomes, b.violating,
+            {p: ([str(e) for e in prog], sched) for p, (prog, sched, _f) in b.violations.items()})
+
+
+#: a grammar where actors interleave at K = 2: the migration thread, its cleanup BH, the QMP dispatch
+#: BH, the monitor I/O thread and the dirtyrate-stat thread (in a for loop: keyed by its history)
+_BUSY = Grammar((), (ev("migrate"), ev("migrate", peer="blocked"), ev("query_migrate", pending=True),
+                     ev("oob"), ev("dirty_limit", cap=True)), (ev("poll"),), (ev("vm_shutdown"),))
+
+
+@pytest.mark.parametrize("name", ["qemu-10.0", "join-at-shutdown", "mutex"])
+def test_frames_are_exact_where_actors_interleave(name: str) -> None:
+    # every preset at K = 1 with the whole grammar: tests/test_designs_as_code.py (against histories
+    # and the full key)
+    d = DESIGNS[name]
+    hist = explore_bounded(d, 2, alphabet=_BUSY, frames=False)
+    frames = explore_bounded(d, 2, alphabet=_BUSY)
+    assert _result(frames) == _result(hist)
+    assert frames.runs < hist.runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "bound"), [("qemu-10.0", "2"), ("join-at-shutdown", "2"), ("mutex", "2")])
+def test_frames_are_exact_on_the_whole_grammar(name: str, bound: str) -> None:
+    d = DESIGNS[name]
+    hist = explore_bounded(d, Bound.parse(bound), frames=False)
+    frames = explore_bounded(d, Bound.parse(bound))
+    assert _result(frames) == _result(hist)
+    assert frames.runs < hist.runs
+
+
+def test_a_state_only_on_the_stack_is_still_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a planted migration_shutdown whose only memory of how far it got is its for loop's iterator:
+    # taken at face value (same code, offset and variables at every turn), its frames would merge the
+    # turns, and the schedules of the out-of-band command still running beside them would be miscounted
+    def ticks(w: World) -> Generator[Pending, None, None]:
+        for _ in ("tick", "tick", "tick"):
+            yield from step(w, "tick")
+
+    d = derive(DESIGNS["qemu-10.0"], "ticks-in-shutdown", "migration_shutdown only ticks",
+               functions={"migration_shutdown": ticks})
+    g = Grammar((), (ev("oob", command="migrate-pause"),), (), ())
+    naive = explore_bounded(d, 1, alphabet=g, reduce=False)
+    good = explore_bounded(d, 1, alphabet=g)
+    assert (good.paths, good.outcomes, good.violating) == (naive.paths, naive.outcomes, naive.violating)
+    monkeypatch.setattr(framekey, "clean_yields", lambda code: frozenset(range(0, 1 << 16, 2)))
+    bad = explore_bounded(d, 1, alphabet=g)
+    assert (naive.paths, bad.paths) == (33, 27)
