@@ -35,6 +35,9 @@ __all__ = ["HANG_GUARD_S", "PREFIX_ENV", "RunLog", "is_script", "run_once"]
 #: a run that has not ended after this long is a hang, not a slow machine (one run takes 10-20 s idle)
 HANG_GUARD_S = 600.0
 
+#: the size of the guest RAM file (the ``memory-backend-file`` of migration/reproduce/triggers.py)
+RAM_SIZE = 64 << 20
+
 #: the environment variable a wrapper script puts in front of the real QEMU
 PREFIX_ENV = "QOMSIM_QEMU_PREFIX"
 
@@ -49,6 +52,16 @@ class RunLog:
     :ivar transcript: the QMP commands sent and what came back, one line each.
     :ivar hung: the run was killed after :data:`HANG_GUARD_S`.
     """
+
+    @property
+    def started(self) -> bool:
+        """:return: QEMU answered the QMP greeting (it accepted its command line)."""
+        return "QMP session" in self.transcript
+
+    def qemu_said(self) -> str:
+        """:return: QEMU's first line on stderr that is not valgrind's."""
+        lines = (x for x in self.stderr.splitlines() if x.strip() and not x.startswith(("==", "--")))
+        return next(lines, "")
 
     argv: list[str]
     stderr: str = ""
@@ -95,7 +108,12 @@ async def _send(client: QMPClient, step: Step, paths: dict[str, str], log: list[
 async def _drive(sock: str, plan: Plan, paths: dict[str, str], log: list[str]) -> None:
     client = QMPClient("qomsim-reproduce")
     try:
-        await client.connect(sock)
+        try:
+            await client.connect(sock)
+        except QMPError as exc:  # QEMU exited before the session (an option it refused)
+            log.append(f"no QMP session: {exc}")
+            return
+        log.append("QMP session")
         with contextlib.suppress(QMPError, OSError, EOFError):
             shutdown = EventListener("SHUTDOWN")
             with client.listen(shutdown):
@@ -131,9 +149,13 @@ def run_once(binary: str, plan: Plan, workdir: Path, *, valgrind: bool = True,
     """
     logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)  # a disconnect is how every run ends
     paths = {"peer": str(workdir / "peer.sock"), "incoming": str(workdir / "incoming.sock"),
-             "vvfat": str(workdir / "vvfat")}
+             "vvfat": str(workdir / "vvfat"), "ram": str(workdir / "ram")}
     if "vvfat" in plan.paths:
         Path(paths["vvfat"]).mkdir()
+    if "ram" in plan.paths:
+        with open(paths["ram"], "wb") as f:
+            for _ in range(RAM_SIZE >> 20):
+                f.write(b"\x5a" * (1 << 20))
     sock = str(workdir / "qmp.sock")
     with contextlib.ExitStack() as stack:
         listener = stack.enter_context(socket.socket(socket.AF_UNIX))

@@ -20,10 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from migration.model.program import Event
-from migration.reproduce.triggers import Trigger, TriggerKind, Version, trigger_of
+from migration.reproduce.triggers import TRIGGERS, Trigger, TriggerKind, Version, trigger_of
 
 __all__ = [
     "BASE_OPTIONS",
+    "RUN_PATHS",
     "NotDrivable",
     "Plan",
     "Step",
@@ -32,12 +33,19 @@ __all__ = [
     "late_oob_events",
 ]
 
+#: the run's own paths an option or argument may name (``{peer}``): a socket that accepts nothing and reads
+#: nothing, the incoming side's socket, an empty folder for vvfat, a file of non-zero bytes for guest RAM
+RUN_PATHS: tuple[str, ...] = ("peer", "incoming", "vvfat", "ram")
+
 #: every run: no machine, no default devices, no display
 BASE_OPTIONS: tuple[str, ...] = ("-M", "none", "-nodefaults", "-display", "none")
 
 #: the HMP write that makes the null-co node dirty, so that qemu_cleanup()'s flush waits for it
 #: (block/monitor/block-hmp-cmds.c:hmp_qemu_io)
 _DIRTY = ("human-monitor-command", {"command-line": 'qemu-io n0 "write 0 512"'})
+#: the slow null-co node the shutdown trigger declares (needed only when something runs during the flush;
+#: a write to it aborts QEMU while an incoming migration has the nodes inactive)
+_SLOW_NODE = (TRIGGERS["migration_shutdown"][0].options[0], TRIGGERS["migration_shutdown"][0].options[1])
 
 
 class NotDrivable(Exception):
@@ -77,11 +85,10 @@ class Plan:
 
     :ivar options: QEMU's options, after :data:`BASE_OPTIONS` (the monitor's are the driver's).
     :ivar steps: QMP commands, in order, each after the answer to the one before.
-    :ivar shutdown: ``quit`` follows the steps (the program has ``migration_shutdown``).
+    :ivar shutdown: the program has ``migration_shutdown`` (``quit`` follows the steps in every plan).
     :ivar flood: out-of-band commands sent after the ``SHUTDOWN`` event, each after the answer to the
         one before, until QEMU closes the connection (``monitor_cleanup()``).
-    :ivar paths: which run paths the plan uses (``peer``: a socket that never reads; ``incoming``;
-        ``vvfat``: an empty folder).
+    :ivar paths: which of :data:`RUN_PATHS` the plan uses.
     """
 
     options: tuple[str, ...]
@@ -145,8 +152,21 @@ def _add_options(options: list[str], new: Sequence[str]) -> None:
         i += len(item)
 
 
+def _without(options: list[str], pair: tuple[str, str]) -> list[str]:
+    """:return: ``options`` without the option/value ``pair``."""
+    out: list[str] = []
+    i = 0
+    while i < len(options):
+        if tuple(options[i:i + 2]) == pair:
+            i += 2
+        else:
+            out.append(options[i])
+            i += 1
+    return out
+
+
 def _paths(values: Iterable[object]) -> set[str]:
-    return {name for v in values for name in ("peer", "incoming", "vvfat") if f"{{{name}}}" in str(v)}
+    return {name for v in values for name in RUN_PATHS if f"{{{name}}}" in str(v)}
 
 
 def build_plan(program: Sequence[Event], version: Version, late: frozenset[int] = frozenset()) -> Plan:
@@ -154,8 +174,9 @@ def build_plan(program: Sequence[Event], version: Version, late: frozenset[int] 
     :param version: the binary's QEMU version.
     :param late: indices of ``oob`` events to send after ``SHUTDOWN`` (:func:`late_oob_events`).
     :return: the plan.
-    :raise NotDrivable: when an event has no trigger, or none on this version, or where the program
-        places it (a QMP command before ``migration_object_init()`` or an in-band one after the shutdown).
+    :raise NotDrivable: when an event has no trigger, or none on this version (every such event is named,
+        in order), or one is where the program places it (a QMP command before ``migration_object_init()``
+        or an in-band one after the shutdown).
     """
     options: list[str] = []
     steps: list[Step] = []
@@ -163,15 +184,19 @@ def build_plan(program: Sequence[Event], version: Version, late: frozenset[int] 
     paths: set[str] = set()
     phase = "pre"
     shutdown = False
+    missing: list[str] = []
     for i, e in enumerate(program):
-        t = _checked(e, version)
+        try:
+            t = _checked(e, version)
+        except NotDrivable as exc:
+            missing.append(exc.reason)
+            continue
         _add_options(options, t.options)
         paths |= _paths(t.options) | _paths(t.arguments.values())
         if e.kind == "object_init":
             phase = "running"
         elif e.kind == "migration_shutdown":
             phase, shutdown = "post", True
-            steps.append(Step(*_DIRTY))
             continue
         if t.kind not in (TriggerKind.QMP, TriggerKind.QMP_OOB):
             continue
@@ -188,8 +213,14 @@ def build_plan(program: Sequence[Event], version: Version, late: frozenset[int] 
                 steps.append(step)
         else:
             steps.append(step)
+    if missing:
+        raise NotDrivable("; ".join(dict.fromkeys(missing)))
     if flood and not shutdown:
         raise NotDrivable("an out-of-band command after the shutdown needs migration_shutdown in the program")
+    if flood:  # the flood's window: qemu_cleanup()'s flush of the dirty null-co node
+        steps.append(Step(*_DIRTY))
+    else:
+        options = _without(options, _SLOW_NODE)
     return Plan(tuple(options), tuple(steps), shutdown, tuple(flood), frozenset(paths))
 
 
@@ -199,7 +230,7 @@ def command_line(binary: str, plan: Plan, qmp_fd: int, run_paths: Mapping[str, s
     :param binary: the QEMU executable.
     :param plan: the plan.
     :param qmp_fd: the listening socket QEMU inherits for its QMP monitor.
-    :param run_paths: ``peer``, ``incoming``, ``vvfat`` -> the run's paths.
+    :param run_paths: each of :data:`RUN_PATHS` -> the run's path.
     :return: the argument vector (without valgrind).
     """
     options = [o.format(**run_paths) for o in plan.options]

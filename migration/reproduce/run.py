@@ -162,7 +162,13 @@ def _attempts(binary: str, version: Version, plan: Plan, expect: Expectation | N
         result.logs.append(run)
         result.attempts = n
         _keep(keep, n, run)
+        if not run.started and not run.hung:
+            result.status = Status.NOT_DRIVABLE
+            result.reason = f"QEMU did not start: {run.qemu_said() or f'exit status {run.returncode}'}"
+            return result
         found = errors(run.stderr)
+        if not found and run.returncode < 0 and not run.hung:
+            found = [ValgrindError(f"QEMU died of signal {-run.returncode}: {run.qemu_said()}")]
         hit = None if expect is None else matching(found, expect.access, expect.freer)
         if hit is not None:
             result.status, result.error = Status.CONFIRMED, hit

@@ -1,0 +1,79 @@
+"""The model's qemu-10.0 predictions and safe paths, driven against real QEMU under valgrind by
+``migration.reproduce`` (what ``qomsim reproduce`` runs).
+
+Every drivable qemu-10.0 use-after-free runs on 10.0.2, and S14:a, which needs only QMP, on Debian's
+7.2.22 too; every safe path runs on 10.0.2.  Nothing is timed: each run waits for QEMU's answers and
+events (:mod:`migration.reproduce.driver`); the hang guard only turns a hang into a failure.  One run takes
+15-25 s on an idle core, one attempt each: these tests stay under a minute each; none is ``slow``.
+
+* S14-oob-after-shutdown:a, exec-oob migrate-pause after an idle migration_shutdown(): **confirmed** on
+  both binaries (this was tests/test_qemu_migrate_pause_uaf.py, written by hand; it is now one case).
+* S14-oob-after-shutdown:b, the same while a migration runs: the model's fault needs the cleanup bottom
+  half to run before monitor_cleanup(), which real QEMU never lets it do here (the migration thread
+  waits for the BQL main holds until qemu_cleanup() has ended); what real 10.0.2 does instead is another
+  use-after-free the model does not model: the cancelled migration thread reactivates block nodes
+  qemu_cleanup()'s bdrv_close_all() freed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from qemu_helpers import require_qemu, require_qemu10
+
+from migration.model.results import Counterexample
+from migration.reproduce import Result, Status, reproduce, reproduce_program
+from migration.reproduce.predictions import SAFE_PATHS, predictions
+
+#: a run that has not ended after this long has hung (one run takes 15-25 s on an idle core)
+HANG_GUARD_S = 300.0
+
+
+def _prediction(name: str) -> Counterexample:
+    for p in predictions("qemu-10.0"):
+        if p.name == name and "no-use-after-free" in p.properties:
+            assert p.counterexample is not None
+            return p.counterexample
+    raise AssertionError(name)
+
+
+def _assert_migrate_pause_uaf(result: Result) -> None:
+    assert result.status is Status.CONFIRMED, "\n".join(result.lines()) + result.logs[-1].stderr[-3000:]
+    err = result.error
+    assert err is not None
+    assert err.kind == "Invalid read of size 4"
+    assert err.access[0] == "qmp_migrate_pause"
+    assert err.freed_by[err.freed_by.index("migration_shutdown") + 1] == "qemu_cleanup"
+    assert result.attempts == 1
+
+
+@pytest.mark.qemu
+def test_s14a_migrate_pause_reads_freed_migration_state_on_qemu_10_0() -> None:
+    result = reproduce(_prediction("S14-oob-after-shutdown:a"), require_qemu10(), attempts=1,
+                       hang_guard=HANG_GUARD_S)
+    _assert_migrate_pause_uaf(result)
+
+
+@pytest.mark.qemu
+def test_s14a_migrate_pause_reads_freed_migration_state_on_qemu_7_2() -> None:
+    result = reproduce(_prediction("S14-oob-after-shutdown:a"), require_qemu(), attempts=1,
+                       hang_guard=HANG_GUARD_S)
+    _assert_migrate_pause_uaf(result)
+
+
+@pytest.mark.qemu
+def test_s14b_on_qemu_10_0_is_another_fault_the_migration_thread_after_bdrv_close_all() -> None:
+    result = reproduce(_prediction("S14-oob-after-shutdown:b"), require_qemu10(), attempts=1,
+                       hang_guard=HANG_GUARD_S)
+    assert result.status is Status.OTHER_ERROR, "\n".join(result.lines())
+    err = result.error
+    assert err is not None and err.use_after_free
+    assert "bdrv_close_all" in err.freed_by
+    assert "qmp_migrate_pause" not in err.access
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", list(SAFE_PATHS))
+def test_a_safe_path_runs_clean_on_qemu_10_0(name: str) -> None:
+    result = reproduce_program(SAFE_PATHS[name][1], require_qemu10(), attempts=1, hang_guard=HANG_GUARD_S)
+    assert result.status is Status.CLEAN, "\n".join(result.lines())
+    assert result.logs[0].returncode == 0
