@@ -1,12 +1,14 @@
 """One real QEMU run of a :class:`~migration.reproduce.plan.Plan`, under valgrind or not.
 
-The QMP socket is bound and listening before QEMU starts (QEMU takes it with
-``-chardev socket,fd=N``), so the client (``qemu.qmp``'s :class:`~qemu.qmp.QMPClient`) connects at once
-and nothing polls.  The driver sends the plan's steps, each after the answer to the one before (an error
-answer is part of the run, not a failure of the driver); then ``quit``.  When the plan floods, it waits for
-the ``SHUTDOWN`` event (``qemu_cleanup()`` is starting) and sends the out-of-band commands again and again,
-each after the answer to the one before, until QEMU closes the connection (``monitor_cleanup()``).  Then it
-waits for QEMU to exit.  Nothing is timed; :data:`HANG_GUARD_S` only turns a hang into a result.
+The QMP socket is bound and listening before QEMU starts (QEMU takes it with ``-chardev socket,fd=N``,
+and the driver closes its own copy), so the client (``qemu.qmp``'s :class:`~qemu.qmp.QMPClient`) connects
+at once and nothing polls; a QEMU that exits at once (an option it refused) leaves nobody listening, and
+the connection fails.  The driver sends the plan's steps, each after the answer to the one before (an
+error answer is part of the run, not a failure of the driver); then ``quit``.  When the plan floods, it
+waits for the ``SHUTDOWN`` event (``qemu_cleanup()`` is starting; ``quit``'s own answer may come only after
+the flush) and sends the out-of-band commands again and again, each after the answer to the one before,
+until QEMU closes the connection (``monitor_cleanup()``).  Then it waits for QEMU to exit.  Nothing is
+timed; :data:`HANG_GUARD_S` only turns a hang into a result.
 
 A binary that is a shell script (the 10.0.2 wrapper of ``.ci/install-qemu10.sh``) gets valgrind through
 ``QOMSIM_QEMU_PREFIX``, which such a wrapper puts in front of the real executable; any other binary runs
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -148,6 +151,7 @@ def run_once(binary: str, plan: Plan, workdir: Path, *, valgrind: bool = True,
     :return: the run's log.
     """
     logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)  # a disconnect is how every run ends
+    binary = os.path.abspath(shutil.which(binary) or binary)  # QEMU runs in workdir
     paths = {"peer": str(workdir / "peer.sock"), "incoming": str(workdir / "incoming.sock"),
              "vvfat": str(workdir / "vvfat"), "ram": str(workdir / "ram")}
     if "vvfat" in plan.paths:
@@ -175,6 +179,7 @@ def run_once(binary: str, plan: Plan, workdir: Path, *, valgrind: bool = True,
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, env=env, start_new_session=True,
                                 pass_fds=[listener.fileno()], cwd=workdir)
+        listener.close()  # QEMU has it: once QEMU is gone, connecting fails instead of waiting
         try:
             try:
                 asyncio.run(asyncio.wait_for(_drive(sock, plan, paths, run.transcript), hang_guard))
