@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from migration.check.cell import save_counterexample
 from migration.model.alphabet import ALPHABET, combinations_of
 from migration.model.program import Event, ev
 from migration.model.scenarios import SCENARIOS
@@ -246,10 +247,17 @@ def _run(argv: list[str]) -> int:
     return reproduce_cmd.run(parser.parse_args(argv))
 
 
+def _saved(by_name: dict[str, object], name: str, tmp_path: Path) -> str:
+    """:return: a file holding the prediction's counterexample, as ``check --json`` saves one."""
+    path = tmp_path / f"{name.replace(':', '-')}.json"
+    save_counterexample(by_name[name].counterexample, path)  # type: ignore[attr-defined]
+    return str(path)
+
+
 def test_a_prediction_that_is_not_drivable_exits_3_without_running_qemu(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cx = Path("docs/decisions/evidence/qemu-10.0--no-use-after-free.json")
-    assert _run([str(cx), "--qemu", _fake_qemu(tmp_path), "--keep", str(tmp_path / "logs")]) == 3
+        by_name: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cx = _saved(by_name, "S8-wrong-pointer:b", tmp_path)
+    assert _run([cx, "--qemu", _fake_qemu(tmp_path), "--keep", str(tmp_path / "logs")]) == 3
     out = capsys.readouterr().out.splitlines()
     assert out[1] == ("not drivable on QEMU 10.0.2: query_migrate(caller='outside'): no code on QEMU's "
                       "main thread calls migrate_get_current() after migration_shutdown(); query-migrate "
@@ -259,14 +267,13 @@ def test_a_prediction_that_is_not_drivable_exits_3_without_running_qemu(
 
 @pytest.mark.parametrize(("args", "message"), [
     (["missing.json", "--qemu", "/bin/sh"], "qomsim reproduce: missing.json: No such file or directory"),
-    (["docs/decisions/evidence/qemu-10.0--no-use-after-free.json", "--qemu", "/nonexistent"],
-     "qomsim reproduce: /nonexistent is not an executable file"),
-    (["docs/decisions/evidence/qemu-10.0--no-use-after-free.json", "--qemu", "/bin/true"],
-     "qomsim reproduce: /bin/true --version does not name a QEMU version"),
+    (["{cx}", "--qemu", "/nonexistent"], "qomsim reproduce: /nonexistent is not an executable file"),
+    (["{cx}", "--qemu", "/bin/true"], "qomsim reproduce: /bin/true --version does not name a QEMU version"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(args) == 2
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, by_name: dict[str, object],
+                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cx = _saved(by_name, "S14-oob-after-shutdown:a", tmp_path)
+    assert _run([a.format(cx=cx) for a in args]) == 2
     assert capsys.readouterr().err == message + "\n"
 
 
