@@ -9,10 +9,11 @@ events (:mod:`migration.reproduce.driver`); the hang guard only turns a hang int
 * S14-oob-after-shutdown:a, exec-oob migrate-pause after an idle migration_shutdown(): **confirmed** on
   both binaries (this was tests/test_qemu_migrate_pause_uaf.py, written by hand; it is now one case).
 * S14-oob-after-shutdown:b, the same while a migration runs: the model's fault needs the cleanup bottom
-  half to run before monitor_cleanup(), which real QEMU never lets it do here (the migration thread
-  waits for the BQL main holds until qemu_cleanup() has ended); what real 10.0.2 does instead is another
-  use-after-free the model does not model: the cancelled migration thread reactivates block nodes
-  qemu_cleanup()'s bdrv_close_all() freed.
+  half to free the object before monitor_cleanup(); on real 10.0.2 every migrate-pause of the flood reads a
+  live object (the cancelled migration thread has not finished by then), and the thread, finishing only
+  after qemu_cleanup()'s bdrv_close_all(), reactivates block nodes that bdrv_close_all() freed
+  (migration_block_activate -> bdrv_activate_all): another use-after-free, of block nodes, which the model
+  does not model.  7.2.22 runs clean (tests/test_reproduce_qemu.py runs it only on 10.0.2).
 """
 
 from __future__ import annotations
