@@ -14,7 +14,8 @@ and of the safe paths are marked ``slow`` only to keep the default run short.
   live object (the cancelled migration thread has not finished by then), and the thread, finishing only
   after qemu_cleanup()'s bdrv_close_all(), reactivates block nodes that bdrv_close_all() freed
   (migration_block_activate -> bdrv_activate_all): another use-after-free, of block nodes, which the model
-  does not model.  7.2.22 runs clean (tests/test_reproduce_qemu.py runs it only on 10.0.2).
+  does not model.  Whether that thread runs before the process exits is a race (it did in every run on an
+  idle machine, not in one under load), so the test accepts both.  7.2.22 runs clean (a slow test below).
 """
 
 from __future__ import annotations
@@ -63,14 +64,17 @@ def test_s14a_migrate_pause_reads_freed_migration_state_on_qemu_7_2() -> None:
 
 
 @pytest.mark.qemu
-def test_s14b_on_qemu_10_0_is_another_fault_the_migration_thread_after_bdrv_close_all() -> None:
+def test_s14b_on_qemu_10_0_is_not_confirmed_and_any_fault_is_the_block_nodes() -> None:
     result = reproduce(_prediction("S14-oob-after-shutdown:b"), require_qemu10(), attempts=1,
                        hang_guard=HANG_GUARD_S)
-    assert result.status is Status.OTHER_ERROR, "\n".join(result.lines())
-    err = result.error
-    assert err is not None and err.use_after_free
-    assert "bdrv_close_all" in err.freed_by
-    assert "qmp_migrate_pause" not in err.access
+    # whether the migration thread runs before the process exits is a race (on an idle machine it did
+    # in every run; under load it did not): either way the model's fault is not what valgrind sees
+    assert result.status in (Status.NOT_REPRODUCED, Status.OTHER_ERROR), "\n".join(result.lines())
+    if result.status is Status.OTHER_ERROR:
+        err = result.error
+        assert err is not None and err.use_after_free
+        assert "bdrv_close_all" in err.freed_by
+        assert "qmp_migrate_pause" not in err.access
 
 
 @pytest.mark.qemu
