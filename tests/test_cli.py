@@ -43,6 +43,7 @@ def test_each_package_registers_its_own_subcommands() -> None:
         "designs": "migration.report.designs_cmd",
         "demo": "qom.demo",
         "replay": "migration.report.replay",
+        "reproduce": "migration.report.reproduce_cmd",
         "serve": "migration.live.serve",
     }
 

@@ -1,9 +1,10 @@
 """The layers, read from the import graph: imports point one way only.
 
-``migration.report`` → ``migration.check`` → ``migration.model`` → ``qom.snapshot`` → ``qom.qmp`` →
-the ``qom`` core; ``qom.cli`` sits on top of ``qom`` and ``qom.strategies`` beside the core.  Every
-``import``, ``from ... import`` and ``importlib.import_module("...")`` literal counts, at module level
-or inside a function, so a lazy import cannot hide a back edge.
+``migration.report`` → ``migration.reproduce`` → ``migration.check`` → ``migration.model`` →
+``qom.snapshot`` → ``qom.qmp`` → the ``qom`` core; ``qom.cli`` sits on top of ``qom`` and
+``qom.strategies`` beside the core.  Every ``import``, ``from ... import`` and
+``importlib.import_module("...")`` literal counts, at module level or inside a function, so a lazy import
+cannot hide a back edge.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ LAYERS: dict[str, frozenset[str]] = {
     # the live server: the model behind qom.cli.serve's server (nothing below imports it)
     "migration.live": frozenset({"migration.live", "migration.check", "migration.model", "qom.cli",
                                  "qom.snapshot", "qom.qmp", "qom"}),
-    "migration.report": frozenset({"migration.report", "migration.check", "migration.model",
-                                   "qom.snapshot", "qom.qmp", "qom"}),
+    "migration.report": frozenset({"migration.report", "migration.reproduce", "migration.check",
+                                   "migration.model", "qom.snapshot", "qom.qmp", "qom"}),
+    # a real QEMU driven from the model's programs (decide --qemu and reproduce use it)
+    "migration.reproduce": frozenset({"migration.reproduce", "migration.check", "migration.model",
+                                      "qom.snapshot", "qom.qmp", "qom"}),
     "migration.check": frozenset({"migration.check", "migration.model", "qom.snapshot", "qom.qmp", "qom"}),
     "migration.model": frozenset({"migration.model", "qom.snapshot", "qom.qmp", "qom"}),
     # the package face re-exports from its layers

@@ -118,7 +118,7 @@ def test_nested_polls_keep_the_bql_so_t_mig_only_finishes_in_pause_all_vcpus() -
 
 
 def test_s14_migrate_pause_on_the_io_thread_after_migration_shutdown_is_a_uaf() -> None:
-    # confirmed on QEMU 7.2.22 and 10.0.2 under valgrind (tests/test_qemu_migrate_pause_uaf.py)
+    # confirmed on QEMU 7.2.22 and 10.0.2 under valgrind (tests/test_reproduce_qemu.py)
     for design in ("qemu-9.1", "qemu-10.0"):
         cell = check_cell(design, "no-use-after-free", max_examples=0, scenarios=["S14-oob-after-shutdown:a"])
         assert (cell.verdict, cell.evidence, cell.outcome.value) == ("fails", "exhaustive", "UAF")

@@ -34,7 +34,7 @@ from qom.fileio import cannot_write, refuse_target, write_file
 
 __all__ = [
     "HELP", "add_arguments", "add_bound_arguments", "bound_of", "bound_type", "database_of", "format_plain",
-    "local_cores", "run", "terminal_lines", "verdict_text", "where_found",
+    "local_cores", "positive", "run", "terminal_lines", "verdict_text", "where_found",
 ]
 
 #: the line ``qomsim --help`` shows
@@ -79,7 +79,7 @@ def add_bound_arguments(parser: argparse.ArgumentParser, workers: int = 1) -> No
                         f"{COVERING_BOUND}, the smallest such bound that takes in every scenario of the "
                         "spec's section 4")
     here = "1: here" if workers == 1 else f"{workers}, this machine's cores"
-    parser.add_argument("--workers", type=_positive, default=workers, metavar="N",
+    parser.add_argument("--workers", type=positive("worker count"), default=workers, metavar="N",
                         help=f"explore on N local worker processes (Dask LocalCluster; 1: here; default "
                         f"{here})")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -115,14 +115,20 @@ def bound_type(off: str, said: bool = False) -> Callable[[str], Bound | None]:
     return parse
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid worker count '{text}': expected an integer >= 1") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"invalid worker count '{text}': expected an integer >= 1")
-    return n
+def positive(what: str) -> Callable[[str], int]:
+    """:param what: what the number counts (``worker count``), for the message.
+    :return: an argparse type that takes an integer >= 1."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"invalid {what} '{text}': expected an integer >= 1")
+        return n
+
+    return parse
 
 
 def bound_of(args: argparse.Namespace) -> Bound | None:

@@ -22,6 +22,10 @@ Nothing is lost (see :mod:`migration.report.outdir`):
   ``--force``; only safe relative paths inside ``--out`` that are not reached through a link are ever
   replaced or removed.
 
+``--qemu BINARY`` (repeatable) drives each failing cell of the preset that follows the binary's release
+against it under valgrind (:mod:`migration.report.real_qemu`); without it nothing runs a QEMU and the notes
+are byte for byte what they were.
+
 Exit status: 0 when everything was written; 1 when a hand-edited file was kept; 2 on an error (a usage error,
 an unknown id, ``--out`` not a writable folder, a write that failed, a ``--scheduler`` that does not
 answer: one line on stderr, nothing changed);
@@ -48,7 +52,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from migration.check.bounded import COVERING_BOUND, Bound
 from migration.check.interrupts import Interrupts
@@ -69,6 +73,10 @@ from migration.report.progress import LongStep, PlainReporter, Reporter, RichRep
 from migration.report.summary import print_summary, summary_lines
 from qom.errors import escape_text
 from qom.fileio import UserFile, write_file
+
+if TYPE_CHECKING:
+    from migration.model.results import Counterexample
+    from migration.report.real_qemu import RealQemu
 
 __all__ = [
     "DEFAULT_OUT",
@@ -222,6 +230,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_bound_arguments(parser, workers=local_cores())  # the main job: every core by default
     parser.add_argument(
+        "--qemu",
+        action="append",
+        default=None,
+        metavar="BINARY",
+        help="a real QEMU (repeatable): each failing cell of the preset that follows its release is driven "
+        "against it under valgrind (qomsim reproduce), and the notes say whether it confirms it",
+    )
+    parser.add_argument(
         "--confirm",
         type=bound_type("none", said=True),
         default=Bound.parse("covering"),
@@ -309,6 +325,20 @@ def dated_as_before(out: Path, today: str, render: Callable[..., dict[str, str]]
     if INDEX in kept and dated - kept - {INDEX}:  # a note changed: the index says when they were written
         files[INDEX] = render(date=today)[INDEX]
     return files
+
+
+def _real_qemu(matrix: notes.Matrix, binaries: Sequence[str], shown: str) -> RealQemu:
+    """:return: what the binaries said of the failing cells (:mod:`migration.report.real_qemu`)."""
+    from migration.report.real_qemu import check_binaries
+
+    def failing(design: str) -> list[tuple[str, Counterexample]]:
+        if design not in matrix.designs:
+            return []
+        cells = [(p, matrix.cell(design, p)) for p in matrix.properties]
+        return [(p, c.counterexample) for p, c in cells if c is not None and c.counterexample is not None]
+
+    with _long_step("decide: driving the failing cells against real QEMU"):
+        return check_binaries(failing, binaries, shown)
 
 
 def _long_step(title: str) -> LongStep:
@@ -431,6 +461,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
+    real = None
+    if args.qemu:
+        try:
+            real = _real_qemu(matrix, args.qemu, out_display(args.out))
+        except (OSError, ValueError) as exc:
+            print(f"qomsim decide: --qemu: {escape_text(str(exc))}; nothing written", file=sys.stderr)
+            return 2
+        for line in real.lines():
+            print(line.removeprefix("* ").replace("`", ""), file=stdout)
     try:
         with stop.installed():
             render = functools.partial(
@@ -443,6 +482,7 @@ def run(args: argparse.Namespace) -> int:
                 property_texts=_property_texts(),
                 qmp_visible=_qmp_visible(known),
                 withdrawn=_withdrawn() if args.designs is None else None,
+                real_qemu=real,
             )
             files = render(date=date) if args.date else dated_as_before(args.out, date, render)
             report = write_files(args.out, files, force=args.force)

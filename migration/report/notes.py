@@ -16,6 +16,7 @@ import string
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migration.check.bounded import COVERING_BOUND, Bound, events_text, scenarios_outside
 from migration.model.program import program_to_json
@@ -35,6 +36,9 @@ from migration.report.choose import (
 from migration.report.evidence import evidence_link, evidence_name, render_evidence
 from migration.report.markdown import bullets, code, number, table
 from migration.report.scenario_notes import explain
+
+if TYPE_CHECKING:
+    from migration.report.real_qemu import RealQemu
 
 __all__ = [
     "BASELINE",
@@ -265,6 +269,7 @@ def render_note(
     property_texts: Mapping[str, str] | None = None,
     qmp_visible: Mapping[str, Sequence[str]] | None = None,
     withdrawn: Mapping[str, str] | None = None,
+    real_qemu: RealQemu | None = None,
 ) -> str | None:
     """Render one MADR note from the run's results.
 
@@ -278,6 +283,7 @@ def render_note(
     :param property_texts: what each property says, one line each.
     :param qmp_visible: per design, what a QMP client sees change compared with :data:`BASELINE` (one
         sentence each; designs left out: not said).
+    :param real_qemu: what real binaries said of the failing cells (``decide --qemu``; ``None``: not asked).
     :return: the note, or None when the run checked none of the question's options.
     """
     summaries = summaries or {}
@@ -445,12 +451,19 @@ def render_note(
         f"counterexample in `{out_display}/evidence/`. Do not edit by hand: `qomsim decide` refuses to "
         "overwrite an edited note unless given `--force`."
     )
+    context = question.context
+    if real_qemu is not None:
+        context += "\n\n" + real_qemu.context
+        mine = [line for line in real_qemu.lines() if any(f"* `{d}` " in line for d in options)]
+        if mine:
+            more += ["", "Real QEMU, each failing cell of the preset that follows a binary's release, driven "
+                     "under valgrind (`qomsim decide --qemu`):", "", *mine]
     fields = {
         "status": choice.status,
         "date": date,
         "title": question.title,
         "seed": str(matrix.seed),
-        "context": question.context,
+        "context": context,
         "drivers": drivers,
         "options": considered,
         "outcome": outcome,
@@ -634,6 +647,7 @@ def render_all(
     qmp_visible: Mapping[str, Sequence[str]] | None = None,
     questions: Sequence[Question] = QUESTIONS,
     withdrawn: Mapping[str, str] | None = None,
+    real_qemu: RealQemu | None = None,
 ) -> dict[str, str]:
     """Render every note and every counterexample of a run.
 
@@ -649,6 +663,8 @@ def render_all(
     :param questions: the questions to answer.
     :param withdrawn: the model's earlier proposals it no longer proves, with why (listed among the
         considered options of the lifetime question).
+    :param real_qemu: what real binaries said of the failing cells (``decide --qemu``), and the witness
+        files its commands name.
     :return: ``relative path -> text`` for every file, in a fixed order.
     """
     files: dict[str, str] = {}
@@ -664,6 +680,7 @@ def render_all(
             property_texts=property_texts,
             qmp_visible=qmp_visible,
             withdrawn=withdrawn if q.number == 1 else None,
+            real_qemu=real_qemu,
         )
         if note is not None:
             files[q.filename] = note
@@ -678,4 +695,6 @@ def render_all(
             saved = evidence_link(d, p, "json")
             files[saved] = json.dumps(c.counterexample.to_json(), indent=2, sort_keys=True) + "\n"
             files[evidence_link(d, p)] = render_evidence(c.counterexample, c, f"{out_display}/{saved}")
+    if real_qemu is not None:
+        files.update(real_qemu.files)
     return files
