@@ -79,9 +79,15 @@ def blocks(text: str) -> list[Block]:
     return out
 
 
+#: a progress line of a long step (migration/report/progress.py), written to stderr only once a step has
+#: taken seconds: whether one appears depends on the machine's load, so transcripts leave them out
+_PROGRESS = re.compile(r"^.*\b(\d+ s|\d+ min \d\d s|\d+ h \d\d min) elapsed(, about .* left)?\n",
+                       re.MULTILINE)
+
+
 def _matches(want: str, got: str) -> bool:
     checker = doctest.OutputChecker()
-    return checker.check_output(want, got, doctest.ELLIPSIS)
+    return checker.check_output(want, _PROGRESS.sub("", got), doctest.ELLIPSIS)
 
 
 def _env(folder: Path) -> dict[str, str]:
