@@ -2,7 +2,9 @@
 
 A *program* follows QEMU's lifecycle grammar (:class:`Grammar`): events allowed before
 ``migration_object_init()``, ``object_init``, up to the bound of runtime events, then the
-shutdown sequence of ``qemu_cleanup()`` -- ``migration_shutdown``, an optional
+shutdown sequence of ``qemu_cleanup()`` -- ``migration_shutdown`` (from the default source, a signal: a
+QMP ``quit``, queued behind the in-band requests, only takes schedules away, see
+:mod:`migration.model.shutdown`), an optional
 ``vm_shutdown`` (each handler variant), an optional ``monitor_cleanup`` -- with the
 events that may still happen between them.  The bound K counts the events that are not
 part of that skeleton (``object_init``, ``migration_shutdown``, ``vm_shutdown``,
@@ -167,12 +169,15 @@ class Grammar:
     :ivar post: events after ``migration_shutdown`` (also between ``vm_shutdown`` and
         ``monitor_cleanup``).
     :ivar vm_shutdown: the ``vm_shutdown`` variants.
+    :ivar shutdown: the ``migration_shutdown`` variants (by default the default source only, which finds
+        every fault a queued source finds: ``tests/test_shutdown_sources.py``).
     """
 
     pre: tuple[Event, ...]
     running: tuple[Event, ...]
     post: tuple[Event, ...]
     vm_shutdown: tuple[Event, ...]
+    shutdown: tuple[Event, ...] = (Event("migration_shutdown"),)
     #: options per phase, without and with free events left (built once: asked at every program choice)
     _table: tuple[tuple[tuple[Event | None, ...], tuple[Event | None, ...]], ...] = field(
         init=False, repr=False, compare=False)
@@ -180,7 +185,7 @@ class Grammar:
     def __post_init__(self) -> None:
         tails: tuple[tuple[Event | None, ...], ...] = (
             (ev("object_init"),),
-            (ev("migration_shutdown"),),
+            self.shutdown,
             (*self.vm_shutdown, ev("monitor_cleanup"), None),
             (ev("monitor_cleanup"), None),
             (None,),

@@ -48,6 +48,7 @@ from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Event, Program
 from migration.model.results import IntrospectionRecord
 from migration.model.runtime import Actor, Block, Pending, World
+from migration.model.shutdown import shutdown_source
 from migration.model.sources import source
 from qom.errors import QOMError
 from qom.object import object_new
@@ -344,6 +345,12 @@ def _iothread_stop(w: World) -> Generator[Pending, None, None]:
 
 @typeguard_ignore
 def _query_migrate(w: World, e: Event) -> Generator[Pending, None, None]:
+    if e.param("caller") != "outside" and w.main_loop_exited:
+        # the dispatcher coroutine waits in iohandler_ctx, which only monitor_cleanup() polls, after it
+        # set qmp_dispatcher_co_shutdown: the request stays in the queue (monitor/qmp.c)
+        yield from w.step("client sends query-migrate",
+                          note="queued; never dispatched: the main loop has exited")
+        return
     if e.param("caller") == "outside":
         s = yield from migrate_get_current(w)
         if s is None:
@@ -355,6 +362,32 @@ def _query_migrate(w: World, e: Event) -> Generator[Pending, None, None]:
     w.spawn(w.unique_name("bh:qmp-dispatch"), qmp_dispatch_body, main_loop=True, ctx=IOHANDLER)
     if not e.param("pending"):
         yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
+
+
+def _qmp_dispatch_pending(w: World) -> bool:
+    return any(a.name.startswith("bh:qmp-dispatch") and not a.done for a in w.actors)
+
+
+@qemu_function("monitor_qmp_dispatcher_co", "() -> None",
+               "one dispatcher for every QMP monitor: a request popped before quit finishes first "
+               "(main_loop_wait until no do_qmp_dispatch_bh is pending)")
+@typeguard_ignore
+def _qmp_dispatcher_co(w: World) -> Generator[Pending, None, None]:
+    while _qmp_dispatch_pending(w):
+        yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
+
+
+@qemu_function("main_loop_should_exit", "(source: str) -> None",
+               "the shutdown request of a source (migration.model.shutdown), then the main loop exits: a QMP "
+               "quit is dispatched only after the in-band requests popped before it "
+               "(monitor_qmp_dispatcher_co)")
+@typeguard_ignore
+def _main_loop_should_exit(w: World, name: str) -> Generator[Pending, None, None]:
+    # no step of its own: setting shutdown_requested and leaving the loop touch nothing of the object,
+    # and the program names the source; a queued source's wait shows as main_loop_wait steps
+    if shutdown_source(name).queued:
+        yield from qemu(w, "monitor_qmp_dispatcher_co")
+    w.main_loop_exited = True
 
 
 @typeguard_ignore
@@ -392,6 +425,7 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     elif k == "migrate_incoming":
         yield from call(w, "qmp_migrate_incoming", _migrate_incoming(w))
     elif k == "migration_shutdown":
+        yield from qemu(w, "main_loop_should_exit", str(e.param("source")))
         yield from qemu(w, "migration_shutdown")
     elif k == "vm_shutdown":
         yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")))

@@ -70,6 +70,8 @@ SOURCES: dict[str, tuple[str, dict[str, str]]] = {
     "device_add": ("system/qdev-monitor.c:qmp_device_add", {}),
     "device-help": ("system/qdev-monitor.c:qdev_device_help", {}),
     "query_migrate_outside": (f"{_MM}:qmp_query_migrate", {}),
+    "main_loop_should_exit": ("system/runstate.c:main_loop_should_exit", {}),
+    "monitor_qmp_dispatcher_co": ("monitor/qmp.c:monitor_qmp_dispatcher_co", {}),
 }
 
 
