@@ -278,7 +278,7 @@ def draw_run(data: st.DataObject, design: Design, pool: UniversePool, *,
     :param max_steps: the per-run step bound.
     :return: the run (``program`` and ``schedule`` are what was drawn).
     """
-    run = DrawnRun(data, grammar(), max_events, data.draw(_POLICIES))
+    run = DrawnRun(data, grammar(design.tag), max_events, data.draw(_POLICIES))
     r = run_driven(design, run, pool, max_steps)
     target(float(run.widest), label="actors runnable at once")
     target(float(run.blocked), label="actors blocked at once")

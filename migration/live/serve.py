@@ -78,8 +78,9 @@ def default_design(version: VersionInfo) -> Design:
     """:param version: the QEMU version served.
     :return: the preset of that version (the newest preset not newer than it).
     """
-    presets = [((9, 1), "qemu-9.1"), ((9, 2), "qemu-9.2"), ((10, 0), "qemu-10.0"), ((10, 1), "qemu-master")]
-    chosen = "qemu-9.1"
+    presets = [((7, 2), "qemu-7.2"), ((9, 1), "qemu-9.1"), ((9, 2), "qemu-9.2"), ((10, 0), "qemu-10.0"),
+               ((10, 1), "qemu-master")]
+    chosen = "qemu-7.2"
     for (major, minor), name in presets:
         if (version.major, version.minor) >= (major, minor) and name in DESIGNS:
             chosen = name

@@ -28,7 +28,8 @@ from migration.model.actors import (
     qmp_dispatch_body,
     thread_body,
 )
-from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.designs import TAGS, PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.features import lacks
 from migration.model.functions import qemu, qemu_function
 from migration.model.heap import Crash, HeapObj, LockState, MigStatus
 from migration.model.helpers import (
@@ -317,7 +318,15 @@ def _vm_shutdown(w: World, vm: str, vfio: str) -> Generator[Pending, None, None]
 @typeguard_ignore
 def _vfio_vmstate_change(w: World, fails: bool) -> Generator[Pending, None, None]:
     yield from w.step("vfio_migration_set_state(STOP)", note="fails" if fails else "ok")
-    if fails:
+    if fails and w.design.tag == "7.2":
+        # hw/vfio/migration.c:vfio_vmstate_change@v7.2.0: qemu_file_set_error(migrate_get_current()->
+        # to_dst_file, ret), no lock (migration_file_set_error() came later)
+        s = yield from migrate_get_current(w)
+        if s is None:
+            yield from null_caller(w, "vfio_vmstate_change")
+        else:
+            yield from call(w, "qemu_file_set_error", w.read(s, "qemu_file_set_error: s->to_dst_file"))
+    elif fails:
         yield from exported_helper(w, "migration_file_set_error")
 
 
@@ -416,6 +425,10 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     :param e: the event.
     """
     k = e.kind
+    missing = lacks(w.design.tag, e)
+    if missing:  # a program names an event the design's tag does not have (migration.model.features)
+        yield from w.step(f"{k}: not at {TAGS[w.design.tag]}", note=", ".join(f.name for f in missing))
+        return
     if k == "object_init":
         yield from qemu(w, "migration_object_init")
     elif k == "migrate":
@@ -469,11 +482,12 @@ def _bql_block(w: World) -> Block:
 
 
 @qemu_function("is_busy", "() -> None",
-               "migrate_add_blocker()'s check that no migration runs: migration_is_idle() at 9.1, "
+               "migrate_add_blocker()'s check that no migration runs: migration_is_idle() at 7.2 and 9.1, "
                "migration_is_running() from 9.2 (both NULL-checked at every tag)")
 @typeguard_ignore
 def _is_busy(w: World) -> Generator[Pending, None, None]:
-    yield from exported_helper(w, "migration_is_idle" if w.design.tag == "9.1" else "migration_is_running")
+    yield from exported_helper(w, "migration_is_idle" if w.design.tag in ("7.2", "9.1")
+                               else "migration_is_running")
 
 
 @qemu_function("machine_finalize", "() -> None",
