@@ -330,8 +330,8 @@ def sample(design: Design, property_id: str, *, seed_value: int = 0, max_example
     @seed(seed_value)
     @given(st.data())
     def probe(data: st.DataObject) -> None:
-        count[0] += 1
         r = draw_run(data, design, pool)
+        count[0] += 1  # a draw Hypothesis cut short (its buffer overran) is not an example
         f = violation(property_id, r)
         if f is not None:
             raise _Violation(r, f)
