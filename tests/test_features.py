@@ -63,3 +63,12 @@ def test_7_2_vfio_failure_reads_the_file_without_a_lock() -> None:
     r91 = run_program(DESIGNS["qemu-9.1"], prog)
     assert r91.fault is not None and r91.fault.detail == (
         "qemu_mutex_lock(qemu_file_lock@mig#1) on a destroyed lock (mutex->initialized assertion)")
+
+
+def test_serve_follows_7_2_with_the_7_2_preset() -> None:
+    from migration.live.serve import default_design
+    from qom.qmp.schema import VersionInfo
+
+    assert default_design(VersionInfo.parse("7.2.22")) is DESIGNS["qemu-7.2"]
+    assert default_design(VersionInfo.parse("8.2.0")) is DESIGNS["qemu-7.2"]
+    assert default_design(VersionInfo.parse("9.1.3")) is DESIGNS["qemu-9.1"]
