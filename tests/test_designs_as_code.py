@@ -46,13 +46,18 @@ def test_the_table_names_each_function_the_model_covers_with_its_source() -> Non
         "migration_bh_schedule", "migration_bh_dispatch_bh", "migration_cleanup", "qmp_migrate_pause",
         "fill_source_migration_info", "vcpu_dirty_rate_stat_collect", "process_incoming_migration_co",
         "migration_object_init", "migration_connect", "migration_cancel", "migration_shutdown",
-        "vm_shutdown", "monitor_cleanup", "is_busy", "machine_finalize", "migration_instance_init",
-        "migration_instance_finalize"]
+        "vm_shutdown", "monitor_cleanup", "monitor_qmp_dispatcher_co", "main_loop_should_exit", "is_busy",
+        "machine_finalize", "migration_instance_init", "migration_instance_finalize"]
     assert t["migration_cleanup"].where("9.1") == "migration/migration.c:migrate_fd_cleanup"
     assert t["migration_cleanup"].where("10.0") == "migration/migration.c:migration_cleanup"
     assert t["migration_cancel"].where("9.2") == "migration/migration.c:migrate_fd_cancel"
     assert t["machine_finalize"].where("10.0") == "system/runstate.c:qemu_cleanup"
     assert t["is_busy"].where("9.1") == "migration/migration.c:is_busy"
+    assert t["is_busy"].where("7.2") == "migration/migration.c:migrate_add_blocker_internal"
+    assert t["migration_cleanup"].where("7.2") == "migration/migration.c:migrate_fd_cleanup"
+    assert t["main_loop_should_exit"].where("7.2") == "softmmu/runstate.c:main_loop_should_exit"
+    assert t["main_loop_should_exit"].where("10.0") == "system/runstate.c:main_loop_should_exit"
+    assert t["monitor_qmp_dispatcher_co"].where("7.2") == "monitor/qmp.c:monitor_qmp_dispatcher_co"
     assert t["migration_file_set_error"].where("10.0") == "migration/migration.c:migration_file_set_error"
     assert str(t["migration_shutdown"]) == "QemuFunction(migration_shutdown() -> None)"
 
@@ -221,7 +226,7 @@ def test_call_rcu_waits_for_the_readers_a_plain_unref_does_not() -> None:
      "migration_is_active, migration_is_device, migration_is_idle, migration_is_running, "
      "migration_is_setup_or_active, migration_thread_is_self)"),
     ({"drop_main_ref": 0}, TypeError, "design 'x': knob drop_main_ref takes a bool, not int 0"),
-    ({"tag": "7.2"}, ValueError, "design 'x': knob tag takes one of 9.1, 9.2, 10.0, master, not '7.2'"),
+    ({"tag": "8.0"}, ValueError, "design 'x': knob tag takes one of 7.2, 9.1, 9.2, 10.0, master, not '8.0'"),
     ({"functions": {"migration_shutdwn": lambda w: iter(())}}, ValueError,
      "design 'x' replaces 'migration_shutdwn', which is not a QEMU function of the model "
      "(see migration.model.functions.table())"),

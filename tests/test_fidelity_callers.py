@@ -17,7 +17,8 @@ def test_before_init_the_only_helper_caller_is_migrate_add_blocker() -> None:
     assert sorted({e.kind for e in model_alphabet()["pre"]}) == ["add_blocker", "introspect"]
 
 
-@pytest.mark.parametrize(("design", "helper"), [("qemu-9.1", "migration_is_idle"),
+@pytest.mark.parametrize(("design", "helper"), [("qemu-7.2", "migration_is_idle"),
+                                                ("qemu-9.1", "migration_is_idle"),
                                                 ("qemu-9.2", "migration_is_running"),
                                                 ("qemu-10.0", "migration_is_running")])
 def test_is_busy_asks_the_tags_helper_which_checks_for_null(design: str, helper: str) -> None:
@@ -31,7 +32,7 @@ def test_is_busy_asks_the_tags_helper_which_checks_for_null(design: str, helper:
     assert r.faults == []
 
 
-@pytest.mark.parametrize("design", ["qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"])
+@pytest.mark.parametrize("design", ["qemu-7.2", "qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"])
 def test_no_null_deref_holds_for_qemu_once_callers_before_init_are_qemus(design: str) -> None:
     b = explore_bounded(DESIGNS[design], 1)
     assert "no-null-deref" not in b.violations

@@ -166,7 +166,7 @@ def test_the_fault_report_prints_the_steps_held_and_says_how_many_are_not(
     shutdown = live.hooks().shutdown
     assert shutdown is not None
     with pytest.raises(ServerAbort) as abort:
-        list(shutdown())
+        list(shutdown("quit"))
     lines = abort.value.report.splitlines()
     assert abort.value.status == 134
     assert lines[:3] == [

@@ -36,7 +36,7 @@ def test_what_changed_between_tags() -> None:
     assert "x-compress" in names["7.2"] and "mode" not in names["7.2"]
 
 
-@pytest.mark.parametrize("design", ["qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"])
+@pytest.mark.parametrize("design", ["qemu-7.2", "qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"])
 def test_a_design_registers_its_tags_list(design: str) -> None:
     d = DESIGNS[design]
     mu = MigrationUniverse(d)

@@ -2,7 +2,9 @@
 
 A *program* follows QEMU's lifecycle grammar (:class:`Grammar`): events allowed before
 ``migration_object_init()``, ``object_init``, up to the bound of runtime events, then the
-shutdown sequence of ``qemu_cleanup()`` -- ``migration_shutdown``, an optional
+shutdown sequence of ``qemu_cleanup()`` -- ``migration_shutdown`` (from the default source, a signal: a
+QMP ``quit``, queued behind the in-band requests, only takes schedules away, see
+:mod:`migration.model.shutdown`), an optional
 ``vm_shutdown`` (each handler variant), an optional ``monitor_cleanup`` -- with the
 events that may still happen between them.  The bound K counts the events that are not
 part of that skeleton (``object_init``, ``migration_shutdown``, ``vm_shutdown``,
@@ -69,6 +71,7 @@ from migration.check.properties import PROPERTY_CHECKS, log_key, violation
 from migration.model.alphabet import ALPHABET, combinations_of, kind, leaves_actor
 from migration.model.designs import Design
 from migration.model.events import end_of_cleanup, run_event
+from migration.model.features import lacks
 from migration.model.outcomes import Fault
 from migration.model.program import Event, Program, ev, program_from_json, program_to_json
 from migration.model.results import RunResult
@@ -137,14 +140,16 @@ def normal(e: Event) -> Event:
     return ev(e.kind, **params)
 
 
-def model_alphabet() -> dict[str, list[Event]]:
+def model_alphabet(tag: str = "master") -> dict[str, list[Event]]:
     """The events the bounded explorer uses, per phase, from the model's one table.
 
     Every kind of :data:`migration.model.alphabet.ALPHABET` joins in the phases its table entry names
     (a new kind joins automatically).  Parameters: every combination with at most one parameter off
     its default (so every value of every domain occurs), plus every combination a §4 scenario uses;
-    labels are dropped (symmetry).
+    labels are dropped (symmetry).  An event that stands for a feature ``tag`` lacks
+    (:func:`migration.model.features.lacks`) is left out.
 
+    :param tag: the QEMU tag whose alphabet it is.
     :return: ``{"pre": [...], "running": [...], "post": [...], "vm_shutdown": [...]}``.
     """
     used = {normal(e) for prog in SCENARIOS.values() for e in prog}
@@ -154,7 +159,7 @@ def model_alphabet() -> dict[str, list[Event]]:
         for combo in combinations_of(k):
             e = normal(ev(k.name, **combo))
             off = len(e.params)
-            if (off <= 1 or e in used or k.name == "vm_shutdown") and e not in events:
+            if (off <= 1 or e in used or k.name == "vm_shutdown") and e not in events and not lacks(tag, e):
                 events.append(e)
         if k.name == "vm_shutdown":
             out["vm_shutdown"] = events
@@ -173,12 +178,15 @@ class Grammar:
     :ivar post: events after ``migration_shutdown`` (also between ``vm_shutdown`` and
         ``monitor_cleanup``).
     :ivar vm_shutdown: the ``vm_shutdown`` variants.
+    :ivar shutdown: the ``migration_shutdown`` variants (by default the default source only, which finds
+        every fault a queued source finds: ``tests/test_shutdown_sources.py``).
     """
 
     pre: tuple[Event, ...]
     running: tuple[Event, ...]
     post: tuple[Event, ...]
     vm_shutdown: tuple[Event, ...]
+    shutdown: tuple[Event, ...] = (Event("migration_shutdown"),)
     #: options per phase, without and with free events left (built once: asked at every program choice)
     _table: tuple[tuple[tuple[Event | None, ...], tuple[Event | None, ...]], ...] = field(
         init=False, repr=False, compare=False)
@@ -186,7 +194,7 @@ class Grammar:
     def __post_init__(self) -> None:
         tails: tuple[tuple[Event | None, ...], ...] = (
             (ev("object_init"),),
-            (ev("migration_shutdown"),),
+            self.shutdown,
             (*self.vm_shutdown, ev("monitor_cleanup"), None),
             (ev("monitor_cleanup"), None),
             (None,),
@@ -216,9 +224,10 @@ class Grammar:
 
 
 @cache
-def grammar() -> Grammar:
-    """:return: the grammar built from :func:`model_alphabet`."""
-    a = model_alphabet()
+def grammar(tag: str = "master") -> Grammar:
+    """:param tag: the QEMU tag (a design's :attr:`~migration.model.designs.Design.tag`).
+    :return: the grammar built from :func:`model_alphabet` at that tag."""
+    a = model_alphabet(tag)
     return Grammar(tuple(a["pre"]), tuple(a["running"]), tuple(a["post"]), tuple(a["vm_shutdown"]))
 
 
@@ -697,7 +706,8 @@ def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], ch
     :param max_steps: the per-run step bound.
     :return: the run (its ``program`` and ``schedule`` replay with :func:`migration.model.run.run_program`).
     """
-    return _run(design, _Run(grammar(), Bound.of(bound), prefix, choices, None), UniversePool(), max_steps)
+    return _run(design, _Run(grammar(design.tag), Bound.of(bound), prefix, choices, None), UniversePool(),
+                max_steps)
 
 
 def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, por: bool = False,
@@ -727,7 +737,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     :param on_run: called as each run starts, with the runs and the states stored so far (for progress).
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
-    g = alphabet or grammar()
+    g = alphabet or grammar(design.tag)
     por = por and reduce
     bnd = Bound.of(bound)
     result = Bounded(design.name, bnd.events, spec=str(bnd))
@@ -800,7 +810,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     return result
 
 
-def split(bound: int | Bound, depth: int = 2) -> list[tuple[int, ...]]:
+def split(bound: int | Bound, depth: int = 2, tag: str = "master") -> list[tuple[int, ...]]:
     """Split the programs of up to ``bound`` free events by their first ``depth`` choices.
 
     The split depends only on the grammar and the bound, never on the worker count, so the
@@ -808,9 +818,10 @@ def split(bound: int | Bound, depth: int = 2) -> list[tuple[int, ...]]:
 
     :param bound: K.
     :param depth: how many program choices a prefix fixes.
+    :param tag: the QEMU tag whose grammar it splits.
     :return: the prefixes, in the order the search would visit them.
     """
-    g = grammar()
+    g = grammar(tag)
     b = Bound.of(bound)
     out: list[tuple[int, ...]] = []
 

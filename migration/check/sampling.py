@@ -278,7 +278,7 @@ def draw_run(data: st.DataObject, design: Design, pool: UniversePool, *,
     :param max_steps: the per-run step bound.
     :return: the run (``program`` and ``schedule`` are what was drawn).
     """
-    run = DrawnRun(data, grammar(), max_events, data.draw(_POLICIES))
+    run = DrawnRun(data, grammar(design.tag), max_events, data.draw(_POLICIES))
     r = run_driven(design, run, pool, max_steps)
     target(float(run.widest), label="actors runnable at once")
     target(float(run.blocked), label="actors blocked at once")
@@ -330,8 +330,8 @@ def sample(design: Design, property_id: str, *, seed_value: int = 0, max_example
     @seed(seed_value)
     @given(st.data())
     def probe(data: st.DataObject) -> None:
-        count[0] += 1
         r = draw_run(data, design, pool)
+        count[0] += 1  # a draw Hypothesis cut short (its buffer overran) is not an example
         f = violation(property_id, r)
         if f is not None:
             raise _Violation(r, f)

@@ -103,8 +103,8 @@ def cached(design: Design, bound: int | Bound, por: bool = False) -> Bounded | N
 
 
 def _tasks(designs: Sequence[Design], bound: Bound, por: bool = False) -> list[Task]:
-    prefixes = split(bound, SPLIT_DEPTH)
-    return [Task(d, bound, p, por=por) for d in designs for p in prefixes]
+    prefixes = {tag: split(bound, SPLIT_DEPTH, tag) for tag in {d.tag for d in designs}}
+    return [Task(d, bound, p, por=por) for d in designs for p in prefixes[d.tag]]
 
 
 def schedule_order(tasks: Sequence[Task]) -> list[int]:
@@ -116,8 +116,7 @@ def schedule_order(tasks: Sequence[Task]) -> list[int]:
     :param tasks: the tasks, in :func:`migration.check.bounded.split` order.
     :return: task indices, the largest task first (ties in task order).
     """
-    g = grammar()
-    size = [count_programs(g, t.bound, t.prefix) for t in tasks]
+    size = [count_programs(grammar(t.design.tag), t.bound, t.prefix) for t in tasks]
     return sorted(range(len(tasks)), key=lambda i: (-size[i], i))
 
 
@@ -240,8 +239,7 @@ class _Tracker:
     """Turns task results and runs into :class:`Progress` for a :data:`ProgressFn`."""
 
     def __init__(self, tasks: list[Task], designs: int, report: ProgressFn | None) -> None:
-        g = grammar()
-        sizes = [count_programs(g, t.bound, t.prefix) for t in tasks]
+        sizes = [count_programs(grammar(t.design.tag), t.bound, t.prefix) for t in tasks]
         self.share = [size / (sum(sizes) or 1) for size in sizes]
         self.report = report
         self.now = Progress(designs, str(Bound.of(tasks[0].bound)) if tasks else "", len(tasks))

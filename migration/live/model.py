@@ -121,11 +121,12 @@ def _event(kind: str, **params: str | bool | None) -> Event:
     return ev(kind, **{k: v for k, v in params.items() if k in allowed})
 
 
-def quit_events() -> tuple[Event, ...]:
-    """:return: QEMU's ``qemu_cleanup()`` order as the model's events (``system/runstate.c``):
-        ``migration_shutdown()``, ``vm_shutdown()`` (the VM is stopped, as with ``-S``; no vfio
-        device), ``monitor_cleanup()``."""
-    return (ev("migration_shutdown"),
+def quit_events(source: str = "qmp-quit") -> tuple[Event, ...]:
+    """:param source: where the shutdown comes from (:data:`migration.model.shutdown.SHUTDOWN_SOURCES`).
+    :return: QEMU's ``qemu_cleanup()`` order as the model's events (``system/runstate.c``):
+        ``migration_shutdown()`` (after the main loop exits on ``source``'s request), ``vm_shutdown()``
+        (the VM is stopped, as with ``-S``; no vfio device), ``monitor_cleanup()``."""
+    return (_event("migration_shutdown", source=source),
             _event("vm_shutdown", handler="none", vm="stopped", vfio="none"),
             ev("monitor_cleanup"))
 
@@ -167,6 +168,7 @@ class LiveModel:
         self._taken = 0  # scheduler steps of the current request
         self._closing = False
         self.quit_steps_fed = 0
+        self.quit_source = "qmp-quit"
         self.main = self.world.spawn("main", self._main_body)
 
     def __repr__(self) -> str:
@@ -258,13 +260,16 @@ class LiveModel:
             self.fault = self.world.faults[-1]
         return Verdict(self.fault)
 
-    def quit_steps(self) -> Generator[Verdict, None, None]:
-        """Carry out ``quit``: QEMU's ``qemu_cleanup()`` steps (:func:`quit_events`), one per iteration;
+    def quit_steps(self, source: str = "qmp-quit") -> Generator[Verdict, None, None]:
+        """Carry out a shutdown: QEMU's ``qemu_cleanup()`` steps (:func:`quit_events`), one per iteration;
         the last one ends the process.
 
+        :param source: where it comes from: ``qmp-quit`` for a client's ``quit``, ``sigterm`` or
+            ``sigint`` for a signal to the server (:data:`migration.model.shutdown.SHUTDOWN_SOURCES`).
         :return: the verdict of each step, as it is taken.
         """
-        steps = quit_events()
+        self.quit_source = source
+        steps = quit_events(source)
         for i, e in enumerate(steps):
             if self.ended:  # the process died meanwhile (a request between two steps faulted)
                 return
@@ -323,7 +328,8 @@ class LiveModel:
             raise RuntimeError("no fault to save")
         tail: tuple[Event, ...] = ()
         if not self.main.done:  # keep main alive in the replay until the fault: what it would do next
-            tail = quit_events()[self.quit_steps_fed:] if self.quit_steps_fed else (ev("poll"),)
+            tail = (quit_events(self.quit_source)[self.quit_steps_fed:] if self.quit_steps_fed
+                    else (ev("poll"),))
         r = self.replayed(tail)
         if r.trace != self.steps.held():
             raise RuntimeError("the replay's trace departs from the live run's")

@@ -3,7 +3,9 @@
 It is :mod:`qom.cli.serve` plus what every QEMU has and the QOM side cannot know of: the
 ``migration`` type and its live object (:mod:`migration.live.qomside`), the migration commands,
 out-of-band execution, and ``quit`` carried out as ``qemu_cleanup()`` does, step by step, by the
-design's model (:class:`~migration.live.model.LiveModel`)::
+design's model (:class:`~migration.live.model.LiveModel`), and so is SIGTERM or SIGINT to the server:
+each enters the model's shutdown from its own source (a client's ``quit`` is ``qmp-quit``, a signal
+``sigterm`` or ``sigint``; :mod:`migration.model.shutdown`)::
 
     $ qomsim serve --design singleton-v2 --socket /tmp/q.sock
     $ qomsim serve --design qemu-10.0 --socket /tmp/q.sock --trace uaf.json
@@ -46,7 +48,8 @@ from qom.qmp.schema import Arg, Command, CommandContext, VersionInfo
 from qom.qmp.server import ServerAbort, ServerConfig, ServerHooks
 from qom.universe import Universe
 
-__all__ = ["ABORT_STATUS", "EPILOG", "HELP", "URI_BLOCKED", "URI_BLOCKED_FILE", "URI_PEER", "LiveServer",
+__all__ = ["ABORT_STATUS", "EPILOG", "HELP", "SHUTDOWN_CAUSES", "URI_BLOCKED",
+           "URI_BLOCKED_FILE", "URI_PEER", "LiveServer",
            "add_arguments", "default_design", "run"]
 
 HELP = "serve a QOM universe over QMP, with a migration design's model behind it"
@@ -64,6 +67,9 @@ URI_PEER = "qomsim:peer"
 URI_BLOCKED = "qomsim:blocked"
 #: ``migrate`` to a model peer that never answers, over a pipe or file (nothing can end the write)
 URI_BLOCKED_FILE = "qomsim:blocked-file"
+#: what asks the server to shut down -> the model's shutdown source (migration.model.shutdown): every
+#: client of the server is a QMP monitor, and the server dispatches their in-band requests one at a time
+SHUTDOWN_CAUSES: dict[str, str] = {"quit": "qmp-quit", "SIGTERM": "sigterm", "SIGINT": "sigint"}
 _PEERS = {URI_PEER: {"peer": "ok"}, URI_BLOCKED: {"peer": "blocked"},
           URI_BLOCKED_FILE: {"peer": "blocked", "channel": "file"}}
 
@@ -72,8 +78,9 @@ def default_design(version: VersionInfo) -> Design:
     """:param version: the QEMU version served.
     :return: the preset of that version (the newest preset not newer than it).
     """
-    presets = [((9, 1), "qemu-9.1"), ((9, 2), "qemu-9.2"), ((10, 0), "qemu-10.0"), ((10, 1), "qemu-master")]
-    chosen = "qemu-9.1"
+    presets = [((7, 2), "qemu-7.2"), ((9, 1), "qemu-9.1"), ((9, 2), "qemu-9.2"), ((10, 0), "qemu-10.0"),
+               ((10, 1), "qemu-master")]
+    chosen = "qemu-7.2"
     for (major, minor), name in presets:
         if (version.major, version.minor) >= (major, minor) and name in DESIGNS:
             chosen = name
@@ -188,8 +195,14 @@ class LiveServer:
 
     # -- quit --------------------------------------------------------------------------------------
 
-    def _quit(self) -> Iterator[None]:
-        for verdict in self.model.quit_steps():
+    def _quit(self, cause: str) -> Iterator[None]:
+        """The clean-up the server runs on ``quit`` or a signal, as the model's shutdown from that
+        source (:data:`SHUTDOWN_CAUSES`).
+
+        :param cause: what asked: ``quit`` (a QMP client's), ``SIGTERM`` or ``SIGINT``.
+        :return: one iteration per ``qemu_cleanup()`` step.
+        """
+        for verdict in self.model.quit_steps(SHUTDOWN_CAUSES[cause]):
             self._check(verdict)
             yield
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from itertools import product
 from typing import TYPE_CHECKING
 
+from migration.model.shutdown import SHUTDOWN_SOURCES
+
 if TYPE_CHECKING:
     from migration.model.program import Event
 
@@ -102,8 +104,10 @@ ALPHABET: tuple[EventKind, ...] = (
               ("running",), "T_mig"),
     EventKind("migrate_incoming", "qmp migrate-incoming: start the incoming load coroutine",
               "migration/migration.c:qmp_migrate_incoming", (), ("running",), "co:incoming"),
-    EventKind("migration_shutdown", "migration_shutdown() in qemu_cleanup(): cancel, drop the main reference",
-              "migration/migration.c:migration_shutdown"),
+    EventKind("migration_shutdown", "the main loop exits on a shutdown request (source: who asked, "
+              "migration.model.shutdown), then migration_shutdown() in qemu_cleanup(): cancel, drop the main "
+              "reference", "migration/migration.c:migration_shutdown",
+              (("source", tuple(SHUTDOWN_SOURCES)),)),
     EventKind("vm_shutdown", "vm_shutdown(): pause vCPUs (BQL released), run-state handlers, drain "
               "(nested aio_poll, BQL kept)", "system/cpus.c:do_vm_stop",
               (("vm", ("running", "stopped")), ("vfio", ("fails", "ok", "none"))), ("post",)),

@@ -57,12 +57,16 @@ __all__ = [
 ALL_HELPERS: frozenset[str] = frozenset(HELPER_NAMES)
 
 #: the QEMU tags a design can follow, and the git tag each stands for
-TAGS: dict[str, str] = {"9.1": "v9.1.0", "9.2": "v9.2.0", "10.0": "v10.0.0", "master": "master (2026-02-13)"}
+TAGS: dict[str, str] = {"7.2": "v7.2.0 (Debian 7.2.22)", "9.1": "v9.1.0", "9.2": "v9.2.0", "10.0": "v10.0.0",
+                        "master": "master (2026-02-13)"}
 
 #: the helpers ``include/migration/misc.h`` exports at each tag (migration_is_idle dropped in 9.2 by
 #: 34a8892dec, migration_is_setup_or_active by f018eb62b2, migration_is_device by 844ed0f762;
 #: migration_is_active static from 10.0, 3bdb1a75f1)
 EXPORTED_HELPERS: dict[str, frozenset[str]] = {
+    # 7.2: migration_is_active() takes s; migration_is_running() and migration_is_setup_or_active() take a
+    # state and are in migration/migration.h (include/migration/misc.h@v7.2.0)
+    "7.2": frozenset({"migration_is_idle"}),
     "9.1": frozenset({"migration_is_idle", "migration_is_active", "migration_is_device",
                       "migration_is_setup_or_active", "migration_is_running", "migration_file_set_error",
                       "migration_thread_is_self"}),
@@ -367,6 +371,12 @@ _QEMU_10_0 = Design(
     null_checks=frozenset({"migration_is_running"}),
 )
 
+_QEMU_7_2 = derive(
+    _QEMU_9_1, "qemu-7.2",
+    "QEMU 7.2 (Debian's 7.2.22): as qemu-9.1, with 7.2's exported API (only migration_is_idle(), which "
+    "checks for NULL), no dirty-limit capability, and the cleanup BH's reference taken by "
+    "migrate_fd_cleanup_schedule()", tag="7.2")
+
 #: every design of spec §3, in spec order (the search adds its proposal, see migration.check.search)
 DESIGNS: dict[str, Design] = {
     d.name: d
@@ -423,5 +433,6 @@ DESIGNS: dict[str, Design] = {
         derive(_QEMU_10_0, "qemu-master",
                "QEMU master (Feb 2026): as qemu-10.0, with master's exported API and class properties",
                tag="master"),
+        _QEMU_7_2,
     )
 }

@@ -28,7 +28,8 @@ from migration.model.actors import (
     qmp_dispatch_body,
     thread_body,
 )
-from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.designs import TAGS, PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.features import lacks
 from migration.model.functions import qemu, qemu_function
 from migration.model.heap import Crash, HeapObj, LockState, MigStatus
 from migration.model.helpers import (
@@ -48,6 +49,7 @@ from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Event, Program
 from migration.model.results import IntrospectionRecord
 from migration.model.runtime import Actor, Block, Pending, World
+from migration.model.shutdown import shutdown_source
 from migration.model.sources import source
 from qom.errors import QOMError
 from qom.object import object_new
@@ -316,7 +318,15 @@ def _vm_shutdown(w: World, vm: str, vfio: str) -> Generator[Pending, None, None]
 @typeguard_ignore
 def _vfio_vmstate_change(w: World, fails: bool) -> Generator[Pending, None, None]:
     yield from w.step("vfio_migration_set_state(STOP)", note="fails" if fails else "ok")
-    if fails:
+    if fails and w.design.tag == "7.2":
+        # hw/vfio/migration.c:vfio_vmstate_change@v7.2.0: qemu_file_set_error(migrate_get_current()->
+        # to_dst_file, ret), no lock (migration_file_set_error() came later)
+        s = yield from migrate_get_current(w)
+        if s is None:
+            yield from null_caller(w, "vfio_vmstate_change")
+        else:
+            yield from call(w, "qemu_file_set_error", w.read(s, "qemu_file_set_error: s->to_dst_file"))
+    elif fails:
         yield from exported_helper(w, "migration_file_set_error")
 
 
@@ -344,6 +354,12 @@ def _iothread_stop(w: World) -> Generator[Pending, None, None]:
 
 @typeguard_ignore
 def _query_migrate(w: World, e: Event) -> Generator[Pending, None, None]:
+    if e.param("caller") != "outside" and w.main_loop_exited:
+        # the dispatcher coroutine waits in iohandler_ctx, which only monitor_cleanup() polls, after it
+        # set qmp_dispatcher_co_shutdown: the request stays in the queue (monitor/qmp.c)
+        yield from w.step("client sends query-migrate",
+                          note="queued; never dispatched: the main loop has exited")
+        return
     if e.param("caller") == "outside":
         s = yield from migrate_get_current(w)
         if s is None:
@@ -355,6 +371,32 @@ def _query_migrate(w: World, e: Event) -> Generator[Pending, None, None]:
     w.spawn(w.unique_name("bh:qmp-dispatch"), qmp_dispatch_body, main_loop=True, ctx=IOHANDLER)
     if not e.param("pending"):
         yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
+
+
+def _qmp_dispatch_pending(w: World) -> bool:
+    return any(a.name.startswith("bh:qmp-dispatch") and not a.done for a in w.actors)
+
+
+@qemu_function("monitor_qmp_dispatcher_co", "() -> None",
+               "one dispatcher for every QMP monitor: a request popped before quit finishes first "
+               "(main_loop_wait until no do_qmp_dispatch_bh is pending)")
+@typeguard_ignore
+def _qmp_dispatcher_co(w: World) -> Generator[Pending, None, None]:
+    while _qmp_dispatch_pending(w):
+        yield from call(w, "main_loop_wait", _main_loop_wait(w, "main_loop_wait"))
+
+
+@qemu_function("main_loop_should_exit", "(source: str) -> None",
+               "the shutdown request of a source (migration.model.shutdown), then the main loop exits: a QMP "
+               "quit is dispatched only after the in-band requests popped before it "
+               "(monitor_qmp_dispatcher_co)")
+@typeguard_ignore
+def _main_loop_should_exit(w: World, name: str) -> Generator[Pending, None, None]:
+    # no step of its own: setting shutdown_requested and leaving the loop touch nothing of the object,
+    # and the program names the source; a queued source's wait shows as main_loop_wait steps
+    if shutdown_source(name).queued:
+        yield from qemu(w, "monitor_qmp_dispatcher_co")
+    w.main_loop_exited = True
 
 
 @typeguard_ignore
@@ -383,6 +425,10 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     :param e: the event.
     """
     k = e.kind
+    missing = lacks(w.design.tag, e)
+    if missing:  # a program names an event the design's tag does not have (migration.model.features)
+        yield from w.step(f"{k}: not at {TAGS[w.design.tag]}", note=", ".join(f.name for f in missing))
+        return
     if k == "object_init":
         yield from qemu(w, "migration_object_init")
     elif k == "migrate":
@@ -392,6 +438,7 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     elif k == "migrate_incoming":
         yield from call(w, "qmp_migrate_incoming", _migrate_incoming(w))
     elif k == "migration_shutdown":
+        yield from qemu(w, "main_loop_should_exit", str(e.param("source")))
         yield from qemu(w, "migration_shutdown")
     elif k == "vm_shutdown":
         yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")))
@@ -435,11 +482,12 @@ def _bql_block(w: World) -> Block:
 
 
 @qemu_function("is_busy", "() -> None",
-               "migrate_add_blocker()'s check that no migration runs: migration_is_idle() at 9.1, "
+               "migrate_add_blocker()'s check that no migration runs: migration_is_idle() at 7.2 and 9.1, "
                "migration_is_running() from 9.2 (both NULL-checked at every tag)")
 @typeguard_ignore
 def _is_busy(w: World) -> Generator[Pending, None, None]:
-    yield from exported_helper(w, "migration_is_idle" if w.design.tag == "9.1" else "migration_is_running")
+    yield from exported_helper(w, "migration_is_idle" if w.design.tag in ("7.2", "9.1")
+                               else "migration_is_running")
 
 
 @qemu_function("machine_finalize", "() -> None",

@@ -131,6 +131,8 @@ class World:
         self.polling: frozenset[str] = frozenset()  #: the AioContexts main is dispatching
         self.file_shutdown: set[str] = set()  #: objects whose outgoing file qemu_file_shutdown() shut
         self.iothread_stopped = False  #: monitor_cleanup() ran iothread_stop(mon_iothread)
+        #: main_loop_should_exit() said yes: no main_loop_wait() and no in-band QMP dispatch from here
+        self.main_loop_exited = False
         self.ml_owner: str | None = None
         self.peer_blocked: set[str] = set()
         self.trace: list[TraceStep] = []
@@ -308,7 +310,7 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(rank[lbl] for lbl in self.rcu_deferred), self.polling,
             self.ml_owner, tuple(sorted(rank[lbl] for lbl in self.file_shutdown)), self.iothread_stopped,
-            self.universe.live_instances("migration"),
+            self.main_loop_exited, self.universe.live_instances("migration"),
             logs(self),
         )
 
@@ -351,7 +353,7 @@ class World:
             self.real, tuple(sorted(self.finalizing)),
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
-            tuple(sorted(self.file_shutdown)), self.iothread_stopped,
+            tuple(sorted(self.file_shutdown)), self.iothread_stopped, self.main_loop_exited,
             tuple(sorted(self.rcu_waiting.items())) if self.rcu_waiting else (),
             self.universe.live_instances("migration"),
         )

@@ -149,14 +149,15 @@ class ServerHooks:
         socket (``monitor/qmp.c:monitor_qmp_caps_reset``).
     :param oob_open: whether ``exec-oob`` requests are still dispatched (QEMU's monitor I/O thread
         runs until ``monitor_cleanup()`` stops it); checked for every request after ``quit``.
-    :param shutdown: after ``quit`` is answered: the clean-up, one step per iteration; the server
-        goes back to its event loop between two steps, so other requests are dispatched between them.
+    :param shutdown: after ``quit`` is answered, or on SIGTERM or SIGINT: the clean-up, one step per
+        iteration, given what asked for it (``"quit"``, ``"SIGTERM"``, ``"SIGINT"``); the server goes back
+        to its event loop between two steps, so other requests are dispatched between them.
     """
 
     commands: Mapping[str, Command] = field(default_factory=dict)
     offer_oob: bool = False
     oob_open: Callable[[], bool] = _always
-    shutdown: Callable[[], Iterator[None]] | None = None
+    shutdown: Callable[[str], Iterator[None]] | None = None
 
 
 @dataclass
@@ -252,7 +253,7 @@ class QMPServer:
         try:
             # handlers first: a client may signal the server as soon as it reads the "listening" line
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._stop.set)
+                loop.add_signal_handler(sig, self._signalled, sig)
             if self.config.socket_path is not None:
                 sock, created = _bind_unix(self.config.socket_path)
                 servers.append(await loop.create_unix_server(self._protocol, sock=sock))
@@ -556,10 +557,7 @@ class QMPServer:
         # (the write fails) still stops the server, as QEMU does
         self._quitting = True
         self._broadcast_shutdown(but=client)
-        if self.hooks.shutdown is not None:
-            task = asyncio.create_task(self._clean_up(self.hooks.shutdown))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._start_clean_up("quit")
         try:
             await self._reply(client, response)
             with contextlib.suppress(ConnectionError, OSError):
@@ -570,9 +568,27 @@ class QMPServer:
                 self._shutdown()
         return self.hooks.shutdown is None
 
-    async def _clean_up(self, steps: Callable[[], Iterator[None]]) -> None:
+    def _signalled(self, sig: signal.Signals) -> None:
+        """SIGTERM or SIGINT: as QEMU's ``qemu_system_killed()``, a shutdown (``SHUTDOWN`` with reason
+        ``host-signal`` to every negotiated client, then the clean-up); a second signal, or one with no
+        clean-up to run, stops the server at once."""
+        if self._quitting or self.hooks.shutdown is None:
+            self._shutdown()
+            return
+        self._quitting = True
+        for client in self._clients:
+            self._send_shutdown(client, "host-signal")
+        self._start_clean_up(sig.name)
+
+    def _start_clean_up(self, cause: str) -> None:
+        if self.hooks.shutdown is not None:
+            task = asyncio.create_task(self._clean_up(self.hooks.shutdown, cause))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _clean_up(self, steps: Callable[[str], Iterator[None]], cause: str) -> None:
         try:
-            for _ in steps():
+            for _ in steps(cause):
                 await asyncio.sleep(0)
         except ServerAbort as abort:
             self._abort(abort)
@@ -592,13 +608,15 @@ class QMPServer:
             if client is not but:
                 self._send_shutdown(client)
 
-    def _send_shutdown(self, client: _Client) -> None:
-        """The ``SHUTDOWN`` event, to a negotiated client (the one that quit gets it after its answer)."""
+    def _send_shutdown(self, client: _Client, reason: str = "host-qmp-quit") -> None:
+        """The ``SHUTDOWN`` event, to a negotiated client (the one that quit gets it after its answer).
+
+        :param reason: QEMU's ``ShutdownCause`` (``host-qmp-quit``, ``host-signal``)."""
         now = time.time()
         event: dict[str, JSON] = {
             "timestamp": {"seconds": int(now), "microseconds": int((now % 1) * 1_000_000)},
             "event": "SHUTDOWN",
-            "data": {"guest": False, "reason": "host-qmp-quit"},
+            "data": {"guest": False, "reason": reason},
         }
         if client.session.state is not SessionState.NEGOTIATION:
             with contextlib.suppress(ConnectionError, OSError):
