@@ -3,8 +3,8 @@
 Run as ``python -m benchmarks.control SOCKET SECONDS MIN_SAMPLES CAP_SECONDS``: connect, negotiate, then ask
 ``query-version`` every 10 ms until ``SECONDS`` have passed and ``MIN_SAMPLES`` answers came back (or
 ``CAP_SECONDS`` have passed, whichever is first); print one JSON object on stdout: ``latencies_ms``,
-``offsets_s`` (when each request was sent, from the first) and ``refused`` (1 when the server refused the
-connection or answered with an error, which ends the measurement).
+``offsets_s`` (when each request was sent, from the first) and ``refused`` (what the server said when it
+refused the connection, answered with an error or hung up, which ends the measurement; else empty).
 
 A process of its own, because the attackers' event loop (writing 60 MB requests, reading their echoes) would
 otherwise delay the control client's reads as much as the server does, and its latencies would measure both.
@@ -22,16 +22,18 @@ __all__ = ["main", "measure"]
 
 
 async def measure(path: str, seconds: float, min_samples: int, cap_s: float) -> dict[str, object]:
-    """:return: the latencies (ms), when each request was sent (s from the first) and whether refused."""
+    """:return: the latencies (ms), when each request was sent (s from the first) and why it ended early."""
     latencies: list[float] = []
     offsets: list[float] = []
-    refused = 0
+    refused = ""
     reader, writer = await asyncio.open_unix_connection(path)
     try:
         greeting = await reader.readline()
         writer.write(b'{"execute": "qmp_capabilities"}')
-        if not greeting or b'"error"' in greeting or b'"error"' in await reader.readline():
-            refused = 1
+        negotiated = b"" if not greeting or b'"error"' in greeting else await reader.readline()
+        if not negotiated or b'"error"' in negotiated:
+            refused = (greeting if b'"error"' in greeting else negotiated).decode(errors="replace").strip() \
+                or "hung up"
         start = time.perf_counter()
         while not refused:
             elapsed = time.perf_counter() - start
@@ -41,13 +43,13 @@ async def measure(path: str, seconds: float, min_samples: int, cap_s: float) -> 
             writer.write(b'{"execute": "query-version"}')
             line = await reader.readline()
             if not line or b'"error"' in line:
-                refused = 1
+                refused = line.decode(errors="replace").strip() or "hung up"
                 break
             latencies.append((time.perf_counter() - t0) * 1000)
             offsets.append(t0 - start)
             await asyncio.sleep(0.01)
-    except (ConnectionError, asyncio.IncompleteReadError):
-        refused = 1
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        refused = str(exc)
     finally:
         writer.close()
     return {"latencies_ms": latencies, "offsets_s": offsets, "refused": refused}

@@ -219,7 +219,7 @@ async def _measure(path: str, pid: int, sc: _Scenario, seconds: float, min_sampl
     p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank: 2 samples give the larger
     return {"median_ms": statistics.median(ordered), "p95_ms": p95, "max_ms": ordered[-1],
             "samples": len(latencies), "control_s": control["offsets_s"][-1] if latencies else 0.0,
-            "requests": len(sent), "refused": control["refused"],
+            "requests": len(sent), "refused": int(bool(control["refused"])), "why": control["refused"],
             "bytes": sum(s for s in sent if s > 0), "hwm_mib": _hwm_mib(pid)}
 
 
@@ -282,7 +282,8 @@ def _rows(sc: _Scenario, r: dict[str, Any], idle: dict[str, Any], seconds: float
     """:param detail: the number of the first detail row (8.N: the p95, then the exit time)."""
     note = (f"{seconds:g} s window, {r['samples']} control requests in {r['control_s']:.1f} s, from a "
             f"process of its own (p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms, "
-            f"{r['refused']} refused), {r['requests']:,} attack requests/connections "
+            f"{'refused: ' + r['why'][:120] if r['refused'] else 'not refused'}), "
+            f"{r['requests']:,} attack requests/connections "
             f"({r['bytes'] / 2**20:,.1f} MiB sent); server {'alive' if r['alive'] else 'DEAD'}, exit status "
             f"{r['status']} {r['exit_ms']:.0f} ms after SIGTERM, {r['stderr_bytes']} bytes on its stderr; "
             f"{' '.join(sc.args) or 'default limits'}")
