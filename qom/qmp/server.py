@@ -25,8 +25,7 @@ docs/known-differences.md):
 * clients take turns: each complete request is answered in a turn of its own, and
   the server goes back to its event loop between two (a pipelined batch, a flood of
   ``exec-oob`` or of ``object-add`` gets one request per turn, as every other
-  client does); big messages are parsed on one worker thread, never more, which
-  gives the GIL back to the event loop within :data:`SWITCH_INTERVAL` seconds;
+  client does); big messages are parsed on one worker thread, never more;
 * one message holds at most :attr:`ServerConfig.max_message_tokens` tokens (QEMU's
   2 Mi tokens take some 400 MB as Python values) and the unfinished messages of all
   connections together hold at most :attr:`ServerConfig.max_buffered` bytes,
@@ -82,7 +81,6 @@ __all__ = [
     "DEFAULT_MAX_PENDING_REPLIES",
     "DEFAULT_MAX_REPLY_SIZE",
     "EVICT_IDLE",
-    "SWITCH_INTERVAL",
     "QMPServer",
     "ServeError",
     "ServerAbort",
@@ -109,10 +107,6 @@ _CHUNK = 64 << 10
 #: a chunk at least this big, or one that continues a message, is parsed in a worker thread (and a reply
 #: whose strings are this long is encoded there)
 _THREAD_FEED = 8 << 10
-#: while serving, the thread waiting for the GIL asks for it after this many seconds (CPython's default is
-#: 5 ms): the event loop gives the GIL up at every system call, and while the parse worker lexes a big
-#: message it got it back only 5 ms later, so a loop turn with 40 clients to read and write took 200 ms
-SWITCH_INTERVAL = 0.0005
 
 
 class ServeError(Exception):
@@ -266,8 +260,6 @@ class QMPServer:
         self._budget = asyncio.Condition()
         # one worker parses the big messages: more would take the GIL from the event loop more often
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qomsim-parse")
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_error)
         servers: list[asyncio.base_events.Server] = []
@@ -316,7 +308,6 @@ class QMPServer:
             if created is not None and self.config.socket_path is not None:
                 _unlink_if_ours(self.config.socket_path, created)
             self._pool.shutdown(wait=False, cancel_futures=True)
-            sys.setswitchinterval(switch)
         return self.exit_status
 
     def _protocol(self) -> asyncio.StreamReaderProtocol:
