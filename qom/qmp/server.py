@@ -414,7 +414,7 @@ class QMPServer:
     def _evict(self) -> bool:
         """Close a connection to make room for a new one: of those with no request being answered, the one
         connected first among those that have not negotiated capabilities (however young: a flood of new
-        connections evicts its own, never the clients that talk to the server), else the one that sent
+        connections evicts its own, oldest first, not the negotiated clients), else the one that sent
         nothing for the longest time, if that is at least :data:`EVICT_IDLE` seconds (a message half sent
         counts as idle; bytes received but not yet read do not).
 
