@@ -24,8 +24,8 @@ from qemu_helpers import RealQEMU, require_qemu, require_qemu10
 from test_qmp_server import ROOT, TIMEOUT, RawClient, Server
 
 from qom.qmp.json import JSONMessageParser, encode_reply
-from qom.qmp.schema import QMPSession
-from qom.qmp.server import EVICT_IDLE, QMPServer, ServerConfig, _Client
+from qom.qmp.schema import QMPSession, SessionState
+from qom.qmp.server import EVICT_IDLE, QMPServer, ServerConfig, _Client, _Protocol
 from qom.universe import Universe
 
 BIG = "1234567890" * 430 + "1"  # 4,301 digits: one more than Python's int() accepts
@@ -258,6 +258,76 @@ def test_past_the_cap_a_connection_that_has_not_negotiated_goes_first() -> None:
         fresh.close()
     finally:
         assert srv.stop() == 0
+
+
+def test_a_storm_of_new_connections_evicts_its_own_and_never_locks_the_operator_out() -> None:
+    # issue 26: 1,100 connections opened at once filled every slot with connections younger than
+    # EVICT_IDLE, and the operator connecting then was refused ("Too many connections")
+    srv = Server("--max-connections", "4")
+    try:
+        operator = srv.raw().negotiate()
+        storm: list[RawClient] = []
+        for n in range(20):  # no waiting: each is younger than EVICT_IDLE when the next one arrives
+            client = srv.raw()
+            assert "QMP" in client.greeting, client.greeting
+            client.send(b'{"execute": "qom-list", ')
+            storm.append(client)
+            if n % 5 == 0:
+                assert operator.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        late = srv.raw().negotiate()  # one more operator, after the storm: it takes a storm slot too
+        desc = "Closed to make room for a new connection (qomsim serve --max-connections 4)"
+        # the slots are the operator's and the newest storm connections'; the others went oldest first
+        for client in storm[:18]:
+            assert json.loads(_read_all(client.sock)) == {"error": {"class": "GenericError", "desc": desc}}
+        for client in storm[18:]:
+            client.send(b'"arguments": {"path": "/"}}')
+            assert client.read()["error"]["desc"] == (
+                "Expecting capabilities negotiation with 'qmp_capabilities'")
+        for client in (operator, late):
+            assert client.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        for client in (*storm, operator, late):
+            client.close()
+    finally:
+        assert srv.stop() == 0
+
+
+class _Writer:
+    """What :meth:`QMPServer._evict` uses of a connection's writer; the protocol notes when bytes arrived."""
+
+    def __init__(self, heard: float) -> None:
+        self.transport = self
+        self.protocol = _Protocol.__new__(_Protocol)  # only its arrival stamp is read
+        self.protocol.heard = heard
+        self.written: list[bytes] = []
+
+    def get_protocol(self) -> _Protocol:
+        return self.protocol
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.written.append(b"<closed>")
+
+
+def test_a_client_whose_request_waits_unread_is_not_idle() -> None:
+    # under load the server reads a client's next request late: the bytes' arrival counts, not the read
+    srv = QMPServer(Universe(machine="none"), ServerConfig(max_connections=2))
+    now = time.monotonic()
+    waiting, idle = (_Client(cast(Any, _Writer(heard)), QMPSession(), last_active=now - 10 * EVICT_IDLE)
+                     for heard in (now, 0.0))
+    for c in (waiting, idle):
+        c.session.state = SessionState.COMMAND
+    srv._clients = [waiting, idle]
+    assert waiting.idle_since() == now and idle.idle_since() == now - 10 * EVICT_IDLE
+    assert srv._evict()
+    assert srv._clients == [waiting]
+    assert cast(_Writer, idle.writer).written[-1] == b"<closed>"
+    assert cast(_Writer, waiting.writer).written == []
+    assert not srv._evict()  # the one left has just been heard from
 
 
 def _connect_when_free(srv: Server) -> RawClient:

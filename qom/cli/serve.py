@@ -46,7 +46,7 @@ SERVED_TYPES = (TYPE_DEVICE, "migration")
 EPILOG = """limits (QEMU has none of these; docs/known-differences.md): --max-connections, --max-list-paths,
 --max-reply-size, --max-buffered, --max-message-tokens, --max-pending-replies, --idle-timeout (off by
 default, as in QEMU).  Clients take turns, one request each; past --max-connections a new connection takes
-the place of one idle for half a second (one that has not negotiated first).
+the place of the oldest one that has not negotiated, else of one idle for half a second.
 
 security: the server has no authentication; anyone who can connect controls the universe.  --tcp binds
 to 127.0.0.1 unless told otherwise; a non-loopback address prints a one-line warning.  A --universe file

@@ -37,9 +37,10 @@ docs/known-differences.md):
   and the big replies waiting for their readers hold at most
   :attr:`ServerConfig.max_pending_replies` bytes together (a small reply never waits);
 * at most :attr:`ServerConfig.max_connections` connections are served at once: one
-  more takes the place of a connection idle for :data:`EVICT_IDLE` seconds (one that
-  has not negotiated first, else the one idle longest; told so in one JSON error
-  line), or is refused the same way when none is; nothing is logged per refusal;
+  more takes the place of the oldest connection that has not negotiated capabilities,
+  else of the one idle longest if it has been idle for :data:`EVICT_IDLE` seconds (told
+  so in one JSON error line), or is refused the same way when none is; nothing is
+  logged per refusal;
 * when :attr:`ServerConfig.idle_timeout` is set, a connection that starts a message
   and does not finish it in that many seconds is closed, and so is one that has not
   negotiated capabilities that long after connecting.
@@ -133,7 +134,15 @@ class _Protocol(asyncio.StreamReaderProtocol):
     """asyncio's stream protocol, except that a connection lost to an error (a write to a client that
     hung up) ends the reading as end-of-file does: what the client sent before stays readable (asyncio
     would raise instead, dropping it), and is carried out, as QEMU carries out a ``quit`` sent just
-    before hanging up."""
+    before hanging up.  It also notes when bytes last arrived: a client whose request waits, unread, in
+    a busy server is not idle."""
+
+    #: when the client's last bytes arrived (before the server gets round to reading them)
+    heard: float = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        self.heard = time.monotonic()
+        super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(None if isinstance(exc, OSError) else exc)
@@ -211,6 +220,12 @@ class _Client:
     replying: int = 0
     #: a request of it is being answered
     busy: bool = False
+
+    def idle_since(self) -> float:
+        """:return: when it last sent a byte (as the transport received it, read or not) or was answered."""
+        protocol = self.writer.transport.get_protocol()
+        heard = protocol.heard if isinstance(protocol, _Protocol) else 0.0
+        return max(self.last_active, heard)
 
 
 @dataclass
@@ -398,23 +413,29 @@ class QMPServer:
             return None
 
     def _evict(self) -> bool:
-        """Close a connection to make room for a new one: of those that sent nothing for
-        :data:`EVICT_IDLE` seconds and have no request being answered, one that has not negotiated
-        capabilities if any, else the one that sent nothing for the longest time (a message half sent
-        counts as idle).
+        """Close a connection to make room for a new one: of those with no request being answered, the one
+        connected first among those that have not negotiated capabilities (however young: a flood of new
+        connections evicts its own, oldest first, not the negotiated clients), else the one that sent
+        nothing for the longest time, if that is at least :data:`EVICT_IDLE` seconds (a message half sent
+        counts as idle; bytes received but not yet read do not).
 
         Eviction rather than a reserve of slots, because a reserve fills up as the rest did: this way
-        idle connections holding every slot give way, a flood of new connections evicts its own (they
-        have not negotiated), and an operator who talks to the server is the last to go.
+        idle connections holding every slot give way, a flood of new connections evicts its own, and an
+        operator who talks to the server is the last to go.
 
-        :return: whether one was closed (False: every connection is active or being answered).
+        :return: whether one was closed (False: every connection is negotiated and active, or being
+            answered).
         """
         now = time.monotonic()
-        idle = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()
-                and now - c.last_active >= EVICT_IDLE]
-        if not idle:
-            return False
-        victim = min(idle, key=lambda c: (c.session.state is not SessionState.NEGOTIATION, c.last_active))
+        free = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()]
+        fresh = [c for c in free if c.session.state is SessionState.NEGOTIATION]
+        if fresh:
+            victim = min(fresh, key=lambda c: c.connected)
+        else:
+            idle = [(c.idle_since(), c) for c in free if now - c.idle_since() >= EVICT_IDLE]
+            if not idle:
+                return False
+            victim = min(idle, key=lambda pair: pair[0])[1]
         cap = self.config.max_connections
         desc = f"Closed to make room for a new connection (qomsim serve --max-connections {cap})"
         with contextlib.suppress(Exception):
