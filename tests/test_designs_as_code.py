@@ -45,13 +45,15 @@ def test_the_table_names_each_function_the_model_covers_with_its_source() -> Non
         "migrate_get_current", *ALL_HELPERS_ORDER, "migration_thread", "migration_iteration_finish",
         "migration_bh_schedule", "migration_bh_dispatch_bh", "migration_cleanup", "qmp_migrate_pause",
         "fill_source_migration_info", "vcpu_dirty_rate_stat_collect", "process_incoming_migration_co",
-        "migration_object_init", "migration_connect", "migration_cancel", "migration_shutdown",
+        "qmp_cancel_vcpu_dirty_limit", "vcpu_dirty_rate_stat_stop", "migration_object_init",
+        "migration_connect", "migration_cancel", "migration_shutdown",
         "vm_shutdown", "monitor_cleanup", "is_busy", "machine_finalize"]
     assert t["migration_cleanup"].where("9.1") == "migration/migration.c:migrate_fd_cleanup"
     assert t["migration_cleanup"].where("10.0") == "migration/migration.c:migration_cleanup"
     assert t["migration_cancel"].where("9.2") == "migration/migration.c:migrate_fd_cancel"
     assert t["machine_finalize"].where("10.0") == "system/runstate.c:qemu_cleanup"
     assert t["is_busy"].where("9.1") == "migration/migration.c:is_busy"
+    assert t["vcpu_dirty_rate_stat_stop"].where("9.1") == "system/dirtylimit.c:vcpu_dirty_rate_stat_stop"
     assert t["migration_file_set_error"].where("10.0") == "migration/migration.c:migration_file_set_error"
     assert str(t["migration_shutdown"]) == "QemuFunction(migration_shutdown() -> None)"
 

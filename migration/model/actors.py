@@ -9,7 +9,8 @@
 - ``mon_iothread``: an out-of-band QMP command (``migrate-pause``, ``migrate-recover``) on the
   monitor I/O thread, without the BQL (``monitor/qmp.c:handle_qmp_command``).
 - ``bh:qmp-dispatch``: ``do_qmp_dispatch_bh`` running ``query-migrate`` in ``iohandler_ctx``.
-- ``dirtyrate-stat``: ``system/dirtylimit.c:vcpu_dirty_rate_stat_thread``, without the BQL.
+- ``dirtyrate-stat``: ``system/dirtylimit.c:vcpu_dirty_rate_stat_thread``, without the BQL, until
+  the process exits or ``migration_cancel()`` stops it (:mod:`migration.model.dirtylimit`).
 - ``co:incoming``: ``process_incoming_migration_co``.
 
 All bodies are generators of atomic steps (:mod:`migration.model.runtime`); typeguard skips
@@ -255,16 +256,31 @@ def _fill_source(w: World) -> Generator[Pending, None, None]:
 @typeguard_ignore
 def dirtyrate_body(cap: bool, rounds: int) -> Body:
     """:param cap: the ``dirty-limit`` capability is on (then it asks whether migration runs).
-    :param rounds: how many stat periods run before the process exits.
-    :return: ``vcpu_dirty_rate_stat_thread``'s body (no BQL).
+    :param rounds: how many stat periods run before the process exits, unless
+        ``vcpu_dirty_rate_stat_stop()`` clears its ``running`` flag first (then it leaves the loop and takes
+        the BQL once, in ``global_dirty_log_change()``).
+    :return: ``vcpu_dirty_rate_stat_thread``'s body (no BQL in its periods).
     """
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         for _ in range(rounds):
+            if w.dirtyrate_stopped:  # while (qatomic_read(&vcpu_dirty_rate_stat->running))
+                break
             yield from qemu(w, "vcpu_dirty_rate_stat_collect", cap)
+        if w.dirtyrate_stopped:
+            # stopped by vcpu_dirty_rate_stat_stop(): global_dirty_log_change(GLOBAL_DIRTY_LIMIT, false)
+            # takes the BQL, which the stop released for it (otherwise the process exits first)
+            yield from call(w, "global_dirty_log_change", _bql_section(w, "memory_global_dirty_log_stop"))
 
     return body
+
+
+@typeguard_ignore
+def _bql_section(w: World, what: str) -> Generator[Pending, None, None]:
+    yield from w.lock(w.bql)
+    yield from w.step(what)
+    yield from w.unlock(w.bql)
 
 
 @qemu_function("vcpu_dirty_rate_stat_collect", "(cap: bool) -> None",

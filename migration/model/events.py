@@ -29,6 +29,7 @@ from migration.model.actors import (
     thread_body,
 )
 from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.dirtylimit import migrate_dirty_limit_of
 from migration.model.functions import qemu, qemu_function
 from migration.model.heap import Crash, HeapObj, LockState, MigStatus
 from migration.model.helpers import (
@@ -210,11 +211,13 @@ def _cancel(h: HeapObj) -> None:
 
 
 @qemu_function("migration_cancel", "() -> str | None",
-               "state cancelling, then qemu_file_shutdown(s->to_dst_file) under qemu_file_lock; returns "
-               "the object it found", source_key="cancel")
+               "with dirty-limit on, stop and join dirtyrate-stat (BQL released); state cancelling, then "
+               "qemu_file_shutdown(s->to_dst_file) under qemu_file_lock; returns the object it found",
+               source_key="cancel")
 @typeguard_ignore
 def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
-    """``migration_cancel()`` (``migrate_fd_cancel()`` at 9.x): CANCELLING, then
+    """``migration_cancel()`` (``migrate_fd_cancel()`` at 9.x): with the ``dirty-limit`` capability on,
+    the dirty-limit stop first (:mod:`migration.model.dirtylimit`); then CANCELLING, then
     ``qemu_file_shutdown(s->to_dst_file)`` under ``qemu_file_lock``.
 
     :return: the object it found, or ``None``.
@@ -223,6 +226,8 @@ def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
     if s is None:
         yield from null_caller(w, "migration_cancel")
         return None
+    if (yield from migrate_dirty_limit_of(w, s)):
+        yield from qemu(w, "qmp_cancel_vcpu_dirty_limit", s)
     yield from w.write(s, "migration_cancel: state -> cancelling", _cancel)
     h = w.heap[s]
     if h.status is MigStatus.CANCELLING and h.to_dst_file:
@@ -372,6 +377,8 @@ def _dirty_limit(w: World, e: Event) -> Generator[Pending, None, None]:
     if w.actor_named("dirtyrate-stat") is not None:
         return
     yield from w.step("set-vcpu-dirty-limit: qemu_thread_create(dirtyrate-stat)")
+    if e.param("cap") and w.real is not None:
+        w.heap[w.real].dirty_limit = True  # migrate-set-capabilities dirty-limit=on, before
     w.spawn("dirtyrate-stat", dirtyrate_body(bool(e.param("cap")), int(e.param("rounds") or 1)))
 
 

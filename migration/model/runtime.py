@@ -125,6 +125,8 @@ class World:
         self.polling: frozenset[str] = frozenset()  #: the AioContexts main is dispatching
         self.file_shutdown: set[str] = set()  #: objects whose outgoing file qemu_file_shutdown() shut
         self.iothread_stopped = False  #: monitor_cleanup() ran iothread_stop(mon_iothread)
+        #: vcpu_dirty_rate_stat_stop() cleared ``vcpu_dirty_rate_stat->running``: dirtyrate-stat stops
+        self.dirtyrate_stopped = False
         self.ml_owner: str | None = None
         self.peer_blocked: set[str] = set()
         self.trace: list[TraceStep] = []
@@ -276,7 +278,7 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(rank[lbl] for lbl in self.rcu_deferred), self.polling,
             self.ml_owner, tuple(sorted(rank[lbl] for lbl in self.file_shutdown)), self.iothread_stopped,
-            self.universe.live_instances("migration"),
+            self.dirtyrate_stopped, self.universe.live_instances("migration"),
             logs(self),
         )
 
@@ -319,7 +321,7 @@ class World:
             self.real, tuple(sorted(self.finalizing)),
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
-            tuple(sorted(self.file_shutdown)), self.iothread_stopped,
+            tuple(sorted(self.file_shutdown)), self.iothread_stopped, self.dirtyrate_stopped,
             tuple(sorted(self.rcu_waiting.items())) if self.rcu_waiting else (),
             self.universe.live_instances("migration"),
         )

@@ -1,0 +1,71 @@
+"""The model's mechanisms are QEMU's: each test names the QEMU function it follows (issue 23, items 2, 3,
+5 and 6)."""
+
+from __future__ import annotations
+
+from migration import DESIGNS
+from migration.check.explore import explore
+from migration.model.program import Event, ev
+from migration.model.run import run_program
+
+_INIT = ev("object_init")
+_SHUT = ev("migration_shutdown")
+_MON = ev("monitor_cleanup")
+
+
+def _steps(trace: object, actor: str, function: str) -> list[str]:
+    return [t.action for t in trace if t.actor == actor and t.function == function]  # type: ignore[attr-defined]
+
+
+# -- item 2: migration_cancel() stops and joins dirtyrate-stat with the dirty-limit capability on ----------
+
+
+def _dirty_limit_program(cap: bool) -> tuple[Event, ...]:
+    return (_INIT, ev("dirty_limit", cap=cap, rounds=2), _SHUT, _MON)
+
+
+def test_migration_cancel_joins_dirtyrate_stat_with_the_bql_released_before_the_unref() -> None:
+    # migration/migration.c:migration_cancel (v9.1.0 to master) begins with
+    # if (migrate_dirty_limit()) qmp_cancel_vcpu_dirty_limit(false, -1, NULL); with no migration running,
+    # system/dirtylimit.c:vcpu_dirty_rate_stat_stop clears running, drops the BQL, joins the thread, retakes
+    # it;
+    # the thread's last act is migration/dirtyrate.c:global_dirty_log_change, under the BQL
+    r = run_program(DESIGNS["qemu-10.0"], _dirty_limit_program(True))
+    assert r.faults == []
+    assert _steps(r.trace, "main", "system/dirtylimit.c:vcpu_dirty_rate_stat_stop") == [
+        "qatomic_set(&vcpu_dirty_rate_stat->running, 0)", "unlock BQL", "qemu_thread_join(dirtyrate-stat)",
+        "lock BQL"]
+    actions = [(t.actor, t.action) for t in r.trace]
+    window = actions.index(("main", "unlock BQL"))
+    stat_bql = actions.index(("dirtyrate-stat", "lock BQL"))
+    join = actions.index(("main", "qemu_thread_join(dirtyrate-stat)"))
+    unref = actions.index(("main", "object_unref"))
+    assert window < stat_bql < join < unref
+    assert r.trace[stat_bql].function == "migration/dirtyrate.c:global_dirty_log_change"
+
+
+def test_with_dirty_limit_on_the_stopped_thread_never_reads_the_freed_object() -> None:
+    # every schedule: the join in vcpu_dirty_rate_stat_stop comes before migration_shutdown's object_unref
+    x = explore(DESIGNS["qemu-10.0"], _dirty_limit_program(True))
+    assert (x.complete, x.outcomes) == (True, {"OK"})
+    # with the capability off, migration_cancel's migrate_dirty_limit() is false: the thread runs on and
+    # reads s->capabilities after the unref (system/dirtylimit.c:vcpu_dirty_rate_stat_collect)
+    x = explore(DESIGNS["qemu-10.0"], _dirty_limit_program(False))
+    assert x.complete and "UAF" in x.outcomes
+
+
+def test_with_a_migration_running_dirtylimit_is_allowed_refuses_the_stop() -> None:
+    # system/dirtylimit.c:dirtylimit_is_allowed: migration_is_running() && !migration_thread_is_self() &&
+    # migrate_dirty_limit() && dirtylimit_in_service() is false: qmp_cancel_vcpu_dirty_limit returns, no join
+    r = run_program(DESIGNS["qemu-10.0"], (_INIT, ev("migrate"), ev("dirty_limit", cap=True), _SHUT, _MON))
+    assert _steps(r.trace, "main", "system/dirtylimit.c:qmp_cancel_vcpu_dirty_limit") == [
+        "dirtylimit_is_allowed() is false"]
+    assert _steps(r.trace, "main", "system/dirtylimit.c:vcpu_dirty_rate_stat_stop") == []
+
+
+def test_migration_cancel_reads_the_capability_at_every_tag() -> None:
+    # migrate_dirty_limit() is migration/options.c's accessor at 9.1, 9.2, 10.0 and master
+    for design in ("qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"):
+        r = run_program(DESIGNS[design], (_INIT, _SHUT))
+        assert _steps(r.trace, "main", "migration/options.c:migrate_dirty_limit") == [
+            "read s->capabilities[MIGRATION_CAPABILITY_DIRTY_LIMIT]"]
