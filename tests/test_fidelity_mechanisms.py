@@ -63,9 +63,49 @@ def test_with_a_migration_running_dirtylimit_is_allowed_refuses_the_stop() -> No
     assert _steps(r.trace, "main", "system/dirtylimit.c:vcpu_dirty_rate_stat_stop") == []
 
 
-def test_migration_cancel_reads_the_capability_at_every_tag() -> None:
-    # migrate_dirty_limit() is migration/options.c's accessor at 9.1, 9.2, 10.0 and master
+def test_with_dirty_limit_off_migration_cancel_leaves_the_thread_alone() -> None:
+    # migration_cancel's migrate_dirty_limit() is false at every tag: no qmp_cancel_vcpu_dirty_limit
     for design in ("qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"):
-        r = run_program(DESIGNS[design], (_INIT, _SHUT))
-        assert _steps(r.trace, "main", "migration/options.c:migrate_dirty_limit") == [
-            "read s->capabilities[MIGRATION_CAPABILITY_DIRTY_LIMIT]"]
+        r = run_program(DESIGNS[design], _dirty_limit_program(False))
+        assert not [t for t in r.trace if t.actor == "main" and t.function.startswith("system/dirtylimit.c:")
+                    and t.function != "system/dirtylimit.c:qmp_set_vcpu_dirty_limit"]
+
+
+# -- item 6: a nested poll runs only while its wait condition holds ------------------------------------------
+
+
+def _vm(block: str) -> Event:
+    return ev("vm_shutdown", vm="running", vfio="none", block=block)
+
+
+def test_with_no_busy_block_device_the_cleanup_bh_never_runs_before_exit() -> None:
+    # include/block/aio-wait.h:AIO_WAIT_WHILE_INTERNAL polls only while its condition holds: block/io.c's
+    # bdrv_drain_all with no request in flight does not poll; monitor/monitor.c:monitor_cleanup polls
+    # iohandler_ctx, and qemu_aio_context only while the dispatcher coroutine lives: the cleanup BH
+    # (qemu_aio_context) stays scheduled, holding its reference, until exit
+    x = explore(DESIGNS["qemu-10.0"], (_INIT, ev("migrate"), _SHUT, _vm("idle"), _MON))
+    assert (x.complete, x.outcomes) == (True, {"LEAK"})
+    r = run_program(DESIGNS["qemu-10.0"], (_INIT, ev("migrate"), _SHUT, _vm("idle"), _MON),
+                    x.witnesses["LEAK"])
+    assert [t.actor for t in r.trace if t.actor.startswith("bh:")] == []
+    assert _steps(r.trace, "main", "block/io.c:bdrv_drain_all") == []
+    # a busy block device keeps bdrv_drain_all polling qemu_aio_context: there the cleanup BH runs and frees
+    x = explore(DESIGNS["qemu-10.0"], (_INIT, ev("migrate"), _SHUT, _vm("busy"), _MON))
+    assert x.complete and x.outcomes == {"LEAK", "OK"}
+
+
+def test_monitor_cleanup_polls_qemu_aio_context_while_a_qmp_dispatch_is_in_flight() -> None:
+    # monitor/monitor.c:monitor_cleanup: AIO_WAIT_WHILE_UNLOCKED(NULL, (aio_poll(iohandler_ctx, false),
+    # qmp_dispatcher_co)): the dispatcher waits for do_qmp_dispatch_bh, so qemu_aio_context is polled too
+    x = explore(DESIGNS["qemu-10.0"],
+                (_INIT, ev("migrate"), ev("query_migrate", pending=True), _SHUT, _vm("idle"), _MON))
+    assert x.complete and x.outcomes == {"LEAK", "OK", "UAF"}
+
+
+def test_the_bh_after_free_witnesses_need_a_busy_block_device() -> None:
+    # S5 and S8:a: the cleanup BH runs after migration_shutdown's unref, in bdrv_drain_all's nested poll
+    from migration.model.scenarios import SCENARIOS
+
+    for sid in ("S5-bh-after-free", "S8-wrong-pointer:a"):
+        vm = [e for e in SCENARIOS[sid] if e.kind == "vm_shutdown"]
+        assert [e.param("block") for e in vm] == ["busy"]

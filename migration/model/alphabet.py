@@ -105,8 +105,9 @@ ALPHABET: tuple[EventKind, ...] = (
     EventKind("migration_shutdown", "migration_shutdown() in qemu_cleanup(): cancel, drop the main reference",
               "migration/migration.c:migration_shutdown"),
     EventKind("vm_shutdown", "vm_shutdown(): pause vCPUs (BQL released), run-state handlers, drain "
-              "(nested aio_poll, BQL kept)", "system/cpus.c:do_vm_stop",
-              (("vm", ("running", "stopped")), ("vfio", ("fails", "ok", "none"))), ("post",)),
+              "(nested aio_poll, BQL kept, only with a busy block device)", "system/cpus.c:do_vm_stop",
+              (("vm", ("running", "stopped")), ("vfio", ("fails", "ok", "none")),
+               ("block", ("busy", "idle"))), ("post",)),
     EventKind("monitor_cleanup",
               "monitor_cleanup(): nested polls (BQL kept), then iothread_stop(mon_iothread)",
               "monitor/monitor.c:monitor_cleanup"),

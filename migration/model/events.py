@@ -226,7 +226,7 @@ def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
     if s is None:
         yield from null_caller(w, "migration_cancel")
         return None
-    if (yield from migrate_dirty_limit_of(w, s)):
+    if migrate_dirty_limit_of(w, s):
         yield from qemu(w, "qmp_cancel_vcpu_dirty_limit", s)
     yield from w.write(s, "migration_cancel: state -> cancelling", _cancel)
     h = w.heap[s]
@@ -305,17 +305,21 @@ def _main_loop_wait(w: World, what: str) -> Generator[Pending, None, None]:
     yield from _dispatch(w, frozenset({QEMU_AIO, IOHANDLER}), what)
 
 
-@qemu_function("vm_shutdown", "(vm: str, vfio: str) -> None",
+@qemu_function("vm_shutdown", "(vm: str, vfio: str, block: str) -> None",
                "pause the vCPUs (BQL released) when the VM runs, the VFIO handler (none, ok, fails), "
-               "then the block drain's nested poll of qemu_aio_context (BQL kept)")
+               "then, with a busy block device, the drain's nested poll of qemu_aio_context (BQL kept)")
 @typeguard_ignore
-def _vm_shutdown(w: World, vm: str, vfio: str) -> Generator[Pending, None, None]:
+def _vm_shutdown(w: World, vm: str, vfio: str, block: str) -> Generator[Pending, None, None]:
     yield from w.step("vm_shutdown", note=f"VM {vm}")
     if vm == "running":
         yield from call(w, "pause_all_vcpus", _bql_window(w, "pause_all_vcpus"))
         if vfio != "none":
             yield from call(w, "vfio_vmstate_change", _vfio_vmstate_change(w, vfio == "fails"))
-    yield from call(w, "bdrv_drain_all", _dispatch(w, frozenset({QEMU_AIO}), "bdrv_drain_all/bdrv_flush_all"))
+    if block == "busy":
+        # AIO_WAIT_WHILE polls only while its condition holds: requests in flight (bdrv_drain_all_poll) or a
+        # flush coroutine not yet done (bdrv_flush); with block=idle it never polls (include/block/aio-wait.h)
+        yield from call(w, "bdrv_drain_all",
+                        _dispatch(w, frozenset({QEMU_AIO}), "bdrv_drain_all/bdrv_flush_all"))
 
 
 @typeguard_ignore
@@ -326,12 +330,17 @@ def _vfio_vmstate_change(w: World, fails: bool) -> Generator[Pending, None, None
 
 
 @qemu_function("monitor_cleanup", "() -> None",
-               "qmp_dispatcher_co_shutdown, the nested polls of both contexts (BQL kept), then "
-               "iothread_stop(mon_iothread)")
+               "qmp_dispatcher_co_shutdown, the nested poll of iohandler_ctx and, while a QMP dispatch is "
+               "in flight, of qemu_aio_context (BQL kept), then iothread_stop(mon_iothread)")
 @typeguard_ignore
 def _monitor_cleanup(w: World) -> Generator[Pending, None, None]:
     yield from w.step("qmp_dispatcher_co_shutdown = true")
-    yield from _dispatch(w, frozenset({IOHANDLER, QEMU_AIO}), "AIO_WAIT_WHILE_UNLOCKED(qmp_dispatcher_co)")
+    # AIO_WAIT_WHILE_UNLOCKED(NULL, (aio_poll(iohandler_ctx, false), qmp_dispatcher_co)): iohandler_ctx is
+    # polled at least once; qemu_aio_context only while the dispatcher coroutine lives, that is while it
+    # waits for a do_qmp_dispatch_bh (an idle dispatcher ends in the first poll of iohandler_ctx)
+    busy = any(a.name.startswith("bh:qmp-dispatch") and not a.done for a in w.actors)
+    yield from _dispatch(w, frozenset({IOHANDLER, QEMU_AIO}) if busy else frozenset({IOHANDLER}),
+                         "AIO_WAIT_WHILE_UNLOCKED(qmp_dispatcher_co)")
     yield from call(w, "iothread_stop", _iothread_stop(w))
 
 
@@ -401,7 +410,7 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
     elif k == "migration_shutdown":
         yield from qemu(w, "migration_shutdown")
     elif k == "vm_shutdown":
-        yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")))
+        yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")), str(e.param("block")))
     elif k == "monitor_cleanup":
         yield from qemu(w, "monitor_cleanup")
     elif k == "poll":
