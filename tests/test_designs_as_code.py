@@ -45,7 +45,8 @@ def test_the_table_names_each_function_the_model_covers_with_its_source() -> Non
         "migrate_get_current", *ALL_HELPERS_ORDER, "migration_thread", "migration_iteration_finish",
         "migration_bh_schedule", "migration_bh_dispatch_bh", "migration_cleanup", "qmp_migrate_pause",
         "fill_source_migration_info", "vcpu_dirty_rate_stat_collect", "process_incoming_migration_co",
-        "qmp_cancel_vcpu_dirty_limit", "vcpu_dirty_rate_stat_stop", "migration_object_init",
+        "qmp_cancel_vcpu_dirty_limit", "vcpu_dirty_rate_stat_stop", "virtio_mem_is_busy",
+        "vhost_vdpa_net_data_start", "pause_all_vcpus", "migration_object_init",
         "migration_connect", "migration_cancel", "migration_shutdown",
         "vm_shutdown", "monitor_cleanup", "is_busy", "machine_finalize"]
     assert t["migration_cleanup"].where("9.1") == "migration/migration.c:migrate_fd_cleanup"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from migration import DESIGNS
+from migration.check.cell import resolve_design as resolve
 from migration.check.explore import explore
 from migration.model.program import Event, ev
 from migration.model.run import run_program
@@ -109,3 +110,58 @@ def test_the_bh_after_free_witnesses_need_a_busy_block_device() -> None:
     for sid in ("S5-bh-after-free", "S8-wrong-pointer:a"):
         vm = [e for e in SCENARIOS[sid] if e.kind == "vm_shutdown"]
         assert [e.param("block") for e in vm] == ["busy"]
+
+
+# -- item 3: vCPU threads run device code that asks a migration helper, in pause_all_vcpus()'s window ----
+
+
+def test_a_vcpu_runs_virtio_mem_in_pause_all_vcpus_window_after_the_unref() -> None:
+    # system/physmem.c:prepare_mmio_access (from flatview_write_continue_step) takes the BQL for the guest's
+    # write; hw/virtio/virtio-mem.c:virtio_mem_is_busy asks migration_is_running(); system/cpus.c:
+    # pause_all_vcpus waits on qemu_pause_cond with the BQL released until the vCPU has parked
+    prog = (_INIT, _SHUT, ev("vcpu_device", device="virtio-mem"), _vm("busy"), _MON)
+    x = explore(DESIGNS["qemu-10.0"], prog)
+    assert (x.complete, x.outcomes) == (True, {"UAF"})
+    r = run_program(DESIGNS["qemu-10.0"], prog)
+    assert r.fault is not None and (r.fault.actor, r.fault.detail) == ("vcpu", "state of freed mig#1")
+    assert [(t.actor, t.action, t.function) for t in r.trace if t.actor == "vcpu"] == [
+        ("vcpu", "lock BQL", "system/physmem.c:flatview_write_continue_step"),
+        ("vcpu", "load current_migration", "migration/migration.c:migration_is_running"),
+        ("vcpu", "read state", "migration/migration.c:migration_is_running")]
+    actions = [(t.actor, t.action) for t in r.trace]
+    assert actions.index(("main", "object_unref")) < actions.index(("main", "unlock BQL")) < actions.index(
+        ("vcpu", "lock BQL"))
+    assert r.trace[actions.index(("main", "unlock BQL"))].function == "system/cpus.c:pause_all_vcpus"
+
+
+def test_pause_all_vcpus_takes_the_bql_back_once_the_vcpu_has_parked() -> None:
+    # proposed-singleton-keepalive keeps the object to exit (its one fault, by design, is that leak): the
+    # vCPU's read is safe, and main waits for it
+    prog = (_INIT, _SHUT, ev("vcpu_device", device="vhost-vdpa"), _vm("busy"), _MON)
+    r = run_program(resolve("proposed-singleton-keepalive"), prog)
+    assert [f.outcome.value for f in r.faults] == ["LEAK"]
+    actions = [(t.actor, t.action) for t in r.trace]
+    parked = actions.index(("main", "qemu_cond_wait(&qemu_pause_cond, &bql)"))
+    retake = actions.index(("main", "pause_all_vcpus: bql_lock"))
+    assert actions.index(("vcpu", "unlock BQL")) < parked < retake
+
+
+def test_each_tag_asks_the_helper_its_device_code_calls() -> None:
+    # 9.1: virtio_mem_is_busy asks !migration_is_idle(), vhost_vdpa_net_data_start
+    # migration_is_setup_or_active(); from 9.2 both ask migration_is_running()
+    want = {("qemu-9.1", "virtio-mem"): "migration_is_idle",
+            ("qemu-9.1", "vhost-vdpa"): "migration_is_setup_or_active",
+            ("qemu-9.2", "virtio-mem"): "migration_is_running",
+            ("qemu-master", "vhost-vdpa"): "migration_is_running"}
+    for (design, device), helper in want.items():
+        r = run_program(DESIGNS[design], (_INIT, ev("vcpu_device", device=device), _vm("busy"), _SHUT, _MON))
+        assert r.faults == []
+        assert {t.function for t in r.trace if t.actor == "vcpu"} == {
+            "system/physmem.c:flatview_write_continue_step", f"migration/migration.c:{helper}"}
+
+
+def test_with_the_vm_stopped_no_vcpu_takes_the_bql() -> None:
+    # do_vm_stop calls pause_all_vcpus only when the VM runs: a vCPU waiting for the BQL never gets it here
+    prog = (_INIT, _SHUT, ev("vcpu_device"), ev("vm_shutdown", vm="stopped", vfio="none"), _MON)
+    x = explore(DESIGNS["qemu-10.0"], prog)
+    assert (x.complete, x.outcomes) == (True, {"OK"})

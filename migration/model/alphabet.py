@@ -138,6 +138,11 @@ ALPHABET: tuple[EventKind, ...] = (
               "migration helpers each period until the process exits",
               "system/dirtylimit.c:vcpu_dirty_rate_stat_thread",
               (("cap", (False, True)), ("rounds", (1, 2))), ("running",), "dirtyrate-stat"),
+    EventKind("vcpu_device", "a guest write exits to QEMU on a vCPU thread, whose device code asks a "
+              "migration helper holding the BQL (it waits for main to release it: pause_all_vcpus() in "
+              "qemu_cleanup())",
+              "hw/virtio/virtio-mem.c:virtio_mem_is_busy",
+              (("device", ("virtio-mem", "vhost-vdpa")),), ("running", "post"), "vcpu"),
 )
 
 _BY_NAME: dict[str, EventKind] = {k.name: k for k in ALPHABET}
@@ -172,9 +177,9 @@ def combinations_of(k: EventKind) -> list[dict[str, Param]]:
 def leaves_actor(e: Event) -> bool:
     """Whether an event may leave an actor running after it returns (a *background* event).
 
-    ``migrate``, ``migrate_incoming``, ``oob`` and ``dirty_limit`` start a thread or a coroutine that
-    outlives the command.  An in-band ``query_migrate`` schedules ``do_qmp_dispatch_bh`` and main's
-    ``main_loop_wait`` runs it before the event ends (qapi/qmp-dispatch.c:qmp_dispatch); only
+    ``migrate``, ``migrate_incoming``, ``oob``, ``dirty_limit`` and ``vcpu_device`` start a thread or a
+    coroutine that outlives the command.  An in-band ``query_migrate`` schedules ``do_qmp_dispatch_bh``
+    and main's ``main_loop_wait`` runs it before the event ends (qapi/qmp-dispatch.c:qmp_dispatch); only
     ``pending=True``, the reply still owed when main moves on, leaves it behind, and ``caller=outside``
     starts nothing.  The bounded explorer checks this at every event boundary and stops with an error
     the first time the model contradicts it.

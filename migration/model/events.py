@@ -50,6 +50,7 @@ from migration.model.program import Event, Program
 from migration.model.results import IntrospectionRecord
 from migration.model.runtime import Actor, Block, Pending, World
 from migration.model.sources import source
+from migration.model.vcpus import VCPU, vcpu_body
 from qom.errors import QOMError
 from qom.object import object_new
 from qom.qmp import execute
@@ -312,7 +313,7 @@ def _main_loop_wait(w: World, what: str) -> Generator[Pending, None, None]:
 def _vm_shutdown(w: World, vm: str, vfio: str, block: str) -> Generator[Pending, None, None]:
     yield from w.step("vm_shutdown", note=f"VM {vm}")
     if vm == "running":
-        yield from call(w, "pause_all_vcpus", _bql_window(w, "pause_all_vcpus"))
+        yield from qemu(w, "pause_all_vcpus")
         if vfio != "none":
             yield from call(w, "vfio_vmstate_change", _vfio_vmstate_change(w, vfio == "fails"))
     if block == "busy":
@@ -435,6 +436,9 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
         yield from call(w, "handle_qmp_command", _oob(w, e))
     elif k == "dirty_limit":
         yield from call(w, "qmp_set_vcpu_dirty_limit", _dirty_limit(w, e))
+    elif k == "vcpu_device":
+        yield from w.step(f"guest write to {e.param('device')}", note="a vCPU exits, waits for the BQL")
+        w.spawn(w.unique_name(VCPU), vcpu_body(str(e.param("device"))))
 
 
 @typeguard_ignore
