@@ -42,7 +42,8 @@ def _result(b: Bounded) -> tuple[object, ...]:
 def test_the_table_names_each_function_the_model_covers_with_its_source() -> None:
     t = table()
     assert list(t) == [
-        "migrate_get_current", *ALL_HELPERS_ORDER, "migration_thread", "migration_iteration_finish",
+        "migrate_get_current", *ALL_HELPERS_ORDER, "source_return_path_thread", "multifd_send_thread",
+        "migration_thread", "migration_iteration_finish",
         "migration_bh_schedule", "migration_bh_dispatch_bh", "migration_cleanup", "qmp_migrate_pause",
         "fill_source_migration_info", "vcpu_dirty_rate_stat_collect", "process_incoming_migration_co",
         "qmp_cancel_vcpu_dirty_limit", "vcpu_dirty_rate_stat_stop", "virtio_mem_is_busy",

@@ -8,10 +8,21 @@ from migration.check.cell import resolve_design as resolve
 from migration.check.explore import explore
 from migration.model.program import Event, ev
 from migration.model.run import run_program
+from migration.model.runtime import Actor, ChooseFn, World
 
 _INIT = ev("object_init")
 _SHUT = ev("migration_shutdown")
 _MON = ev("monitor_cleanup")
+
+
+def _prefer(*names: str) -> ChooseFn:
+    """A chooser that runs the first named actor that can run, else the oldest."""
+
+    def choose(step: int, enabled: list[Actor], w: World) -> int:
+        got = [a.name for a in enabled]
+        return next((got.index(n) for n in names if n in got), 0)
+
+    return choose
 
 
 def _steps(trace: object, actor: str, function: str) -> list[str]:
@@ -165,3 +176,62 @@ def test_with_the_vm_stopped_no_vcpu_takes_the_bql() -> None:
     prog = (_INIT, _SHUT, ev("vcpu_device"), ev("vm_shutdown", vm="stopped", vfio="none"), _MON)
     x = explore(DESIGNS["qemu-10.0"], prog)
     assert (x.complete, x.outcomes) == (True, {"OK"})
+
+
+# -- item 5: the return-path and multifd threads read the object and are joined only in the cleanup BH --
+
+
+def test_the_return_path_reads_the_object_and_only_the_cleanup_bh_joins_it() -> None:
+    # migration/migration.c: open_return_path_on_source (migration_connect) creates
+    # source_return_path_thread with no reference; migration_cancel shuts its file down, it records the
+    # error (migrate_set_error) and reads ms->state; migration_cleanup's close_return_path_on_source joins it
+    # with the BQL held, before the migration thread's join
+    prog = (_INIT, ev("migrate", threads="return-path"), ev("poll"), _SHUT, _vm("busy"), _MON)
+    r = run_program(DESIGNS["qemu-10.0"], prog, choose=_prefer("return-path", "T_mig", "bh:cleanup"))
+    assert [(t.action, t.function) for t in r.trace if t.actor == "return-path"] == [
+        ("load current_migration", "migration/migration.c:migration_is_running"),
+        ("read state", "migration/migration.c:migration_is_running"),
+        ("qemu_get_be16(rp)", "migration/migration.c:source_return_path_thread"),
+        ("read ms->state (MIGRATION_STATUS_POSTCOPY_RECOVER?)",
+         "migration/migration.c:source_return_path_thread")]
+    joins = [(t.action, t.function) for t in r.trace if t.action.startswith("qemu_thread_join")]
+    assert joins == [("qemu_thread_join(rp_thread)", "migration/migration.c:close_return_path_on_source"),
+                     ("qemu_thread_join(T_mig)", "migration/migration.c:migration_cleanup")]
+    # every schedule: the cleanup BH's reference outlives the thread (or the BH never runs and leaks)
+    x = explore(DESIGNS["qemu-10.0"], prog)
+    assert x.complete and x.outcomes == {"LEAK", "OK"}
+    # cancelled with the thread blocked: migration_cancel's shutdown wakes it with an error
+    r = run_program(DESIGNS["qemu-10.0"], (_INIT, ev("migrate", threads="return-path", peer="blocked"), _SHUT,
+                                            _vm("busy"), _MON), choose=_prefer("return-path", "T_mig"))
+    rp = [(t.action, t.note) for t in r.trace if t.actor == "return-path"]
+    assert ("qemu_get_be16(rp)", "-EIO: shut down by migration_cancel") in rp
+    assert ("write s->error (under error_mutex)", "") in rp
+
+
+def test_at_9_1_the_return_path_can_read_the_object_main_freed() -> None:
+    # 9.1's migration thread takes its reference inside the thread (migration_thread@v9.1.0): the return
+    # path, holding none, asks migration_is_setup_or_active() of an object migration_shutdown() freed
+    prog = (_INIT, ev("migrate", threads="return-path"), _SHUT, _vm("busy"), _MON)
+    x = explore(DESIGNS["qemu-9.1"], prog)
+    sched, f = x.violations["helpers-whole-lifecycle"]
+    assert (f.outcome.value, f.actor, f.detail) == ("UAF", "return-path", "state of freed mig#1")
+    r = run_program(DESIGNS["qemu-9.1"], prog, sched)
+    assert r.trace[f.step].function == "migration/migration.c:migration_is_setup_or_active"
+
+
+def test_a_multifd_send_thread_reads_the_object_until_multifd_send_shutdown() -> None:
+    # migration/multifd.c: multifd_send_setup (top of migration_thread) starts multifd_send_thread, whose
+    # multifd_use_packets() reads the object through migrate_get_current(); multifd_send_shutdown, in the
+    # cleanup BH after the migration thread's join, terminates and joins it with the BQL held
+    prog = (_INIT, ev("migrate", threads="multifd"), ev("poll"), _SHUT, _vm("busy"), _MON)
+    r = run_program(DESIGNS["qemu-10.0"], prog, choose=_prefer("multifd_send", "T_mig", "bh:cleanup"))
+    assert [(t.action, t.function) for t in r.trace if t.actor == "multifd_send"] == [
+        ("load current_migration", "migration/migration.c:migrate_get_current"),
+        ("read s->capabilities[MIGRATION_CAPABILITY_MAPPED_RAM]", "migration/multifd.c:multifd_send_thread"),
+        ("multifd_send_should_exit()", "migration/multifd.c:multifd_send_thread")]
+    actions = [(t.actor, t.action) for t in r.trace]
+    assert (actions.index(("bh:cleanup", "qemu_thread_join(T_mig)"))
+            < actions.index(("bh:cleanup", "multifd_send_terminate_threads()"))
+            < actions.index(("bh:cleanup", "qemu_thread_join(multifd_send_thread)")))
+    x = explore(DESIGNS["qemu-10.0"], prog)
+    assert x.complete and x.outcomes == {"LEAK", "OK"}

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator
 
 from typeguard import typeguard_ignore
 
+from migration.model.channels import close_return_path_on_source, multifd_send_setup, multifd_send_shutdown
 from migration.model.designs import ThreadCleanup, ThreadRef
 from migration.model.functions import qemu, qemu_function
 from migration.model.heap import HeapObj, MigStatus
@@ -83,6 +84,8 @@ def _thread(w: World, s: str, e: Event) -> Generator[Pending, None, None]:
     d = w.design
     if d.thread_ref is ThreadRef.IN_THREAD:
         yield from ref(w, s)
+    if e.param("threads") == "multifd":
+        yield from multifd_send_setup(w)
     if e.param("peer") == "blocked":
         socket = e.param("channel") == "socket"
 
@@ -159,12 +162,14 @@ def _dispatch(w: World, bh_helper: str | None) -> Generator[Pending, None, None]
 
 
 @qemu_function("migration_cleanup", "(s: str, bh_helper: str | None) -> None",
-               "the cleanup BH (migrate_fd_cleanup at 9.x): BQL released around the join of the "
-               "migration thread, then to_dst_file cleared under qemu_file_lock", source_key="cleanup")
+               "the cleanup BH (migrate_fd_cleanup at 9.x): join the return path (BQL held), BQL released "
+               "around the join of the migration thread, to_dst_file cleared under qemu_file_lock, then "
+               "multifd_send_shutdown (BQL held)", source_key="cleanup")
 @typeguard_ignore
 def _cleanup(w: World, s: str, bh_helper: str | None) -> Generator[Pending, None, None]:
     if bh_helper:
         yield from call(w, "qemu_savevm_state_cleanup", internal_call(w, bh_helper, s))
+    yield from close_return_path_on_source(w)
     t = w.actor_named(T_MIG)
     if t is not None:
         yield from w.unlock(w.bql)
@@ -174,6 +179,7 @@ def _cleanup(w: World, s: str, bh_helper: str | None) -> Generator[Pending, None
     yield from w.lock(h.locks["qemu_file_lock"], s)
     yield from w.write(s, "cleanup: to_dst_file = NULL, CANCELLING -> CANCELLED", _finish)
     yield from w.unlock(h.locks["qemu_file_lock"], s)
+    yield from multifd_send_shutdown(w)
 
 
 # -- the monitor I/O thread: out-of-band commands -----------------------------------------------

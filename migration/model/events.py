@@ -28,6 +28,7 @@ from migration.model.actors import (
     qmp_dispatch_body,
     thread_body,
 )
+from migration.model.channels import open_return_path_on_source
 from migration.model.designs import PointerClear, PointerSet, Protection, ThreadRef
 from migration.model.dirtylimit import migrate_dirty_limit_of
 from migration.model.functions import qemu, qemu_function
@@ -193,6 +194,8 @@ def _migrate(w: World, e: Event) -> Generator[Pending, None, None]:
     yield from w.write(s, "state = active, to_dst_file", _start)
     if d.thread_ref is ThreadRef.BEFORE_CREATE:
         yield from ref(w, s)
+    if e.param("threads") == "return-path":
+        yield from open_return_path_on_source(w, s)
     yield from w.step("qemu_thread_create(migration_thread)", s)
     w.spawned_thread = True
     w.spawn(T_MIG, thread_body(s, e))
