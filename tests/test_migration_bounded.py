@@ -316,7 +316,12 @@ def test_an_independence_that_ignores_the_heap_is_caught_by_the_cross_check(
     for design, lost in lost_by_design.items():
         hashed = explore_bounded(resolve(design), 1)
         broken = explore_bounded(resolve(design), 1, por=True)
-        assert lost in hashed.violations and lost not in broken.violations, design
+        if design == "qemu-9.1":
+            # with no busy block device (vm_shutdown block=idle) the cleanup BH never runs and the object
+            # leaks in every schedule, so the broken reduction keeps the property and loses its paths
+            assert broken.violating[lost] < hashed.violating[lost] // 100, design
+        else:
+            assert lost in hashed.violations and lost not in broken.violations, design
 
 
 def test_sleep_sets_drop_schedules_that_only_reorder_commuting_steps() -> None:
