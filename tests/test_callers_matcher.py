@@ -232,5 +232,5 @@ def test_docs_callers_md_is_the_inventory_as_markdown() -> None:
     if os.environ.get("QOMSIM_REGEN_GOLDEN") == "1":
         page.write_text(text, encoding="utf-8")
     assert page.read_text(encoding="utf-8") == text
-    assert ("| 10.0.2 | `migration/migration.c:migration_cancel` | `migrate_dirty_limit` | main-loop | "
-            "held | running, cleanup-before-shutdown | issue 23 item 2: ") in text
+    assert ("| 10.0.2 | `migration/migration.c:migration_cancel` | `migrate_dirty_limit` | "
+            "`migration_cancel` | main-loop | held | running, cleanup-before-shutdown |") in text

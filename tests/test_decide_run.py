@@ -348,7 +348,7 @@ def test_confirm_explores_only_the_chosen_option_again(
         ("qemu-10.0", p): "1+2/0" for p in PROPS.split(",")}
     assert ("decide: exploring qemu-10.0, a chosen option, again at 1+2/0 (every program of up to 1 "
             "event, or up to 2 events none of them background, and every schedule)\n") in out
-    assert re.search(r"^decide: qemu-10\.0 at 1\+2/0: 15,352 programs, [\d,]+ states, \d+ s; every "
+    assert re.search(r"^decide: qemu-10\.0 at 1\+2/0: 29,512 programs, [\d,]+ states, \d+ s; every "
                      r"verdict the same$", out, re.M)
     assert _decide(in_tmp, "--json", "n.json", "--confirm", "none", out="none") == 0
     matrix = json.loads((in_tmp / "n.json").read_text(encoding="utf-8"))

@@ -42,12 +42,15 @@ def _result(b: Bounded) -> tuple[object, ...]:
 def test_the_table_names_each_function_the_model_covers_with_its_source() -> None:
     t = table()
     assert list(t) == [
-        "migrate_get_current", *ALL_HELPERS_ORDER, "migration_thread", "migration_iteration_finish",
+        "migrate_get_current", *ALL_HELPERS_ORDER, "source_return_path_thread", "multifd_send_thread",
+        "migration_thread", "migration_iteration_finish",
         "migration_bh_schedule", "migration_bh_dispatch_bh", "migration_cleanup", "qmp_migrate_pause",
         "fill_source_migration_info", "vcpu_dirty_rate_stat_collect", "process_incoming_migration_co",
-        "migration_object_init", "migration_connect", "migration_cancel", "migration_shutdown",
-        "vm_shutdown", "monitor_cleanup", "monitor_qmp_dispatcher_co", "main_loop_should_exit", "is_busy",
-        "machine_finalize", "migration_instance_init", "migration_instance_finalize"]
+        "qmp_cancel_vcpu_dirty_limit", "vcpu_dirty_rate_stat_stop", "virtio_mem_is_busy",
+        "vhost_vdpa_net_data_start", "pause_all_vcpus", "migration_object_init", "migration_connect",
+        "migration_cancel", "migration_shutdown", "vm_shutdown", "monitor_cleanup",
+        "monitor_qmp_dispatcher_co", "main_loop_should_exit", "is_busy", "machine_finalize", "migration_instance_init",
+        "migration_instance_finalize"]
     assert t["migration_cleanup"].where("9.1") == "migration/migration.c:migrate_fd_cleanup"
     assert t["migration_cleanup"].where("10.0") == "migration/migration.c:migration_cleanup"
     assert t["migration_cancel"].where("9.2") == "migration/migration.c:migrate_fd_cancel"
@@ -58,6 +61,7 @@ def test_the_table_names_each_function_the_model_covers_with_its_source() -> Non
     assert t["main_loop_should_exit"].where("7.2") == "softmmu/runstate.c:main_loop_should_exit"
     assert t["main_loop_should_exit"].where("10.0") == "system/runstate.c:main_loop_should_exit"
     assert t["monitor_qmp_dispatcher_co"].where("7.2") == "monitor/qmp.c:monitor_qmp_dispatcher_co"
+    assert t["vcpu_dirty_rate_stat_stop"].where("9.1") == "system/dirtylimit.c:vcpu_dirty_rate_stat_stop"
     assert t["migration_file_set_error"].where("10.0") == "migration/migration.c:migration_file_set_error"
     assert str(t["migration_shutdown"]) == "QemuFunction(migration_shutdown() -> None)"
 

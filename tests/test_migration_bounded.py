@@ -165,7 +165,7 @@ def test_every_scenario_fault_inside_the_bound_is_found_by_the_bounded_explorati
     assert b.complete
     assert b.programs == count_programs(grammar(), 1)
     assert set(b.outcomes) == {"LEAK", "OK", "SECOND_INSTANCE", "UAF"}
-    assert b.programs == 938  # 14 programs without a free event, 924 with one
+    assert b.programs == 1970  # 26 programs without a free event, 1944 with one
     found = set()
     for sid, prog in SCENARIOS.items():
         if free_events(prog) <= 1:
@@ -318,7 +318,12 @@ def test_an_independence_that_ignores_the_heap_is_caught_by_the_cross_check(
     for design, lost in lost_by_design.items():
         hashed = explore_bounded(resolve(design), 1)
         broken = explore_bounded(resolve(design), 1, por=True)
-        assert lost in hashed.violations and lost not in broken.violations, design
+        if design == "qemu-9.1":
+            # with no busy block device (vm_shutdown block=idle) the cleanup BH never runs and the object
+            # leaks in every schedule, so the broken reduction keeps the property and loses its paths
+            assert broken.violating[lost] < hashed.violating[lost] // 100, design
+        else:
+            assert lost in hashed.violations and lost not in broken.violations, design
 
 
 def test_sleep_sets_drop_schedules_that_only_reorder_commuting_steps() -> None:

@@ -10,8 +10,8 @@ events that may still happen between them.  The bound K counts the events that a
 part of that skeleton (``object_init``, ``migration_shutdown``, ``vm_shutdown``,
 ``monitor_cleanup``).  A :class:`Bound` may also limit the *background* events among them, those
 that may leave an actor running after they return (``migrate``, ``migrate_incoming``, ``oob``,
-``dirty_limit``, a pending ``query_migrate``): ``10/0`` is every program of up to 10 events none
-of them background, and a union of such boxes, ``2+10/0`` (:data:`COVERING_BOUND`), takes in every
+``dirty_limit``, ``vcpu_device``, a pending ``query_migrate``): ``10/0`` is every program of up to 10
+events none of them background, and a union of such boxes, ``2+10/0`` (:data:`COVERING_BOUND`), takes in every
 §4 scenario at a fraction of what 10 events of any kind would cost, since it is the actors left
 running that multiply the schedules.
 

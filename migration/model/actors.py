@@ -9,7 +9,8 @@
 - ``mon_iothread``: an out-of-band QMP command (``migrate-pause``, ``migrate-recover``) on the
   monitor I/O thread, without the BQL (``monitor/qmp.c:handle_qmp_command``).
 - ``bh:qmp-dispatch``: ``do_qmp_dispatch_bh`` running ``query-migrate`` in ``iohandler_ctx``.
-- ``dirtyrate-stat``: ``system/dirtylimit.c:vcpu_dirty_rate_stat_thread``, without the BQL.
+- ``dirtyrate-stat``: ``system/dirtylimit.c:vcpu_dirty_rate_stat_thread``, without the BQL, until
+  the process exits or ``migration_cancel()`` stops it (:mod:`migration.model.dirtylimit`).
 - ``co:incoming``: ``process_incoming_migration_co``.
 
 All bodies are generators of atomic steps (:mod:`migration.model.runtime`); typeguard skips
@@ -22,6 +23,7 @@ from collections.abc import Callable, Generator
 
 from typeguard import typeguard_ignore
 
+from migration.model.channels import close_return_path_on_source, multifd_send_setup, multifd_send_shutdown
 from migration.model.designs import ThreadCleanup, ThreadRef
 from migration.model.functions import qemu, qemu_function
 from migration.model.heap import HeapObj, MigStatus
@@ -82,6 +84,8 @@ def _thread(w: World, s: str, e: Event) -> Generator[Pending, None, None]:
     d = w.design
     if d.thread_ref is ThreadRef.IN_THREAD:
         yield from ref(w, s)
+    if e.param("threads") == "multifd":
+        yield from multifd_send_setup(w)
     if e.param("peer") == "blocked":
         socket = e.param("channel") == "socket"
 
@@ -158,12 +162,14 @@ def _dispatch(w: World, bh_helper: str | None) -> Generator[Pending, None, None]
 
 
 @qemu_function("migration_cleanup", "(s: str, bh_helper: str | None) -> None",
-               "the cleanup BH (migrate_fd_cleanup at 9.x): BQL released around the join of the "
-               "migration thread, then to_dst_file cleared under qemu_file_lock", source_key="cleanup")
+               "the cleanup BH (migrate_fd_cleanup at 9.x): join the return path (BQL held), BQL released "
+               "around the join of the migration thread, to_dst_file cleared under qemu_file_lock, then "
+               "multifd_send_shutdown (BQL held)", source_key="cleanup")
 @typeguard_ignore
 def _cleanup(w: World, s: str, bh_helper: str | None) -> Generator[Pending, None, None]:
     if bh_helper:
         yield from call(w, "qemu_savevm_state_cleanup", internal_call(w, bh_helper, s))
+    yield from close_return_path_on_source(w)
     t = w.actor_named(T_MIG)
     if t is not None:
         yield from w.unlock(w.bql)
@@ -173,6 +179,7 @@ def _cleanup(w: World, s: str, bh_helper: str | None) -> Generator[Pending, None
     yield from w.lock(h.locks["qemu_file_lock"], s)
     yield from w.write(s, "cleanup: to_dst_file = NULL, CANCELLING -> CANCELLED", _finish)
     yield from w.unlock(h.locks["qemu_file_lock"], s)
+    yield from multifd_send_shutdown(w)
 
 
 # -- the monitor I/O thread: out-of-band commands -----------------------------------------------
@@ -255,16 +262,31 @@ def _fill_source(w: World) -> Generator[Pending, None, None]:
 @typeguard_ignore
 def dirtyrate_body(cap: bool, rounds: int) -> Body:
     """:param cap: the ``dirty-limit`` capability is on (then it asks whether migration runs).
-    :param rounds: how many stat periods run before the process exits.
-    :return: ``vcpu_dirty_rate_stat_thread``'s body (no BQL).
+    :param rounds: how many stat periods run before the process exits, unless
+        ``vcpu_dirty_rate_stat_stop()`` clears its ``running`` flag first (then it leaves the loop and takes
+        the BQL once, in ``global_dirty_log_change()``).
+    :return: ``vcpu_dirty_rate_stat_thread``'s body (no BQL in its periods).
     """
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
         for _ in range(rounds):
+            if w.dirtyrate_stopped:  # while (qatomic_read(&vcpu_dirty_rate_stat->running))
+                break
             yield from qemu(w, "vcpu_dirty_rate_stat_collect", cap)
+        if w.dirtyrate_stopped:
+            # stopped by vcpu_dirty_rate_stat_stop(): global_dirty_log_change(GLOBAL_DIRTY_LIMIT, false)
+            # takes the BQL, which the stop released for it (otherwise the process exits first)
+            yield from call(w, "global_dirty_log_change", _bql_section(w, "memory_global_dirty_log_stop"))
 
     return body
+
+
+@typeguard_ignore
+def _bql_section(w: World, what: str) -> Generator[Pending, None, None]:
+    yield from w.lock(w.bql)
+    yield from w.step(what)
+    yield from w.unlock(w.bql)
 
 
 @qemu_function("vcpu_dirty_rate_stat_collect", "(cap: bool) -> None",

@@ -100,7 +100,8 @@ ALPHABET: tuple[EventKind, ...] = (
               "migration/migration.c:qmp_migrate",
               (("peer", ("ok", "blocked")), ("channel", ("socket", "file")),
                ("thread_helper", _H), ("helper_needs_bql", (False, True)),
-               ("bh_helper", (None, "migration_file_set_error", "migration_is_running"))),
+               ("bh_helper", (None, "migration_file_set_error", "migration_is_running")),
+               ("threads", ("none", "return-path", "multifd"))),
               ("running",), "T_mig"),
     EventKind("migrate_incoming", "qmp migrate-incoming: start the incoming load coroutine",
               "migration/migration.c:qmp_migrate_incoming", (), ("running",), "co:incoming"),
@@ -109,8 +110,9 @@ ALPHABET: tuple[EventKind, ...] = (
               "reference", "migration/migration.c:migration_shutdown",
               (("source", tuple(SHUTDOWN_SOURCES)),)),
     EventKind("vm_shutdown", "vm_shutdown(): pause vCPUs (BQL released), run-state handlers, drain "
-              "(nested aio_poll, BQL kept)", "system/cpus.c:do_vm_stop",
-              (("vm", ("running", "stopped")), ("vfio", ("fails", "ok", "none"))), ("post",)),
+              "(nested aio_poll, BQL kept, only with a busy block device)", "system/cpus.c:do_vm_stop",
+              (("vm", ("running", "stopped")), ("vfio", ("fails", "ok", "none")),
+               ("block", ("busy", "idle"))), ("post",)),
     EventKind("monitor_cleanup",
               "monitor_cleanup(): nested polls (BQL kept), then iothread_stop(mon_iothread)",
               "monitor/monitor.c:monitor_cleanup"),
@@ -141,6 +143,11 @@ ALPHABET: tuple[EventKind, ...] = (
               "migration helpers each period until the process exits",
               "system/dirtylimit.c:vcpu_dirty_rate_stat_thread",
               (("cap", (False, True)), ("rounds", (1, 2))), ("running",), "dirtyrate-stat"),
+    EventKind("vcpu_device", "a guest write exits to QEMU on a vCPU thread, whose device code asks a "
+              "migration helper holding the BQL (it waits for main to release it: pause_all_vcpus() in "
+              "qemu_cleanup())",
+              "hw/virtio/virtio-mem.c:virtio_mem_is_busy",
+              (("device", ("virtio-mem", "vhost-vdpa")),), ("running", "post"), "vcpu"),
 )
 
 _BY_NAME: dict[str, EventKind] = {k.name: k for k in ALPHABET}
@@ -175,9 +182,9 @@ def combinations_of(k: EventKind) -> list[dict[str, Param]]:
 def leaves_actor(e: Event) -> bool:
     """Whether an event may leave an actor running after it returns (a *background* event).
 
-    ``migrate``, ``migrate_incoming``, ``oob`` and ``dirty_limit`` start a thread or a coroutine that
-    outlives the command.  An in-band ``query_migrate`` schedules ``do_qmp_dispatch_bh`` and main's
-    ``main_loop_wait`` runs it before the event ends (qapi/qmp-dispatch.c:qmp_dispatch); only
+    ``migrate``, ``migrate_incoming``, ``oob``, ``dirty_limit`` and ``vcpu_device`` start a thread or a
+    coroutine that outlives the command.  An in-band ``query_migrate`` schedules ``do_qmp_dispatch_bh``
+    and main's ``main_loop_wait`` runs it before the event ends (qapi/qmp-dispatch.c:qmp_dispatch); only
     ``pending=True``, the reply still owed when main moves on, leaves it behind, and ``caller=outside``
     starts nothing.  The bounded explorer checks this at every event boundary and stops with an error
     the first time the model contradicts it.

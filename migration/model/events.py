@@ -28,7 +28,9 @@ from migration.model.actors import (
     qmp_dispatch_body,
     thread_body,
 )
+from migration.model.channels import open_return_path_on_source
 from migration.model.designs import TAGS, PointerClear, PointerSet, Protection, ThreadRef
+from migration.model.dirtylimit import migrate_dirty_limit_of
 from migration.model.features import lacks
 from migration.model.functions import qemu, qemu_function
 from migration.model.heap import Crash, HeapObj, LockState, MigStatus
@@ -51,6 +53,7 @@ from migration.model.results import IntrospectionRecord
 from migration.model.runtime import Actor, Block, Pending, World
 from migration.model.shutdown import shutdown_source
 from migration.model.sources import source
+from migration.model.vcpus import VCPU, vcpu_body
 from qom.errors import QOMError
 from qom.object import object_new
 from qom.qmp import execute
@@ -193,6 +196,8 @@ def _migrate(w: World, e: Event) -> Generator[Pending, None, None]:
     yield from w.write(s, "state = active, to_dst_file", _start)
     if d.thread_ref is ThreadRef.BEFORE_CREATE:
         yield from ref(w, s)
+    if e.param("threads") == "return-path":
+        yield from open_return_path_on_source(w, s)
     yield from w.step("qemu_thread_create(migration_thread)", s)
     w.spawned_thread = True
     w.spawn(T_MIG, thread_body(s, e))
@@ -212,11 +217,13 @@ def _cancel(h: HeapObj) -> None:
 
 
 @qemu_function("migration_cancel", "() -> str | None",
-               "state cancelling, then qemu_file_shutdown(s->to_dst_file) under qemu_file_lock; returns "
-               "the object it found", source_key="cancel")
+               "with dirty-limit on, stop and join dirtyrate-stat (BQL released); state cancelling, then "
+               "qemu_file_shutdown(s->to_dst_file) under qemu_file_lock; returns the object it found",
+               source_key="cancel")
 @typeguard_ignore
 def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
-    """``migration_cancel()`` (``migrate_fd_cancel()`` at 9.x): CANCELLING, then
+    """``migration_cancel()`` (``migrate_fd_cancel()`` at 9.x): with the ``dirty-limit`` capability on,
+    the dirty-limit stop first (:mod:`migration.model.dirtylimit`); then CANCELLING, then
     ``qemu_file_shutdown(s->to_dst_file)`` under ``qemu_file_lock``.
 
     :return: the object it found, or ``None``.
@@ -225,6 +232,8 @@ def _migration_cancel(w: World) -> Generator[Pending, None, str | None]:
     if s is None:
         yield from null_caller(w, "migration_cancel")
         return None
+    if migrate_dirty_limit_of(w, s):
+        yield from qemu(w, "qmp_cancel_vcpu_dirty_limit", s)
     yield from w.write(s, "migration_cancel: state -> cancelling", _cancel)
     h = w.heap[s]
     if h.status is MigStatus.CANCELLING and h.to_dst_file:
@@ -302,17 +311,21 @@ def _main_loop_wait(w: World, what: str) -> Generator[Pending, None, None]:
     yield from _dispatch(w, frozenset({QEMU_AIO, IOHANDLER}), what)
 
 
-@qemu_function("vm_shutdown", "(vm: str, vfio: str) -> None",
+@qemu_function("vm_shutdown", "(vm: str, vfio: str, block: str) -> None",
                "pause the vCPUs (BQL released) when the VM runs, the VFIO handler (none, ok, fails), "
-               "then the block drain's nested poll of qemu_aio_context (BQL kept)")
+               "then, with a busy block device, the drain's nested poll of qemu_aio_context (BQL kept)")
 @typeguard_ignore
-def _vm_shutdown(w: World, vm: str, vfio: str) -> Generator[Pending, None, None]:
+def _vm_shutdown(w: World, vm: str, vfio: str, block: str) -> Generator[Pending, None, None]:
     yield from w.step("vm_shutdown", note=f"VM {vm}")
     if vm == "running":
-        yield from call(w, "pause_all_vcpus", _bql_window(w, "pause_all_vcpus"))
+        yield from qemu(w, "pause_all_vcpus")
         if vfio != "none":
             yield from call(w, "vfio_vmstate_change", _vfio_vmstate_change(w, vfio == "fails"))
-    yield from call(w, "bdrv_drain_all", _dispatch(w, frozenset({QEMU_AIO}), "bdrv_drain_all/bdrv_flush_all"))
+    if block == "busy":
+        # AIO_WAIT_WHILE polls only while its condition holds: requests in flight (bdrv_drain_all_poll) or a
+        # flush coroutine not yet done (bdrv_flush); with block=idle it never polls (include/block/aio-wait.h)
+        yield from call(w, "bdrv_drain_all",
+                        _dispatch(w, frozenset({QEMU_AIO}), "bdrv_drain_all/bdrv_flush_all"))
 
 
 @typeguard_ignore
@@ -331,12 +344,17 @@ def _vfio_vmstate_change(w: World, fails: bool) -> Generator[Pending, None, None
 
 
 @qemu_function("monitor_cleanup", "() -> None",
-               "qmp_dispatcher_co_shutdown, the nested polls of both contexts (BQL kept), then "
-               "iothread_stop(mon_iothread)")
+               "qmp_dispatcher_co_shutdown, the nested poll of iohandler_ctx and, while a QMP dispatch is "
+               "in flight, of qemu_aio_context (BQL kept), then iothread_stop(mon_iothread)")
 @typeguard_ignore
 def _monitor_cleanup(w: World) -> Generator[Pending, None, None]:
     yield from w.step("qmp_dispatcher_co_shutdown = true")
-    yield from _dispatch(w, frozenset({IOHANDLER, QEMU_AIO}), "AIO_WAIT_WHILE_UNLOCKED(qmp_dispatcher_co)")
+    # AIO_WAIT_WHILE_UNLOCKED(NULL, (aio_poll(iohandler_ctx, false), qmp_dispatcher_co)): iohandler_ctx is
+    # polled at least once; qemu_aio_context only while the dispatcher coroutine lives, that is while it
+    # waits for a do_qmp_dispatch_bh (an idle dispatcher ends in the first poll of iohandler_ctx)
+    busy = any(a.name.startswith("bh:qmp-dispatch") and not a.done for a in w.actors)
+    yield from _dispatch(w, frozenset({IOHANDLER, QEMU_AIO}) if busy else frozenset({IOHANDLER}),
+                         "AIO_WAIT_WHILE_UNLOCKED(qmp_dispatcher_co)")
     yield from call(w, "iothread_stop", _iothread_stop(w))
 
 
@@ -414,6 +432,8 @@ def _dirty_limit(w: World, e: Event) -> Generator[Pending, None, None]:
     if w.actor_named("dirtyrate-stat") is not None:
         return
     yield from w.step("set-vcpu-dirty-limit: qemu_thread_create(dirtyrate-stat)")
+    if e.param("cap") and w.real is not None:
+        w.heap[w.real].dirty_limit = True  # migrate-set-capabilities dirty-limit=on, before
     w.spawn("dirtyrate-stat", dirtyrate_body(bool(e.param("cap")), int(e.param("rounds") or 1)))
 
 
@@ -441,7 +461,7 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
         yield from qemu(w, "main_loop_should_exit", str(e.param("source")))
         yield from qemu(w, "migration_shutdown")
     elif k == "vm_shutdown":
-        yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")))
+        yield from qemu(w, "vm_shutdown", str(e.param("vm")), str(e.param("vfio")), str(e.param("block")))
     elif k == "monitor_cleanup":
         yield from qemu(w, "monitor_cleanup")
     elif k == "poll":
@@ -466,6 +486,9 @@ def run_event(w: World, e: Event) -> Generator[Pending, None, None]:
         yield from call(w, "handle_qmp_command", _oob(w, e))
     elif k == "dirty_limit":
         yield from call(w, "qmp_set_vcpu_dirty_limit", _dirty_limit(w, e))
+    elif k == "vcpu_device":
+        yield from w.step(f"guest write to {e.param('device')}", note="a vCPU exits, waits for the BQL")
+        w.spawn(w.unique_name(VCPU), vcpu_body(str(e.param("device"))))
 
 
 @typeguard_ignore

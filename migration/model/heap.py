@@ -85,6 +85,8 @@ class HeapObj:
     to_dst_file: bool = False
     error: str | None = None
     thread: str | None = None
+    #: ``s->capabilities[MIGRATION_CAPABILITY_DIRTY_LIMIT]`` (the ``dirty_limit`` event's ``cap=True``)
+    dirty_limit: bool = False
     locks: dict[str, Lock] = field(default_factory=dict)
 
     @typeguard_ignore
@@ -95,7 +97,7 @@ class HeapObj:
     def key(self) -> tuple[object, ...]:
         """:return: a hashable summary of the object's state (for state hashing)."""
         return (self.label, self.mem, self.status, self.to_dst_file, self.error, self.thread,
-                tuple((n, lk.state, lk.owner) for n, lk in sorted(self.locks.items())))
+                self.dirty_limit, tuple((n, lk.state, lk.owner) for n, lk in sorted(self.locks.items())))
 
     @typeguard_ignore
     def check_access(self, what: str, step: int, actor: str) -> None:

@@ -133,6 +133,10 @@ class World:
         self.iothread_stopped = False  #: monitor_cleanup() ran iothread_stop(mon_iothread)
         #: main_loop_should_exit() said yes: no main_loop_wait() and no in-band QMP dispatch from here
         self.main_loop_exited = False
+        #: vcpu_dirty_rate_stat_stop() cleared ``vcpu_dirty_rate_stat->running``: dirtyrate-stat stops
+        self.dirtyrate_stopped = False
+        #: multifd_send_terminate_threads() ran: the multifd send threads leave their loop
+        self.multifd_exiting = False
         self.ml_owner: str | None = None
         self.peer_blocked: set[str] = set()
         self.trace: list[TraceStep] = []
@@ -310,7 +314,8 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(rank[lbl] for lbl in self.rcu_deferred), self.polling,
             self.ml_owner, tuple(sorted(rank[lbl] for lbl in self.file_shutdown)), self.iothread_stopped,
-            self.main_loop_exited, self.universe.live_instances("migration"),
+            self.main_loop_exited, self.dirtyrate_stopped, self.multifd_exiting,
+            self.universe.live_instances("migration"),
             logs(self),
         )
 
@@ -354,6 +359,7 @@ class World:
             (self.bql.state, self.bql.owner, self.ptr_mutex.state, self.ptr_mutex.owner),
             tuple(sorted(self.rcu_readers)), tuple(self.rcu_deferred), self.polling, self.ml_owner,
             tuple(sorted(self.file_shutdown)), self.iothread_stopped, self.main_loop_exited,
+            self.dirtyrate_stopped, self.multifd_exiting,
             tuple(sorted(self.rcu_waiting.items())) if self.rcu_waiting else (),
             self.universe.live_instances("migration"),
         )
