@@ -49,8 +49,8 @@ def test_the_table_names_each_function_the_model_covers_with_its_source() -> Non
         "qmp_cancel_vcpu_dirty_limit", "vcpu_dirty_rate_stat_stop", "virtio_mem_is_busy",
         "vhost_vdpa_net_data_start", "pause_all_vcpus", "migration_object_init", "migration_connect",
         "migration_cancel", "migration_shutdown", "vm_shutdown", "monitor_cleanup",
-        "monitor_qmp_dispatcher_co", "main_loop_should_exit", "is_busy", "machine_finalize", "migration_instance_init",
-        "migration_instance_finalize"]
+        "monitor_qmp_dispatcher_co", "main_loop_should_exit", "is_busy", "machine_finalize",
+        "migration_instance_init", "migration_instance_finalize"]
     assert t["migration_cleanup"].where("9.1") == "migration/migration.c:migrate_fd_cleanup"
     assert t["migration_cleanup"].where("10.0") == "migration/migration.c:migration_cleanup"
     assert t["migration_cancel"].where("9.2") == "migration/migration.c:migrate_fd_cancel"
