@@ -505,5 +505,5 @@ def test_a_log_summary_that_forgets_what_a_property_reads_is_caught(monkeypatch:
     bad_at_boundaries = explore_bounded(d, Bound.parse("3/0"), alphabet=_LOGS)
     assert good.violating == naive.violating == {"single-instance": 1024}
     # the full key and the event-boundary key merge different wrong pairs: both miscount
-    assert bad.violating == {"single-instance": 1502}
+    assert bad.violating == {"single-instance": 1400}
     assert bad_at_boundaries.violating == {"single-instance": 582}
