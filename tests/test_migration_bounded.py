@@ -507,3 +507,12 @@ def test_a_log_summary_that_forgets_what_a_property_reads_is_caught(monkeypatch:
     # the full key and the event-boundary key merge different wrong pairs: both miscount
     assert bad.violating == {"single-instance": 1400}
     assert bad_at_boundaries.violating == {"single-instance": 582}
+
+
+def test_a_thread_another_thread_starts_during_a_foreground_event_is_not_the_events() -> None:
+    # T_mig starts multifd_send (multifd_send_setup) whenever it runs, a poll of main's included: the
+    # poll stays a foreground event, and the 2+10/0 box that the confirmation explores is not refused
+    g = Grammar((), (ev("migrate", threads="multifd"), ev("poll")), (), (ev("vm_shutdown"),))
+    r = explore_bounded(resolve("proposed-singleton-keepalive"), 2, alphabet=g)
+    assert r.complete and r.violating == {"freed-by-exit": r.paths}
+    assert r.paths == 2176445

@@ -93,6 +93,7 @@ class Actor:
     ctx: str = ""  #: a main-loop actor's AioContext: ``qemu_aio_context`` or ``iohandler_ctx``
     funcs: list[str] = field(default_factory=list)  #: the QEMU functions it is inside (``file:function``)
     started: bool = False  #: it has taken its first step
+    by: str = ""  #: the actor whose step created it ("" before the first step)
     moves: int = 0  #: how many times its generator ran (its first advance included)
     kept: tuple[int, int] | None = None  #: its frames' key, and ``moves`` when it was read
 
@@ -544,7 +545,8 @@ class World:
 
         :param ctx: a main-loop actor's AioContext.
         """
-        a = Actor(name=name, main_loop=main_loop, ctx=ctx if main_loop else "")
+        a = Actor(name=name, main_loop=main_loop, ctx=ctx if main_loop else "",
+                  by=self.current.name if self.current else "")
         a.history = _spawn_history(name, body, self.current)
         a.gen = body(self, a)
         self.actors.append(a)
