@@ -226,6 +226,15 @@ TRIGGERS: dict[str, tuple[Trigger, ...]] = {
                 why="set-vcpu-dirty-limit needs KVM with a dirty ring (kvm_dirty_ring_enabled()), and "
                     "valgrind cannot run a KVM guest"),
     ),
+    "vcpu_device": (
+        Trigger("vcpu_device", TriggerKind.NONE, "hw/virtio/virtio-mem.c:virtio_mem_is_busy",
+                when={"device": "virtio-mem"},
+                why="a guest driver's write to a virtio-mem device, handled on the vCPU thread (TCG or "
+                    "ioeventfd=off): it needs a booted guest kernel, which the reproducer does not run"),
+        Trigger("vcpu_device", TriggerKind.NONE, "net/vhost-vdpa.c:vhost_vdpa_net_data_start",
+                when={"device": "vhost-vdpa"},
+                why="a vhost-vdpa network device needs a vDPA device on the host and a booted guest"),
+    ),
 }
 
 
