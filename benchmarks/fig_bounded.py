@@ -141,15 +141,8 @@ def _boundary(d: Any, explore_bounded: Any, spec: str) -> Row:
 
     :param spec: the bound.
     """
-    from migration.check.bounded import Bound
-
-    def timed(old: bool) -> tuple[float, float, Any]:
-        start, cpu = time.perf_counter(), time.process_time()
-        out = explore_bounded(d, Bound.parse(spec), boundary=not old, every_point=old, frames=False)
-        return time.perf_counter() - start, time.process_time() - cpu, out
-
-    t_full, cpu_full, full = timed(True)
-    t_fast, cpu_fast, fast = timed(False)
+    t_full, cpu_full, full = _timed(explore_bounded, d, spec, boundary=False, every_point=True, frames=False)
+    t_fast, cpu_fast, fast = _timed(explore_bounded, d, spec, frames=False)
     return judged(
         "9h", f"the event-boundary key at branching points on {d.name} at {spec}", t_fast, "s", target=None,
         reference="the full key at every point", reference_value=t_full, ratio=t_fast / t_full,
@@ -158,6 +151,15 @@ def _boundary(d: Any, explore_bounded: Any, spec: str) -> Row:
               f"key at branching points: {fast.runs:,} runs, {fast.states:,} states, {t_fast:.3g} s "
               f"({cpu_fast:.3g} s CPU); same paths, outcomes, violations and shortest programs: "
               f"{_same(full, fast)}; {_load()}"))
+
+
+def _timed(explore_bounded: Any, d: Any, spec: str, **options: bool) -> tuple[float, float, Any]:
+    """:return: one exploration's wall time, CPU time and result."""
+    from migration.check.bounded import Bound
+
+    start, cpu = time.perf_counter(), time.process_time()
+    out = explore_bounded(d, Bound.parse(spec), **options)
+    return time.perf_counter() - start, time.process_time() - cpu, out
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -172,15 +174,8 @@ def _frames(d: Any, explore_bounded: Any, spec: str) -> Row:
 
     :param spec: the bound.
     """
-    from migration.check.bounded import Bound
-
-    def timed(frames: bool) -> tuple[float, float, Any]:
-        start, cpu = time.perf_counter(), time.process_time()
-        out = explore_bounded(d, Bound.parse(spec), frames=frames)
-        return time.perf_counter() - start, time.process_time() - cpu, out
-
-    t_hist, cpu_hist, hist = timed(False)
-    t_fr, cpu_fr, fr = timed(True)
+    t_hist, cpu_hist, hist = _timed(explore_bounded, d, spec, frames=False)
+    t_fr, cpu_fr, fr = _timed(explore_bounded, d, spec, frames=True)
     return judged(
         "9i", f"actors keyed by their frames on {d.name} at {spec}", t_fr, "s", target=None,
         reference="keyed by their histories", reference_value=t_hist, ratio=t_fr / t_hist,
