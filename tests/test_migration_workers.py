@@ -15,7 +15,7 @@ import pytest
 from test_terminal import without_progress
 
 from migration.check import workers
-from migration.check.bounded import Task, count_programs, grammar, split
+from migration.check.bounded import Bound, Task, count_programs, grammar, split
 from migration.check.registry import resolve
 from qom.cli.main import main as cli_main
 
@@ -107,7 +107,7 @@ def test_an_external_cluster_gives_the_bytes_of_one_process(tmp_path: Path,
     assert nd["bound"] == 1 and nd["programs"] == count_programs(grammar(), 1)
     # the external workers ran every task, from this tree's code
     ran = client.run(lambda dask_worker: dask_worker.state.executed_count)
-    assert len(ran) == 2 and sum(ran.values()) == len(split(1, workers.SPLIT_DEPTH))
+    assert len(ran) == 2 and sum(ran.values()) == len(split(1, workers.split_depth(Bound.of(1))))
     origin = client.run(lambda: __import__("migration.check.bounded", fromlist=["_"]).__file__)
     assert set(origin.values()) == {str(ROOT / "migration" / "check" / "bounded.py")}
 
@@ -152,11 +152,23 @@ def test_a_cluster_starts_the_largest_task_first() -> None:
     assert order[:2] == [first, len(split(2, 1)) + first]
 
 
+def test_one_event_bounds_split_by_the_first_event_and_wider_ones_by_the_first_two() -> None:
+    """A one-event bound keeps a task per first event (decide's matrix: many designs, cheap tasks); a wider
+    one splits by the first two, so that a single design's exploration spreads over the workers."""
+    assert [workers.split_depth(Bound.parse(b)) for b in ("0", "1", "1/0", "2", "2/1", "covering")] == \
+        [1, 1, 1, 2, 2, 2]
+    covering = Bound.parse("covering")
+    tasks = workers._tasks([resolve("qemu-10.0")], covering)
+    assert [t.prefix for t in tasks] == split(covering, 2, "10.0")
+    sizes = [count_programs(grammar("10.0"), covering, t.prefix) for t in tasks]
+    assert len(tasks) == 54 and max(sizes) * 20 < sum(sizes)
+
+
 def test_run_stats_say_where_the_time_went() -> None:
     workers._CACHE.clear()
     stats = workers.RunStats()
     workers.explore_designs([resolve("qemu-9.1")], 1, stats=stats)
-    assert len(stats.task_cpu) == len(split(1, workers.SPLIT_DEPTH))
+    assert len(stats.task_cpu) == len(split(1, workers.split_depth(Bound.of(1))))
     assert stats.start_s < stats.run_s and stats.close_s < stats.run_s  # here: no cluster to start
     assert stats.cpu_s >= sum(stats.task_cpu) * 0.9
     assert stats.critical_path() == max(stats.task_cpu) / sum(stats.task_cpu)

@@ -43,15 +43,26 @@ from migration.check.bounded import (
 from migration.model.designs import Design
 
 __all__ = [
-    "CONNECT_TIMEOUT", "LOCAL_CLUSTER", "QUIET_CLUSTER", "SPLIT_DEPTH", "Progress", "ProgressFn", "RunStats",
-    "SchedulerUnreachable", "bounded_result", "cached", "explore_designs", "schedule_order",
+    "CONNECT_TIMEOUT", "LOCAL_CLUSTER", "QUIET_CLUSTER", "Progress", "ProgressFn", "RunStats",
+    "SchedulerUnreachable", "bounded_result", "cached", "explore_designs", "schedule_order", "split_depth",
 ]
 
-#: program choices a task's prefix fixes.  At 1 the task of ``object_init`` holds nearly every program, so one
-#: worker does most of an exploration; at 2 a task per first two events, which costs a little state sharing
-#: across tasks and spreads the work (qemu-10.0 at K = 2: 4 tasks, one of them 387 s CPU, against 54 tasks
-#: of 408 s CPU in all, the largest 55 s: 23% more runs, 5% more CPU, about half the wall time on 2 cores)
-SPLIT_DEPTH = 2
+def split_depth(bound: Bound) -> int:
+    """How many program choices a task's prefix fixes (:func:`~migration.check.bounded.split`).
+
+    At depth 1 the task of ``object_init`` holds nearly every program, so a single design's exploration
+    runs on one worker; at depth 2 (a task per first two events) the work spreads, at the price of a little
+    state sharing across tasks and of a Dask round trip per task.  Bounds of one event are cheap and
+    explored many designs at a time (decide's matrix), so they keep depth 1: measured on 2 loaded cores,
+    16 designs at K = 1 took 45% more CPU on the cluster at depth 2 (715 tasks of 65 ms on average).  A
+    bound of two events or more takes depth 2: qemu-10.0 at K = 2 goes from 4 tasks, the largest 387 s
+    CPU, to 54, 408 s CPU in all and the largest 55 s (23% more runs), about half the wall time on 2 cores.
+    It depends on the bound alone, so a design's counts never depend on what it was explored beside.
+
+    :param bound: the bound.
+    :return: the depth.
+    """
+    return 1 if bound.events <= 1 else 2
 
 #: seconds to wait for ``--scheduler ADDRESS`` to answer before giving up
 CONNECT_TIMEOUT = 10.0
@@ -106,7 +117,7 @@ def cached(design: Design, bound: int | Bound, por: bool = False) -> Bounded | N
 
 
 def _tasks(designs: Sequence[Design], bound: Bound, por: bool = False) -> list[Task]:
-    prefixes = {tag: split(bound, SPLIT_DEPTH, tag) for tag in {d.tag for d in designs}}
+    prefixes = {tag: split(bound, split_depth(bound), tag) for tag in {d.tag for d in designs}}
     return [Task(d, bound, p, por=por) for d in designs for p in prefixes[d.tag]]
 
 
