@@ -14,7 +14,11 @@ bound, with each of its boxes on its own; 9g (full mode) what one more event in 
 (``3/1`` and ``11/0``: the whole of ``3`` is beyond reach, see the note).  9h compares, in one run, the
 default keys (branching points only; the event-boundary key at main's program choices) with the full
 state key at every point on a box of foreground events (``3/0`` quick, ``5/0`` full); 9i actors keyed
-by their suspended frames with actors keyed by their histories (K = 1 quick, K = 2 full).
+by their suspended frames with actors keyed by their histories (K = 1 quick, K = 2 full; the frames side
+is 9d's K + 1 exploration, not run again).  Issue 22's targets (full mode): 9f is judged on 10 s (its note
+judges the ratio on 20x), 9j times the README's first command, ``qomsim decide``, in a process of its own,
+and 9k (the whole matrix at the covering bound) is estimated from 9d, not run.  Notes give states and runs
+per CPU second.
 """
 
 from __future__ import annotations
@@ -24,13 +28,18 @@ import time
 import tracemalloc
 from typing import Any
 
-from benchmarks.model import Config, NotMeasured, Row, Target, judged
+from benchmarks.model import Config, NotMeasured, Row, Target, judged, not_measured
 
-__all__ = ["MATRIX_TARGET", "SPEEDUP_TARGET", "measure_bounded"]
+__all__ = ["COVERING_TARGET", "DECIDE_TARGET", "MATRIX_TARGET", "SPEEDUP_TARGET", "measure_bounded"]
 
 #: parallel time / serial time on all cores: <= 1/1.7 is a speedup of at least 1.7x
 SPEEDUP_TARGET = Target(round(1 / 1.7, 3), on_ratio=True)
 MATRIX_TARGET = Target(120, on_ratio=False, unit="s")
+#: issue 22: the covering bound on qemu-10.0 in at most 10 s and at most 20x K = 1
+COVERING_TARGET = Target(10, on_ratio=False, unit="s")
+COVERING_RATIO = 20.0
+#: issue 22: the README's first command in at most 150 s on 2 cores
+DECIDE_TARGET = Target(150, on_ratio=False, unit="s")
 
 
 def _import() -> tuple[Any, Any, Any, Any]:
@@ -110,17 +119,14 @@ def measure_bounded(config: Config) -> list[Row]:
                        note=f"{len(ds)} designs, every property read from one exploration per design"))
     d = ds[0] if config.mode == "tiny" else resolve_design("qemu-10.0")
     k = {"tiny": k, "quick": 0}.get(config.mode, bound)  # K + 1 = 2 costs minutes: full mode only
-    start = time.perf_counter()
-    at_k = explore_bounded(d, k)
-    t_k = time.perf_counter() - start
-    start = time.perf_counter()
-    at_k1 = explore_bounded(d, k + 1)
-    t_k1 = time.perf_counter() - start
+    t_k, cpu_k, at_k = _timed(explore_bounded, d, str(k))
+    t_k1, cpu_k1, at_k1 = _timed(explore_bounded, d, str(k + 1))
     rows.append(judged(
         "9d", f"cost of K + 1 = {k + 1} on {d.name}", t_k1, "s", target=None, reference=f"K = {k}",
-        reference_value=t_k, ratio=t_k1 / t_k,
-        note=(f"K = {k}: {at_k.programs:,} programs, {at_k.states:,} states, {t_k:.3g} s; K = {k + 1}: "
-              f"{at_k1.programs:,} programs, {at_k1.states:,} states, {t_k1:.3g} s")))
+        reference_value=t_k, ratio=t_k1 / t_k, cpu_ratio=cpu_k1 / max(cpu_k, 1e-9),
+        note=(f"K = {k}: {at_k.programs:,} programs, {at_k.states:,} states, {at_k.runs:,} runs, {t_k:.3g} s "
+              f"({_rate(at_k, cpu_k)}); K = {k + 1}: {at_k1.programs:,} programs, {at_k1.states:,} states, "
+              f"{at_k1.runs:,} runs, {t_k1:.3g} s ({_rate(at_k1, cpu_k1)}); {_load()}")))
     tracemalloc.start()
     explore_bounded(d, k)
     _cur, peak = tracemalloc.get_traced_memory()
@@ -128,10 +134,18 @@ def measure_bounded(config: Config) -> list[Row]:
     rows.append(judged("9e", f"peak memory of the state store, {d.name} at K = {k}", peak / 2**20, "MiB",
                        target=None, note=f"tracemalloc peak over one exploration ({at_k.states:,} states)"))
     rows.append(_boundary(d, explore_bounded, {"tiny": "2/0", "quick": "3/0"}.get(config.mode, "5/0")))
-    rows.append(_frames(d, explore_bounded, {"tiny": "1", "quick": "1"}.get(config.mode, "2")))
+    spec = {"tiny": "1", "quick": "1"}.get(config.mode, "2")
+    rows.append(_frames(d, explore_bounded, spec, (t_k1, cpu_k1, at_k1) if spec == str(k + 1) else None))
     if config.mode == "full":
         rows += _covering(d, explore_bounded, at_k, t_k, k, (str(k + 1), t_k1, at_k1))
+        rows.append(_matrix_at_covering(len(designs), cores, cpu_k1))
+        rows.append(_decide(cores))
     return rows
+
+
+def _rate(b: Any, cpu: float) -> str:
+    """:return: an exploration's states and runs per CPU second, as the notes give them."""
+    return f"{b.states / max(cpu, 1e-9):,.0f} states/s, {b.runs / max(cpu, 1e-9):,.0f} runs/s CPU"
 
 
 def _boundary(d: Any, explore_bounded: Any, spec: str) -> Row:
@@ -168,14 +182,16 @@ def _same(a: Any, b: Any) -> bool:
         {p: v[:2] for p, v in a.violations.items()} == {p: v[:2] for p, v in b.violations.items()}
 
 
-def _frames(d: Any, explore_bounded: Any, spec: str) -> Row:
+def _frames(d: Any, explore_bounded: Any, spec: str, default: tuple[float, float, Any] | None = None) -> Row:
     """Row 9i: each actor keyed by its suspended frames (``frames=True``) against its history, where
     actors interleave: fewer states, each dearer to key.
 
     :param spec: the bound.
+    :param default: the default explorer's exploration at ``spec`` when 9d already ran it in this run (wall
+        time, CPU time, result): it is not run again.
     """
     t_hist, cpu_hist, hist = _timed(explore_bounded, d, spec, frames=False)
-    t_fr, cpu_fr, fr = _timed(explore_bounded, d, spec, frames=True)
+    t_fr, cpu_fr, fr = default or _timed(explore_bounded, d, spec, frames=True)
     return judged(
         "9i", f"actors keyed by their frames on {d.name} at {spec}", t_fr, "s", target=None,
         reference="keyed by their histories", reference_value=t_hist, ratio=t_fr / t_hist,
@@ -204,8 +220,10 @@ def _covering(d: Any, explore_bounded: Any, at_k: Any, t_k: float, k: int,
                          for spec, t, b in boxes)
     rows = [judged(
         "9f", f"the covering bound {COVERING_BOUND} on {d.name} (every §4 scenario inside)", t_cov, "s",
-        target=None, reference=f"K = {k}", reference_value=t_k, ratio=t_cov / t_k,
-        note=(f"{cov.programs:,} programs, {cov.states:,} states, {cov.runs:,} runs; scenarios outside: "
+        target=COVERING_TARGET, reference=f"K = {k}", reference_value=t_k, ratio=t_cov / t_k,
+        note=(f"the ratio's target (issue 22) is {COVERING_RATIO:g}x: "
+              f"{'met' if t_cov / t_k <= COVERING_RATIO else 'missed'}; "
+              f"{cov.programs:,} programs, {cov.states:,} states, {cov.runs:,} runs; scenarios outside: "
               f"{len(scenarios_outside(Bound.parse(COVERING_BOUND)))} (at K = {k}: "
               f"{len(scenarios_outside(k))}); {box_text}; violated properties: same as K = {k}: "
               f"{list(cov.violations) == list(at_k.violations)}; {_load()}"))]
@@ -219,6 +237,45 @@ def _covering(d: Any, explore_bounded: Any, at_k: Any, t_k: float, k: int,
               + "; the whole of K = 3 (any number of background events) is about "
               + _k3_estimate(at_k, boxes))))
     return rows
+
+
+def _matrix_at_covering(designs: int, cores: int, cpu_k2: float) -> Row:
+    """Row 9k: every preset at the covering bound, estimated from 9d, not run: its first box alone, ``2``,
+    costs each design about what it costs qemu-10.0.
+
+    :param designs: the presets.
+    :param cores: the cores a run would spread over.
+    :param cpu_k2: qemu-10.0's CPU time at K = 2 (9d).
+    """
+    return not_measured(
+        "9k", f"the whole matrix ({designs} presets x every property) at the covering bound on {cores} cores",
+        f"not run: the box 2 of 2+10/0 alone took {cpu_k2:,.0f} s CPU on qemu-10.0 (9d), so the matrix would "
+        f"take about {designs * cpu_k2 / cores:,.0f} s on {cores} cores", MATRIX_TARGET)
+
+
+def _decide(cores: int) -> Row:
+    """Row 9j: the README's first command, ``qomsim decide`` on the built-in defaults, in a process of its
+    own, its notes written to a temporary folder.
+
+    :param cores: the cores it runs on (its default worker count).
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "qom.cli", "decide", "--out", out, "--no-database",
+                               "--date", "2000-01-01"], capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+    if done.returncode != 0:  # the other rows stand: this one says why it has no figure
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return not_measured("9j", f"qomsim decide on the built-in defaults, {cores} cores",
+                            f"qomsim decide failed with exit status {done.returncode}: {last}", DECIDE_TARGET)
+    return judged("9j", f"qomsim decide on the built-in defaults, {cores} cores", wall, "s",
+                  target=DECIDE_TARGET,
+                  note=("every preset at the default bound, the options the notes choose confirmed at the "
+                        f"covering bound; {_load()}"))
 
 
 def _k3_estimate(at_k: Any, boxes: list[tuple[str, float, Any]]) -> str:
