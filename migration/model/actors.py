@@ -270,9 +270,11 @@ def dirtyrate_body(cap: bool, rounds: int) -> Body:
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
-        for _ in range(rounds):
+        done = 0  # a count, not a ``for`` loop: nothing but variables is live across a step (framekey, clone)
+        while done < rounds:
             if w.dirtyrate_stopped:  # while (qatomic_read(&vcpu_dirty_rate_stat->running))
                 break
+            done += 1
             yield from qemu(w, "vcpu_dirty_rate_stat_collect", cap)
         if w.dirtyrate_stopped:
             # stopped by vcpu_dirty_rate_stat_stop(): global_dirty_log_change(GLOBAL_DIRTY_LIMIT, false)

@@ -361,7 +361,10 @@ def _monitor_cleanup(w: World) -> Generator[Pending, None, None]:
 @typeguard_ignore
 def _iothread_stop(w: World) -> Generator[Pending, None, None]:
     w.iothread_stopped = True
-    for a in w.actors:
+    i = 0  # an index, not a ``for`` loop: nothing but variables is live across a step (framekey, clone)
+    while i < len(w.actors):
+        a = w.actors[i]
+        i += 1
         if a.name.startswith("mon_iothread") and not a.done:
             if not a.started:
                 a.done, a.pending = True, None  # never read from the socket
@@ -545,7 +548,11 @@ def main_body(program: Program, *,
 
     @typeguard_ignore
     def body(w: World, a: Actor) -> Generator[Pending, None, None]:
-        for e in program:
+        # an index, not a ``for`` loop: nothing but variables is live across a step (framekey, clone)
+        i = 0
+        while i < len(program):
+            e = program[i]
+            i += 1
             a.context.clear()
             if e.kind == "migration_shutdown":
                 a.funcs[:] = [source("qemu_cleanup", w.design.tag)]

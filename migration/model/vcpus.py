@@ -80,8 +80,14 @@ def _vhost_vdpa_net_data_start(w: World) -> Generator[Pending, None, None]:
 @typeguard_ignore
 def _pause_all_vcpus(w: World) -> Generator[Pending, None, None]:
     yield from w.unlock(w.bql)
-    for a in list(w.actors):
-        if a.name.partition("#")[0] == VCPU and not a.done:
+    # the vCPUs now, each waited for in turn (an index, not a ``for`` loop: nothing but variables is live
+    # across a step, framekey and clone)
+    vcpus = [a for a in w.actors if a.name.partition("#")[0] == VCPU]
+    i = 0
+    while i < len(vcpus):
+        a = vcpus[i]
+        i += 1
+        if not a.done:
             yield from w.wait_for(a.name, "qemu_cond_wait(&qemu_pause_cond, &bql)")
 
     @typeguard_ignore
