@@ -164,6 +164,29 @@ def test_the_exploration_reports_every_run_and_every_task() -> None:
     assert None in shares
 
 
+def test_no_time_is_guessed_for_a_union_of_boxes() -> None:
+    """A task's share of the programs says nothing of its cost when the bound is a union of boxes: the
+    10/0 box of 2+10/0 holds nearly every program and little of the work."""
+    from migration.check import workers
+    from migration.check.bounded import Bound, Bounded, Task, split
+    from migration.check.registry import resolve
+
+    bound = Bound.parse("1+3/0")
+    tasks = [Task(resolve("qemu-9.1"), bound, p) for p in split(bound, 2, "9.1")]
+    shares: list[float | None] = []
+    tracker = workers._Tracker(tasks, 1, lambda p: shares.append(p.share_done))
+    for i in range(len(tasks)):
+        tracker.task_done(Bounded("qemu-9.1", 3), i)
+    assert shares == [None] * len(tasks)
+    plain = [Task(resolve("qemu-9.1"), Bound.of(1), p) for p in split(1, 1, "9.1")]
+    shares.clear()
+    tracker = workers._Tracker(plain, 1, lambda p: shares.append(p.share_done))
+    for i in reversed(range(len(plain))):  # object_init's task, the largest, first
+        tracker.task_done(Bounded("qemu-9.1", 1), i)
+    first = shares[0]
+    assert first is not None and 0.5 < first < 1 and shares[-1] == 1.0  # a plain bound: guessed
+
+
 def test_progress_lines_are_told_apart_from_everything_else() -> None:
     text = ("decide: exploring 2 designs at bound 1, 20/20 tasks, 8,974 runs, 12,341 states, 1,228 states/s, "
             "10 s elapsed\nqomsim decide: interrupted\ncheck: exploring qemu-9.1 at bound 2, 1 min 13 s "
