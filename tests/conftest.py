@@ -6,12 +6,14 @@ typeguard's import hook is installed, and an early import would leave ``qom`` un
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from migration.check.bounded import Bounded
     from qom import Universe
 
 
@@ -41,3 +43,21 @@ def core_without_sanitizer(monkeypatch: pytest.MonkeyPatch) -> None:
         for name in ("check_live", "check_table"):
             if hasattr(mod, name):
                 monkeypatch.setattr(mod, name, no_check)
+
+
+@pytest.fixture(scope="session")
+def explored() -> Callable[[str], Bounded]:
+    """The default exploration of a preset at K = 1 (``explore_bounded(DESIGNS[name], 1)``), run once per
+    session: several modules check different claims on the same exploration.  Each call returns a copy,
+    so a test that changes what it got changes nothing another test sees."""
+    from migration import DESIGNS
+    from migration.check.bounded import explore_bounded
+
+    done: dict[str, Bounded] = {}
+
+    def get(name: str) -> Bounded:
+        if name not in done:
+            done[name] = explore_bounded(DESIGNS[name], 1)
+        return copy.deepcopy(done[name])
+
+    return get

@@ -3,10 +3,11 @@ docs/writing-a-design.md, design validation, and the event-boundary key's exactn
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
+from fresh_interpreter import call_fresh
 
 from migration import ALL_HELPERS, DESIGNS, Design, Protection, derive
 from migration.check.bounded import Bound, Bounded, Grammar, explore_bounded
@@ -151,10 +152,10 @@ def test_the_guide_shows_the_table_and_the_examples_as_they_are() -> None:
 # -- the worked examples --------------------------------------------------------------------------
 
 
-def test_worked_example_machine_owns() -> None:
+def test_worked_example_machine_owns(explored: Callable[[str], Bounded]) -> None:
     d = resolve(f"{EXAMPLES / 'machine_owns.py'}:MACHINE_OWNS")
     b = explore_bounded(d, 1)
-    base = explore_bounded(DESIGNS["qemu-10.0"], 1)
+    base = explored("qemu-10.0")
     assert sorted(b.violations) == ["freed-by-exit", "single-instance"]
     assert sorted(base.violations) == ["freed-by-exit", "helpers-whole-lifecycle", "no-use-after-free",
                                        "single-instance"]
@@ -165,20 +166,24 @@ def test_worked_example_machine_owns() -> None:
     assert f.detail == "mig#1 is not finalized by the end of qemu_cleanup() (refcount 1)"
 
 
+def _violations(example: str) -> dict[str, tuple[list[str], str, str]]:
+    """A worked example's violations at K = 1: property -> (the shortest program, the actor, the detail)."""
+    b = explore_bounded(resolve(f"{EXAMPLES / example}"), 1)
+    return {p: ([str(e) for e in prog], f.actor, f.detail) for p, (prog, _sched, f) in b.violations.items()}
+
+
 def test_worked_example_rcu_free() -> None:
-    d = resolve(f"{EXAMPLES / 'rcu_free.py'}:RCU_FREE")
-    b = explore_bounded(d, 1)
-    assert sorted(b.violations) == ["freed-by-exit", "helpers-whole-lifecycle", "no-null-deref",
-                                    "no-use-after-free", "single-instance"]
+    # its exploration (36,112 runs) runs in a fresh interpreter, without typeguard (a quarter of the time):
+    # the RCU effects it adds are run under typeguard by test_call_rcu_waits_for_the_readers_...
+    v = call_fresh("test_designs_as_code", "_violations", "rcu_free.py:RCU_FREE")
+    assert sorted(v) == ["freed-by-exit", "helpers-whole-lifecycle", "no-null-deref",
+                         "no-use-after-free", "single-instance"]
     # the reader the idea did not put in a read section: the dirtyrate-stat thread
-    prog, _sched, f = b.violations["no-use-after-free"]
-    assert [str(e) for e in prog] == ["object_init()", "dirty_limit()", "migration_shutdown()",
-                                      "vm_shutdown()"]
-    assert (f.actor, f.detail) == ("dirtyrate-stat",
-                                   "s->capabilities[MIGRATION_CAPABILITY_DIRTY_LIMIT] of freed mig#1")
+    assert v["no-use-after-free"] == (
+        ["object_init()", "dirty_limit()", "migration_shutdown()", "vm_shutdown()"],
+        "dirtyrate-stat", "s->capabilities[MIGRATION_CAPABILITY_DIRTY_LIMIT] of freed mig#1")
     # the call_rcu callback may not have run when the process exits
-    prog, _sched, f = b.violations["freed-by-exit"]
-    assert [str(e) for e in prog] == ["object_init()", "migration_shutdown()"]
+    assert v["freed-by-exit"][0] == ["object_init()", "migration_shutdown()"]
 
 
 def _pause_in_rcu(w: World) -> Generator[Pending, None, None]:
@@ -261,14 +266,23 @@ def test_knobs_of_a_design_with_functions_name_them() -> None:
 # -- the event-boundary key -----------------------------------------------------------------------
 
 
+def _old_explorer(name: str, bound: str) -> tuple[tuple[object, ...], int, int]:
+    """The old explorer's result on a preset (the full state key at every branch, actors keyed by their
+    histories), with its states and runs: the reference the default explorer must equal."""
+    full = explore_bounded(DESIGNS[name], Bound.parse(bound), boundary=False, frames=False)
+    return _result(full), full.states, full.runs
+
+
 @pytest.mark.parametrize("name", sorted(DESIGNS))
-def test_the_event_boundary_key_finds_what_the_full_key_finds(name: str) -> None:
-    # and actors keyed by their frames (framekey) find what actors keyed by their histories find
-    d = DESIGNS[name]
-    full = explore_bounded(d, 1, boundary=False, frames=False)
-    fast = explore_bounded(d, 1)
-    assert _result(fast) == _result(full)
-    assert fast.states <= full.states
+def test_the_event_boundary_key_finds_what_the_full_key_finds(
+        name: str, explored: Callable[[str], Bounded]) -> None:
+    # and actors keyed by their frames (framekey) find what actors keyed by their histories find; the
+    # default exploration runs here under typeguard (once per session: other tests read it too), the old
+    # explorer, the reference, in a fresh interpreter without it (a quarter of the time)
+    fast = explored(name)
+    full, states, _runs = call_fresh("test_designs_as_code", "_old_explorer", name, "1")
+    assert _result(fast) == full
+    assert fast.states <= states
 
 
 @pytest.mark.parametrize(("name", "bound"), [
@@ -278,11 +292,10 @@ def test_the_event_boundary_key_finds_what_the_full_key_finds(name: str) -> None
     pytest.param("qemu-10.0", "2", marks=pytest.mark.slow),
 ])
 def test_the_event_boundary_key_is_exact_on_longer_programs(name: str, bound: str) -> None:
-    d = DESIGNS[name]
-    full = explore_bounded(d, Bound.parse(bound), boundary=False, frames=False)
-    fast = explore_bounded(d, Bound.parse(bound))
-    assert _result(fast) == _result(full)
-    assert fast.runs < full.runs
+    fast = explore_bounded(DESIGNS[name], Bound.parse(bound))
+    full, _states, runs = call_fresh("test_designs_as_code", "_old_explorer", name, bound)
+    assert _result(fast) == full
+    assert fast.runs < runs
 
 
 def test_a_design_that_reads_what_the_boundary_key_drops_is_told_apart() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from migration import DESIGNS
-from migration.check.bounded import explore_bounded, model_alphabet
+from migration.check.bounded import Bounded, model_alphabet
 from migration.model.program import ev
 from migration.model.run import run_program
 
@@ -33,6 +35,7 @@ def test_is_busy_asks_the_tags_helper_which_checks_for_null(design: str, helper:
 
 
 @pytest.mark.parametrize("design", ["qemu-7.2", "qemu-9.1", "qemu-9.2", "qemu-10.0", "qemu-master"])
-def test_no_null_deref_holds_for_qemu_once_callers_before_init_are_qemus(design: str) -> None:
-    b = explore_bounded(DESIGNS[design], 1)
+def test_no_null_deref_holds_for_qemu_once_callers_before_init_are_qemus(
+        design: str, explored: Callable[[str], Bounded]) -> None:
+    b = explored(design)
     assert "no-null-deref" not in b.violations

@@ -13,7 +13,9 @@ fails on a design known to be broken for that property.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 
 import pytest
 from fresh_interpreter import run_fresh
@@ -21,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import migration.check.cell  # noqa: F401  # registers the proven proposal in DESIGNS
-from migration.check.bounded import explore_bounded
+from migration.check.bounded import Bounded, explore_bounded
 from migration.check.cell import check_cell
 from migration.check.properties import PROPERTY_CHECKS, violation
 from migration.check.registry import resolve
@@ -58,10 +60,12 @@ def _holds(design: str, prop: str, data: st.DataObject) -> None:
     assert f is None, f"{design} violates {prop}: {f}\nprogram {r.program}\nschedule {r.schedule}"
 
 
-def _holding(design: str, bound: int = 1) -> list[str]:
-    """The properties the bounded explorer proves for ``design`` up to ``bound`` (the campaign's targets)."""
+@functools.cache
+def _holding(design: str, bound: int = 1) -> tuple[str, ...]:
+    """The properties the bounded explorer proves for ``design`` up to ``bound`` (the campaign's targets;
+    explored once, when the module is collected)."""
     b = explore_bounded(resolve(design), bound)
-    return [p for p in PROPERTY_CHECKS if p not in b.violations]
+    return tuple(p for p in PROPERTY_CHECKS if p not in b.violations)
 
 
 @pytest.mark.parametrize("prop", _holding(SAFE))
@@ -71,12 +75,12 @@ def test_the_proposal_holds(prop: str, data: st.DataObject) -> None:
     _holds(SAFE, prop, data)
 
 
-def test_the_bound_finds_what_the_scenarios_missed() -> None:
+def test_the_bound_finds_what_the_scenarios_missed(explored: Callable[[str], Bounded]) -> None:
     # mutex guards the exported helpers, but the dirtyrate-stat thread's migrate_dirty_limit() reads
     # through migrate_get_current(), which asserts: after migration_shutdown() cleared the pointer it
     # finds NULL.  No scenario starts that thread; the bounded exploration does (one free event)
     assert check_cell("mutex", "helpers-whole-lifecycle", max_examples=0).verdict == "holds"
-    b = explore_bounded(resolve("mutex"), 1)
+    b = explored("mutex")
     prog, _sched, fault = b.violations["helpers-whole-lifecycle"]
     assert [str(e) for e in prog] == ["object_init()", "dirty_limit()", "migration_shutdown()"]
     assert (fault.outcome.value, fault.actor) == ("NULL_DEREF", "dirtyrate-stat")

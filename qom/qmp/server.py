@@ -104,6 +104,9 @@ DEFAULT_MAX_PENDING_REPLIES = 64 << 20
 EVICT_IDLE = 0.5
 #: replies are written in chunks of this size, each awaiting the client's reading
 _CHUNK = 64 << 10
+#: at most this many bytes a client sent before hanging up are read after a write to it failed (more than a
+#: socket's receive buffer holds)
+_UNREAD_LIMIT = 4 << 20
 #: a chunk at least this big, or one that continues a message, is parsed in a worker thread (and a reply
 #: whose strings are this long is encoded there)
 _THREAD_FEED = 8 << 10
@@ -139,13 +142,41 @@ class _Protocol(asyncio.StreamReaderProtocol):
 
     #: when the client's last bytes arrived (before the server gets round to reading them)
     heard: float = 0.0
+    _fd: int = -1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None else -1
+        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         self.heard = time.monotonic()
         super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(None if isinstance(exc, OSError) else exc)
+        if isinstance(exc, OSError):
+            # a failed write (the client hung up) stops the transport reading at once, and it closes the
+            # socket after this call: what the client sent before hanging up, and the transport has not
+            # read yet, is read here (the socket is still open; a peer that hung up has nothing more to
+            # send), whether or not it arrived before the write failed
+            for data in _unread(self._fd):
+                self.data_received(data)
+            exc = None
+        super().connection_lost(exc)
+
+
+def _unread(fd: int, limit: int = _UNREAD_LIMIT) -> Iterator[bytes]:
+    """What a non-blocking socket holds unread, chunk by chunk, until it would block, ends or fails, or
+    ``limit`` bytes were read (a client that shut down only its reading side may still be sending)."""
+    while fd >= 0 and limit > 0:
+        try:
+            data = os.read(fd, min(_CHUNK, limit))
+        except OSError:  # BlockingIOError (nothing more for now), ECONNRESET, EBADF
+            return
+        if not data:
+            return
+        limit -= len(data)
+        yield data
 
 
 @dataclass
@@ -466,8 +497,8 @@ class QMPServer:
         )
         loop = asyncio.get_running_loop()
         try:
-            # one turn first: the transport reads what the client has sent already, which a failed greeting
-            # (the client hung up at once) would otherwise throw away
+            # one turn first: the transport reads what the client has sent already (what arrives after it
+            # looked, before a greeting that fails because the client hung up, _Protocol reads at the end)
             await asyncio.sleep(0)
             self._send(client, greeting(session, self.universe))
             while self._stop is not None and not self._stop.is_set() and client in self._clients:
