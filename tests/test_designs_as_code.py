@@ -173,7 +173,7 @@ def _violations(example: str) -> dict[str, tuple[list[str], str, str]]:
 
 
 def test_worked_example_rcu_free() -> None:
-    # its exploration (36,112 runs) runs in a fresh interpreter, without typeguard (a quarter of the time):
+    # its exploration (35,977 runs) runs in a fresh interpreter, without typeguard (a quarter of the time):
     # the RCU effects it adds are run under typeguard by test_call_rcu_waits_for_the_readers_...
     v = call_fresh("test_designs_as_code", "_violations", "rcu_free.py:RCU_FREE")
     assert sorted(v) == ["freed-by-exit", "helpers-whole-lifecycle", "no-null-deref",
