@@ -161,7 +161,7 @@ def _boundary(d: Any, explore_bounded: Any, spec: str) -> Row:
         "9h", f"the event-boundary key at branching points on {d.name} at {spec}", t_fast, "s", target=None,
         reference="the full key at every point", reference_value=t_full, ratio=t_fast / t_full,
         note=(f"full key at every point: {full.runs:,} runs, {full.states:,} states, {t_full:.3g} s "
-              f"({cpu_full:.3g} s CPU, {full.states / max(cpu_full, 1e-9):,.0f} states/s); event-boundary "
+              f"({cpu_full:.3g} s CPU, {_rate(full, cpu_full)}); event-boundary "
               f"key at branching points: {fast.runs:,} runs, {fast.states:,} states, {t_fast:.3g} s "
               f"({cpu_fast:.3g} s CPU); same paths, outcomes, violations and shortest programs: "
               f"{_same(full, fast)}; {_load()}"))
@@ -196,8 +196,8 @@ def _frames(d: Any, explore_bounded: Any, spec: str, default: tuple[float, float
         "9i", f"actors keyed by their frames on {d.name} at {spec}", t_fr, "s", target=None,
         reference="keyed by their histories", reference_value=t_hist, ratio=t_fr / t_hist,
         note=(f"histories: {hist.runs:,} runs, {hist.states:,} states, {cpu_hist:.3g} s CPU "
-              f"({hist.states / max(cpu_hist, 1e-9):,.0f} states/s); frames: {fr.runs:,} runs, "
-              f"{fr.states:,} states, {cpu_fr:.3g} s CPU ({fr.states / max(cpu_fr, 1e-9):,.0f} states/s); "
+              f"({_rate(hist, cpu_hist)}); frames: {fr.runs:,} runs, "
+              f"{fr.states:,} states, {cpu_fr:.3g} s CPU ({_rate(fr, cpu_fr)}); "
               f"same paths, outcomes, violations and shortest programs: {_same(hist, fr)}; {_load()}"))
 
 
