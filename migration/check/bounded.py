@@ -60,6 +60,7 @@ runs in parallel; the result is the same, byte for byte, whatever the worker cou
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -691,6 +692,43 @@ def _check_foreground(w: World, e: Event, before: int) -> None:
                 raise RuntimeError(f"{e} is a foreground event (leaves_actor) but left {a.name} running")
 
 
+#: how many runs pass between two moves of the state store out of the garbage collector's sight
+#: (:class:`_Freezer`)
+FREEZE_EVERY = 10_000
+
+
+class _Freezer:
+    """Keeps the state store out of the cyclic garbage collector's way.
+
+    Each run leaves reference cycles (the world, its actors and their generators), so the collector
+    must run; but each of its full passes would also walk the whole state store, which only grows and
+    never holds garbage.  Every ``every`` runs, between two runs, this collects the garbage and then
+    freezes what is left (:func:`gc.freeze`): the store so far and the exploration's other live
+    objects, which later passes skip.  The last call unfreezes them.  Nothing the collector frees is
+    kept frozen: whatever was reachable at a freeze and is dropped later waits for the unfreeze.  It
+    does nothing when the collector is off, or when something else froze objects first (their owner
+    decides when they thaw).
+    """
+
+    def __init__(self, every: int | None) -> None:
+        self.every = every if every and gc.isenabled() and gc.get_freeze_count() == 0 else None
+        self.froze = False
+
+    @typeguard_ignore
+    def tick(self, runs: int) -> None:
+        """:param runs: the runs started so far (called as each run starts)."""
+        if self.every is not None and runs % self.every == 0:
+            gc.collect()
+            gc.freeze()
+            self.froze = True
+
+    def close(self) -> None:
+        """Give every frozen object back to the collector."""
+        if self.froze:
+            gc.unfreeze()
+            self.froze = False
+
+
 def _evaluate(r: RunResult) -> dict[str, Fault]:
     out: dict[str, Fault] = {}
     for pid in PROPERTY_CHECKS:
@@ -720,7 +758,8 @@ def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], ch
 def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, por: bool = False,
                     prefix: Sequence[int] = (), max_runs: int = 2_000_000, max_steps: int = DEFAULT_MAX_STEPS,
                     alphabet: Grammar | None = None, boundary: bool = True, frames: bool = True,
-                    every_point: bool = False, on_run: Callable[[int, int], None] | None = None) -> Bounded:
+                    every_point: bool = False, on_run: Callable[[int, int], None] | None = None,
+                    freeze_every: int | None = FREEZE_EVERY) -> Bounded:
     """Explore every program of up to ``bound`` free events (starting with ``prefix``) and every schedule.
 
     :param design: the design.
@@ -742,6 +781,8 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     :param every_point: with ``reduce``, hash the state at points with one option too (as the explorer
         did before it hashed branching points only: for comparisons).
     :param on_run: called as each run starts, with the runs and the states stored so far (for progress).
+    :param freeze_every: every so many runs, move the state store out of the cyclic garbage collector's
+        sight (:class:`_Freezer`; ``None``: never).  It changes no result, only the time.
     :return: the result (``programs`` counts those starting with ``prefix``).
     """
     g = alphabet or grammar(design.tag)
@@ -750,6 +791,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     result = Bounded(design.name, bnd.events, spec=str(bnd))
     memo: dict[object, _Sub] = {}
     pool = UniversePool()
+    freezer = _Freezer(freeze_every)
 
     def dfs(choices: list[int], sleep: frozenset[str]) -> tuple[_Sub, bool | None]:
         if result.runs >= max_runs:
@@ -757,6 +799,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
         run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por, boundary, frames,
                    every_point)
         result.runs += 1
+        freezer.tick(result.runs)
         if on_run is not None:
             on_run(result.runs, len(memo))
         cnt: int
@@ -813,6 +856,8 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
                 result.violations[p] = (program_from_json(r.program), r.schedule, f)
     except _Budget:
         result.complete = False
+    finally:
+        freezer.close()
     result.programs = count_programs(g, bnd, prefix)
     return result
 
