@@ -9,13 +9,21 @@ and of the safe paths are marked ``slow`` only to keep the default run short.
 
 * S14-oob-after-shutdown:a, exec-oob migrate-pause after an idle migration_shutdown(): **confirmed** on
   both binaries (this was tests/test_qemu_migrate_pause_uaf.py, written by hand; it is now one case).
-* S14-oob-after-shutdown:b, the same while a migration runs: the model's fault needs the cleanup bottom
-  half to free the object before monitor_cleanup(); on real 10.0.2 every migrate-pause of the flood reads a
-  live object (the cancelled migration thread has not finished by then), and the thread, finishing only
-  after qemu_cleanup()'s bdrv_close_all(), reactivates block nodes that bdrv_close_all() freed
-  (migration_block_activate -> bdrv_activate_all): another use-after-free, of block nodes, which the model
-  does not model.  Whether that thread runs before the process exits is a race (it did in every run on an
-  idle machine, not in one under load), so the test accepts both.  7.2.22 runs clean (a slow test below).
+* S14-oob-after-shutdown:b, the same while a migration runs: the model's fault needs the cancelled
+  migration thread to finish and schedule its cleanup bottom half, and that bottom half to drop the last
+  reference, before monitor_cleanup() stops the I/O thread.  Real 10.0.2 does each of three things,
+  depending on the timing:
+  - every migrate-pause of the flood reads a live object (the thread has not finished by then): not
+    reproduced, the usual result on an idle machine;
+  - the thread finishes only after qemu_cleanup()'s bdrv_close_all() and reactivates block nodes that
+    bdrv_close_all() freed (migration_block_activate -> bdrv_activate_all): another use-after-free, of
+    block nodes, which the model does not model;
+  - the thread finishes early, the bottom half runs in vm_shutdown()'s bdrv_flush_all() and frees the
+    object, and a migrate-pause reads it: the model's own fault, **confirmed** (seen once, in a test run
+    sharing the cores with another worker; valgrind cannot name the static migration_bh_dispatch_bh, so
+    the match is by the allocation in migration_object_init and the free under aio_bh_poll).
+  Which one happens is a race, so the test accepts all three, each with its own stacks.  7.2.22 runs clean
+  (a slow test below).
 """
 
 from __future__ import annotations
@@ -64,12 +72,20 @@ def test_s14a_migrate_pause_reads_freed_migration_state_on_qemu_7_2() -> None:
 
 
 @pytest.mark.qemu
-def test_s14b_on_qemu_10_0_is_not_confirmed_and_any_fault_is_the_block_nodes() -> None:
+def test_s14b_on_qemu_10_0_is_the_model_s_fault_or_the_block_nodes_or_nothing() -> None:
     result = reproduce(_prediction("S14-oob-after-shutdown:b"), require_qemu10(), attempts=1,
                        hang_guard=HANG_GUARD_S)
-    # whether the migration thread runs before the process exits is a race (on an idle machine it did
-    # in every run; under load it did not): either way the model's fault is not what valgrind sees
-    assert result.status in (Status.NOT_REPRODUCED, Status.OTHER_ERROR), "\n".join(result.lines())
+    # when the migration thread finishes, and where the cleanup bottom half runs, is a race (the module's
+    # docstring): each outcome is checked by its own stacks
+    assert result.status in (Status.CONFIRMED, Status.NOT_REPRODUCED, Status.OTHER_ERROR), \
+        "\n".join(result.lines())
+    if result.status is Status.CONFIRMED:
+        err = result.error
+        assert err is not None and err.access[0] == "qmp_migrate_pause"
+        assert "aio_bh_poll" in err.freed_by and "migration_object_init" in err.allocated_by
+        assert result.reason == ("the block migration_object_init allocated was freed in a bottom half "
+                                 "(aio_bh_poll) by a function valgrind cannot name: migration_bh_dispatch_bh "
+                                 "is static and the binary has no symbol for it")
     if result.status is Status.OTHER_ERROR:
         err = result.error
         assert err is not None and err.use_after_free

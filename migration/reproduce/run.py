@@ -65,10 +65,15 @@ class Expectation:
 
     :ivar access: the function of the faulting step (``qmp_migrate_pause``).
     :ivar freer: the function that dropped the last reference (``migration_shutdown``).
+    :ivar freer_in_bh: that drop ran in a bottom half (valgrind may not name it: see
+        :func:`~migration.reproduce.valgrind.matching`).
+    :ivar created_by: the function that created the object (``migration_object_init``).
     """
 
     access: str
     freer: str
+    freer_in_bh: bool = False
+    created_by: str = ""
 
 
 @dataclass
@@ -136,14 +141,17 @@ def expectation_of(cx: Counterexample) -> Expectation | str:
                 "(it reports invalid reads and writes of freed memory)")
     trace = [asdict(t) for t in cx.trace]
     access = _function(trace[f.step]["function"]) if f.step < len(trace) else ""
-    freer = ""
+    freer, in_bh, created_by = "", False, ""
     for i, t in enumerate(trace):
         if (t.get("action") == "instance_finalize" and t.get("obj") == f.obj and i > 0
                 and trace[i - 1].get("action") == "object_unref"):
             freer = _function(trace[i - 1]["function"])
+            in_bh = str(trace[i - 1].get("actor", "")).startswith("bh:")
+        if t.get("action") == "instance_init" and t.get("obj") == f.obj and i > 0 and not created_by:
+            created_by = _function(trace[i - 1]["function"])  # the step that called object_new
     if not access or not freer:
         return "the trace does not name the function of the access or of the last object_unref"
-    return Expectation(access, freer)
+    return Expectation(access, freer, in_bh, created_by)
 
 
 def _keep(keep: Path | None, n: int, run: RunLog) -> None:
@@ -169,9 +177,14 @@ def _attempts(binary: str, version: Version, plan: Plan, expect: Expectation | N
         found = errors(run.stderr)
         if not found and run.returncode < 0 and not run.hung:
             found = [ValgrindError(f"QEMU died of signal {-run.returncode}: {run.qemu_said()}")]
-        hit = None if expect is None else matching(found, expect.access, expect.freer)
-        if hit is not None:
+        hit = None if expect is None else matching(
+            found, expect.access, expect.freer, freer_in_bh=expect.freer_in_bh, created_by=expect.created_by)
+        if hit is not None and expect is not None:
             result.status, result.error = Status.CONFIRMED, hit
+            if expect.freer not in hit.freed_by:
+                result.reason = (f"the block {expect.created_by} allocated was freed in a bottom half "
+                                 "(aio_bh_poll) by a function valgrind cannot name: "
+                                 f"{expect.freer} is static and the binary has no symbol for it")
             return result
         if found and result.error is None:
             result.status, result.error = Status.OTHER_ERROR, found[0]

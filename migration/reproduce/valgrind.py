@@ -3,7 +3,12 @@
 :func:`errors` reads memcheck's text (``==PID== ...`` lines) into :class:`ValgrindError` records;
 :func:`matching` finds the one the model predicts: an invalid read or write whose stack holds the
 function the model names for the access, inside a block whose free stack holds the function the model
-names for the last ``object_unref``.
+names for the last ``object_unref``.  A release binary has no symbol for a ``static`` function, so
+valgrind shows it as ``???``: when the model's last ``object_unref`` ran in a bottom half
+(``migration_bh_dispatch_bh``, static in ``migration/migration.c``), a free stack whose first named
+frame above the allocator is the bottom-half dispatcher (``aio_bh_poll``) matches instead, provided the
+block was allocated by the function that created the model's object (``migration_object_init``): that
+pins the block to the object and the free to a bottom half.
 
     >>> log = '''==7== Invalid read of size 4
     ... ==7==    at 0x5A1B2C: qmp_migrate_pause (migration.c:2100)
@@ -22,7 +27,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["VALGRIND", "ValgrindError", "errors", "matching"]
+__all__ = ["BH_DISPATCHERS", "VALGRIND", "ValgrindError", "errors", "freed_in_unnamed_bh", "matching"]
 
 #: valgrind's options: an error makes QEMU's exit status 99; stacks deep enough to reach qemu_cleanup
 VALGRIND: tuple[str, ...] = ("valgrind", "--error-exitcode=99", "--track-origins=no", "--num-callers=30")
@@ -115,13 +120,42 @@ def errors(text: str) -> list[ValgrindError]:
     return found
 
 
-def matching(found: Sequence[ValgrindError], access: str, freer: str) -> ValgrindError | None:
+#: the functions that call a bottom half's callback (``util/async.c``: ``aio_bh_poll`` -> ``aio_bh_call``)
+BH_DISPATCHERS = frozenset({"aio_bh_poll", "aio_bh_call"})
+#: frames of the allocator itself, at the top of a free stack
+_ALLOCATOR = frozenset({"free", "g_free", "g_slice_free1"})
+
+
+def freed_in_unnamed_bh(err: ValgrindError, created_by: str) -> bool:
+    """:param err: an error.
+    :param created_by: the function that allocated the model's object (``migration_object_init``).
+    :return: whether the block was allocated by ``created_by`` and freed by functions valgrind cannot name
+        (``???``, at least one), called by a bottom-half dispatcher (:data:`BH_DISPATCHERS`).
+    """
+    if not created_by or created_by not in err.allocated_by:
+        return False
+    frames = err.freed_by
+    i = 0
+    while i < len(frames) and frames[i] in _ALLOCATOR:
+        i += 1
+    unnamed = i
+    while i < len(frames) and frames[i] == "???":
+        i += 1
+    return i > unnamed and i < len(frames) and frames[i] in BH_DISPATCHERS
+
+
+def matching(found: Sequence[ValgrindError], access: str, freer: str, *, freer_in_bh: bool = False,
+             created_by: str = "") -> ValgrindError | None:
     """:param found: the errors.
     :param access: the function the model names for the access.
     :param freer: the function the model names for the last reference's drop.
-    :return: the first use-after-free with ``access`` in its stack and ``freer`` in its free stack.
+    :param freer_in_bh: that drop ran in a bottom half.
+    :param created_by: the function that allocated the model's object.
+    :return: the first use-after-free with ``access`` in its stack and ``freer`` in its free stack (or, for
+        a bottom half's drop, freed as :func:`freed_in_unnamed_bh` says).
     """
     for err in found:
-        if err.use_after_free and access in err.access and freer in err.freed_by:
+        if err.use_after_free and access in err.access and (
+                freer in err.freed_by or (freer_in_bh and freed_in_unnamed_bh(err, created_by))):
             return err
     return None
