@@ -704,10 +704,10 @@ class _Freezer:
     must run; but each of its full passes would also walk the whole state store, which only grows and
     never holds garbage.  Every ``every`` runs, between two runs, this collects the garbage and then
     freezes what is left (:func:`gc.freeze`): the store so far and the exploration's other live
-    objects, which later passes skip.  The last call unfreezes them.  Nothing the collector frees is
-    kept frozen: whatever was reachable at a freeze and is dropped later waits for the unfreeze.  It
-    does nothing when the collector is off, or when something else froze objects first (their owner
-    decides when they thaw).
+    objects, which later passes skip.  The last call unfreezes them.  Only what is reachable at a freeze
+    is frozen; of that, what is dropped later is freed at once by reference counting, and only what is
+    dropped inside a cycle waits for the thaw.  It does nothing when the collector is off, or when
+    something else froze objects first (their owner decides when they thaw).
     """
 
     def __init__(self, every: int | None) -> None:
