@@ -21,6 +21,7 @@ from pathlib import Path
 from migration.reproduce.predictions import SAFE_PATHS, Prediction, predictions, preset_for, safe_paths
 from migration.reproduce.run import Result, Status, binary_version, reproduce, reproduce_program
 from migration.reproduce.triggers import Version
+from migration.reproduce.valgrind import ALLOCATOR
 from qom.fileio import write_file
 
 __all__ = ["Row", "cell_text", "main", "markdown", "rows_for"]
@@ -67,7 +68,7 @@ def cell_text(r: Result) -> str:
     where = ""
     if err is not None:
         frames = [f for f in err.access if f != "???"][:2]
-        freer = next((f for f in err.freed_by if f not in ("free", "g_free", "???")), "")
+        freer = next((f for f in err.freed_by if f not in ALLOCATOR and f != "???"), "")
         where = f"{err.kind} in `{'` < `'.join(frames)}`" + (f", freed by `{freer}`" if freer else "")
     if r.status is Status.CONFIRMED:
         return f"**confirmed**: {where}"

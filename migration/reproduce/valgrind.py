@@ -27,7 +27,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["BH_DISPATCHERS", "VALGRIND", "ValgrindError", "errors", "freed_in_unnamed_bh", "matching"]
+__all__ = [
+    "ALLOCATOR", "BH_DISPATCHERS", "VALGRIND", "ValgrindError", "errors", "freed_in_unnamed_bh", "matching",
+]
 
 #: valgrind's options: an error makes QEMU's exit status 99; stacks deep enough to reach qemu_cleanup
 VALGRIND: tuple[str, ...] = ("valgrind", "--error-exitcode=99", "--track-origins=no", "--num-callers=30")
@@ -123,7 +125,7 @@ def errors(text: str) -> list[ValgrindError]:
 #: the functions that call a bottom half's callback (``util/async.c``: ``aio_bh_poll`` -> ``aio_bh_call``)
 BH_DISPATCHERS = frozenset({"aio_bh_poll", "aio_bh_call"})
 #: frames of the allocator itself, at the top of a free stack
-_ALLOCATOR = frozenset({"free", "g_free", "g_slice_free1"})
+ALLOCATOR = frozenset({"free", "g_free", "g_slice_free1"})
 
 
 def freed_in_unnamed_bh(err: ValgrindError, created_by: str) -> bool:
@@ -136,7 +138,7 @@ def freed_in_unnamed_bh(err: ValgrindError, created_by: str) -> bool:
         return False
     frames = err.freed_by
     i = 0
-    while i < len(frames) and frames[i] in _ALLOCATOR:
+    while i < len(frames) and frames[i] in ALLOCATOR:
         i += 1
     unnamed = i
     while i < len(frames) and frames[i] == "???":
