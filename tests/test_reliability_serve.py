@@ -76,6 +76,39 @@ def test_a_live_socket_is_refused_and_the_first_server_keeps_it(tmp: Path) -> No
     assert not (tmp / "s").exists()  # the first server removed its own socket
 
 
+def test_a_live_socket_whose_listen_backlog_is_full_is_in_use_not_stale(tmp: Path) -> None:
+    # connect(2) on Linux: a non-blocking connect to a Unix socket whose backlog is full fails with EAGAIN,
+    # and the probe's timeout makes it non-blocking; someone listens there all the same
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp / "s"))
+    listener.listen(0)
+    queued = fill_backlog(str(tmp / "s"))
+    try:
+        r = _serve("--socket", str(tmp / "s"))
+        assert (r.returncode, r.stderr) == (
+            2, f"qomsim serve: cannot listen on unix:{tmp / 's'}: already in use (a server answers there)\n")
+        assert (tmp / "s").is_socket()
+    finally:
+        for c in queued:
+            c.close()
+        listener.close()
+
+
+def fill_backlog(path: str) -> list[socket.socket]:
+    """:return: the connections queued on ``path``'s listener until its backlog is full."""
+    queued: list[socket.socket] = []
+    while len(queued) < 256:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect(path)
+        except BlockingIOError:
+            c.close()
+            return queued
+        queued.append(c)
+    raise AssertionError(f"{len(queued)} connections and the backlog of {path} is still not full")
+
+
 def test_a_stale_socket_is_refused_and_left(tmp: Path) -> None:
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(tmp / "s"))

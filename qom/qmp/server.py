@@ -740,6 +740,8 @@ def _bind_unix(path: str) -> tuple[socket.socket, tuple[int, int]]:
         try:
             probe.settimeout(1.0)
             probe.connect(path)
+        except BlockingIOError:  # EAGAIN: someone listens, and its backlog is full (connect(2), Linux)
+            pass
         except OSError:
             raise ServeError(f"{where}: a stale socket nobody listens on is there; remove it first") from None
         finally:
