@@ -41,6 +41,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from benchmarks.control import connect_unix
 from benchmarks.model import Config, NotMeasured, Row, Target, judged, not_measured
 
 __all__ = ["AGE_TARGET", "EXIT_TARGET", "LATENCY_TARGET", "P95_TARGET", "RSS_ALL_TARGET", "RSS_TARGET",
@@ -65,7 +66,7 @@ def _hwm_mib(pid: int) -> float:
 
 
 async def _open(path: str, oob: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_unix_connection(path, limit=1 << 26)
+    reader, writer = await connect_unix(path, timeout=30.0, limit=1 << 26)
     await reader.readline()  # greeting (or a refusal)
     caps = b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}' if oob else \
         b'{"execute": "qmp_capabilities"}'
@@ -141,7 +142,7 @@ async def _slow(count: int, path: str, stop: asyncio.Event, sent: list[int]) -> 
     writers: list[asyncio.StreamWriter] = []
     for _ in range(count):
         try:
-            _reader, writer = await asyncio.open_unix_connection(path)
+            _reader, writer = await connect_unix(path, timeout=5.0)
         except OSError:
             sent.append(-1)
             continue
@@ -219,7 +220,8 @@ async def _measure(path: str, pid: int, sc: _Scenario, seconds: float, min_sampl
     p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank: 2 samples give the larger
     return {"median_ms": statistics.median(ordered), "p95_ms": p95, "max_ms": ordered[-1],
             "samples": len(latencies), "control_s": control["offsets_s"][-1] if latencies else 0.0,
-            "requests": len(sent), "refused": int(bool(control["refused"])), "why": control["refused"],
+            "connect_ms": control["connect_ms"], "requests": len(sent),
+            "refused": int(bool(control["refused"])), "why": control["refused"],
             "bytes": sum(s for s in sent if s > 0), "hwm_mib": _hwm_mib(pid)}
 
 
@@ -281,7 +283,8 @@ def _age(requests: int) -> dict[str, Any]:
 def _rows(sc: _Scenario, r: dict[str, Any], idle: dict[str, Any], seconds: float, detail: int) -> list[Row]:
     """:param detail: the number of the first detail row (8.N: the p95, then the exit time)."""
     note = (f"{seconds:g} s window, {r['samples']} control requests in {r['control_s']:.1f} s, from a "
-            f"process of its own (p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms, "
+            f"process of its own (connected in {r['connect_ms']:.0f} ms, p95 {r['p95_ms']:.1f} ms, "
+            f"max {r['max_ms']:.1f} ms, "
             f"{'refused: ' + r['why'][:120] if r['refused'] else 'not refused'}), "
             f"{r['requests']:,} attack requests/connections "
             f"({r['bytes'] / 2**20:,.1f} MiB sent); server {'alive' if r['alive'] else 'DEAD'}, exit status "

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import math
 import re
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_reliability_serve import fill_backlog
 
 from benchmarks import FIGURES, Config, FigureSpec, NotMeasured, Row, Status, Target, run
 from benchmarks.__main__ import main
@@ -197,3 +201,63 @@ def test_profile_ranks_own_time() -> None:
     assert all(0 < share <= 1 for share in shares)
     assert spots[0][0].startswith("work (")
     assert math.isclose(sum(share for _pkg, share in packages), 1.0, rel_tol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the clients of figure 8 and a full listen backlog (benchmarks.control.connect_unix)
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[tuple[str, socket.socket, list[socket.socket]]]:
+    """A Unix socket whose listener accepts nothing yet and whose backlog is full: its path, the listener and
+    the connections queued on it."""
+    with tempfile.TemporaryDirectory(prefix="qb-") as d:  # short: Unix socket paths are limited
+        path = str(Path(d) / "s")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(0)
+        queued = fill_backlog(path)
+        try:
+            yield path, listener, queued
+        finally:
+            for c in queued:
+                c.close()
+            listener.close()
+
+
+def test_connect_unix_waits_while_the_backlog_is_full_and_connects_once_the_server_accepts(
+        full_backlog: tuple[str, socket.socket, list[socket.socket]]) -> None:
+    from benchmarks.control import connect_unix
+
+    path, listener, queued = full_backlog
+
+    async def scenario() -> bytes:
+        task = asyncio.create_task(connect_unix(path, timeout=60.0))
+        await asyncio.sleep(0)  # the task's first try met the full backlog (EAGAIN) and now waits
+        assert not task.done()
+        listener.settimeout(10.0)
+        first, _ = listener.accept()  # room for one more
+        reader, writer = await asyncio.wait_for(task, 60.0)
+        served = [listener.accept()[0] for _ in queued]  # the rest of the queue; the helper's is last
+        served[-1].sendall(b"greeting\n")
+        line = await asyncio.wait_for(reader.readline(), 10.0)
+        writer.close()
+        for s in [first, *served]:
+            s.close()
+        return line
+
+    assert asyncio.run(scenario()) == b"greeting\n"
+
+
+def test_connect_unix_gives_up_when_the_backlog_stays_full(
+        full_backlog: tuple[str, socket.socket, list[socket.socket]]) -> None:
+    from benchmarks.control import connect_unix, measure
+
+    path, _listener, _queued = full_backlog
+    with pytest.raises(TimeoutError) as e:
+        asyncio.run(connect_unix(path, timeout=0.05))
+    assert str(e.value) == f"{path}: the server's listen backlog stayed full for 0.05 s"
+    # the control client: never served is a miss it reports, not a failure of its own
+    assert asyncio.run(measure(path, 0.05, 1, 0.05)) == {
+        "latencies_ms": [], "offsets_s": [], "connect_ms": 50.0,
+        "refused": f"{path}: the server's listen backlog stayed full for 0.05 s"}
