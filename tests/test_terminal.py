@@ -123,6 +123,27 @@ def test_a_long_step_writes_a_plain_line_every_10_s_when_stderr_is_not_a_termina
     ]
 
 
+def test_the_rate_is_the_states_over_the_time_up_to_their_count_not_up_to_now() -> None:
+    """On a cluster the states count only as a task ends: between two ends the rate must hold, not fall."""
+    clock, out = _Clock(), io.StringIO()
+    step = LongStep(out, "decide: confirming", tty=False, clock=clock, timer=False)
+    clock.t = 110.0
+    step.update(Progress(1, "2+10/0", 54, tasks_done=1, runs=9_000, states=5_000))
+    clock.t = 130.0
+    step.update(Progress(1, "2+10/0", 54, tasks_done=1, runs=9_000, states=5_000))  # the same count, later
+    clock.t = 140.0
+    step.tick()
+    clock.t = 150.0
+    step.update(Progress(1, "2+10/0", 54, tasks_done=2, runs=30_000, states=20_000))
+    step.close()
+    assert out.getvalue().splitlines() == [
+        "decide: confirming, 1/54 tasks, 9,000 runs, 5,000 states, 500 states/s, 10 s elapsed",
+        "decide: confirming, 1/54 tasks, 9,000 runs, 5,000 states, 500 states/s, 30 s elapsed",
+        "decide: confirming, 1/54 tasks, 9,000 runs, 5,000 states, 500 states/s, 40 s elapsed",
+        "decide: confirming, 2/54 tasks, 30,000 runs, 20,000 states, 400 states/s, 50 s elapsed",
+    ]
+
+
 def test_a_long_step_redraws_one_line_on_a_terminal_after_2_s_and_ends_it() -> None:
     clock, out = _Clock(), io.StringIO()
     step = LongStep(out, "check: exploring qemu-9.1 at bound 2", tty=True, clock=clock, timer=False)

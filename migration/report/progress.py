@@ -3,9 +3,9 @@
 Two kinds: a :class:`Reporter` hears of every cell and scenario of the matrix (one plain line per result,
 or a live display with ``rich``); a :class:`LongStep` shows a step that can take minutes (the bounded
 exploration, the confirmation at a larger bound): after :data:`QUIET_S` seconds it shows how far it has
-got (tasks done of all, runs, states, states per second, elapsed time, and a guess at the time left), on
-one line redrawn every second on a terminal, as a plain line every :data:`PLAIN_EVERY_S` seconds
-otherwise (a log or a pipe), always on stderr.  A timer thread keeps the line going while nothing
+got (tasks done of all, runs, states, states per second up to the last count, elapsed time, and a guess at
+the time left), on one line redrawn every second on a terminal, as a plain line every :data:`PLAIN_EVERY_S`
+seconds otherwise (a log or a pipe), always on stderr.  A timer thread keeps the line going while nothing
 reports, so a step never looks frozen; tests give it a clock and call :meth:`LongStep.tick` themselves.
 """
 
@@ -55,6 +55,9 @@ class LongStep:
         self.start = clock()
         self.last: float | None = None  # when a line was last written
         self.now: Progress | None = None
+        #: when the states counted last changed: on a cluster they change only as a task ends, so the rate
+        #: is the states over the time up to then, never over a time that includes work not counted yet
+        self.counted_at: float | None = None
         self.lock = threading.Lock()
         self.drawn = False
         self._stop = threading.Event()
@@ -78,6 +81,8 @@ class LongStep:
 
         :param p: how far the step has got.
         """
+        if self.now is None or p.states != self.now.states:
+            self.counted_at = self.clock()
         self.now = p
         self.tick()
 
@@ -89,8 +94,9 @@ class LongStep:
         p = self.now
         if p is not None:
             parts.append(f"{p.tasks_done}/{p.tasks} tasks, {p.runs:,} runs, {p.states:,} states")
-            if elapsed > 0:
-                parts.append(f"{p.states / elapsed:,.0f} states/s")
+            counted = (self.counted_at or self.start) - self.start
+            if p.states and counted > 0:
+                parts.append(f"{p.states / counted:,.0f} states/s")
         parts.append(f"{duration(elapsed)} elapsed")
         if p is not None and p.share_done is not None and 0 < p.share_done < 1:
             parts.append(f"about {duration(elapsed * (1 - p.share_done) / p.share_done)} left")
