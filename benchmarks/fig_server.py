@@ -2,7 +2,9 @@
 client asks ``query-version`` every 10 ms, from a process of its own (:mod:`benchmarks.control`), for the
 window and until it has at least 100 answers (a p95 needs them); the figures are the control client's
 median and 95th-percentile latency, the server's peak RSS (``VmHWM``), and how long the server takes to
-exit after SIGTERM.
+exit after SIGTERM.  Every client, the attackers' included, connects with
+:func:`benchmarks.control.connect_unix`, which waits while the server's listen backlog is full (8c's 1,100
+connections fill it): asyncio alone hands back a socket that never connected there.
 
 * 8a, amplification: ``qom-list-get`` naming N paths (200,000 in the full run: a 2.4 MB request), sent
   again and again by one client for the measuring window;
