@@ -246,6 +246,20 @@ def test_what_each_qemu_10_use_after_free_expects(by_name: dict[str, object]) ->
     assert {n: expectation_of(p.counterexample) for n, p in by_name.items()} == expected  # type: ignore[attr-defined]
 
 
+def test_qemu_7_2_s_thread_referencing_a_dying_object_expects_the_free_of_migration_shutdown() -> None:
+    """QEMU 7.2's migration_thread() takes its reference itself (migration/migration.c); the model's fault is
+    that object_ref() between migration_shutdown()'s last object_unref() and the finalize the model runs as
+    its next step, so the trace ends before any instance_finalize: the freer is the last reference's drop."""
+    s4 = next(p for p in predictions("qemu-7.2") if p.name == "S4-thread-creation")
+    cx = s4.counterexample
+    assert cx is not None
+    assert (cx.fault.actor, cx.fault.detail) == ("T_mig", "object_ref on an object whose refcount reached 0")
+    assert [t.action for t in cx.trace[-2:]] == ["object_unref", "object_ref"]
+    assert "instance_finalize" not in [t.action for t in cx.trace]
+    assert expectation_of(cx) == Expectation("migration_thread", "migration_shutdown", False,
+                                             "migration_object_init")
+
+
 def test_a_leak_is_not_something_valgrind_confirms() -> None:
     leak = next(p for p in predictions("qemu-10.0") if p.properties == ("freed-by-exit",))
     assert leak.counterexample is not None

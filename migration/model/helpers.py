@@ -32,6 +32,7 @@ from qom.universe import use_universe
 
 __all__ = [
     "HELPERS",
+    "LAST_REFERENCE",
     "RUNNING",
     "T_MIG",
     "call",
@@ -78,6 +79,10 @@ HELPERS: tuple[str, ...] = HELPER_NAMES
 
 # -- references ---------------------------------------------------------------------------------
 
+#: the note of the ``object_unref`` step that drops the last reference (its actor then finalizes and frees)
+LAST_REFERENCE = "last reference: finalize"
+
+
 
 @typeguard_ignore
 def ref(w: World, label: str) -> Generator[Pending, None, None]:
@@ -106,7 +111,7 @@ def unref(w: World, label: str) -> Generator[Pending, None, None]:
     h = w.heap[label]
     qobj = w.qom[label]
     last = qobj.ref == 1
-    w.record("object_unref", label, note="last reference: finalize" if last else "", observed=qobj.ref)
+    w.record("object_unref", label, note=LAST_REFERENCE if last else "", observed=qobj.ref)
     h.check_access("object_unref", len(w.trace) - 1, w.actor.name)
     if label in w.finalizing or qobj.ref == 0:
         raise Crash(w.fault(Outcome.UAF, label, "object_unref on an object whose refcount reached 0"))

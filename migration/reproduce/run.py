@@ -23,6 +23,7 @@ from enum import Enum
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+from migration.model.helpers import LAST_REFERENCE
 from migration.model.outcomes import Outcome
 from migration.model.program import Event, program_from_json
 from migration.model.results import Counterexample
@@ -143,10 +144,12 @@ def expectation_of(cx: Counterexample) -> Expectation | str:
     access = _function(trace[f.step]["function"]) if f.step < len(trace) else ""
     freer, in_bh, created_by = "", False, ""
     for i, t in enumerate(trace):
-        if (t.get("action") == "instance_finalize" and t.get("obj") == f.obj and i > 0
-                and trace[i - 1].get("action") == "object_unref"):
-            freer = _function(trace[i - 1]["function"])
-            in_bh = str(trace[i - 1].get("actor", "")).startswith("bh:")
+        # the drop of the last reference frees the object: object_unref() finalizes it in the same call
+        # (qom/object.c), so the free stack names its caller even when the fault came between the two
+        # steps the model splits it into (QEMU 7.2's migration_thread taking its reference then: S4)
+        if t.get("action") == "object_unref" and t.get("obj") == f.obj and t.get("note") == LAST_REFERENCE:
+            freer = _function(t["function"])
+            in_bh = str(t.get("actor", "")).startswith("bh:")
         if t.get("action") == "instance_init" and t.get("obj") == f.obj and i > 0 and not created_by:
             created_by = _function(trace[i - 1]["function"])  # the step that called object_new
     if not access or not freer:
