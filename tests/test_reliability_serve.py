@@ -363,6 +363,51 @@ def test_a_client_whose_request_waits_unread_is_not_idle() -> None:
     assert not srv._evict()  # the one left has just been heard from
 
 
+def test_past_the_cap_a_half_message_that_has_not_negotiated_goes_before_an_older_silent_newcomer() -> None:
+    # benchmark 8c: amid 1,100 connections that each send half a message, a client that had not yet read
+    # its greeting was evicted as the oldest that had not negotiated
+    srv = QMPServer(Universe(machine="none"), ServerConfig(max_connections=3))
+    now = time.monotonic()
+    newcomer, older_half, younger_half = (
+        _Client(cast(Any, _Writer(0.0)), QMPSession(), connected=now + dt, last_active=now + dt)
+        for dt in (0.0, 0.001, 0.002))
+    older_half.buffered, younger_half.buffered = 48, 48
+    srv._clients = [newcomer, older_half, younger_half]
+    assert srv._evict()
+    assert srv._clients == [newcomer, younger_half]
+    desc = "Closed to make room for a new connection (qomsim serve --max-connections 3)"
+    assert json.loads(cast(_Writer, older_half.writer).written[0]) == {
+        "error": {"class": "GenericError", "desc": desc}}
+    assert srv._evict()
+    assert srv._clients == [newcomer]
+    assert srv._evict()  # no half message left: the oldest that has not negotiated goes, silent or not
+    assert srv._clients == []
+    assert cast(_Writer, newcomer.writer).written[-1] == b"<closed>"
+
+
+def test_a_client_connecting_amid_a_storm_of_half_messages_negotiates() -> None:
+    srv = Server("--max-connections", "5")
+    try:
+        probe = srv.raw().negotiate()
+        operator = srv.raw()  # it has read its greeting and not yet answered it
+        storm: list[RawClient] = []
+        for _ in range(3):  # the slots left: newer connections, each with half a message sent
+            client = srv.raw()
+            client.send(b'{"execute": "qom-list", ')
+            storm.append(client)
+        # a round trip after the storm's bytes: the server has read them before it accepts another connection
+        assert probe.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        late = srv.raw()  # one slot over: a half message goes, the operator's silence is no reason
+        desc = "Closed to make room for a new connection (qomsim serve --max-connections 5)"
+        assert json.loads(_read_all(storm[0].sock)) == {"error": {"class": "GenericError", "desc": desc}}
+        for c in (operator, late):
+            assert c.negotiate().call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        for c in (probe, *storm, operator, late):
+            c.close()
+    finally:
+        assert srv.stop() == 0
+
+
 def _connect_when_free(srv: Server) -> RawClient:
     """Connect once the server has seen a closed connection go (bounded retries, no sleeps)."""
     for _ in range(200):
