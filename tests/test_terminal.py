@@ -144,6 +144,26 @@ def test_the_rate_is_the_states_over_the_time_up_to_their_count_not_up_to_now() 
     ]
 
 
+def test_the_rate_holds_when_the_explorer_updates_one_progress_in_place() -> None:
+    """explore_designs hands the step the same Progress at every update, its counts changed in place."""
+    clock, out = _Clock(), io.StringIO()
+    step = LongStep(out, "decide: confirming", tty=False, clock=clock, timer=False)
+    p = Progress(1, "2+10/0", 54)
+    clock.t = 104.0
+    step.update(p)  # nothing counted yet (and within the first seconds: no line)
+    clock.t = 110.0
+    p.tasks_done, p.runs, p.states = 1, 9_000, 5_000
+    step.update(p)
+    clock.t = 130.0
+    p.tasks_done, p.runs, p.states = 2, 30_000, 15_000
+    step.update(p)
+    step.close()
+    assert out.getvalue().splitlines() == [
+        "decide: confirming, 1/54 tasks, 9,000 runs, 5,000 states, 500 states/s, 10 s elapsed",
+        "decide: confirming, 2/54 tasks, 30,000 runs, 15,000 states, 500 states/s, 30 s elapsed",
+    ]
+
+
 def test_a_long_step_redraws_one_line_on_a_terminal_after_2_s_and_ends_it() -> None:
     clock, out = _Clock(), io.StringIO()
     step = LongStep(out, "check: exploring qemu-9.1 at bound 2", tty=True, clock=clock, timer=False)

@@ -58,6 +58,7 @@ class LongStep:
         #: when the states counted last changed: on a cluster they change only as a task ends, so the rate
         #: is the states over the time up to then, never over a time that includes work not counted yet
         self.counted_at: float | None = None
+        self.counted = -1  #: the states counted then (a number: the explorer updates one Progress in place)
         self.lock = threading.Lock()
         self.drawn = False
         self._stop = threading.Event()
@@ -81,8 +82,8 @@ class LongStep:
 
         :param p: how far the step has got.
         """
-        if self.now is None or p.states != self.now.states:
-            self.counted_at = self.clock()
+        if p.states != self.counted:
+            self.counted, self.counted_at = p.states, self.clock()
         self.now = p
         self.tick()
 
