@@ -5,6 +5,7 @@ The servers are real subprocesses; the tests wait for lines and end-of-file, nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -25,7 +26,7 @@ from test_qmp_server import ROOT, TIMEOUT, RawClient, Server
 
 from qom.qmp.json import JSONMessageParser, encode_reply
 from qom.qmp.schema import QMPSession, SessionState
-from qom.qmp.server import EVICT_IDLE, QMPServer, ServerConfig, _Client, _Protocol
+from qom.qmp.server import EVICT_IDLE, LISTEN_BACKLOG, QMPServer, ServerConfig, _Client, _Protocol
 from qom.universe import Universe
 
 BIG = "1234567890" * 430 + "1"  # 4,301 digits: one more than Python's int() accepts
@@ -107,6 +108,39 @@ def fill_backlog(path: str) -> list[socket.socket]:
             return queued
         queued.append(c)
     raise AssertionError(f"{len(queued)} connections and the backlog of {path} is still not full")
+
+
+def test_the_server_accepts_in_small_batches_but_the_kernel_queues_its_whole_backlog() -> None:
+    # asyncio listens with the batch size it is given; the server listens again with LISTEN_BACKLOG
+    srv = Server()
+    try:
+        os.kill(srv.proc.pid, signal.SIGSTOP)  # nothing is accepted: the kernel's queue fills
+        try:
+            queued = fill_backlog(srv.socket_path)
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        assert len(queued) == LISTEN_BACKLOG + 1  # Linux queues one more than the backlog
+        got = []
+        for c in queued:  # a line for each once it is accepted: its greeting, or the news it made way
+            c.settimeout(TIMEOUT)
+            data = c.recv(4096)
+            while not data.endswith(b"\n"):
+                data += c.recv(4096)
+            got.append(data)
+        for i, c in enumerate(queued):  # every eviction was written before the last greeting
+            c.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                while chunk := c.recv(4096):
+                    got[i] += chunk
+            c.close()
+        evicted = [g for g in got if b"Closed to make room for a new connection" in g]
+        assert len(evicted) == LISTEN_BACKLOG + 1 - 64  # each past the default --max-connections made way
+        assert all(g.startswith(b'{"QMP"') for g in got if g not in evicted)
+        control = srv.raw().negotiate()
+        assert control.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+        control.close()
+    finally:
+        assert srv.stop() == 0
 
 
 def test_a_stale_socket_is_refused_and_left(tmp: Path) -> None:
@@ -300,13 +334,13 @@ def test_a_storm_of_new_connections_evicts_its_own_and_never_locks_the_operator_
     try:
         operator = srv.raw().negotiate()
         storm: list[RawClient] = []
-        for n in range(20):  # no waiting: each is younger than EVICT_IDLE when the next one arrives
+        for _ in range(20):  # no waiting: each is younger than EVICT_IDLE when the next one arrives
             client = srv.raw()
             assert "QMP" in client.greeting, client.greeting
             client.send(b'{"execute": "qom-list", ')
             storm.append(client)
-            if n % 5 == 0:
-                assert operator.call({"execute": "query-version"})["return"]["package"] == "qomsim"
+            # a round trip after its bytes: the server has read its half message before the next one arrives
+            assert operator.call({"execute": "query-version"})["return"]["package"] == "qomsim"
         late = srv.raw().negotiate()  # one more operator, after the storm: it takes a storm slot too
         desc = "Closed to make room for a new connection (qomsim serve --max-connections 4)"
         # the slots are the operator's and the newest storm connections'; the others went oldest first
@@ -380,9 +414,34 @@ def test_past_the_cap_a_half_message_that_has_not_negotiated_goes_before_an_olde
         "error": {"class": "GenericError", "desc": desc}}
     assert srv._evict()
     assert srv._clients == [newcomer]
-    assert srv._evict()  # no half message left: the oldest that has not negotiated goes, silent or not
+    assert srv._evict()  # no half message left: the one that has not negotiated goes, silent or not
     assert srv._clients == []
     assert cast(_Writer, newcomer.writer).written[-1] == b"<closed>"
+
+
+def test_past_the_cap_of_young_silent_connections_the_youngest_goes_and_a_silent_one_past_the_grace_first(
+) -> None:
+    # asyncio accepts a burst of connections at once, each making room before any is read: oldest first,
+    # the burst evicted the client answering its greeting (benchmark 8c)
+    srv = QMPServer(Universe(machine="none"), ServerConfig(max_connections=4))
+    now = time.monotonic()
+    answering, burst1, burst2 = (
+        _Client(cast(Any, _Writer(0.0)), QMPSession(), connected=now - dt, last_active=now - dt)
+        for dt in (EVICT_IDLE / 4, EVICT_IDLE / 8, EVICT_IDLE / 16))
+    srv._clients = [answering, burst1, burst2]
+    assert srv._evict()
+    assert srv._clients == [answering, burst1]
+    assert srv._evict()
+    assert srv._clients == [answering]
+    # one that stayed silent past EVICT_IDLE since it connected goes before any younger one
+    mute = _Client(cast(Any, _Writer(0.0)), QMPSession(), connected=now - 2 * EVICT_IDLE,
+                   last_active=now - 2 * EVICT_IDLE)
+    srv._clients = [answering, mute, burst2]
+    burst2.writer = cast(Any, _Writer(0.0))
+    assert srv._evict()
+    assert srv._clients == [answering, burst2]
+    assert cast(_Writer, mute.writer).written[-1] == b"<closed>"
+    assert cast(_Writer, answering.writer).written == []
 
 
 def test_a_client_connecting_amid_a_storm_of_half_messages_negotiates() -> None:

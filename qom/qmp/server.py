@@ -107,6 +107,13 @@ _CHUNK = 64 << 10
 #: at most this many bytes a client sent before hanging up are read after a write to it failed (more than a
 #: socket's receive buffer holds)
 _UNREAD_LIMIT = 4 << 20
+#: the kernel's queue of connections not yet accepted (asyncio's default, kept; past it a client's connect()
+#: waits, or fails with EAGAIN when it is non-blocking)
+LISTEN_BACKLOG = 100
+#: the most connections accepted at one wake-up of the event loop (asyncio would take a whole backlog's
+#: worth): between two batches the loop reads what the connections already open have sent, so that
+#: :meth:`QMPServer._evict` can tell a half message from a client answering its greeting
+ACCEPT_BATCH = 8
 #: a chunk at least this big, or one that continues a message, is parsed in a worker thread (and a reply
 #: whose strings are this long is encoded there)
 _THREAD_FEED = 8 << 10
@@ -302,16 +309,20 @@ class QMPServer:
                 loop.add_signal_handler(sig, self._signalled, sig)
             if self.config.socket_path is not None:
                 sock, created = _bind_unix(self.config.socket_path)
-                servers.append(await loop.create_unix_server(self._protocol, sock=sock))
+                servers.append(await loop.create_unix_server(self._protocol, sock=sock, backlog=ACCEPT_BATCH))
+                sock.listen(LISTEN_BACKLOG)  # asyncio listened with its batch: the kernel keeps a full queue
                 self.announce(f"qomsim: QMP listening on unix:{self.config.socket_path}")
             if self.config.tcp is not None:
                 host, port = self.config.tcp
                 try:
-                    srv = await loop.create_server(self._protocol, host, port)
+                    srv = await loop.create_server(self._protocol, host, port, backlog=ACCEPT_BATCH)
                 except OSError as exc:  # socket.gaierror included
                     gai = isinstance(exc, socket.gaierror)
                     reason = exc.strerror if gai or not exc.errno else os.strerror(exc.errno)
                     raise ServeError(f"cannot listen on tcp:{_hostport(host, port)}: {reason}") from None
+                for listening in srv.sockets:  # asyncio's wrappers: listen again through a duplicate
+                    with socket.fromfd(listening.fileno(), listening.family, listening.type) as dup:
+                        dup.listen(LISTEN_BACKLOG)
                 servers.append(srv)
                 bound = srv.sockets[0].getsockname()
                 self.announce(f"qomsim: QMP listening on tcp:{_hostport(bound[0], bound[1])}")
@@ -444,18 +455,22 @@ class QMPServer:
             return None
 
     def _evict(self) -> bool:
-        """Close a connection to make room for a new one: of those with no request being answered, the one
-        connected first among those that have not negotiated capabilities and hold half a message (a client
-        sends ``qmp_capabilities`` whole, in one write, once it has read the greeting), then the one
-        connected first among the others that have not negotiated (however young: a flood of new
-        connections evicts its own, oldest first, not the negotiated clients), else the one that sent
-        nothing for the longest time, if that is at least :data:`EVICT_IDLE` seconds (a message half sent
-        counts as idle; bytes received but not yet read do not).
+        """Close a connection to make room for a new one, of those with no request being answered.
 
-        Half messages first, because a flood of connections that each send half a message (benchmark
-        8c: 1,100 of them) otherwise evicts a client that arrived amid it before that client has read its
-        greeting: 63 newer connections take less time to arrive than one round trip.  A flood that sends
-        nothing at all still evicts by age alone: nothing tells it from a client that has not spoken yet.
+        1. Among those that have not negotiated capabilities, one that holds half a message (a client
+           sends ``qmp_capabilities`` whole, once it has read the greeting), connected first; else one
+           connected at least :data:`EVICT_IDLE` seconds ago (it had the time to answer its greeting),
+           connected first; else the one connected last.  However young they are: a flood of new
+           connections evicts its own, not the negotiated clients.
+        2. Else the one that sent nothing for the longest time, if that is at least :data:`EVICT_IDLE`
+           seconds (a message half sent counts as idle; bytes received but not yet read do not).
+
+        Why the young ones go youngest first: a burst of new connections must make room before anything
+        of theirs is read.  Oldest first, such a burst (benchmark 8c: 1,100 connections that each send
+        half a message) evicted a client that had just read its greeting and was answering it.  Youngest
+        first, a burst evicts its own newest, and the one answering keeps its slot for :data:`EVICT_IDLE`
+        seconds.  The bursts are also kept short (:data:`ACCEPT_BATCH`): asyncio accepted 100 connections
+        at one wake-up, and a burst of 64 of them left no half message read to evict.
 
         Eviction rather than a reserve of slots, because a reserve fills up as the rest did: this way
         idle connections holding every slot give way, a flood of new connections evicts its own, and an
@@ -468,8 +483,11 @@ class QMPServer:
         free = [c for c in self._clients if not c.busy and not c.replying and not c.writer.is_closing()]
         fresh = [c for c in free if c.session.state is SessionState.NEGOTIATION]
         half = [c for c in fresh if c.buffered]
-        if fresh:
-            victim = min(half or fresh, key=lambda c: c.connected)
+        late = [c for c in fresh if now - c.connected >= EVICT_IDLE]
+        if half or late:
+            victim = min(half or late, key=lambda c: c.connected)
+        elif fresh:
+            victim = max(fresh, key=lambda c: c.connected)
         else:
             idle = [(c.idle_since(), c) for c in free if now - c.idle_since() >= EVICT_IDLE]
             if not idle:
