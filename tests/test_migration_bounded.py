@@ -26,6 +26,7 @@ from migration.check.bounded import (
     merge,
     scenarios_outside,
     split,
+    split_tasks,
 )
 from migration.check.cell import check_cell, scenario_outcomes
 from migration.check.explore import explore_scenario
@@ -119,6 +120,40 @@ def test_the_split_by_prefix_loses_nothing() -> None:
     assert merged.programs == whole.programs == count_programs(SMALL, 2)
     assert set(merged.violations) == set(whole.violations)
     assert split(DEFAULT_BOUND, 1) == [(i,) for i in range(len(grammar().options(0, DEFAULT_BOUND)))]
+
+
+#: foreground events in every phase, beside a background one: what split_tasks puts in one task
+MIXED = Grammar(
+    pre=(ev("helper", name="migration_is_running"), ev("introspect")),
+    running=(ev("migrate"), ev("helper", name="migration_is_running"),
+             ev("helper", name="migration_is_active")),
+    post=(ev("helper", name="migration_is_running"),),
+    vm_shutdown=(ev("vm_shutdown"),),
+)
+
+
+def test_the_split_with_foreground_events_together_loses_nothing_and_stores_less() -> None:
+    d = resolve("qemu-9.1")
+    whole = explore_bounded(d, 2, alphabet=MIXED)
+    tasks = split_tasks(2, 2, alphabet=MIXED)
+    # the pre events together; after object_init (index 2): migrate alone, the two foreground events
+    # together, migration_shutdown (skeleton) alone
+    assert tasks == [((), (0, 1)), ((2, 0), ()), ((2,), (1, 2)), ((2, 3), ())]
+    parts = [explore_bounded(d, 2, alphabet=MIXED, prefix=p, then=then) for p, then in tasks]
+    merged = merge(d.name, 2, parts)
+    assert merged.paths == whole.paths
+    assert merged.outcomes == whole.outcomes
+    assert merged.violating == whole.violating
+    assert merged.programs == whole.programs == count_programs(MIXED, 2)
+    assert {p: free_events(v[0]) for p, v in merged.violations.items()} == \
+        {p: free_events(v[0]) for p, v in whole.violations.items()}
+    for pid, (prog, sched, fault) in merged.violations.items():
+        replayed = violation(pid, run_program(d, prog, sched))
+        assert replayed is not None and replayed.outcome is fault.outcome
+    # one task per foreground event would store more: their subtrees meet
+    apart = [explore_bounded(d, 2, alphabet=MIXED, prefix=(2, i)) for i in (1, 2)]
+    assert sum(b.states for b in apart) > parts[2].states
+    assert sum(b.paths for b in apart) == parts[2].paths
 
 
 def test_which_scenarios_lie_inside_the_bound() -> None:

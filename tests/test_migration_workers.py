@@ -15,8 +15,9 @@ import pytest
 from test_terminal import without_progress
 
 from migration.check import workers
-from migration.check.bounded import Bound, Task, count_programs, grammar, split
+from migration.check.bounded import SKELETON, Bound, Task, count_programs, grammar, split, split_tasks
 from migration.check.registry import resolve
+from migration.model.alphabet import leaves_actor
 from qom.cli.main import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ def test_an_external_cluster_gives_the_bytes_of_one_process(tmp_path: Path,
     assert nd["bound"] == 1 and nd["programs"] == count_programs(grammar(), 1)
     # the external workers ran every task, from this tree's code
     ran = client.run(lambda dask_worker: dask_worker.state.executed_count)
-    assert len(ran) == 2 and sum(ran.values()) == len(split(1, workers.split_depth(Bound.of(1))))
+    assert len(ran) == 2 and sum(ran.values()) == len(split_tasks(1, workers.split_depth(Bound.of(1))))
     origin = client.run(lambda: __import__("migration.check.bounded", fromlist=["_"]).__file__)
     assert set(origin.values()) == {str(ROOT / "migration" / "check" / "bounded.py")}
 
@@ -159,9 +160,18 @@ def test_one_event_bounds_split_by_the_first_event_and_wider_ones_by_the_first_t
         [1, 1, 1, 2, 2, 2]
     covering = Bound.parse("covering")
     tasks = workers._tasks([resolve("qemu-10.0")], covering)
-    assert [t.prefix for t in tasks] == split(covering, 2, "10.0")
-    sizes = [count_programs(grammar("10.0"), covering, t.prefix) for t in tasks]
-    assert len(tasks) == 54 and max(sizes) * 20 < sum(sizes)
+    assert [(t.prefix, t.then) for t in tasks] == split_tasks(covering, 2, "10.0")
+    g = grammar("10.0")
+    init = len(g.pre)  # object_init: after the pre events
+    assert (tasks[0].prefix, tasks[0].then) == ((), tuple(range(len(g.pre))))  # every pre event: foreground
+    opts = g.options(1, 1)
+    alone = [t.prefix[1] for t in tasks[1:] if not t.then]
+    (together,) = [t.then for t in tasks[1:] if t.then]
+    # after object_init: each background event and migration_shutdown alone, the foreground ones together
+    assert all(t.prefix[0] == init for t in tasks[1:])
+    assert [opts[i] for i in alone] == [e for e in opts if e.kind in SKELETON or leaves_actor(e)]
+    assert [opts[i] for i in together] == [e for e in opts if e.kind not in SKELETON and not leaves_actor(e)]
+    assert len(tasks) == 28
 
 
 # join-at-shutdown (tag 9.1, split into as many tasks) explores K = 1 in a seventh of qemu-9.1's time
@@ -170,7 +180,7 @@ def test_run_stats_say_where_the_time_went(design: str) -> None:
     workers._CACHE.clear()
     stats = workers.RunStats()
     workers.explore_designs([resolve(design)], 1, stats=stats)
-    assert len(stats.task_cpu) == len(split(1, workers.split_depth(Bound.of(1))))
+    assert len(stats.task_cpu) == len(split_tasks(1, workers.split_depth(Bound.of(1))))
     assert stats.start_s < stats.run_s and stats.close_s < stats.run_s  # here: no cluster to start
     assert stats.cpu_s >= sum(stats.task_cpu) * 0.9
     assert stats.critical_path() == max(stats.task_cpu) / sum(stats.task_cpu)

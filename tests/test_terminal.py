@@ -184,7 +184,7 @@ def test_a_long_step_redraws_one_line_on_a_terminal_after_2_s_and_ends_it() -> N
 
 def test_the_exploration_reports_every_run_and_every_task() -> None:
     from migration.check import workers
-    from migration.check.bounded import Bound, split
+    from migration.check.bounded import Bound, split_tasks
     from migration.check.registry import resolve
 
     workers._CACHE.clear()
@@ -196,7 +196,7 @@ def test_the_exploration_reports_every_run_and_every_task() -> None:
         shares.append(p.share_done)
 
     got = workers.explore_designs([resolve("qemu-9.1")], 1, progress=heard)
-    tasks = len(split(1, workers.split_depth(Bound.of(1))))
+    tasks = len(split_tasks(1, workers.split_depth(Bound.of(1))))
     assert seen[-1] == (tasks, got["qemu-9.1"].runs, got["qemu-9.1"].states)
     assert [r for _t, r, _s in seen] == sorted(r for _t, r, _s in seen)  # runs only grow
     assert len(seen) == got["qemu-9.1"].runs + tasks  # each run as it starts, each task as it ends
@@ -253,7 +253,7 @@ def test_the_live_display_keeps_every_design_name_whole_at_80_columns() -> None:
 def test_check_shows_the_bounded_exploration_s_progress_on_stderr(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from migration.check import workers
-    from migration.check.bounded import Bound, split
+    from migration.check.bounded import Bound, split_tasks
     from migration.check.registry import resolve
     from migration.report import progress
     from qom.cli.main import main
@@ -264,7 +264,7 @@ def test_check_shows_the_bounded_exploration_s_progress_on_stderr(
     assert main(["check", "--design", "qemu-9.1", "--property", "no-deadlock", "--examples", "0", "--bound",
                  "1", "--no-database"]) == 0
     err = capsys.readouterr().err.splitlines()
-    tasks = len(split(1, workers.split_depth(Bound.of(1))))
+    tasks = len(split_tasks(1, workers.split_depth(Bound.of(1))))
     b = workers.cached(resolve("qemu-9.1"), 1)
     assert b is not None and err and all(PROGRESS_LINE.match(line) for line in err)
     assert err[-1].startswith(f"check: exploring qemu-9.1 at bound 1, {tasks}/{tasks} tasks, {b.runs:,} "

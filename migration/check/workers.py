@@ -1,7 +1,7 @@
 """Running the bounded exploration's tasks: in this process, on local processes, or on a cluster.
 
 The work of :func:`migration.check.bounded.explore_bounded` splits by program prefix
-(:func:`migration.check.bounded.split`) into tasks that share nothing.  With one worker
+(:func:`migration.check.bounded.split_tasks`) into tasks that share nothing.  With one worker
 they run here, one after the other; with more, on Dask distributed -- a ``LocalCluster``
 of worker processes by default, or the cluster whose scheduler ``scheduler`` names
 (``qomsim check --scheduler tcp://host:8786``).  Results are merged in task order, so
@@ -38,7 +38,7 @@ from migration.check.bounded import (
     grammar,
     merge,
     run_task,
-    split,
+    split_tasks,
 )
 from migration.model.designs import Design
 
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 def split_depth(bound: Bound) -> int:
-    """How many program choices a task's prefix fixes (:func:`~migration.check.bounded.split`).
+    """How many program choices a task's prefix may fix (:func:`~migration.check.bounded.split_tasks`).
 
     At depth 1 the task of ``object_init`` holds nearly every program, so a single design's exploration
     runs on one worker; at depth 2 (a task per first two events) the work spreads, at the price of a little
@@ -57,6 +57,9 @@ def split_depth(bound: Bound) -> int:
     16 designs at K = 1 took 45% more CPU on the cluster at depth 2 (715 tasks of 65 ms on average).  A
     bound of two events or more takes depth 2: qemu-10.0 at K = 2 goes from 4 tasks, the largest 387 s
     CPU, to 54, 408 s CPU in all and the largest 55 s (23% more runs), about half the wall time on 2 cores.
+    With the foreground events of each choice in one task (:func:`~migration.check.bounded.split_tasks`),
+    ``proposed-singleton-keepalive`` at ``2+10/0`` is 28 tasks of 359,708 states and 221 s CPU in all,
+    against 54 tasks of 422,300 states and 274 s (one process: 306,915 states, 190 s; the same paths).
     It depends on the bound alone, so a design's counts never depend on what it was explored beside.
 
     :param bound: the bound.
@@ -120,8 +123,8 @@ def cached(design: Design, bound: int | Bound, por: bool = False) -> Bounded | N
 
 
 def _tasks(designs: Sequence[Design], bound: Bound, por: bool = False) -> list[Task]:
-    prefixes = {tag: split(bound, split_depth(bound), tag) for tag in {d.tag for d in designs}}
-    return [Task(d, bound, p, por=por) for d in designs for p in prefixes[d.tag]]
+    splits = {tag: split_tasks(bound, split_depth(bound), tag) for tag in {d.tag for d in designs}}
+    return [Task(d, bound, p, por=por, then=then) for d in designs for p, then in splits[d.tag]]
 
 
 def schedule_order(tasks: Sequence[Task]) -> list[int]:
@@ -130,10 +133,10 @@ def schedule_order(tasks: Sequence[Task]) -> list[int]:
     Longest-processing-time-first keeps the workers' finishing times within one small task of
     each other; the order never changes the result, which is merged in task order.
 
-    :param tasks: the tasks, in :func:`migration.check.bounded.split` order.
+    :param tasks: the tasks, in :func:`migration.check.bounded.split_tasks` order.
     :return: task indices, the largest task first (ties in task order).
     """
-    size = [count_programs(grammar(t.design.tag), t.bound, t.prefix) for t in tasks]
+    size = [count_programs(grammar(t.design.tag), t.bound, t.prefix, t.then) for t in tasks]
     return sorted(range(len(tasks)), key=lambda i: (-size[i], i))
 
 
@@ -258,7 +261,7 @@ class _Tracker:
     """Turns task results and runs into :class:`Progress` for a :data:`ProgressFn`."""
 
     def __init__(self, tasks: list[Task], designs: int, report: ProgressFn | None) -> None:
-        sizes = [count_programs(grammar(t.design.tag), t.bound, t.prefix) for t in tasks]
+        sizes = [count_programs(grammar(t.design.tag), t.bound, t.prefix, t.then) for t in tasks]
         self.share = [size / (sum(sizes) or 1) for size in sizes]
         self.report = report
         self.union = bool(tasks) and len(Bound.of(tasks[0].bound).boxes) > 1  #: no share can be guessed
@@ -288,7 +291,7 @@ def _here(tasks: list[Task], tracker: _Tracker) -> list[tuple[Bounded, float]]:
     out = []
     for i, t in enumerate(tasks):
         start = time.thread_time()
-        r = explore_bounded(t.design, t.bound, reduce=t.reduce, por=t.por, prefix=t.prefix,
+        r = explore_bounded(t.design, t.bound, reduce=t.reduce, por=t.por, prefix=t.prefix, then=t.then,
                             max_runs=t.max_runs, on_run=None if tracker.report is None else tracker.on_run)
         out.append((r, time.thread_time() - start))
         tracker.task_done(r, i)
