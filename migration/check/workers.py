@@ -58,8 +58,9 @@ def split_depth(bound: Bound) -> int:
     bound of two events or more takes depth 2: qemu-10.0 at K = 2 goes from 4 tasks, the largest 387 s
     CPU, to 54, 408 s CPU in all and the largest 55 s (23% more runs), about half the wall time on 2 cores.
     With the foreground events of each choice in one task (:func:`~migration.check.bounded.split_tasks`),
-    ``proposed-singleton-keepalive`` at ``2+10/0`` is 28 tasks of 359,708 states and 221 s CPU in all,
-    against 54 tasks of 422,300 states and 274 s (one process: 306,915 states, 190 s; the same paths).
+    ``proposed-singleton-keepalive`` at ``2+10/0`` is 28 tasks of 359,708 states and 227 s CPU in all,
+    against 54 tasks of 422,300 states and 275 s, run one after the other (one process: 306,915 states;
+    the same paths); the largest task takes 30 s in both.
     It depends on the bound alone, so a design's counts never depend on what it was explored beside.
 
     :param bound: the bound.
