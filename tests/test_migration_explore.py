@@ -104,3 +104,20 @@ def test_hypothesis_finds_nothing_on_the_proposal() -> None:
     r, n = sample(resolve("proposed-singleton-keepalive"), "no-use-after-free", seed_value=0, max_examples=30)
     assert r is None
     assert n >= 30
+
+
+def test_until_stops_at_the_first_schedule_that_violates_and_says_so() -> None:
+    """A search asks only whether some schedule fails: the enumeration stops there."""
+    design, program = DESIGNS["qemu-10.0"], SCENARIOS["S14-oob-after-shutdown:b"]
+    whole = explore(design, program)
+    assert whole.complete and "no-use-after-free" in whole.violations
+    first = explore(design, program, until=frozenset({"no-use-after-free"}))
+    assert not first.complete and first.runs < whole.runs
+    sched, fault = first.violations["no-use-after-free"]
+    replayed = violation("no-use-after-free", run_program(design, program, sched))
+    assert replayed is not None and (replayed.outcome, replayed.detail) == (fault.outcome, fault.detail)
+    # a property that holds: every schedule is enumerated, as without `until`
+    held = explore(design, program, until=frozenset({"no-deadlock"}))
+    assert "no-deadlock" not in whole.violations
+    assert (held.complete, held.schedules, held.runs, held.violations.keys()) == \
+        (True, whole.schedules, whole.runs, whole.violations.keys())

@@ -57,6 +57,10 @@ class _Budget(Exception):
     """The exploration exceeded its run budget."""
 
 
+class _Found(Exception):
+    """A run violated a property the caller asked to stop at."""
+
+
 @dataclass
 class Exploration:
     """What enumerating the schedules of one program found.
@@ -97,7 +101,7 @@ _Sub = tuple[int, dict[str, tuple[list[int], Fault]], _Outs]
 
 
 def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: int = DEFAULT_MAX_RUNS,
-            max_steps: int = DEFAULT_MAX_STEPS) -> Exploration:
+            max_steps: int = DEFAULT_MAX_STEPS, until: frozenset[str] = frozenset()) -> Exploration:
     """Enumerate every schedule of ``program`` under ``design``.
 
     :param design: the design.
@@ -105,6 +109,9 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
     :param reduce: use state hashing (``False``: naive enumeration, for cross-checking).
     :param max_runs: stop (``complete = False``) after this many runs.
     :param max_steps: the per-run step bound.
+    :param until: stop at the first run that violates one of these properties (``complete = False``,
+        ``violations`` holds that run's, with the schedule it took): for a search that only asks
+        whether any schedule fails.
     :return: the exploration.
     """
     result = Exploration(design.name, program)
@@ -141,6 +148,9 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
         try:
             r = run_program(design, program, choose=choose, max_steps=max_steps, pool=pool)
             cnt, viol, outs = 1, evaluate(r), {r.outcome.value: (1, [])}
+            if not until.isdisjoint(viol):  # a known state never holds one: the search stopped at the first
+                result.violations = {p: (trim(r.schedule), f) for p, (_s, f) in viol.items()}
+                raise _Found
         except _Stop as stop:
             cnt, viol, outs = memo[stop.key]
         for d in range(len(path) - 1, -1, -1):
@@ -172,7 +182,7 @@ def explore(design: Design, program: Program, *, reduce: bool = True, max_runs: 
         result.outcomes = set(outs)
         result.counts = {o: k for o, (k, _w) in sorted(outs.items())}
         result.witnesses = {o: trim(w) for o, (_k, w) in sorted(outs.items()) if o != "OK"}
-    except _Budget:
+    except (_Budget, _Found):
         result.complete = False
     return result
 

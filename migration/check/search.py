@@ -20,8 +20,8 @@ from functools import cache
 from itertools import combinations
 from typing import Any
 
-from migration.check.explore import explore_scenario
-from migration.check.properties import COST_PROPERTIES
+from migration.check.explore import explore, explore_scenario
+from migration.check.properties import COST_PROPERTIES, PROPERTY_CHECKS
 from migration.model.designs import ALL_HELPERS, DESIGNS, Design, PointerClear, Protection, derive
 from migration.model.scenarios import SCENARIOS
 from qom.universe import IntrospectionMode, SingletonPolicy
@@ -92,14 +92,19 @@ class SearchResult:
     changes: tuple[tuple[str, Any], ...]
 
 
-def holds_everywhere(design: Design, scenario_order: Sequence[str] | None = None) -> bool:
+def holds_everywhere(design: Design, scenario_order: Sequence[str] | None = None, *,
+                     first: bool = False) -> bool:
     """:param design: a design.
     :param scenario_order: the order to try scenarios (stops at the first violation).
+    :param first: a candidate of a search: each scenario's enumeration stops at the first schedule that
+        violates a safety property, and is not kept (:func:`~migration.check.explore.explore_scenario`
+        keeps whole enumerations, which the notes reuse).
     :return: whether every safety property (all but :data:`COST_PROPERTIES`) holds on every schedule of
         every scenario, with complete enumeration.
     """
+    safety = frozenset(PROPERTY_CHECKS) - COST_PROPERTIES
     for sid in scenario_order or tuple(SCENARIOS):
-        ex = explore_scenario(design, sid)
+        ex = explore(design, SCENARIOS[sid], until=safety) if first else explore_scenario(design, sid)
         if set(ex.violations) - COST_PROPERTIES or not ex.complete:
             return False
     return True
@@ -140,7 +145,7 @@ def search(max_changes: int = 3, base: str = BASE) -> SearchResult:
     for combo in candidates(max_changes):
         tried += 1
         d = derive(start, _name(combo), "found by migration.check.search", **dict(combo))
-        if holds_everywhere(d, order):
+        if holds_everywhere(d, order, first=True):
             return SearchResult(d, tried, (NULL_CHECKS, *combo))
     return SearchResult(None, tried, ())
 
@@ -219,7 +224,7 @@ def freeing_search(max_changes: int = FREEING_MAX_CHANGES) -> SearchResult:
         tried += 1
         d = derive(start, _name(combo) + "-freeing", "found by migration.check.search.freeing_search",
                    **dict(combo))
-        if holds_everywhere(d, order):
+        if holds_everywhere(d, order, first=True):
             return SearchResult(d, tried, combo)
     return SearchResult(None, tried, ())
 
