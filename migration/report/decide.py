@@ -275,7 +275,7 @@ def _add_own_designs(known: dict[str, Any], wanted: Sequence[str] | None) -> Non
 
 def _withdrawn() -> dict[str, str]:
     """:return: the model's earlier proposals it no longer proves, with why (a full run only: the
-        bounded search behind it takes about a minute)."""
+        bounded search behind it tries 330 candidates, about 4 s)."""
     from migration.check.search import withdrawn_proposals
 
     with _long_step("decide: checking the model's withdrawn proposals"):
