@@ -948,8 +948,8 @@ def split_tasks(bound: int | Bound, depth: int = 2, tag: str = "master", alphabe
     event (:func:`~migration.model.alphabet.leaves_actor`) is a task of its own, split further by the
     next choice until ``depth``; the foreground events and the end of the program are one task.  A
     foreground event leaves no actor running, so the worlds after two of them are often the same world,
-    which one store explores once: on ``proposed-singleton-keepalive`` at ``2+10/0`` the 17 foreground
-    events after ``object_init`` took 87,552 states as 17 tasks and 26,062 as one.  The background events
+    which one store explores once: on ``proposed-singleton-keepalive`` at ``2+10/0`` the 16 foreground
+    events after ``object_init`` took 81,344 states as 16 tasks and 19,862 as one.  The background events
     stay apart: a thread left running keeps their subtrees apart, and they hold most of the work.
 
     The split depends only on the grammar and the bound, never on the worker count, so the merged result
