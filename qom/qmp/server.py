@@ -172,6 +172,16 @@ class _Protocol(asyncio.StreamReaderProtocol):
         super().connection_lost(exc)
 
 
+def _full_queue(server: asyncio.Server) -> asyncio.Server:
+    """:param server: a server asyncio listens on with ``backlog=ACCEPT_BATCH`` (what it accepts at once).
+    :return: the same server, its sockets listening again with :data:`LISTEN_BACKLOG`, the kernel's queue
+        (asyncio hands out wrappers without ``listen``: through a duplicate of each descriptor)."""
+    for listening in server.sockets:
+        with socket.fromfd(listening.fileno(), listening.family, listening.type) as dup:
+            dup.listen(LISTEN_BACKLOG)
+    return server
+
+
 def _unread(fd: int, limit: int = _UNREAD_LIMIT) -> Iterator[bytes]:
     """What a non-blocking socket holds unread, chunk by chunk, until it would block, ends or fails, or
     ``limit`` bytes were read (a client that shut down only its reading side may still be sending)."""
@@ -309,8 +319,8 @@ class QMPServer:
                 loop.add_signal_handler(sig, self._signalled, sig)
             if self.config.socket_path is not None:
                 sock, created = _bind_unix(self.config.socket_path)
-                servers.append(await loop.create_unix_server(self._protocol, sock=sock, backlog=ACCEPT_BATCH))
-                sock.listen(LISTEN_BACKLOG)  # asyncio listened with its batch: the kernel keeps a full queue
+                servers.append(_full_queue(await loop.create_unix_server(self._protocol, sock=sock,
+                                                                          backlog=ACCEPT_BATCH)))
                 self.announce(f"qomsim: QMP listening on unix:{self.config.socket_path}")
             if self.config.tcp is not None:
                 host, port = self.config.tcp
@@ -320,10 +330,7 @@ class QMPServer:
                     gai = isinstance(exc, socket.gaierror)
                     reason = exc.strerror if gai or not exc.errno else os.strerror(exc.errno)
                     raise ServeError(f"cannot listen on tcp:{_hostport(host, port)}: {reason}") from None
-                for listening in srv.sockets:  # asyncio's wrappers: listen again through a duplicate
-                    with socket.fromfd(listening.fileno(), listening.family, listening.type) as dup:
-                        dup.listen(LISTEN_BACKLOG)
-                servers.append(srv)
+                servers.append(_full_queue(srv))
                 bound = srv.sockets[0].getsockname()
                 self.announce(f"qomsim: QMP listening on tcp:{_hostport(bound[0], bound[1])}")
             await self._stop.wait()
