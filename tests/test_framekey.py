@@ -86,6 +86,35 @@ def _reader(w: World, s: str, what: str) -> Generator[Pending, None, None]:
     yield from read(w, s, what)
 
 
+def _binds_late(w: World) -> Generator[Pending, None, None]:
+    if w.design.name == "never":
+        first = "never bound here"
+    second = "bound first"
+    yield from step(w, "one")
+    first = "bound second"
+    yield from step(w, "two")
+    del first, second
+
+
+def test_the_same_frames_give_the_same_key_whenever_they_were_read_before() -> None:
+    # a frame's f_locals keeps its variables in the order a read first saw them bound: read before
+    # ``first`` is bound, ``second`` comes first; the key follows the code's order instead
+    w = _world()
+    early = _actor(w, _binds_late(w), "early")
+    actor_state(early, w)  # read while only ``second`` is bound
+    late = _actor(w, _binds_late(w), "late")
+    for a in (early, late):
+        assert a.gen is not None
+        w.current = a
+        next(a.gen)
+    w.current = None
+    assert isinstance(early.gen, types.GeneratorType) and early.gen.gi_frame is not None
+    assert list(early.gen.gi_frame.f_locals) == ["w", "second", "first"]
+    assert actor_state(early, w) == actor_state(late, w)
+    frame: tuple[object, int, tuple[tuple[str, object], ...]] = actor_state(late, w)[0]  # type: ignore[assignment]
+    assert [k for k, _v in frame[2]] == ["w", "first", "second"]
+
+
 def _generator_codes() -> Iterator[types.CodeType]:
     """Every generator function of the model's modules and of the bounded explorer's driver (generator
     expressions aside: they run within one step), nested functions included."""
@@ -230,3 +259,4 @@ def test_a_state_only_on_the_stack_is_still_told_apart(monkeypatch: pytest.Monke
     monkeypatch.setattr(framekey, "clean_yields", lambda code: frozenset(range(0, 1 << 16, 2)))
     bad = explore_bounded(d, 1, alphabet=g)
     assert (naive.paths, bad.paths) == (33, 27)
+

@@ -129,6 +129,18 @@ def actor_state(a: Actor, w: World) -> tuple[object, ...]:
     return tuple(out)
 
 
+_UNBOUND = object()
+_NAMES: dict[types.CodeType, tuple[str, ...]] = {}
+
+
+def _names(code: types.CodeType) -> tuple[str, ...]:
+    """:return: ``code``'s variables, its cells' and its free variables, in that order."""
+    names = _NAMES.get(code)
+    if names is None:
+        names = _NAMES[code] = tuple(dict.fromkeys((*code.co_varnames, *code.co_cellvars, *code.co_freevars)))
+    return names
+
+
 @typeguard_ignore
 def _frame(g: types.GeneratorType[object, object, object], w: World, depth: int) -> object:
     f = g.gi_frame
@@ -150,9 +162,12 @@ def _frame(g: types.GeneratorType[object, object, object], w: World, depth: int)
             return kept[2]
     global _mutable
     was, _mutable = _mutable, False
+    loc = f.f_locals
+    # in the code's order of its variables: the frame's dict keeps the order in which its variables were
+    # first seen bound by a read of f_locals, which depends on when earlier keys were read
     key = (g.gi_code, lasti,
            tuple((k, "<inner>" if v is inner and v is not None else _value(v, w, depth + 1))
-                 for k, v in f.f_locals.items()))
+                 for k in _names(g.gi_code) if (v := loc.get(k, _UNBOUND)) is not _UNBOUND))
     if inner is not None and not _mutable:
         _KEPT[g] = (weakref.ref(inner), lasti, key)
     _mutable = _mutable or was
