@@ -8,7 +8,7 @@ import importlib
 import inspect
 import pkgutil
 import types
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import pytest
 from fresh_interpreter import call_fresh
@@ -260,3 +260,67 @@ def test_a_state_only_on_the_stack_is_still_told_apart(monkeypatch: pytest.Monke
     bad = explore_bounded(d, 1, alphabet=g)
     assert (naive.paths, bad.paths) == (33, 27)
 
+
+def _seeded_and_read_again(design: str, bound: int, grammar: Grammar | None, monkeypatch: pytest.MonkeyPatch,
+                           resume: Callable[[_Run, World], None] = _Run.resume
+                           ) -> tuple[int, int, int, Bounded, Bounded]:
+    """Explore twice: sibling runs starting with the frames keys their parent read (``_Run.resume``), each
+    one checked against the frames read again; then with every sibling reading its frames itself.
+
+    :return: the keys checked, the frames read with and without the parent's keys, both results.
+    """
+    from migration.model import runtime
+
+    reads = [0]
+    real_state = actor_state
+
+    def counting(a: Actor, w: World) -> tuple[object, ...]:
+        reads[0] += 1
+        return real_state(a, w)
+
+    monkeypatch.setattr(runtime, "actor_state", counting)
+    checked = 0
+
+    def checking(self: _Run, w: World) -> None:
+        nonlocal checked
+        resume(self, w)
+        for a in w.actors:  # a replay reads no frames: every key held here is a seed
+            if a.kept is not None and a.kept[0] == a.moves:
+                assert a.kept[1] == hash(("frames", real_state(a, w))), a.name
+                checked += 1
+
+    monkeypatch.setattr(_Run, "resume", checking)
+    seeded = explore_bounded(DESIGNS[design], bound, alphabet=grammar)
+    with_seeds, reads[0] = reads[0], 0
+    monkeypatch.setattr(_Run, "resume", lambda self, w: None)
+    read_again = explore_bounded(DESIGNS[design], bound, alphabet=grammar)
+    return checked, with_seeds, reads[0], seeded, read_again
+
+
+@pytest.mark.parametrize(("design", "bound", "grammar", "counts"), [
+    ("join-at-shutdown", 2, _BUSY, (3387, 1791, 3355)),
+    ("mutex", 1, _BUSY, (391, 286, 360)),
+])
+def test_a_sibling_run_starts_with_the_frames_its_parent_read(
+        design: str, bound: int, grammar: Grammar | None, counts: tuple[int, int, int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a sibling run replays its parent's choices to the state the parent branched from, so the frames its
+    # actors have there are those the parent's state key read: each key it starts with equals the frames
+    # read again, the result is the same, and the frames are read far fewer times
+    checked, with_seeds, without, seeded, read_again = _seeded_and_read_again(design, bound, grammar,
+                                                                              monkeypatch)
+    assert seeded.to_json() == read_again.to_json()
+    assert (seeded.states, seeded.runs) == (read_again.states, read_again.runs)
+    assert (checked, with_seeds, without) == counts
+
+
+def test_a_sibling_run_given_keys_of_actors_that_moved_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a resume that forgets to compare each key's move count hands an actor that stepped since the parent
+    # read its frames a key of where it was before: the check above sees it
+    def careless(self: _Run, w: World) -> None:
+        for a, k in zip(w.actors, self.seen, strict=True):
+            if k is not None:
+                a.kept = (a.moves, k[1])
+
+    with pytest.raises(AssertionError, match=r"^mon_iothread\n"):
+        _seeded_and_read_again("join-at-shutdown", 2, _BUSY, monkeypatch, careless)
