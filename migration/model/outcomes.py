@@ -44,9 +44,14 @@ class Fault:
         return f"{self.outcome.value} at step {self.step} on {self.actor} ({self.obj}): {self.detail}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TraceStep:
-    """One atomic step of a run, as recorded in its trace."""
+    """One atomic step of a run, as recorded in its trace.
+
+    Nothing changes a step once made, but the class is not frozen: the model makes one at every step,
+    and a frozen dataclass takes four times as long to make (its ``__init__`` sets each field through
+    ``object.__setattr__``).
+    """
 
     index: int
     actor: str
