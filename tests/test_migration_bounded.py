@@ -12,6 +12,7 @@ from fresh_interpreter import call_fresh
 
 import migration.check.bounded as bounded
 import migration.model.events as events
+import migration.model.runtime as runtime
 from migration.check.bounded import (
     DEFAULT_BOUND,
     SKELETON,
@@ -37,6 +38,7 @@ from migration.model.designs import DESIGNS
 from migration.model.heap import Crash
 from migration.model.outcomes import Fault, Outcome
 from migration.model.program import Event, ev
+from migration.model.qomtype import MigrationUniverse
 from migration.model.run import run_program
 from migration.model.runtime import Pending, World
 from migration.model.scenarios import SCENARIOS
@@ -615,3 +617,35 @@ def test_freezing_the_state_store_changes_no_result_and_thaws_at_the_end() -> No
         assert len(during) == 1221 and max(during) <= before and 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
+
+
+def test_a_replayed_step_takes_the_actor_the_parent_run_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a sibling run replays its parent's choices up to the branch: each of those steps is taken by the
+    # actor the parent's record names (_Run.replayed), without asking which actors are enabled; the same
+    # actor the scheduler would pick, so every count and witness is the same
+    design = DESIGNS["join-at-shutdown"]
+    asked = 0
+    replayed = bounded._Run.replayed
+
+    def checking(self: bounded._Run, w: World) -> object:
+        nonlocal asked
+        a = replayed(self, w)
+        if a is not None:
+            enabled = runtime._enabled(w)
+            assert enabled[self.schedule[-1] % len(enabled)] is a
+            asked += 1
+        return a
+
+    monkeypatch.setattr(bounded._Run, "replayed", checking)
+    fast = explore_bounded(design, 1)
+    monkeypatch.setattr(bounded._Run, "replayed", lambda self, w: None)
+    slow = explore_bounded(design, 1)
+    assert fast.to_json() == slow.to_json() and (fast.states, fast.runs) == (slow.states, slow.runs)
+    assert asked == 11326
+
+
+def test_a_replay_that_meets_a_program_choice_where_a_step_was_is_an_error() -> None:
+    # the record of a run whose choices would not replay: the explorer stops, never steps a wrong actor
+    run = bounded._Run(grammar("v10.0.0"), Bound.of(1), (), [3, 0, 0], {}, picked=[-1, 0, 0])
+    with pytest.raises(RuntimeError, match=r"^choice 0 of \[3, 0, 0\] replays a program choice as a step$"):
+        run.replayed(World(DESIGNS["qemu-10.0"], MigrationUniverse(DESIGNS["qemu-10.0"]).universe))

@@ -31,7 +31,8 @@ schedule) pair, with the reductions of a model checker:
   world) is keyed by the history of everything it observed instead.  A run that replays its parent's
   choices to explore a sibling option starts its actors with the frames keys the parent read at that
   state (:meth:`_Run.resume`), so only the actors that step after the branch have their frames read
-  again.  At an event
+  again; on its way there, each step is taken by the actor the parent's record names
+  (:meth:`_Run.replayed`), without asking which actors are enabled.  At an event
   boundary the main thread keeps no local state (its history is reset), so two programs
   that lead to the same world (an introspection that changed nothing, a helper that
   answered the same) merge.  The world's logs (faults, introspection answers) are hashed
@@ -588,8 +589,13 @@ class _Run:
     def __init__(self, g: Grammar, bound: Bound, prefix: Sequence[int], choices: Sequence[int],
                  memo: dict[object, _Sub] | None, sleep: frozenset[str] = _NOBODY, por: bool = False,
                  boundary: bool = True, frames: bool = True, every_point: bool = False,
-                 then: Sequence[int] = (), seen: tuple[tuple[int, int] | None, ...] = ()) -> None:
+                 then: Sequence[int] = (), seen: tuple[tuple[int, int] | None, ...] = (),
+                 picked: Sequence[int] = ()) -> None:
         self.g = g
+        #: per choice of the parent run (by position), the index in ``w.actors`` of the actor that stepped
+        #: (-1: a program choice); the choices before the last fixed one replay those steps (:meth:`replayed`)
+        self.picked = picked if not por else ()
+        self.steps: list[int] = []  #: this run's own, for its sibling runs
         #: the actors' frames keys at the state the last fixed choice is taken from (:attr:`_Point.seen`)
         self.seen = seen
         self.then = then  #: the options allowed at the program choice after the prefix (empty: every one)
@@ -687,12 +693,29 @@ class _Run:
         return c
 
     @typeguard_ignore
+    def replayed(self, w: World) -> Actor | None:
+        """:return: the actor of the next step when it replays a step of the parent run (a choice before
+            the last fixed one), else ``None``: the same choices from the same state step the same actor,
+            so the parent's record names it without asking which actors are enabled."""
+        i = self.cursor
+        if i >= len(self.choices) - 1 or i >= len(self.picked):
+            return None
+        j = self.picked[i]
+        if j < 0:  # the parent's program choice: never where the scheduler asks, unless runs diverge
+            raise RuntimeError(f"choice {i} of {list(self.choices)} replays a program choice as a step")
+        self.cursor += 1
+        self.schedule.append(self.choices[i])
+        self.steps.append(j)
+        return w.actors[j]
+
+    @typeguard_ignore
     def choose(self, step: int, enabled: list[Actor], w: World) -> int:
         por = self.por and self.cursor >= len(self.choices) - 1
         if self.por:
             self.after_step(w)
         names = tuple(a.name for a in enabled) if por else ()
         c = self.take(w, len(enabled), "s", names)
+        self.steps.append(w.actors.index(enabled[c]))
         self.schedule.append(c)
         if por:
             self.stepper = enabled[c]
@@ -708,8 +731,14 @@ class _Run:
             return opts[self.prefix[self.made]]
         if self.then and self.made == len(self.prefix):
             sub = self.then
-            return opts[sub[self.take(w, len(sub), "p")] if len(sub) > 1 else sub[0]]
-        return opts[self.take(w, len(opts), "p")] if len(opts) > 1 else opts[0]
+            if len(sub) > 1:
+                self.steps.append(-1)
+                return opts[sub[self.take(w, len(sub), "p")]]
+            return opts[sub[0]]
+        if len(opts) > 1:
+            self.steps.append(-1)
+            return opts[self.take(w, len(opts), "p")]
+        return opts[0]
 
     @typeguard_ignore
     def body(self, w: World, a: Actor) -> Generator[Pending, None, None]:
@@ -865,12 +894,12 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
     pool = UniversePool()
     freezer = _Freezer(freeze_every)
 
-    def dfs(choices: list[int], sleep: frozenset[str], seen: tuple[tuple[int, int] | None, ...] = ()
-            ) -> tuple[_Sub, bool | None]:
+    def dfs(choices: list[int], sleep: frozenset[str], seen: tuple[tuple[int, int] | None, ...] = (),
+            picked: Sequence[int] = ()) -> tuple[_Sub, bool | None]:
         if result.runs >= max_runs:
             raise _Budget
         run = _Run(g, bnd, prefix, choices, memo if reduce else None, sleep, por, boundary, frames,
-                   every_point, then, seen)
+                   every_point, then, seen, picked)
         result.runs += 1
         freezer.tick(result.runs)
         if on_run is not None:
@@ -899,7 +928,7 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
                 if c == pt.chosen or (pt.kind == "s" and pt.names and pt.names[c] in pt.sleep):
                     continue
                 asleep = pt.sleep | done_ro if pt.kind == "s" else _NOBODY
-                (ccnt, cviol, couts), wrote = dfs([*base, c], asleep, pt.seen)
+                (ccnt, cviol, couts), wrote = dfs([*base, c], asleep, pt.seen, run.steps)
                 if por and pt.kind == "s" and wrote is False:
                     done_ro.add(pt.names[c])
                 total += ccnt

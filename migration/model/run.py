@@ -83,6 +83,10 @@ class DrivenRun(Protocol):
 
     def choose(self, step: int, enabled: list[Actor], w: World) -> int: ...
 
+    def replayed(self, w: World) -> Actor | None:
+        """:return: the actor of the next step when the run replays a step taken before (see
+            :func:`~migration.model.runtime.run_world`), or ``None``."""
+
 
 @typeguard_ignore  # called once per explored run; mypy checks it
 def run_driven(design: Design, run: DrivenRun, pool: UniversePool, max_steps: int) -> RunResult:
@@ -99,7 +103,7 @@ def run_driven(design: Design, run: DrivenRun, pool: UniversePool, max_steps: in
         world = World(design, mu.universe)
         mu.bind(world)
         world.spawn("main", run.body)
-        run_world(world, run.choose, max_steps)
+        run_world(world, run.choose, max_steps, run.replayed)
         return result_of(world, tuple(run.program), None, list(run.schedule))
     finally:
         pool.release(mu)

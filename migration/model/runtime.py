@@ -696,12 +696,15 @@ ChooseFn = Callable[[int, list[Actor], World], int]
 
 
 @typeguard_ignore
-def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
+def run_world(world: World, choose: ChooseFn, max_steps: int = 400,
+              replayed: Callable[[World], Actor | None] | None = None) -> None:
     """Run the world's actors until ``main`` finishes (the process exits), a crash, or a stall.
 
     :param world: a world whose ``main`` actor has been spawned.
     :param choose: ``choose(step_no, enabled, world) -> index`` picks the next actor.
     :param max_steps: a bound on scheduler steps; exceeding it is a HANG.
+    :param replayed: ``replayed(world)`` names the actor of a step an earlier run took from this very
+        state (``None``: ask ``choose``): that step needs neither the enabled actors nor a choice.
     """
     steps = 0
     while True:
@@ -709,17 +712,18 @@ def run_world(world: World, choose: ChooseFn, max_steps: int = 400) -> None:
         main = world.actor_named("main")
         if main is None or main.done:
             return
-        enabled = _enabled(world)
-        if not enabled:
-            f = _stuck_fault(world)
-            world.faults.append(f)
-            return
-        if steps >= max_steps:
-            world.faults.append(Fault(Outcome.HANG, len(world.trace), "main", world.real or "",
-                                      f"no end after {max_steps} steps"))
-            return
-        idx = choose(steps, enabled, world)
-        a = enabled[idx]
+        a = replayed(world) if replayed is not None else None
+        if a is None:
+            enabled = _enabled(world)
+            if not enabled:
+                f = _stuck_fault(world)
+                world.faults.append(f)
+                return
+            if steps >= max_steps:
+                world.faults.append(Fault(Outcome.HANG, len(world.trace), "main", world.real or "",
+                                          f"no end after {max_steps} steps"))
+                return
+            a = enabled[choose(steps, enabled, world)]
         steps += 1
         world.current = a
         a.started = True
