@@ -155,6 +155,7 @@ class DrawnRun:
         """:return: ``None``: a sampled run replays no step (every step is chosen)."""
         return None
 
+    @typeguard_ignore  # called at every step; mypy checks it
     def choose(self, step: int, enabled: list[Actor], w: World) -> int:
         c = 0
         self.blocked = max(self.blocked, sum(1 for a in w.actors if not a.done and a.started) - len(enabled))
