@@ -1,0 +1,207 @@
+"""``python -m benchmarks.deep``: one design at a bound too large for ``python -m benchmarks`` (K = 3).
+
+The bound is split into the tasks ``qomsim check`` and ``decide`` use (:func:`split_tasks
+<migration.check.bounded.split_tasks>` at :func:`~migration.check.workers.split_depth`), run on
+``--processes`` processes, largest first by their number of programs.  Each finished task is appended to a
+log (JSON lines, one per task, with the commit), so a run that is stopped resumes where it stopped; a log
+written at another commit is refused.  When every task is in, the tasks are merged as ``check`` merges them
+(:func:`~migration.check.bounded.merge`) and a Markdown report is written: states (summed over the tasks:
+each task has its own store), runs, paths, programs, CPU seconds, states per CPU second, the largest task,
+each worker's peak resident memory, and what the bound finds (outcomes, violated properties and their
+shortest programs) beside the same figures at the bound below, run the same way, so the growth of one more
+event is read on equal terms.
+
+Neither file is overwritten unless this command wrote it (the report starts with its own marker line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from migration.check.bounded import (
+    Bound,
+    Bounded,
+    Task,
+    count_programs,
+    free_events,
+    grammar,
+    merge,
+    run_task,
+    split_tasks,
+)
+from migration.check.registry import resolve
+from migration.check.workers import split_depth
+from migration.model.outcomes import Fault, Outcome
+from migration.model.program import Program, program_from_json
+
+__all__ = ["MARKER", "build_parser", "main"]
+
+MARKER = "<!-- written by python -m benchmarks.deep -->"
+#: far above any task of K = 3 on qemu-10.0 (the largest: about 1.5 million runs)
+MAX_RUNS = 100_000_000
+
+
+def _commit() -> str:
+    here = Path(__file__).resolve().parent.parent
+    out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "unknown"
+
+
+def _text(program: Program) -> str:
+    return ", ".join(str(e) for e in program) or "(no event)"
+
+
+def _one(args: tuple[str, str, int, list[int], list[int]]) -> dict[str, Any]:
+    name, spec, index, prefix, then = args
+    design, bound = resolve(name), Bound.parse(spec)
+    cpu, wall = time.thread_time(), time.monotonic()
+    part = run_task(Task(design, bound, tuple(prefix), max_runs=MAX_RUNS, then=tuple(then)))
+    cpu, wall = time.thread_time() - cpu, time.monotonic() - wall
+    data = part.to_json()
+    data["faults"] = {p: {"outcome": f.outcome.value, "step": f.step, "actor": f.actor, "obj": f.obj,
+                          "detail": f.detail} for p, (_prog, _s, f) in part.violations.items()}
+    return {"task": index, "prefix": prefix, "then": then, "cpu_s": cpu, "wall_s": wall,
+            "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "pid": os.getpid(),
+            "bounded": data}
+
+
+def _part(data: dict[str, Any]) -> Bounded:
+    faults = data["faults"]
+    violations = {p: (program_from_json(v["program"]), list(v["schedule"]),
+                      Fault(Outcome(faults[p]["outcome"]), faults[p]["step"], faults[p]["actor"],
+                            faults[p]["obj"], faults[p]["detail"]))
+                  for p, v in data["violations"].items()}
+    return Bounded(data["design"], data["bound"], programs=data["programs"], states=data["states"],
+                   runs=data["runs"], paths=data["paths"], violations=violations,
+                   outcomes=dict(data["outcomes"]), complete=data["complete"], spec=data["spec"],
+                   violating=dict(data["violating"]))
+
+
+def explore(name: str, spec: str, log: Path, processes: int, commit: str) -> list[dict[str, Any]]:
+    """Run (or finish) one bound, task by task.
+
+    :param name: the design.
+    :param spec: the bound as written.
+    :param log: the JSON-lines log (appended to; created when missing).
+    :param processes: worker processes.
+    :param commit: this checkout's commit, stamped on every record.
+    :return: every task's record, in task order.
+    :raises SystemExit: the log holds records of another design, bound or commit.
+    """
+    design, bound = resolve(name), Bound.parse(spec)
+    tasks = split_tasks(bound, split_depth(bound), design.tag)
+    done: dict[int, dict[str, Any]] = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            rec = json.loads(line)
+            if (rec["design"], rec["spec"], rec["commit"]) != (name, spec, commit):
+                raise SystemExit(f"benchmarks.deep: {log} holds {rec['design']} at {rec['spec']} from "
+                                 f"{rec['commit']}, not {name} at {spec} from {commit}")
+            done[rec["task"]] = rec
+    g = grammar(design.tag)
+    todo = [(name, spec, i, list(p), list(t)) for i, (p, t) in enumerate(tasks) if i not in done]
+    todo.sort(key=lambda a: -count_programs(g, bound, tuple(a[3]), tuple(a[4])))
+    print(f"{name} at {spec}: {len(tasks)} tasks, {len(done)} in {log}, {len(todo)} to run", file=sys.stderr)
+    if todo:
+        with get_context("spawn").Pool(processes) as pool, log.open("a") as out:
+            for rec in pool.imap_unordered(_one, todo):
+                rec.update(design=name, spec=spec, commit=commit)
+                out.write(json.dumps(rec) + "\n")
+                out.flush()
+                done[rec["task"]] = rec
+                b = rec["bounded"]
+                print(f"{time.strftime('%H:%M:%S')} task {rec['task']} {rec['prefix']}+{rec['then']}: "
+                      f"{b['states']:,} states, {rec['cpu_s']:.0f} s CPU ({len(done)}/{len(tasks)})",
+                      file=sys.stderr, flush=True)
+    return [done[i] for i in range(len(tasks))]
+
+
+def _summary(name: str, spec: str, recs: list[dict[str, Any]]) -> tuple[Bounded, dict[str, Any]]:
+    whole = merge(name, Bound.parse(spec), [_part(r["bounded"]) for r in recs])
+    cpu = sum(r["cpu_s"] for r in recs)
+    big = max(recs, key=lambda r: r["cpu_s"])
+    return whole, {"cpu": cpu, "big": big, "rss": max(r["rss_kib"] for r in recs),
+                   "rate": whole.states / cpu if cpu else 0.0, "tasks": len(recs)}
+
+
+def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: str, processes: int,
+           wall: float) -> str:
+    """:return: the Markdown report of one design at each bound of ``runs`` (smallest first)."""
+    rows = [_summary(name, spec, recs) for spec, recs in runs]
+    head = [MARKER, f"# `{name}` at K = {', '.join(s for s, _ in runs)}", "",
+            "Generated by `python -m benchmarks.deep` (do not edit by hand; rerun it). Each bound is split "
+            "into the tasks `qomsim check` uses, each task with its own state store, so states are summed "
+            "over the tasks (a single process would store fewer); CPU is each task's thread time, summed.",
+            "",
+            f"Commit `{commit}`, {processes} processes, {os.cpu_count()} cores; wall time of the last "
+            f"invocation (a resumed run counts only what it ran itself): {wall:,.0f} s.", "",
+            "| bound | tasks | programs | states | runs | paths | CPU | states per CPU s | largest task "
+            "| peak RSS of a worker | complete |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (spec, _recs), (whole, s) in zip(runs, rows, strict=True):
+        big = s["big"]
+        head.append(f"| {spec} | {s['tasks']} | {whole.programs:,} | {whole.states:,} | {whole.runs:,} | "
+                    f"{whole.paths:,} | {s['cpu']:,.0f} s | {s['rate']:,.0f} | task {big['task']} "
+                    f"({big['prefix']}+{big['then']}): {big['bounded']['states']:,} states, "
+                    f"{big['cpu_s']:,.0f} s | {s['rss'] / 1024:,.0f} MiB | {whole.complete} |")
+    head += ["", "## What each bound finds", ""]
+    for (spec, _recs), (whole, _s) in zip(runs, rows, strict=True):
+        head.append(f"K = {spec}: outcomes " + ", ".join(f"{o} {k:,}" for o, k in whole.outcomes.items())
+                    + "; violated: " + (", ".join(whole.violations) or "none") + ".")
+        for p, (prog, sched, f) in whole.violations.items():
+            head.append(f"- `{p}`: {_text(prog)} (schedule of {len(sched)} choices): {f}")
+        head.append("")
+    if len(rows) > 1:
+        (lo, _a), (hi, _b) = rows[-2], rows[-1]
+        same = (set(lo.outcomes) == set(hi.outcomes) and set(lo.violations) == set(hi.violations)
+                and all(free_events(lo.violations[p][0]) == free_events(hi.violations[p][0])
+                        for p in lo.violations))
+        head.append(f"K = {runs[-1][0]} against K = {runs[-2][0]}: {hi.states / lo.states:.1f}x the states; "
+                    + ("the same outcomes, violated properties and lengths of the shortest programs."
+                       if same else "outcomes, violated properties or shortest programs differ (above)."))
+        head.append("")
+    return "\n".join(head)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """:return: the command's argument parser."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.deep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--design", default="qemu-10.0")
+    p.add_argument("--bounds", default="2,3", help="comma-separated bounds, smallest first (default: 2,3)")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--log-dir", type=Path, required=True, help="where the per-bound JSON-lines logs live")
+    p.add_argument("--out", type=Path, default=Path("docs/performance-deep.md"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """:return: 0 once the report is written."""
+    args = build_parser().parse_args(argv)
+    if args.out.exists() and not args.out.read_text().startswith(MARKER):
+        print(f"benchmarks.deep: {args.out} was not written by this command; not overwriting it",
+              file=sys.stderr)
+        return 2
+    commit = _commit()
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    runs = []
+    for spec in args.bounds.split(","):
+        log = args.log_dir / f"{args.design}-{spec}.jsonl"
+        runs.append((spec, explore(args.design, spec, log, args.processes, commit)))
+    args.out.write_text(report(args.design, runs, commit, args.processes, time.monotonic() - start))
+    print(f"benchmarks.deep: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

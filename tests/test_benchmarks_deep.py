@@ -1,0 +1,74 @@
+"""``python -m benchmarks.deep``: its log round-trips a task, resumes without rerunning a task, and refuses
+files it did not write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import deep
+from migration.check.bounded import Bound, merge, run_task, split_tasks
+from migration.check.bounded import Task as BTask
+from migration.check.registry import resolve
+from migration.check.workers import split_depth
+
+
+@pytest.fixture(scope="module")
+def mutex_k1() -> list[dict[str, Any]]:
+    """Both tasks of ``mutex`` at K = 1, as the log stores them."""
+    tasks = split_tasks(Bound.parse("1"), split_depth(Bound.parse("1")), resolve("mutex").tag)
+    recs = [deep._one(("mutex", "1", i, list(p), list(t))) for i, (p, t) in enumerate(tasks)]
+    for r in recs:
+        r.update(design="mutex", spec="1", commit="c0ffee")
+    return recs
+
+
+def test_a_logged_task_merges_to_what_the_tasks_themselves_merge_to(mutex_k1: list[dict[str, Any]]) -> None:
+    bound = Bound.parse("1")
+    design = resolve("mutex")
+    direct = merge("mutex", bound, [run_task(BTask(design, bound, tuple(r["prefix"]), then=tuple(r["then"])))
+                                    for r in mutex_k1])
+    logged = merge("mutex", bound, [deep._part(json.loads(json.dumps(r["bounded"]))) for r in mutex_k1])
+    assert logged == direct
+    assert (logged.states, logged.runs, logged.programs) == (7_523, 10_223, 1_970)
+    assert list(logged.violations) == ["no-use-after-free", "no-null-deref", "helpers-whole-lifecycle",
+                                       "no-deadlock", "creation-paths-safe", "freed-by-exit"]
+
+
+def test_a_finished_log_is_read_back_without_running_a_task(
+        mutex_k1: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "mutex-1.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in reversed(mutex_k1)))
+
+    def no_pool(_method: str) -> None:
+        raise AssertionError("a task ran again")
+    monkeypatch.setattr(deep, "get_context", no_pool)
+    recs = deep.explore("mutex", "1", log, 2, "c0ffee")
+    assert [r["task"] for r in recs] == [0, 1]
+    text = deep.report("mutex", [("1", recs)], "c0ffee", 2, 0.0)
+    assert text.startswith(deep.MARKER + "\n# `mutex` at K = 1\n")
+    assert "| 1 | 2 | 1,970 | 7,523 | 10,223 | 56,624,562,505 |" in text
+
+
+def test_a_log_of_another_commit_is_refused(mutex_k1: list[dict[str, Any]], tmp_path: Path) -> None:
+    log = tmp_path / "mutex-1.jsonl"
+    log.write_text(json.dumps(mutex_k1[0]) + "\n")
+    with pytest.raises(SystemExit, match=r"^benchmarks\.deep: .*mutex-1\.jsonl holds mutex at 1 from c0ffee, "
+                                         r"not mutex at 1 from 1234abcd$"):
+        deep.explore("mutex", "1", log, 2, "1234abcd")
+    assert log.read_text() == json.dumps(mutex_k1[0]) + "\n"
+
+
+def test_a_report_file_it_did_not_write_is_left_alone(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mine.md"
+    out.write_text("# my notes\n")
+    assert deep.main(["--log-dir", str(tmp_path / "logs"), "--out", str(out), "--design", "mutex",
+                      "--bounds", "1"]) == 2
+    assert out.read_text() == "# my notes\n"
+    assert not (tmp_path / "logs").exists()
+    assert capsys.readouterr().err == (f"benchmarks.deep: {out} was not written by this command; "
+                                       "not overwriting it\n")
