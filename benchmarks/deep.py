@@ -3,15 +3,21 @@
 The bound is split into the tasks ``qomsim check`` and ``decide`` use (:func:`split_tasks
 <migration.check.bounded.split_tasks>` at :func:`~migration.check.workers.split_depth`), run on
 ``--processes`` processes, largest first by their number of programs.  Each finished task is appended to a
-log (JSON lines, one per task, with the commit), so a run that is stopped resumes where it stopped; a log
-written at another commit is refused.  When every task is in, the tasks are merged as ``check`` merges them
-(:func:`~migration.check.bounded.merge`) and a Markdown report is written: states (summed over the tasks:
-each task has its own store), runs, paths, programs, CPU seconds, states per CPU second, the largest task,
-each worker's peak resident memory, and what the bound finds (outcomes, violated properties and their
-shortest programs) beside the same figures at the bound below, run the same way, so the growth of one more
-event is read on equal terms.
+log (JSON lines, one per task, with the last commit that changed the model), so a run that is stopped
+resumes where it stopped; a log of another model is refused.  When every task is in, the tasks are merged
+as ``check`` merges them (:func:`~migration.check.bounded.merge`) and a Markdown report is written: states
+(summed over the tasks: each task has its own store), runs, paths, programs, CPU seconds, states per CPU
+second, the largest task, each worker's peak resident memory, and what the bound finds (outcomes, violated
+properties and their shortest programs) beside the same figures at the bound below, run the same way, so
+the growth of one more event is read on equal terms.
 
-Neither file is overwritten unless this command wrote it (the report starts with its own marker line).
+With ``--decide``, it also runs ``qomsim decide`` twice in processes of their own, one after the other:
+on its defaults (every row at K = 1, the option each note chooses confirmed at ``covering``), then with
+every row at ``covering`` (``--bound covering --confirm none``), and reports both wall times and every
+cell whose verdict or shortest program differs between the two.
+
+Neither the report nor a log is overwritten unless this command wrote it (the report starts with its own
+marker line; logs are only appended to).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from multiprocessing import get_context
@@ -52,10 +59,14 @@ MAX_RUNS = 100_000_000
 
 
 def _commit() -> str:
-    here = Path(__file__).resolve().parent.parent
-    out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
-                         capture_output=True, text=True, check=False)
-    return out.stdout.strip() or "unknown"
+    """:return: the last commit that changed the model (``migration/`` or ``qom/``), ``+dirty`` when the
+    work tree changes it too: what a task's result depends on, so a log stays valid across other commits."""
+    here = str(Path(__file__).resolve().parent.parent)
+    last = subprocess.run(["git", "-C", here, "log", "-1", "--format=%H", "--", "migration", "qom"],
+                          capture_output=True, text=True, check=False).stdout.strip()[:12] or "unknown"
+    dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", "migration", "qom"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return last + ("+dirty" if dirty else "")
 
 
 def _text(program: Program) -> str:
@@ -95,9 +106,9 @@ def explore(name: str, spec: str, log: Path, processes: int, commit: str) -> lis
     :param spec: the bound as written.
     :param log: the JSON-lines log (appended to; created when missing).
     :param processes: worker processes.
-    :param commit: this checkout's commit, stamped on every record.
+    :param commit: the model's commit (:func:`_commit`), stamped on every record.
     :return: every task's record, in task order.
-    :raises SystemExit: the log holds records of another design, bound or commit.
+    :raises SystemExit: the log holds records of another design, bound or model.
     """
     design, bound = resolve(name), Bound.parse(spec)
     tasks = split_tasks(bound, split_depth(bound), design.tag)
@@ -144,8 +155,9 @@ def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: 
             "into the tasks `qomsim check` uses, each task with its own state store, so states are summed "
             "over the tasks (a single process would store fewer); CPU is each task's thread time, summed.",
             "",
-            f"Commit `{commit}`, {processes} processes, {os.cpu_count()} cores; wall time of the last "
-            f"invocation (a resumed run counts only what it ran itself): {wall:,.0f} s.", "",
+            f"The model at `{commit}` (the last commit that changed `migration/` or `qom/`), {processes} "
+            f"processes, {os.cpu_count()} cores; wall time of the last invocation (a resumed run counts only "
+            f"what it ran itself): {wall:,.0f} s.", "",
             "| bound | tasks | programs | states | runs | paths | CPU | states per CPU s | largest task "
             "| peak RSS of a worker | complete |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (spec, _recs), (whole, s) in zip(runs, rows, strict=True):
@@ -173,6 +185,64 @@ def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: 
     return "\n".join(head)
 
 
+def run_decide(extra: Sequence[str], where: Path) -> tuple[float, dict[str, Any]]:
+    """Run ``qomsim decide`` in a process of its own, its notes and matrix in a fresh directory.
+
+    :param extra: options after the defaults.
+    :param where: an empty directory for its output.
+    :return: its wall time and its matrix (``--json``).
+    :raises SystemExit: it failed.
+    """
+    out, matrix = where / "decisions", where / "matrix.json"
+    cmd = [sys.executable, "-c", "import sys; from qom.cli import main; sys.exit(main())", "decide",
+           "--out", str(out), "--json", str(matrix), "--no-database", "--date", "2026-01-01", *extra]
+    start = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=where)
+    wall = time.monotonic() - start
+    if done.returncode != 0:
+        raise SystemExit(f"benchmarks.deep: qomsim {' '.join(cmd[4:])} exited with {done.returncode}: "
+                         f"{done.stderr.strip().splitlines()[-1:]}")
+    data: dict[str, Any] = json.loads(matrix.read_text())
+    for entry in data["designs"].values():
+        for cell in entry["properties"].values():
+            if "counterexample" in cell:  # the saved counterexample, linked from the notes directory
+                cell["program"] = json.loads((out / cell["counterexample"]).read_text())["program"]
+    return wall, data
+
+
+def _cells(matrix: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str | None, int | None]]:
+    """:return: (design, property) -> (verdict, bound, events of the shortest program)."""
+    out = {}
+    for d, entry in matrix["designs"].items():
+        for p, c in entry["properties"].items():
+            out[(d, p)] = (c["verdict"], c["bound_spec"], len(c["program"]) if "program" in c else None)
+    return out
+
+
+def _verdict(cell: tuple[str, str | None, int | None]) -> str:
+    verdict, bound, events = cell
+    return f"{verdict} at {bound}" + ("" if events is None else f", a program of {events} events")
+
+
+def decide_report(default: tuple[float, dict[str, Any]], covering: tuple[float, dict[str, Any]]) -> str:
+    """:return: the Markdown section comparing ``decide`` on its defaults and with every row at covering."""
+    (wd, md), (wc, mc) = default, covering
+    a, b = _cells(md), _cells(mc)
+    rows = [k for k in a if k in b and (a[k][0], a[k][2]) != (b[k][0], b[k][2])]
+    at = sorted({c[1] or "none" for c in b.values()})
+    lines = ["## `qomsim decide` with every row at `covering`", "",
+             f"On its defaults (`qomsim decide`): **{wd:,.0f} s** wall. With every row at `covering` "
+             f"(`qomsim decide --bound covering --confirm none`): **{wc:,.0f} s** wall; its cells rest on "
+             f"{', '.join(at)}. Both in a process of their own, one after the other, on the same machine.",
+             "",
+             f"Cells: {len(a)} and {len(b)}; whose verdict or shortest program (events) differ: {len(rows)}."]
+    if rows:
+        lines += ["", "| design | property | defaults | every row at covering |", "|---|---|---|---|"]
+        for d, p in rows:
+            lines.append(f"| {d} | {p} | {_verdict(a[(d, p)])} | {_verdict(b[(d, p)])} |")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """:return: the command's argument parser."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.deep", description=__doc__.split("\n\n")[0])
@@ -181,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--log-dir", type=Path, required=True, help="where the per-bound JSON-lines logs live")
     p.add_argument("--out", type=Path, default=Path("docs/performance-deep.md"))
+    p.add_argument("--decide", action="store_true",
+                   help="also time qomsim decide on its defaults and with every row at covering")
     return p
 
 
@@ -198,7 +270,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for spec in args.bounds.split(","):
         log = args.log_dir / f"{args.design}-{spec}.jsonl"
         runs.append((spec, explore(args.design, spec, log, args.processes, commit)))
-    args.out.write_text(report(args.design, runs, commit, args.processes, time.monotonic() - start))
+    text = report(args.design, runs, commit, args.processes, time.monotonic() - start)
+    if args.decide:
+        with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+            default = run_decide([], Path(one))
+            print(f"benchmarks.deep: decide on its defaults: {default[0]:.0f} s", file=sys.stderr)
+            covering = run_decide(["--bound", "covering", "--confirm", "none"], Path(two))
+            print(f"benchmarks.deep: decide at covering: {covering[0]:.0f} s", file=sys.stderr)
+        text += "\n" + decide_report(default, covering)
+    args.out.write_text(text)
     print(f"benchmarks.deep: wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -4,6 +4,7 @@ files it did not write."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,44 @@ def test_a_report_file_it_did_not_write_is_left_alone(tmp_path: Path,
     assert not (tmp_path / "logs").exists()
     assert capsys.readouterr().err == (f"benchmarks.deep: {out} was not written by this command; "
                                        "not overwriting it\n")
+
+
+def _matrix(cells: dict[tuple[str, str], tuple[str, str, int | None]]) -> dict[str, Any]:
+    designs: dict[str, Any] = {}
+    for (d, p), (verdict, bound, events) in cells.items():
+        cell: dict[str, Any] = {"verdict": verdict, "bound_spec": bound}
+        if events is not None:
+            cell["program"] = [{"kind": "step"}] * events
+        designs.setdefault(d, {"properties": {}})["properties"][p] = cell
+    return {"designs": designs}
+
+
+def test_the_decide_section_lists_each_cell_whose_verdict_or_program_length_changed() -> None:
+    default = _matrix({("a", "p"): ("holds", "1", None), ("a", "q"): ("fails", "1", 4),
+                       ("b", "p"): ("fails", "2+10/0", 5)})
+    covering = _matrix({("a", "p"): ("fails", "2+10/0", 6), ("a", "q"): ("fails", "2+10/0", 4),
+                        ("b", "p"): ("fails", "2+10/0", 5)})
+    assert deep.decide_report((131.4, default), (1203.6, covering)) == (
+        "## `qomsim decide` with every row at `covering`\n\n"
+        "On its defaults (`qomsim decide`): **131 s** wall. With every row at `covering` (`qomsim decide "
+        "--bound covering --confirm none`): **1,204 s** wall; its cells rest on 2+10/0. Both in a process of "
+        "their own, one after the other, on the same machine.\n\n"
+        "Cells: 3 and 3; whose verdict or shortest program (events) differ: 1.\n\n"
+        "| design | property | defaults | every row at covering |\n|---|---|---|---|\n"
+        "| a | p | holds at 1 | fails at 2+10/0, a program of 6 events |\n")
+
+
+def test_decide_is_run_in_its_own_process_and_its_counterexamples_read_back(tmp_path: Path) -> None:
+    wall, matrix = deep.run_decide(["--designs", "mutex", "--properties", "no-deadlock,freed-by-exit",
+                                    "--confirm", "none", "--workers", "1"], tmp_path)
+    assert wall > 0
+    assert deep._cells(matrix) == {("mutex", "no-deadlock"): ("fails", "1", 5),
+                                   ("mutex", "freed-by-exit"): ("fails", "1", 4)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decisions", "matrix.json"]
+
+
+def test_logs_are_stamped_with_the_last_commit_that_changed_the_model() -> None:
+    root = Path(deep.__file__).resolve().parent.parent
+    last = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", "migration", "qom"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert deep._commit().removesuffix("+dirty") == last[:12]
