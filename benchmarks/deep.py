@@ -14,7 +14,9 @@ the growth of one more event is read on equal terms.
 With ``--decide``, it also runs ``qomsim decide`` twice in processes of their own, one after the other:
 on its defaults (every row at K = 1, the option each note chooses confirmed at ``covering``), then with
 every row at ``covering`` (``--bound covering --confirm none``), and reports both wall times and every
-cell whose verdict or shortest program differs between the two.
+cell whose verdict or shortest program differs between the two.  Each result is kept in the log directory
+(``decide-defaults.json``, ``decide-covering.json``) and used again while the model and the options are the
+same, so that a report can be written again without half an hour of ``decide``.
 
 Neither the report nor a log is overwritten unless this command wrote it (the report starts with its own
 marker line; logs are only appended to).
@@ -210,6 +212,35 @@ def run_decide(extra: Sequence[str], where: Path) -> tuple[float, dict[str, Any]
     return wall, data
 
 
+def decided(name: str, extra: list[str], log_dir: Path, commit: str) -> tuple[float, dict[str, Any]]:
+    """:func:`run_decide`, or the result of that very run (same options, same model) from the log directory.
+
+    :param name: the run's name in the log directory (``decide-NAME.json``).
+    :param extra: options after the defaults.
+    :param log_dir: where results are kept.
+    :param commit: the model's commit (:func:`_commit`).
+    :return: the wall time and the matrix, with ``ran`` (when it ran, UTC) in the matrix.
+    """
+    kept = log_dir / f"decide-{name}.json"
+    if kept.exists():
+        try:
+            rec = json.loads(kept.read_text())
+            mine = isinstance(rec, dict) and {"commit", "options", "wall_s", "matrix"} <= rec.keys()
+        except ValueError:
+            mine = False
+        if not mine:
+            raise SystemExit(f"benchmarks.deep: {kept} was not written by this command; not overwriting it")
+        if (rec["commit"], rec["options"]) == (commit, extra):
+            print(f"benchmarks.deep: decide ({name}) from {kept}", file=sys.stderr)
+            return float(rec["wall_s"]), dict(rec["matrix"])
+    with tempfile.TemporaryDirectory() as where:
+        wall, matrix = run_decide(extra, Path(where))
+    matrix["ran"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    print(f"benchmarks.deep: decide ({name}): {wall:.0f} s", file=sys.stderr)
+    kept.write_text(json.dumps({"commit": commit, "options": extra, "wall_s": wall, "matrix": matrix}) + "\n")
+    return wall, matrix
+
+
 def _cells(matrix: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str | None, int | None]]:
     """:return: (design, property) -> (verdict, bound, events of the shortest program)."""
     out = {}
@@ -233,7 +264,8 @@ def decide_report(default: tuple[float, dict[str, Any]], covering: tuple[float, 
     lines = ["## `qomsim decide` with every row at `covering`", "",
              f"On its defaults (`qomsim decide`): **{wd:,.0f} s** wall. With every row at `covering` "
              f"(`qomsim decide --bound covering --confirm none`): **{wc:,.0f} s** wall; its cells rest on "
-             f"{', '.join(at)}. Both in a process of their own, one after the other, on the same machine.",
+             f"{', '.join(at)}. Each in a process of its own on this machine, one at a time (UTC: "
+             f"{md.get('ran', '?')} and {mc.get('ran', '?')}).",
              "",
              f"Cells: {len(a)} and {len(b)}; whose verdict or shortest program (events) differ: {len(rows)}."]
     if rows:
@@ -272,11 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append((spec, explore(args.design, spec, log, args.processes, commit)))
     text = report(args.design, runs, commit, args.processes, time.monotonic() - start)
     if args.decide:
-        with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-            default = run_decide([], Path(one))
-            print(f"benchmarks.deep: decide on its defaults: {default[0]:.0f} s", file=sys.stderr)
-            covering = run_decide(["--bound", "covering", "--confirm", "none"], Path(two))
-            print(f"benchmarks.deep: decide at covering: {covering[0]:.0f} s", file=sys.stderr)
+        default = decided("defaults", [], args.log_dir, commit)
+        covering = decided("covering", ["--bound", "covering", "--confirm", "none"], args.log_dir, commit)
         text += "\n" + decide_report(default, covering)
     args.out.write_text(text)
     print(f"benchmarks.deep: wrote {args.out}", file=sys.stderr)

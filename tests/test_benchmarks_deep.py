@@ -90,11 +90,12 @@ def test_the_decide_section_lists_each_cell_whose_verdict_or_program_length_chan
                        ("b", "p"): ("fails", "2+10/0", 5)})
     covering = _matrix({("a", "p"): ("fails", "2+10/0", 6), ("a", "q"): ("fails", "2+10/0", 4),
                         ("b", "p"): ("fails", "2+10/0", 5)})
+    covering["ran"] = "2026-12-07 14:50"
     assert deep.decide_report((131.4, default), (1203.6, covering)) == (
         "## `qomsim decide` with every row at `covering`\n\n"
         "On its defaults (`qomsim decide`): **131 s** wall. With every row at `covering` (`qomsim decide "
-        "--bound covering --confirm none`): **1,204 s** wall; its cells rest on 2+10/0. Both in a process of "
-        "their own, one after the other, on the same machine.\n\n"
+        "--bound covering --confirm none`): **1,204 s** wall; its cells rest on 2+10/0. Each in a process of "
+        "its own on this machine, one at a time (UTC: ? and 2026-12-07 14:50).\n\n"
         "Cells: 3 and 3; whose verdict or shortest program (events) differ: 1.\n\n"
         "| design | property | defaults | every row at covering |\n|---|---|---|---|\n"
         "| a | p | holds at 1 | fails at 2+10/0, a program of 6 events |\n")
@@ -114,3 +115,27 @@ def test_logs_are_stamped_with_the_last_commit_that_changed_the_model() -> None:
     last = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", "migration", "qom"],
                           capture_output=True, text=True, check=True).stdout.strip()
     assert deep._commit().removesuffix("+dirty") == last[:12]
+
+
+def test_a_kept_decide_result_is_used_again_only_for_the_same_model_and_options(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+
+    def fake(extra: list[str], where: Path) -> tuple[float, dict[str, Any]]:
+        ran.append(list(extra))
+        return 12.5, _matrix({("a", "p"): ("holds", "2+10/0", None)})
+    monkeypatch.setattr(deep, "run_decide", fake)
+    opts = ["--bound", "covering", "--confirm", "none"]
+    wall, matrix = deep.decided("covering", opts, tmp_path, "c0ffee")
+    assert (wall, ran) == (12.5, [opts])
+    assert deep.decided("covering", opts, tmp_path, "c0ffee") == (wall, matrix)
+    assert ran == [opts]
+    deep.decided("covering", opts, tmp_path, "feed")
+    deep.decided("covering", ["--bound", "2"], tmp_path, "feed")
+    assert ran == [opts, opts, ["--bound", "2"]]
+    assert json.loads((tmp_path / "decide-covering.json").read_text())["options"] == ["--bound", "2"]
+    (tmp_path / "decide-defaults.json").write_text("my own notes\n")
+    with pytest.raises(SystemExit, match=r"^benchmarks\.deep: .*decide-defaults\.json was not written by "
+                                         r"this command; not overwriting it$"):
+        deep.decided("defaults", [], tmp_path, "feed")
+    assert (tmp_path / "decide-defaults.json").read_text() == "my own notes\n"
