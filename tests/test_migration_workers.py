@@ -15,7 +15,16 @@ import pytest
 from test_terminal import without_progress
 
 from migration.check import workers
-from migration.check.bounded import SKELETON, Bound, Task, count_programs, grammar, split, split_tasks
+from migration.check.bounded import (
+    SKELETON,
+    Bound,
+    Bounded,
+    Task,
+    count_programs,
+    grammar,
+    split,
+    split_tasks,
+)
 from migration.check.registry import resolve
 from migration.model.alphabet import leaves_actor
 from qom.cli.main import main as cli_main
@@ -188,6 +197,31 @@ def test_run_stats_say_where_the_time_went(design: str) -> None:
     again = workers.RunStats()
     workers.explore_designs([resolve(design)], 1, stats=again)  # cached: nothing ran
     assert again == workers.RunStats()
+
+
+def test_each_design_gets_its_own_tasks_when_tags_split_into_different_numbers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At depth 2 QEMU 7.2's grammar splits into 23 tasks and 9.1's into 28: each design's result merges
+    exactly its own tasks (each stand-in result names its design and counts its task)."""
+    bound = Bound.parse("2/1")
+    designs = [resolve("qemu-7.2"), resolve("mutex"), resolve("qemu-10.0")]
+    sizes = [len(split_tasks(bound, workers.split_depth(bound), d.tag)) for d in designs]
+    assert sizes == [23, 28, 28]
+
+    def stand_in(tasks: list[Task], *_args: object) -> list[Bounded]:
+        return [Bounded(t.design.name, bound.events, programs=1, states=i, outcomes={t.design.name: 1})
+                for i, t in enumerate(tasks)]
+    monkeypatch.setattr(workers, "_run_all", stand_in)
+    workers._CACHE.clear()
+    try:
+        got = workers.explore_designs(designs, bound)
+    finally:
+        workers._CACHE.clear()
+    assert {n: (b.outcomes, b.programs, b.states) for n, b in got.items()} == {
+        "qemu-7.2": ({"qemu-7.2": 23}, 23, sum(range(23))),
+        "mutex": ({"mutex": 28}, 28, sum(range(23, 51))),
+        "qemu-10.0": ({"qemu-10.0": 28}, 28, sum(range(51, 79))),
+    }
 
 
 @pytest.fixture
