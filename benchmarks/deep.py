@@ -202,8 +202,8 @@ def run_decide(extra: Sequence[str], where: Path) -> tuple[float, dict[str, Any]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=where)
     wall = time.monotonic() - start
     if done.returncode != 0:
-        raise SystemExit(f"benchmarks.deep: qomsim {' '.join(cmd[4:])} exited with {done.returncode}: "
-                         f"{done.stderr.strip().splitlines()[-1:]}")
+        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise SystemExit(f"benchmarks.deep: qomsim {' '.join(cmd[3:])} exited with {done.returncode}: {last}")
     data: dict[str, Any] = json.loads(matrix.read_text())
     for entry in data["designs"].values():
         for cell in entry["properties"].values():

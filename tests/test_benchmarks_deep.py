@@ -139,3 +139,9 @@ def test_a_kept_decide_result_is_used_again_only_for_the_same_model_and_options(
                                          r"this command; not overwriting it$"):
         deep.decided("defaults", [], tmp_path, "feed")
     assert (tmp_path / "decide-defaults.json").read_text() == "my own notes\n"
+
+
+def test_a_failing_decide_is_reported_with_its_command_and_last_line(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"^benchmarks\.deep: qomsim decide --out .* --designs "
+                                         r"no-such-design exited with 2: qomsim decide: .*no-such-design.*$"):
+        deep.run_decide(["--designs", "no-such-design"], tmp_path)
