@@ -148,8 +148,7 @@ def _summary(name: str, spec: str, recs: list[dict[str, Any]]) -> tuple[Bounded,
                    "rate": whole.states / cpu if cpu else 0.0, "tasks": len(recs)}
 
 
-def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: str, processes: int,
-           wall: float) -> str:
+def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: str, processes: int) -> str:
     """:return: the Markdown report of one design at each bound of ``runs`` (smallest first)."""
     rows = [_summary(name, spec, recs) for spec, recs in runs]
     head = [MARKER, f"# `{name}` at K = {', '.join(s for s, _ in runs)}", "",
@@ -158,8 +157,7 @@ def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: 
             "over the tasks (a single process would store fewer); CPU is each task's thread time, summed.",
             "",
             f"The model at `{commit}` (the last commit that changed `migration/` or `qom/`), {processes} "
-            f"processes, {os.cpu_count()} cores; wall time of the last invocation (a resumed run counts only "
-            f"what it ran itself): {wall:,.0f} s.", "",
+            f"processes, {os.cpu_count()} cores.", "",
             "| bound | tasks | programs | states | runs | paths | CPU | states per CPU s | largest task "
             "| peak RSS of a worker | complete |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (spec, _recs), (whole, s) in zip(runs, rows, strict=True):
@@ -184,7 +182,7 @@ def report(name: str, runs: Sequence[tuple[str, list[dict[str, Any]]]], commit: 
                     + ("the same outcomes, violated properties and lengths of the shortest programs."
                        if same else "outcomes, violated properties or shortest programs differ (above)."))
         head.append("")
-    return "\n".join(head)
+    return "\n".join(head).rstrip("\n") + "\n"
 
 
 def run_decide(extra: Sequence[str], where: Path) -> tuple[float, dict[str, Any]]:
@@ -297,12 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     commit = _commit()
     args.log_dir.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
     runs = []
     for spec in args.bounds.split(","):
         log = args.log_dir / f"{args.design}-{spec}.jsonl"
         runs.append((spec, explore(args.design, spec, log, args.processes, commit)))
-    text = report(args.design, runs, commit, args.processes, time.monotonic() - start)
+    text = report(args.design, runs, commit, args.processes)
     if args.decide:
         default = decided("defaults", [], args.log_dir, commit)
         covering = decided("covering", ["--bound", "covering", "--confirm", "none"], args.log_dir, commit)

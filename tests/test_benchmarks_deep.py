@@ -49,9 +49,11 @@ def test_a_finished_log_is_read_back_without_running_a_task(
     monkeypatch.setattr(deep, "get_context", no_pool)
     recs = deep.explore("mutex", "1", log, 2, "c0ffee")
     assert [r["task"] for r in recs] == [0, 1]
-    text = deep.report("mutex", [("1", recs)], "c0ffee", 2, 0.0)
+    text = deep.report("mutex", [("1", recs)], "c0ffee", 2)
     assert text.startswith(deep.MARKER + "\n# `mutex` at K = 1\n")
     assert "| 1 | 2 | 1,970 | 7,523 | 10,223 | 56,624,562,505 |" in text
+    assert text.endswith("(schedule of 12 choices): LEAK at step 14 on main (mig#1): mig#1 is not finalized "
+                         "by the end of qemu_cleanup() (refcount 1)\n")
 
 
 def test_a_log_of_another_commit_is_refused(mutex_k1: list[dict[str, Any]], tmp_path: Path) -> None:
