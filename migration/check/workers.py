@@ -360,15 +360,11 @@ def explore_designs(designs: Sequence[Design], bound: int | Bound, *, workers: i
         tasks = _tasks(todo, bound, por)
         results = _run_all(tasks, workers, scheduler, stats if stats is not None else RunStats(),
                            _Tracker(tasks, len(todo), progress))
-        # each design's tasks, in task order: designs of different tags split into different numbers of tasks
-        # (at depth 2, one per option of the tag's grammar: 23 at QEMU 7.2, 28 at 9.1)
-        start = 0
+        # each design's own tasks, in task order: designs of different tags split into different numbers of
+        # tasks (at depth 2, one per option of the tag's grammar: 23 at QEMU 7.2, 28 at 9.1)
         for d in todo:
-            end = start
-            while end < len(tasks) and tasks[end].design is d:
-                end += 1
-            _CACHE[d, bound, por] = merge(d.name, bound, results[start:end])
-            start = end
+            _CACHE[d, bound, por] = merge(d.name, bound, [r for t, r in zip(tasks, results, strict=True)
+                                                          if t.design is d])
     return {d.name: _CACHE[d, bound, por] for d in designs}
 
 
