@@ -834,8 +834,8 @@ def _evaluate(r: RunResult) -> dict[str, Fault]:
     return out
 
 
-def _run(design: Design, run: _Run, pool: UniversePool, max_steps: int) -> RunResult:
-    return run_driven(design, run, pool, max_steps)
+def _run(design: Design, run: _Run, pool: UniversePool, max_steps: int, traced: bool = True) -> RunResult:
+    return run_driven(design, run, pool, max_steps, traced=traced)
 
 
 def replay_choices(design: Design, bound: int | Bound, prefix: Sequence[int], choices: Sequence[int],
@@ -908,7 +908,8 @@ def explore_bounded(design: Design, bound: int | Bound, *, reduce: bool = True, 
         viol: _Viol
         outs: dict[str, int]
         try:
-            r = _run(design, run, pool, max_steps)
+            # no property reads a trace: the runs that report a counterexample replay it with one (below)
+            r = _run(design, run, pool, max_steps, traced=False)
             plen = free_events(run.program)
             viol = {p: (plen, 0, None, f) for p, f in _evaluate(r).items()}
             cnt, outs = 1, {r.outcome.value: 1, **dict.fromkeys(viol, 1)}

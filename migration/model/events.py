@@ -98,7 +98,7 @@ def _introspect(w: World, command: str, label: str) -> Generator[Pending, None, 
     phase = _phase(w)
     resp = qom_call(w, lambda: execute(command, {"typename": "migration"}, universe=w.universe))
     after = _world_view(w)
-    idx = len(w.trace) - 1
+    idx = w.steps - 1
     if "return" in resp:
         props = tuple(sorted((str(p["name"]), str(p["type"]), repr(p.get("default-value")))
                              for p in resp["return"]))

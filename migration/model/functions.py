@@ -120,17 +120,23 @@ def function(w: World, name: str) -> ModelFunction:
 @typeguard_ignore  # on the hot path; mypy checks it
 def qemu(w: World, name: str, *args: Any) -> Generator[Pending, None, Any]:
     """Call QEMU function ``name``: the design's entry, its steps recorded with the function's
-    ``file:function`` at the design's tag.
+    ``file:function`` at the design's tag (in a world that keeps no trace, the entry's own steps).
 
     :param w: the world.
     :param name: a QEMU function name of the table.
     :param args: its arguments after the world.
-    :return: what it returns.
+    :return: the steps; ``yield from`` them gives what the function returns.
     """
+    steps = function(w, name)(w, *args)
+    return _recorded(w, _TABLE[name].source_key, steps) if w.traced else steps
+
+
+@typeguard_ignore  # on the hot path; mypy checks it
+def _recorded(w: World, key: str, steps: Generator[Pending, None, Any]) -> Generator[Pending, None, Any]:
     a = w.actor
-    a.funcs.append(source(_TABLE[name].source_key, w.design.tag))
+    a.funcs.append(source(key, w.design.tag))
     try:
-        return (yield from function(w, name)(w, *args))
+        return (yield from steps)
     finally:
         a.funcs.pop()
 

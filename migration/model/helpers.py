@@ -60,8 +60,14 @@ def call(w: World, key: str, gen: Generator[Pending, None, T]) -> Generator[Pend
 
     :param key: a :data:`~migration.model.sources.SOURCES` key or an exported helper's name.
     :param gen: the function's steps.
-    :return: what ``gen`` returns.
+    :return: the steps (``gen`` itself in a world that keeps no trace); ``yield from`` them gives what
+        ``gen`` returns.
     """
+    return _recorded(w, key, gen) if w.traced else gen
+
+
+@typeguard_ignore
+def _recorded(w: World, key: str, gen: Generator[Pending, None, T]) -> Generator[Pending, None, T]:
     a = w.actor
     a.funcs.append(source(key, w.design.tag))
     try:
@@ -93,7 +99,7 @@ def ref(w: World, label: str) -> Generator[Pending, None, None]:
     yield Pending("object_ref", _never)
     w.record("object_ref", label, observed=w.qom[label].ref)
     h = w.heap[label]
-    h.check_access("object_ref", len(w.trace) - 1, w.actor.name)
+    h.check_access("object_ref", w.steps - 1, w.actor.name)
     if label in w.finalizing or w.qom[label].ref == 0:
         raise Crash(w.fault(Outcome.UAF, label, "object_ref on an object whose refcount reached 0"))
     object_ref(w.qom[label])
@@ -112,7 +118,7 @@ def unref(w: World, label: str) -> Generator[Pending, None, None]:
     qobj = w.qom[label]
     last = qobj.ref == 1
     w.record("object_unref", label, note=LAST_REFERENCE if last else "", observed=qobj.ref)
-    h.check_access("object_unref", len(w.trace) - 1, w.actor.name)
+    h.check_access("object_unref", w.steps - 1, w.actor.name)
     if label in w.finalizing or qobj.ref == 0:
         raise Crash(w.fault(Outcome.UAF, label, "object_unref on an object whose refcount reached 0"))
     if not last:
@@ -191,7 +197,7 @@ def null_caller(w: World, caller: str) -> Generator[Pending, None, None]:
 @typeguard_ignore
 def _check_answer(w: World, helper: str, answer: bool, truth: bool) -> None:
     if answer != truth:
-        w.note_fault(w.fault(Outcome.STALE_ANSWER, w.trace[-1].obj or "NULL",
+        w.note_fault(w.fault(Outcome.STALE_ANSWER, w.last_obj or "NULL",
                              f"{helper}() answered {answer}, but the truth is {truth}"))
 
 

@@ -246,7 +246,7 @@ def _register(mu: MigrationUniverse) -> None:
         label = world.pointers["current_migration"]
         if label is None:
             return None
-        world.heap[label].check_access("singleton get_instance", len(world.trace) - 1, world.actor.name)
+        world.heap[label].check_access("singleton get_instance", world.steps - 1, world.actor.name)
         return object_ref(world.qom[label])
 
     @typeguard_ignore  # called for every instance; mypy checks it

@@ -57,14 +57,16 @@ class UniversePool:
             self.idle[mu.design] = mu
 
 
-def start_world(design: Design, program: Program, mu: MigrationUniverse | None = None) -> World:
+def start_world(design: Design, program: Program, mu: MigrationUniverse | None = None, *,
+                traced: bool = True) -> World:
     """:param design: the design.
     :param program: the events.
     :param mu: a universe to use (default: a new one).
+    :param traced: keep the run's trace (:class:`~migration.model.runtime.World`).
     :return: a world with the main actor spawned, not yet run.
     """
     mu = mu or MigrationUniverse(design)
-    world = World(design, mu.universe)
+    world = World(design, mu.universe, traced=traced)
     mu.bind(world)
     world.spawn("main", main_body(program))
     return world
@@ -89,18 +91,21 @@ class DrivenRun(Protocol):
 
 
 @typeguard_ignore  # called once per explored run; mypy checks it
-def run_driven(design: Design, run: DrivenRun, pool: UniversePool, max_steps: int) -> RunResult:
+def run_driven(design: Design, run: DrivenRun, pool: UniversePool, max_steps: int, *,
+               traced: bool = True) -> RunResult:
     """Run ``run``'s main thread on a pooled universe of ``design``.
 
     :param design: the design.
     :param run: the main thread's body and the scheduler's choices.
     :param pool: where the universe comes from and goes back to.
     :param max_steps: the step bound.
+    :param traced: keep the run's trace (``False``: the result's ``trace`` is empty, see
+        :class:`~migration.model.runtime.World`).
     :return: the run's result, with the program and schedule it took.
     """
     mu = pool.acquire(design)
     try:
-        world = World(design, mu.universe)
+        world = World(design, mu.universe, traced=traced)
         mu.bind(world)
         world.spawn("main", run.body)
         run_world(world, run.choose, max_steps, run.replayed)
@@ -118,7 +123,7 @@ def exit_leaks(world: World) -> list[Fault]:
     if main is None or not main.done or not world.shutdown:
         return []
     return [
-        Fault(Outcome.LEAK, len(world.trace), "main", label,
+        Fault(Outcome.LEAK, world.steps, "main", label,
               f"{label} is not finalized by the end of qemu_cleanup() (refcount {world.refcount(label)})")
         for label, h in sorted(world.heap.items())
         if h.mem is MemState.LIVE
@@ -148,7 +153,8 @@ def result_of(world: World, program: Program, scenario: str | None, schedule: li
 
 def run_program(design: Design, program: Program, schedule: Sequence[int] = (), *,
                 scenario: str | None = None, choose: ChooseFn | None = None,
-                max_steps: int = DEFAULT_MAX_STEPS, pool: UniversePool | None = None) -> RunResult:
+                max_steps: int = DEFAULT_MAX_STEPS, pool: UniversePool | None = None,
+                traced: bool = True) -> RunResult:
     """Run ``program`` under ``design`` following ``schedule``.
 
     :param design: the design.
@@ -158,10 +164,12 @@ def run_program(design: Design, program: Program, schedule: Sequence[int] = (), 
     :param choose: a chooser replacing ``schedule``.
     :param max_steps: the step bound (exceeding it is a HANG).
     :param pool: reuse universes from this pool (default: a fresh universe).
+    :param traced: keep the trace (``False``: ``result.trace`` is empty; the faults are the same, with the
+        same step numbers).
     :return: the result; ``result.schedule`` holds the choices actually made.
     """
     mu = pool.acquire(design) if pool is not None else MigrationUniverse(design)
-    world = start_world(design, program, mu)
+    world = start_world(design, program, mu, traced=traced)
     base = choose or replay_choices(schedule)
     taken: list[int] = []
 

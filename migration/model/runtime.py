@@ -111,11 +111,18 @@ class World:
 
     :param design: the design whose knobs the code follows.
     :param universe: a fresh QOM universe with ``migration`` registered.
+    :param traced: keep the trace (:attr:`trace`) and the QEMU function each step stands for.  The
+        explorer's runs do not (``False``): no property reads a trace, and the run that reports a
+        counterexample replays it traced.  Without it, :attr:`trace` stays empty and :attr:`steps` still
+        counts the steps, so every fault names the same step either way.
     """
 
     @typeguard_ignore
-    def __init__(self, design: Design, universe: Universe) -> None:
+    def __init__(self, design: Design, universe: Universe, *, traced: bool = True) -> None:
         self.design = design
+        self.traced = traced
+        self.steps = 0  #: the steps recorded so far (the trace's length when traced)
+        self.last_obj = ""  #: the object of the last step recorded
         self.universe = universe
         self.heap: dict[str, HeapObj] = {}
         self.qom: dict[str, Object] = {}
@@ -186,9 +193,13 @@ class World:
         :return: the step's index.
         """
         a = self.actor
-        idx = len(self.trace)
-        fn = function if function is not None else (a.funcs[-1] if a.funcs else "")
-        self.trace.append(TraceStep(idx, a.name, action, obj, self.refcount(obj) if obj else None, note, fn))
+        idx = self.steps
+        self.steps = idx + 1
+        self.last_obj = obj
+        if self.traced:
+            fn = function if function is not None else (a.funcs[-1] if a.funcs else "")
+            rc = self.refcount(obj) if obj else None
+            self.trace.append(TraceStep(idx, a.name, action, obj, rc, note, fn))
         a.history = hash((a.history, action, obj, repr(observed)))
         return idx
 
@@ -199,7 +210,7 @@ class World:
         :return: the fault.
         """
         actor = self.current.name if self.current else "scheduler"
-        return Fault(outcome, max(len(self.trace) - 1, 0), actor, obj, detail)
+        return Fault(outcome, max(self.steps - 1, 0), actor, obj, detail)
 
     @typeguard_ignore
     def note_fault(self, f: Fault) -> None:
@@ -384,7 +395,7 @@ class World:
             raise Crash(self.fault(Outcome.NULL_DEREF, "NULL", f"{what}: NULL pointer dereference"))
         h = self.heap[label]
         self.record(f"read {what}", label, observed=(h.status, h.to_dst_file, h.thread, h.mem))
-        h.check_access(what, len(self.trace) - 1, self.actor.name)
+        h.check_access(what, self.steps - 1, self.actor.name)
         return h
 
     @typeguard_ignore
@@ -396,7 +407,7 @@ class World:
         yield Pending(f"write {what}", _never)
         h = self.heap[label]
         self.record(f"write {what}", label)
-        h.check_access(what, len(self.trace) - 1, self.actor.name)
+        h.check_access(what, self.steps - 1, self.actor.name)
         fn(h)
 
     @typeguard_ignore
@@ -687,7 +698,7 @@ def _stuck_fault(world: World) -> Fault:
         cur = nxt
     detail = "; ".join(f"{n} {reasons[n]}" for n in seen if n in reasons)
     outcome = Outcome.HANG if peer else Outcome.DEADLOCK
-    step = max(len(world.trace) - 1, 0)
+    step = max(world.steps - 1, 0)
     obj = world.real or ""
     return Fault(outcome, step, main.name if main else "main", obj, detail or "no actor can run")
 
@@ -720,7 +731,7 @@ def run_world(world: World, choose: ChooseFn, max_steps: int = 400,
                 world.faults.append(f)
                 return
             if steps >= max_steps:
-                world.faults.append(Fault(Outcome.HANG, len(world.trace), "main", world.real or "",
+                world.faults.append(Fault(Outcome.HANG, world.steps, "main", world.real or "",
                                           f"no end after {max_steps} steps"))
                 return
             a = enabled[choose(steps, enabled, world)]
