@@ -154,8 +154,8 @@ class LiveModel:
         self.world = _LiveWorld(design, self.mu.universe)
         self.mu.bind(self.world)
         self.steps = RecentSteps(None if keep_run else RECENT_STEPS)
-        # the model's code appends to its world's trace, takes its len() and its last step: all three
-        # hold for RecentSteps (see migration.live.steps), which holds a bounded part of the run
+        # the model's code only appends to its world's trace (it counts its steps in World.steps):
+        # RecentSteps (see migration.live.steps) holds a bounded part of the run
         self.world.trace = cast("list[TraceStep]", self.steps)
         #: every event received, in order (only with ``keep_run``)
         self.events: list[Event] = []

@@ -5,10 +5,9 @@ requests), so its world cannot hold every step it took: :class:`RecentSteps` sta
 :attr:`migration.model.runtime.World.trace` and keeps the last ``keep`` steps (all of them when
 ``keep`` is ``None``, which ``serve --trace`` asks for: the saved run is replayed from its start).
 
-The model's code uses its trace in three ways only, all of which hold here: it appends a step,
-takes ``len()`` as the index of the next step, and reads the last step (``trace[-1]``).  ``len()``
-counts every step ever recorded, so step indexes (in faults and in the printed trace) are those of
-the whole run.
+The model's code only appends to its trace (it counts its steps in ``World.steps``).  ``len()`` counts
+every step ever recorded and an index is one of the whole run, so the printed trace keeps the step
+numbers its faults name.
 """
 
 from __future__ import annotations

@@ -32,11 +32,12 @@ from migration.model.sources import SOURCES, source
 if TYPE_CHECKING:
     from migration.model.runtime import Pending, World
 
-__all__ = ["ModelFunction", "QemuFunction", "function", "hook", "qemu", "qemu_function", "table"]
+__all__ = ["ModelFunction", "QemuFunction", "function", "hook", "qemu", "qemu_function", "recorded", "table"]
 
 #: a model function: ``fn(w, *args)`` yields the steps of one call and returns its C return value
 ModelFunction = Callable[..., Generator["Pending", None, Any]]
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,16 @@ def qemu(w: World, name: str, *args: Any) -> Generator[Pending, None, Any]:
     :return: the steps; ``yield from`` them gives what the function returns.
     """
     steps = function(w, name)(w, *args)
-    return _recorded(w, _TABLE[name].source_key, steps) if w.traced else steps
+    return recorded(w, _TABLE[name].source_key, steps) if w.traced else steps
 
 
 @typeguard_ignore  # on the hot path; mypy checks it
-def _recorded(w: World, key: str, steps: Generator[Pending, None, Any]) -> Generator[Pending, None, Any]:
+def recorded(w: World, key: str, steps: Generator[Pending, None, T]) -> Generator[Pending, None, T]:
+    """:param w: a world that keeps its trace.
+    :param key: a :data:`~migration.model.sources.SOURCES` key or an exported helper's name.
+    :param steps: a function's steps.
+    :return: the same steps, each recorded with that function's ``file:function`` at the design's tag.
+    """
     a = w.actor
     a.funcs.append(source(key, w.design.tag))
     try:

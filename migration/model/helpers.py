@@ -21,7 +21,7 @@ from typeguard import typeguard_ignore
 
 from migration.model.alphabet import HELPER_NAMES
 from migration.model.designs import EXPORTED_HELPERS, TAGS, PointerClear, Protection
-from migration.model.functions import qemu, qemu_function
+from migration.model.functions import qemu, qemu_function, recorded
 from migration.model.heap import Crash, HeapObj, MigStatus
 from migration.model.outcomes import Outcome
 from migration.model.runtime import Pending, World
@@ -63,17 +63,7 @@ def call(w: World, key: str, gen: Generator[Pending, None, T]) -> Generator[Pend
     :return: the steps (``gen`` itself in a world that keeps no trace); ``yield from`` them gives what
         ``gen`` returns.
     """
-    return _recorded(w, key, gen) if w.traced else gen
-
-
-@typeguard_ignore
-def _recorded(w: World, key: str, gen: Generator[Pending, None, T]) -> Generator[Pending, None, T]:
-    a = w.actor
-    a.funcs.append(source(key, w.design.tag))
-    try:
-        return (yield from gen)
-    finally:
-        a.funcs.pop()
+    return recorded(w, key, gen) if w.traced else gen
 
 
 RUNNING = (MigStatus.ACTIVE, MigStatus.CANCELLING)
