@@ -34,7 +34,7 @@ def test_a_logged_task_merges_to_what_the_tasks_themselves_merge_to(mutex_k1: li
                                     for r in mutex_k1])
     logged = merge("mutex", bound, [deep._part(json.loads(json.dumps(r["bounded"]))) for r in mutex_k1])
     assert logged == direct
-    assert (logged.states, logged.runs, logged.programs) == (7_523, 10_223, 1_970)
+    assert (logged.states, logged.runs, logged.programs) == (7_513, 10_209, 1_970)
     assert list(logged.violations) == ["no-use-after-free", "no-null-deref", "helpers-whole-lifecycle",
                                        "no-deadlock", "creation-paths-safe", "freed-by-exit"]
 
@@ -51,7 +51,7 @@ def test_a_finished_log_is_read_back_without_running_a_task(
     assert [r["task"] for r in recs] == [0, 1]
     text = deep.report("mutex", [("1", recs)], "c0ffee", 2)
     assert text.startswith(deep.MARKER + "\n# `mutex` at K = 1\n")
-    assert "| 1 | 2 | 1,970 | 7,523 | 10,223 | 56,624,562,505 |" in text
+    assert "| 1 | 2 | 1,970 | 7,513 | 10,209 | 56,624,562,505 |" in text
     assert text.endswith("(schedule of 12 choices): LEAK at step 14 on main (mig#1): mig#1 is not finalized "
                          "by the end of qemu_cleanup() (refcount 1)\n")
 

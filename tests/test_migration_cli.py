@@ -20,7 +20,7 @@ def test_check_prints_plain_lines_and_saves_counterexamples(tmp_path: Path,
     assert lines[0].startswith("two-globals no-null-deref: fails (exhaustive, NULL_DEREF, ")
     assert "[S8-wrong-pointer:b: NULL_DEREF at step " in lines[0]
     assert lines[1].startswith("two-globals no-deadlock: holds (bounded, OK, ")
-    assert lines[1].endswith(" 0 examples, bound 1: 1970 programs, 4646 states)")
+    assert lines[1].endswith(" 0 examples, bound 1: 1970 programs, 4636 states)")
     data = json.loads(out.read_text())
     assert data["design"] == "two-globals"
     assert [c["verdict"] for c in data["cells"]] == ["fails", "holds"]

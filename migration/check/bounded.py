@@ -25,7 +25,7 @@ schedule) pair, with the reductions of a model checker:
   explored is not explored again, its counts and violations are reused.  Only branching
   points (more than one option) are hashed: a world seen at a point with one option is seen
   again at the next branch.  Each actor's local state is read from its suspended generator
-  frames (:mod:`migration.model.framekey`: code, offset and variables, per frame), which is
+  frames (:mod:`migration.model.framekey`: code, offset and live variables, per frame), which is
   exact and merges actors that reached the same point by different ways; an actor whose frames
   do not show all of its state (stopped in a ``for`` loop, holding a value with no name in the
   world) is keyed by the history of everything it observed instead.  A run that replays its parent's

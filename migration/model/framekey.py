@@ -15,6 +15,11 @@ merged less):
   ``for`` loop keeps values on its evaluation stack (the loop's iterator, a half-built call), which
   Python does not show.  :func:`clean_yields` finds, from the bytecode, the yields where the stack
   holds only what the yield itself needs; a frame stopped anywhere else is :class:`Opaque`.
+- *Only a live variable can change what the frame does.*  A variable that every path from the yield
+  overwrites before it reads it (exception handlers, which a ``throw()`` may enter, included) is dead
+  there: :func:`live_variables` finds them from the bytecode, and the key leaves them out, so that two
+  frames that differ only in a value they will never read again merge.  A cell or a free variable is
+  always live (another function may read it).
 - *Every variable's value is described by value, or by the name it has in the world.*  Plain
   values, tuples, lists, sets and dicts of them, :class:`~migration.program.Event`; a heap object by
   its label, a lock by its name, an actor by its name, a QOM object by its heap label; a function by
@@ -40,7 +45,7 @@ from migration.model.program import Event
 if TYPE_CHECKING:
     from migration.model.runtime import Actor, World
 
-__all__ = ["Opaque", "actor_state", "clean_yields", "mutable_seen", "name_by"]
+__all__ = ["Opaque", "actor_state", "clean_yields", "live_variables", "mutable_seen", "name_by"]
 
 _UNCONDITIONAL = frozenset({"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP",
                             "JUMP_NO_INTERRUPT", "RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS",
@@ -110,11 +115,82 @@ def clean_yields(code: types.CodeType) -> frozenset[int]:
     return found
 
 
+_LIVE: dict[types.CodeType, dict[int, tuple[str, ...]]] = {}
+#: the instruction that overwrites a local variable without reading it; every other instruction that names
+#: one (a ``*FAST*`` instruction, whose argument is a name or a tuple of names) counts as reading it, which
+#: can only keep more: ``DELETE_FAST`` reads whether it is bound (it raises when not), and later Pythons'
+#: ``LOAD_FAST_AND_CLEAR``, ``STORE_FAST_LOAD_FAST``... are kept whole
+_WRITES = frozenset({"STORE_FAST"})
+
+
+def _fast_names(i: dis.Instruction) -> frozenset[str]:
+    v = i.argval
+    return frozenset(v) if isinstance(v, tuple) else frozenset([v]) if isinstance(v, str) else frozenset()
+
+
+def live_variables(code: types.CodeType) -> dict[int, tuple[str, ...]]:
+    """The variables of ``code`` that are live at each of its yields: read on some path from there before
+    anything overwrites them.
+
+    A backward data-flow over the bytecode: the successors of an instruction are the next one (unless it
+    jumps, returns or raises for good), its jump target, and the handler of every exception-table entry
+    that covers it (a yield's too: ``throw()`` enters the handler from the yield).  A read is a
+    ``LOAD_FAST`` (or any other ``*FAST*`` instruction but a store: a ``DELETE_FAST`` reads whether the
+    variable is bound); a definition is a ``STORE_FAST``.  Cells and free variables are always live.  A
+    variable's being bound is part of the key (an unbound one is left out), so a live variable is told
+    apart from an unbound one.
+
+    :param code: a generator function's code.
+    :return: the offset of each ``YIELD_VALUE`` (``f_lasti`` of a frame suspended there) -> the names live
+        once it resumes, in the order of :func:`_names`.
+    """
+    found = _LIVE.get(code)
+    if found is not None:
+        return found
+    ins = list(dis.get_instructions(code))
+    index = {i.offset: n for n, i in enumerate(ins)}
+    # the exception table (Python 3.11 on; typeshed does not list the attribute)
+    handlers: list[Any] = dis.Bytecode(code).exception_entries  # type: ignore[attr-defined]
+    succ: list[list[int]] = [[] for _ in ins]
+    use: list[frozenset[str]] = []
+    kill: list[frozenset[str]] = []
+    for n, i in enumerate(ins):
+        if i.opcode in _JUMPS:
+            succ[n].append(index[int(i.argval)])
+        if i.opname not in _UNCONDITIONAL and n + 1 < len(ins):
+            succ[n].append(n + 1)
+        succ[n].extend(index[e.target] for e in handlers if e.start <= i.offset < e.end)
+        names = _fast_names(i) if "FAST" in i.opname else frozenset()
+        kill.append(names if i.opname in _WRITES else frozenset())
+        use.append(frozenset() if i.opname in _WRITES else names)
+    live_in: list[frozenset[str]] = [frozenset()] * len(ins)
+
+    def live_out(n: int) -> frozenset[str]:
+        return frozenset().union(*(live_in[s] for s in succ[n]))
+
+    changed = True
+    while changed:
+        changed = False
+        for n in range(len(ins) - 1, -1, -1):
+            new = use[n] | (live_out(n) - kill[n])
+            if new != live_in[n]:
+                live_in[n] = new
+                changed = True
+    always = frozenset(code.co_cellvars) | frozenset(code.co_freevars)
+    found = {}
+    for n, i in enumerate(ins):
+        if i.opname == "YIELD_VALUE":
+            live = live_out(n) | always
+            found[i.offset] = tuple(k for k in _names(code) if k in live)
+    _LIVE[code] = found
+    return found
+
+
 @typeguard_ignore  # at every state key; mypy checks it
 def actor_state(a: Actor, w: World) -> tuple[object, ...]:
     """:param a: a live actor of ``w``.
     :param w: the world.
-    :return: the actor's frames, innermost last: per frame its code, offset and variables.
+    :return: the actor's frames, innermost last: per frame its code, offset and live variables.
     :raise Opaque: when a frame or a variable cannot be described exactly.
     """
     global _mutable
@@ -150,11 +226,13 @@ def _frame(g: types.GeneratorType[object, object, object], w: World, depth: int)
         raise Opaque("running")  # the actor taking the current step: its state is not settled
     if not g.gi_suspended:  # created, not started: its variables are its arguments
         lasti = -1
+        names = _names(g.gi_code)
     else:
         lasti = f.f_lasti
         if lasti not in clean_yields(g.gi_code):
             c = g.gi_code
             raise Opaque(f"{c.co_filename.rpartition('/')[2]}:{c.co_firstlineno}:{c.co_name}@{lasti}")
+        names = live_variables(g.gi_code)[lasti]  # a dead variable cannot change what the frame does
     inner = g.gi_yieldfrom
     if inner is not None:
         kept = _KEPT.get(g)
@@ -167,7 +245,7 @@ def _frame(g: types.GeneratorType[object, object, object], w: World, depth: int)
     # first seen bound by a read of f_locals, which depends on when earlier keys were read
     key = (g.gi_code, lasti,
            tuple((k, "<inner>" if v is inner and v is not None else _value(v, w, depth + 1))
-                 for k in _names(g.gi_code) if (v := loc.get(k, _UNBOUND)) is not _UNBOUND))
+                 for k in names if (v := loc.get(k, _UNBOUND)) is not _UNBOUND))
     if inner is not None and not _mutable:
         _KEPT[g] = (weakref.ref(inner), lasti, key)
     _mutable = _mutable or was
