@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Machine", "describe_machine"]
+__all__ = ["CpuClock", "Machine", "cpu_clock", "describe_machine", "others_share"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,9 @@ class Machine:
     :param load_before: 1-minute load average when the run started.
     :param load_after: 1-minute load average when it ended (None until then).
     :param qemu: the real QEMU's version line, or None when not installed.
+    :param others: the share of the machine's CPU time that other processes used while the run lasted
+        (:func:`others_share`; None until the run ended, or where ``/proc/stat`` cannot be read).  The
+        load average cannot tell: at the end it counts the run's own worker processes too.
     """
 
     cpu: str
@@ -36,10 +40,52 @@ class Machine:
     load_before: float
     load_after: float | None
     qemu: str | None
+    others: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """:return: a JSON-serialisable dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """Two CPU-time counters read at one moment, in seconds.
+
+    :param machine: the whole machine's busy time (``/proc/stat``: every state but idle and I/O wait).
+    :param own: this process's time, its threads' and its reaped children's included (``getrusage``).
+    """
+
+    machine: float
+    own: float
+
+
+def cpu_clock(stat: Path = Path("/proc/stat")) -> CpuClock | None:
+    """:param stat: the kernel's CPU statistics.
+    :return: the counters now, or None where ``stat`` cannot be read (not Linux)."""
+    try:
+        first = stat.read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if first[:1] != ["cpu"] or len(first) < 9:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return CpuClock(busy, own)
+
+
+def others_share(before: CpuClock, after: CpuClock, wall_s: float, cores: int) -> float:
+    """:param before: the counters when the run started.
+    :param after: the counters when it ended (every child process reaped).
+    :param wall_s: the wall time between them.
+    :param cores: the cores the machine has.
+    :return: the share of the machine's CPU time (``wall_s * cores``) that processes other than the run
+        used: the machine's busy time less the run's own, between 0 and 1."""
+    if wall_s <= 0 or cores <= 0:
+        return 0.0
+    others = (after.machine - before.machine) - (after.own - before.own)
+    return min(max(others / (wall_s * cores), 0.0), 1.0)
 
 
 def _cpu_model() -> str:

@@ -52,12 +52,26 @@ def _row_line(row: Row, note_no: int | None) -> str:
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 
+#: the share of the machine's CPU time other processes may use before the note says they distorted the run
+BUSY_SHARE = 0.1
+
+
 def _load_note(report: Report) -> str:
+    """The Conditions paragraph: the load, and whether other processes shared the CPU.
+
+    Other processes are judged by their share of the CPU time while the run lasted
+    (:attr:`~benchmarks.machine.Machine.others`); where that was not measured, by the load average at the
+    start only, since at the end it counts the run's own workers (figures 9b, 9c, 9j use every core).
+    """
     m = report.machine
     after = "?" if m.load_after is None else f"{m.load_after:.2f}"
-    busy = max(m.load_before, m.load_after or 0.0) > 0.5 * m.cores
     text = (f"1-minute load average {m.load_before:.2f} at the start and {after} at the end,"
             f" on {m.cores} cores.")
+    if m.others is not None:
+        text += f" Other processes used {m.others:.0%} of the machine's CPU time while it ran."
+        busy = m.others > BUSY_SHARE
+    else:
+        busy = m.load_before > 0.5 * m.cores
     if busy:
         text += (" Other processes were using the CPU during this run, so absolute times are inflated"
                  " and noisy; the ratios, measured by alternating subject and reference, and above all"

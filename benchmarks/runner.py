@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.machine import Machine, describe_machine
+from benchmarks.machine import Machine, cpu_clock, describe_machine, others_share
 from benchmarks.model import Config, FigureSpec, NotMeasured, Row, not_measured
 from benchmarks.registry import FIGURES
 
@@ -102,6 +102,7 @@ def run(config: Config, specs: Sequence[FigureSpec] = FIGURES, *, progress: bool
     """
     machine = describe_machine(QEMU_BINARY)
     start = time.monotonic()
+    clock = cpu_clock()
     results: list[FigureResult] = []
     for spec in specs:
         if config.only and spec.key not in config.only:
@@ -117,5 +118,9 @@ def run(config: Config, specs: Sequence[FigureSpec] = FIGURES, *, progress: bool
         if progress:
             print(f"benchmarks: {spec.key} done in {result.seconds:.1f} s", file=sys.stderr, flush=True)
         results.append(result)
-    machine = dataclasses.replace(machine, load_after=os.getloadavg()[0])
-    return Report(machine, config, tuple(results), time.monotonic() - start)
+    wall = time.monotonic() - start
+    clock_after = cpu_clock()
+    others = None if clock is None or clock_after is None else others_share(clock, clock_after, wall,
+                                                                               os.cpu_count() or 1)
+    machine = dataclasses.replace(machine, load_after=os.getloadavg()[0], others=others)
+    return Report(machine, config, tuple(results), wall)

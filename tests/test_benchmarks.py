@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import math
+import os
 import re
 import socket
 import subprocess
@@ -21,8 +22,10 @@ from test_reliability_serve import fill_backlog
 
 from benchmarks import FIGURES, Config, FigureSpec, NotMeasured, Row, Status, Target, run
 from benchmarks.__main__ import main
+from benchmarks.machine import CpuClock, Machine, cpu_clock, others_share
 from benchmarks.model import judged, not_measured
 from benchmarks.render import TABLE_HEADER, render_json, render_markdown
+from benchmarks.runner import Report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,8 +113,50 @@ def test_json_records_machine_and_config(tiny: TinyRun) -> None:
     assert data["date"] == "2026-11-24"
     assert data["config"]["mode"] == "tiny"
     assert set(data["machine"]) == {"cpu", "cores", "python", "platform", "commit", "load_before",
-                                    "load_after", "qemu"}
+                                    "load_after", "qemu", "others"}
     assert isinstance(data["machine"]["cores"], int) and data["machine"]["cores"] >= 1
+    assert 0.0 <= data["machine"]["others"] <= 1.0  # /proc/stat: this is Linux
+
+
+def _stat(tmp_path: Path, user: int, system: int, idle: int, steal: int = 0) -> Path:
+    p = tmp_path / f"stat-{user}-{system}-{idle}-{steal}"
+    p.write_text(f"cpu  {user} 0 {system} {idle} 7 0 0 {steal} 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    return p
+
+
+def test_others_share_is_the_machine_s_busy_time_less_the_run_s_own(tmp_path: Path) -> None:
+    tick = os.sysconf("SC_CLK_TCK")
+    before = cpu_clock(_stat(tmp_path, 0, 0, 0))
+    after = cpu_clock(_stat(tmp_path, 30 * tick, 10 * tick, 50 * tick, steal=5 * tick))
+    assert before is not None and after is not None
+    assert after.machine - before.machine == 45.0  # user, system and steal; idle and I/O wait are not busy
+    # the run itself used 25 s of CPU over 50 s of wall time on 2 cores: the other 20 s are others', 20%
+    run_before, run_after = CpuClock(0.0, 100.0), CpuClock(45.0, 125.0)
+    assert others_share(run_before, run_after, 50.0, 2) == 0.2
+    assert others_share(run_before, CpuClock(25.0, 125.0), 50.0, 2) == 0.0  # all of it the run's own
+    assert cpu_clock(tmp_path / "missing") is None
+
+
+def _report_with(machine: Machine) -> Report:
+    return Report(machine, Config.tiny(), (), 1.0)
+
+
+def test_the_conditions_blame_other_processes_only_for_their_own_share() -> None:
+    # a run that started idle and ended with its own two workers busy (load 1.45): not others' doing
+    m = Machine("cpu", 2, "CPython", "Linux", "abc", load_before=0.01, load_after=1.45, qemu=None,
+                others=0.03)
+    text = render_markdown(_report_with(m), date="2026-01-01")
+    assert ("1-minute load average 0.01 at the start and 1.45 at the end, on 2 cores. Other processes used 3%"
+            " of the machine's CPU time while it ran.\n") in text
+    assert "Other processes were using the CPU" not in text
+    busy = render_markdown(_report_with(dataclasses.replace(m, others=0.35)), date="2026-01-01")
+    assert ("Other processes used 35% of the machine's CPU time while it ran. Other processes were using"
+            in busy)
+    # not measured (not Linux): the load at the start decides, never the run's own load at the end
+    blind = dataclasses.replace(m, others=None)
+    assert "Other processes" not in render_markdown(_report_with(blind), date="2026-01-01")
+    loaded = render_markdown(_report_with(dataclasses.replace(blind, load_before=1.5)), date="2026-01-01")
+    assert "Other processes were using the CPU during this run" in loaded
 
 
 def test_render_is_a_function_of_the_report() -> None:
